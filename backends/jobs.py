@@ -1,0 +1,139 @@
+"""Long work (training, indexing, benchmarks) off the UI thread.
+
+A job function takes a JobContext as its first argument, calls ctx.report()
+with progress and data as it goes, and checks ctx.stopped (or calls
+ctx.check_stop()) often enough that the stop button is felt. The page keeps
+the job id in its session state and polls job.events_since(n).
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+PENDING, RUNNING, DONE, FAILED, STOPPED = "pending", "running", "done", "failed", "stopped"
+
+
+class JobStopped(Exception):
+    """Raised by ctx.check_stop() to unwind a job that was asked to stop."""
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    t: float
+    progress: float | None
+    message: str
+    data: dict = field(default_factory=dict)
+
+
+class JobContext:
+    def __init__(self, job: "Job"):
+        self._job = job
+
+    @property
+    def stopped(self) -> bool:
+        return self._job._stop.is_set()
+
+    def check_stop(self) -> None:
+        if self.stopped:
+            raise JobStopped()
+
+    def report(self, progress: float | None = None, message: str = "", **data: Any) -> None:
+        self._job._append(JobEvent(time.time(), progress, message, data))
+
+
+class Job:
+    def __init__(self, job_id: str, name: str):
+        self.id = job_id
+        self.name = name
+        self.status = PENDING
+        self.result: Any = None
+        self.error: str | None = None
+        self.started: float | None = None
+        self.finished: float | None = None
+        self._events: list[JobEvent] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+
+    def _append(self, event: JobEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def events_since(self, index: int = 0) -> list[JobEvent]:
+        with self._lock:
+            return self._events[index:]
+
+    @property
+    def progress(self) -> float | None:
+        with self._lock:
+            for event in reversed(self._events):
+                if event.progress is not None:
+                    return event.progress
+        return None
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.time()) - self.started
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def _run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        self.started = time.time()
+        self.status = RUNNING
+        try:
+            self.result = fn(JobContext(self), *args, **kwargs)
+            self.status = STOPPED if self._stop.is_set() else DONE
+        except JobStopped:
+            self.status = STOPPED
+        except Exception as exc:  # a job's failure is shown in its page, never raised into the UI thread
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._traceback = traceback.format_exc()
+            self.status = FAILED
+        finally:
+            self.finished = time.time()
+            self._done.set()
+
+
+class JobRunner:
+    def __init__(self):
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def submit(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
+        with self._lock:
+            job = Job(f"{name}-{next(self._ids)}", name)
+            self._jobs[job.id] = job
+        thread = threading.Thread(target=job._run, args=(fn, args, kwargs), name=f"job:{job.id}", daemon=True)
+        thread.start()
+        return job
+
+    def get(self, job_id: str | None) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+
+_shared: JobRunner | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_runner() -> JobRunner:
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = JobRunner()
+        return _shared

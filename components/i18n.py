@@ -1,0 +1,33 @@
+"""The one place UI strings come from, in English and Simplified Chinese.
+
+Strings live in assets/locales/<lang>.json as flat key -> text maps; a test
+checks both files carry the same keys and that every t("...") in the code
+exists.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import streamlit as st
+
+LANGS = {"en": "English", "zh": "简体中文"}
+STATE_KEY = "app.lang"
+LOCALES = Path(__file__).resolve().parent.parent / "assets" / "locales"
+
+
+@lru_cache(maxsize=None)
+def strings(lang: str) -> dict[str, str]:
+    return json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def current_lang() -> str:
+    lang = st.session_state.get(STATE_KEY, "en")
+    return lang if lang in LANGS else "en"
+
+
+def t(key: str, **values) -> str:
+    table = strings(current_lang())
+    text = table.get(key) or strings("en").get(key) or key
+    return text.format(**values) if values else text

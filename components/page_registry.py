@@ -1,0 +1,38 @@
+"""The list of pages: app.py builds the navigation from it, Home draws the
+learning map from it, and the tests enumerate it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The LLM learning path, in order; each key has "stage.<key>" and
+# "stage.<key>.blurb" strings.
+STAGES = (
+    "foundations",
+    "tokens_attention",
+    "generation",
+    "finetuning",
+    "rag",
+    "deployment",
+    "multimodal",
+)
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    key: str  # i18n: "page.<key>.title" and "page.<key>.blurb"
+    path: str
+    icon: str
+    stage: str | None
+
+    @property
+    def url_path(self) -> str:
+        return self.key
+
+
+HOME = PageInfo("home", "pages/home.py", ":material/map:", None)
+TOPICS: tuple[PageInfo, ...] = ()
+PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)
+
+
+def pages_in_stage(stage: str) -> list[PageInfo]:
+    return [p for p in TOPICS if p.stage == stage]

@@ -1,0 +1,91 @@
+"""Home: the learning map and what this machine can run."""
+import streamlit as st
+
+from backends.env import environment
+from backends.jobs import DONE, shared_runner
+from backends.loaders import prepare_job
+from backends.registry import find_spec, package_folder
+from components.i18n import t
+from components.page_registry import STAGES, pages_in_stage
+from components.sidebar import current_device
+
+JOB_KEY = "home.prepare_job"
+
+st.title(t("page.home.title"))
+st.markdown(t("home.intro"))
+
+st.header(t("home.map"))
+for row_start in range(0, len(STAGES), 4):
+    cols = st.columns(4)
+    for col, stage in zip(cols, STAGES[row_start : row_start + 4]):
+        number = STAGES.index(stage) + 1
+        with col.container(border=True):
+            st.markdown(f"**{number}. {t(f'stage.{stage}')}**")
+            st.caption(t(f"stage.{stage}.blurb"))
+            pages = pages_in_stage(stage)
+            for page in pages:
+                st.page_link(page.path, label=t(f"page.{page.key}.title"), icon=page.icon)
+                st.caption(t(f"page.{page.key}.blurb"))
+            if not pages:
+                st.caption(t("home.stage_empty"))
+
+st.header(t("home.env"))
+env = environment()
+cols = st.columns(4)
+cols[0].metric(t("home.network"), t("home.online") if env.online else t("home.offline"))
+cols[1].metric(t("home.device"), current_device(), help=t("home.devices_found", devices=", ".join(env.devices)))
+cols[2].metric("torch", env.versions.get("torch") or "-")
+cols[3].metric("transformers", env.versions.get("transformers") or "-")
+st.caption(
+    f"Python {env.python} · streamlit {env.versions.get('streamlit')} · "
+    f"tokenizers {env.versions.get('tokenizers')} · gguf {env.versions.get('gguf')}"
+)
+
+st.subheader(t("home.embedded"))
+st.dataframe(
+    [
+        {
+            t("home.col.model"): m.hub_id,
+            t("home.col.kind"): m.kind,
+            t("home.col.license"): m.license,
+            t("home.col.installed"): "✅" if m.installed else "❌",
+            t("home.col.ready"): "✅" if m.ready else t("home.needs_prepare") if m.installed else "❌",
+        }
+        for m in env.models
+    ],
+    hide_index=True,
+    width="stretch",
+)
+if not all(m.installed for m in env.models):
+    st.warning(t("home.missing_models"))
+
+to_prepare = [m for m in env.models if m.installed and not m.ready]
+runner = shared_runner()
+job = runner.get(st.session_state.get(JOB_KEY))
+if to_prepare and (job is None or job.done):
+    model = to_prepare[0]
+    if st.button(t("home.prepare", model=model.hub_id), key="home.prepare_button"):
+        spec = find_spec(model.key)
+        job = runner.submit("prepare", prepare_job, spec, package_folder(spec))
+        st.session_state[JOB_KEY] = job.id
+
+
+@st.fragment(run_every=1.0 if job is not None and not job.done else None)
+def prepare_status():
+    current = runner.get(st.session_state.get(JOB_KEY))
+    if current is None:
+        return
+    if not current.done:
+        st.progress(current.progress or 0.0, text=t("home.preparing", s=f"{current.elapsed:.0f}"))
+        return
+    if current.status == DONE:
+        st.success(t("home.prepared", s=f"{current.elapsed:.1f}"))
+    else:
+        st.error(t("home.prepare_failed", error=current.error))
+    # Show the finished state once in a full rerun, so the table above updates.
+    if st.session_state.get("home.prepare_shown") != current.id:
+        st.session_state["home.prepare_shown"] = current.id
+        st.rerun()
+
+
+prepare_status()
