@@ -29,7 +29,7 @@ class PageInfo:
         return self.key
 
 
-HOME = PageInfo("home", "pages/home.py", ":material/map:", None)
+HOME = PageInfo("home", "app_pages/home.py", ":material/map:", None)
 TOPICS: tuple[PageInfo, ...] = ()
 PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)
 

@@ -1,0 +1,69 @@
+import time
+
+from backends.jobs import DONE, FAILED, STOPPED, JobRunner
+
+
+def test_a_job_reports_progress_and_returns_its_result():
+    def count(ctx, n):
+        total = 0
+        for i in range(n):
+            total += i
+            ctx.report((i + 1) / n, "step", i=i)
+        return total
+
+    job = JobRunner().submit("count", count, 5)
+    assert job.wait(5)
+    assert job.status == DONE and job.result == 10
+    events = job.events_since(0)
+    assert [e.data["i"] for e in events] == [0, 1, 2, 3, 4]
+    assert job.progress == 1.0
+    assert [e.data["i"] for e in job.events_since(3)] == [3, 4]
+
+
+def test_stop_ends_a_running_job():
+    def forever(ctx):
+        steps = 0
+        while not ctx.stopped:
+            steps += 1
+            ctx.report(None, "tick")
+            time.sleep(0.01)
+        return steps
+
+    job = JobRunner().submit("forever", forever)
+    time.sleep(0.1)
+    assert not job.done
+    job.stop()
+    assert job.wait(2)
+    assert job.status == STOPPED and job.result > 0
+
+
+def test_check_stop_unwinds_the_job():
+    def polite(ctx):
+        while True:
+            ctx.check_stop()
+            time.sleep(0.01)
+
+    job = JobRunner().submit("polite", polite)
+    job.stop()
+    assert job.wait(2) and job.status == STOPPED and job.result is None
+
+
+def test_a_failing_job_keeps_its_error_and_the_runner_keeps_working():
+    def boom(ctx):
+        raise RuntimeError("disk full")
+
+    runner = JobRunner()
+    bad = runner.submit("boom", boom)
+    assert bad.wait(2)
+    assert bad.status == FAILED and bad.error == "RuntimeError: disk full"
+    good = runner.submit("ok", lambda ctx: "fine")
+    assert good.wait(2) and good.result == "fine"
+    assert runner.get(bad.id) is bad and runner.get("nope") is None and runner.get(None) is None
+
+
+def test_jobs_run_off_the_calling_thread():
+    import threading
+
+    caller = threading.get_ident()
+    job = JobRunner().submit("where", lambda ctx: threading.get_ident())
+    assert job.wait(2) and job.result != caller

@@ -1,0 +1,48 @@
+"""Open every registered page from the navigation in a real browser."""
+import pytest
+
+from components.i18n import strings
+from components.page_registry import PAGES
+
+from .conftest import shoot, wait_until_idle
+
+pytestmark = pytest.mark.e2e
+EN = strings("en")
+
+
+def _open_from_navigation(page, app_url, info):
+    page.goto(app_url)
+    wait_until_idle(page)
+    title = EN[f"page.{info.key}.title"]
+    if len(PAGES) > 1:  # Streamlit shows no navigation for a single page
+        page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+        wait_until_idle(page)
+    page.wait_for_selector(f'h1:has-text("{title}")')
+    return title
+
+
+@pytest.mark.parametrize("info", PAGES, ids=lambda p: p.key)
+def test_every_page_opens_from_the_navigation(page, app_url, info):
+    _open_from_navigation(page, app_url, info)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    # The shared sidebar is there on every page.
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("Language / 语言").count() == 1
+    shoot(page, info.key)
+
+
+def test_home_shows_the_learning_map_and_environment(page, app_url):
+    page.goto(app_url)
+    wait_until_idle(page)
+    for stage in ("Foundations", "Tokenizers & attention", "Multimodal"):
+        assert page.get_by_text(stage, exact=False).count() >= 1
+    assert page.get_by_text("offline", exact=True).count() >= 1
+
+
+def test_switching_to_chinese_translates_the_app(page, app_url):
+    page.goto(app_url)
+    wait_until_idle(page)
+    page.locator('[data-testid="stSidebar"]').get_by_text("简体中文").click()
+    wait_until_idle(page)
+    page.wait_for_selector(f'h1:has-text("{strings("zh")["page.home.title"]}")')
+    assert page.get_by_text("学习路线", exact=True).count() == 1
+    shoot(page, "home-zh")

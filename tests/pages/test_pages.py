@@ -1,0 +1,76 @@
+"""One AppTest run per registered page, each checking what that page must show."""
+import pytest
+
+from backends.cache import shared_cache
+from components.i18n import strings
+from components.page_registry import HOME, PAGES, STAGES
+
+EN = strings("en")
+
+
+def _texts(at) -> str:
+    return "\n".join(str(e.value) for e in (*at.markdown, *at.caption))
+
+
+def check_home(at):
+    body = _texts(at)
+    for number, stage in enumerate(STAGES, 1):
+        assert f"**{number}. {EN[f'stage.{stage}']}**" in body
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Network"] == "offline"
+    assert metrics["Device"] == "cpu"
+    assert metrics["torch"].startswith("2.") and metrics["transformers"].startswith("5.")
+    table = at.dataframe[0].value
+    assert list(table["Model"]) == ["HuggingFaceTB/SmolLM2-135M-Instruct", "sentence-transformers/all-MiniLM-L6-v2"]
+    assert set(table["Installed"]) == {"✅"}
+
+
+PAGE_CHECKS = {"home": check_home}
+
+
+def test_every_registered_page_has_a_check():
+    assert set(PAGE_CHECKS) == {p.key for p in PAGES}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.key)
+def test_page_renders_its_content(page, open_page):
+    at = open_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == EN[f"page.{page.key}.title"]
+    PAGE_CHECKS[page.key](at)
+
+
+def test_chinese_ui_translates_the_page_and_sidebar(open_page):
+    at = open_page(HOME, **{"app.lang": "zh"})
+    assert at.title[0].value == strings("zh")["page.home.title"]
+    assert "**1. 基础**" in _texts(at)
+    assert at.selectbox(key="app.device_choice").label == "设备"
+
+
+def test_device_picker_shows_what_auto_resolved_to(open_page):
+    at = open_page(HOME)
+    picker = at.selectbox(key="app.device_choice")
+    assert picker.options[0] == "auto" and "cpu" in picker.options
+    assert any("**cpu**" in c.value for c in at.sidebar.caption)
+
+
+def test_prepare_button_appears_when_the_conversion_is_missing(open_page, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
+    at = open_page(HOME)
+    table = at.dataframe[0].value
+    assert list(table["Ready"]) == [EN["home.needs_prepare"], "✅"]
+    assert at.button(key="home.prepare_button").label.startswith("Prepare HuggingFaceTB/SmolLM2-135M-Instruct")
+
+
+def test_loaded_models_panel_lists_and_unloads(open_page):
+    cache = shared_cache()
+    entry = cache.get("all-minilm-l6-v2")
+    key = entry.key
+    del entry
+    at = open_page(HOME)
+    panel = "\n".join(m.value for m in at.sidebar.markdown)
+    assert "`all-minilm-l6-v2`" in panel and "**cpu**" in panel
+    button = at.button(key=f"app.unload.{key.model}.{key.device}.{key.dtype}.{key.variant}")
+    button.click().run()
+    assert key not in cache.keys()
+    assert "`all-minilm-l6-v2`" not in "\n".join(m.value for m in at.sidebar.markdown)
