@@ -156,26 +156,31 @@ def forward_pass(
 
 def compute_attention(loaded, text: str, text_pair: str | None = None, max_tokens: int = 512) -> AttentionResult:
     """Every layer's and head's attention for `text` (and `text_pair`, encoders only)."""
-    fp = forward_pass(loaded, text, text_pair, max_tokens)
-    # One copy: [1, H, S, S] per layer -> [L, H, S, S]; .numpy() then shares that memory.
-    attentions = torch.cat([a.float() for a in fp.attentions], dim=0).cpu().numpy()
-    return _result(loaded, fp, attentions)
+    return attention_from_forward(loaded, forward_pass(loaded, text, text_pair, max_tokens))
 
 
-def _result(loaded, fp: ForwardPass, attentions: np.ndarray) -> AttentionResult:
-    ids = fp.inputs["input_ids"][0].tolist()
+def attention_from_forward(loaded, forward: ForwardPass) -> AttentionResult:
+    """The `AttentionResult` of a forward pass already run (e.g. one kept for `manual_attention`).
+
+    The per-layer maps are copied once into one [layers, heads, seq, seq] array, and
+    `forward.attentions` is re-pointed at views of it, so a kept ForwardPass and its
+    result share that memory instead of holding two copies.
+    """
+    stacked = torch.cat([a.float() for a in forward.attentions], dim=0).cpu()  # [1, H, S, S] each -> [L, H, S, S]
+    forward.attentions = tuple(stacked[i : i + 1] for i in range(stacked.shape[0]))
+    ids = forward.inputs["input_ids"][0].tolist()
     segments = None
-    if fp.text_pair is not None and "token_type_ids" in fp.inputs:
-        segments = fp.inputs["token_type_ids"][0].cpu().numpy().astype(np.int64)
+    if forward.text_pair is not None and "token_type_ids" in forward.inputs:
+        segments = forward.inputs["token_type_ids"][0].cpu().numpy().astype(np.int64)
     return AttentionResult(
         tokens=readable_tokens(loaded.tokenizer, ids),
         token_ids=ids,
         special_mask=special_mask(loaded.tokenizer, ids),
         segment_ids=segments,
-        attentions=attentions,
+        attentions=stacked.numpy(),  # shares memory with `stacked`: no second copy
         is_causal=is_decoder(loaded),
-        n_input_tokens=fp.n_input_tokens,
-        truncated=fp.truncated,
+        n_input_tokens=forward.n_input_tokens,
+        truncated=forward.truncated,
         model_key=loaded.key.model,
     )
 
@@ -408,19 +413,24 @@ class ManualAttention:
     max_abs_diff: float
 
 
+def weights(t: torch.Tensor) -> np.ndarray:
+    """A model tensor as a read-only float32 numpy array (no copy for float32 models)."""
+    a = t.detach().cpu().float().numpy()
+    a.flags.writeable = False  # shared model: look, never touch
+    return a
+
+
 def linear(x: np.ndarray, layer: torch.nn.Linear) -> np.ndarray:
-    """y = x W^T + b with the weights of a torch Linear (copied, never changed)."""
-    w = layer.weight.detach().double().cpu().numpy()
-    y = x @ w.T
+    """y = x W^T + b, with the weights of one of the model's Linear layers."""
+    y = x @ weights(layer.weight).T
     if layer.bias is not None:
-        y = y + layer.bias.detach().double().cpu().numpy()
+        y = y + weights(layer.bias)
     return y
 
 
 def rms_norm(x: np.ndarray, norm: torch.nn.Module) -> np.ndarray:
     """LLaMA's RMSNorm: divide by the root mean square of the vector, then scale."""
-    w = norm.weight.detach().double().cpu().numpy()
-    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + norm.variance_epsilon) * w
+    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + norm.variance_epsilon) * weights(norm.weight)
 
 
 def split_heads(x: np.ndarray, n_heads: int) -> np.ndarray:
@@ -530,7 +540,7 @@ def manual_attention(
         raise ValueError("`forward` must come from forward_pass(..., hidden_states=True) on the same text.")
 
     # The input of layer `layer` is hidden_states[layer] ([0] is the embedding output).
-    x = forward.hidden_states[layer][0].detach().double().cpu().numpy()  # [seq, hidden]
+    x = forward.hidden_states[layer][0].detach().float().cpu().numpy()  # [seq, hidden]
     qk = _bert_qk if arch == "bert" else _llama_qk
     q, k, kv_head = qk(_base_model(loaded), x, layer, head)
 

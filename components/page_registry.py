@@ -30,7 +30,9 @@ class PageInfo:
 
 
 HOME = PageInfo("home", "app_pages/home.py", ":material/map:", None)
-TOPICS: tuple[PageInfo, ...] = ()
+TOPICS: tuple[PageInfo, ...] = (
+    PageInfo("attention", "app_pages/attention.py", ":material/visibility:", "tokens_attention"),
+)
 PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)
 
 

@@ -1,0 +1,242 @@
+"""Attention visualizer: what every head attends to, and the same numbers recomputed by hand."""
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from backends import attention as att
+from components.attention_figures import (
+    heatmap_figure,
+    heatmap_png,
+    layer_head_figure,
+    lines_figure,
+    matrix_figure,
+    model_view_figure,
+)
+from components.i18n import t
+from components.model_picker import load_or_explain, model_picker
+from components.show_code import show_code
+from components.token_chips import token_chips
+
+P = "attention."
+DEFAULT_TEXT = "The cat sat on the mat because it was tired."
+DEFAULT_PAIR = "Where did the cat sit?"
+ANALYSIS = P + "analysis"
+
+st.title(t("page.attention.title"))
+st.markdown(t("attention.intro"))
+
+left, right = st.columns([1, 2])
+with left:
+    name = model_picker("attention", kinds=("embedding", "encoder", "causal-lm"), default="all-minilm-l6-v2")
+    max_tokens = st.number_input(t("attention.max_tokens"), 8, 1024, 512, step=8, key=P + "max_tokens",
+                                 help=t("attention.max_tokens_help"))
+loaded = load_or_explain(name, variant="eager") if name else None
+if loaded is None:
+    st.info(t("attention.pick_model"))
+    st.stop()
+decoder = att.is_decoder(loaded)
+
+with right:
+    text = st.text_area(t("attention.text"), DEFAULT_TEXT, key=P + "text", height=90)
+    pair = None
+    if not decoder:
+        use_pair = st.toggle(t("attention.use_pair"), key=P + "use_pair")
+        if use_pair:
+            pair = st.text_input(t("attention.pair"), DEFAULT_PAIR, key=P + "pair")
+
+
+def analysis(loaded, text, pair, max_tokens):
+    """One forward pass per (model, input), kept for this session only."""
+    signature = (loaded.key, text, pair, int(max_tokens))
+    cached = st.session_state.get(ANALYSIS)
+    if cached is not None and cached[0] == signature:
+        return cached[1], cached[2]
+    st.session_state.pop(ANALYSIS, None)  # free the previous input's maps before computing new ones
+    with st.spinner(t("attention.computing")):
+        forward = att.forward_pass(loaded, text, pair, int(max_tokens), hidden_states=True)
+        result = att.attention_from_forward(loaded, forward)
+    st.session_state[ANALYSIS] = (signature, forward, result)
+    return forward, result
+
+
+try:
+    forward, result = analysis(loaded, text, pair, max_tokens)
+except ValueError as exc:
+    st.warning(str(exc))
+    st.stop()
+
+n_layers, n_heads, seq = result.n_layers, result.n_heads, len(result.tokens)
+if result.truncated:
+    st.warning(t("attention.truncated", n=result.n_input_tokens, kept=seq))
+st.caption(t("attention.summary", tokens=seq, layers=n_layers, heads=n_heads,
+             kind=t("attention.decoder") if decoder else t("attention.encoder")))
+token_chips(result.tokens, result.token_ids, result.special_mask, result.segment_ids)
+
+# Layer and head are shared by every view; clicks in the model view and the head table set them.
+for key, top in ((P + "layer", n_layers - 1), (P + "head", n_heads - 1)):
+    if st.session_state.get(key, 0) > top:
+        st.session_state[key] = top
+
+
+def select_head(layer: int, head: int) -> None:
+    st.session_state[P + "layer"] = int(layer)
+    st.session_state[P + "head"] = int(head)
+
+
+def on_model_view_click():
+    points = st.session_state[P + "model_view"].selection.points
+    if points and "customdata" in points[0]:
+        select_head(*points[0]["customdata"][:2])
+
+
+def on_table_select():
+    rows = st.session_state[P + "head_table"].selection.rows
+    if rows:
+        select_head(*divmod(rows[0], n_heads))
+
+
+c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+layer = c1.slider(t("attention.layer"), 0, n_layers - 1, key=P + "layer")
+head = c2.selectbox(t("attention.head"), list(range(n_heads)), key=P + "head")
+hide_special = c3.toggle(t("attention.hide_special"), key=P + "hide_special", help=t("attention.hide_special_help"))
+show_mask = c4.toggle(t("attention.show_mask"), value=True, key=P + "show_mask", disabled=not decoder,
+                      help=t("attention.show_mask_help"))
+
+matrix = result.attentions[layer, head]
+tokens = result.tokens
+kept = np.arange(seq)
+if hide_special and result.special_mask.any():
+    matrix, kept = att.drop_special(matrix, result.special_mask)
+    tokens = [result.tokens[i] for i in kept]
+masked = None
+if decoder and show_mask:
+    masked = np.triu(np.ones((len(kept), len(kept)), dtype=bool), k=1)
+
+tabs = st.tabs([t("attention.tab.head"), t("attention.tab.model"), t("attention.tab.summary"),
+                t("attention.tab.rollout"), t("attention.tab.hand"), t("attention.tab.positions"),
+                t("attention.tab.export")])
+
+with tabs[0]:
+    title = t("attention.head_title", layer=layer, head=head)
+    head_fig = heatmap_figure(matrix, tokens, title, masked=masked)
+    st.plotly_chart(head_fig, key=P + "heatmap", config={"toImageButtonOptions": {"filename": "attention"}})
+    st.subheader(t("attention.lines"))
+    focus_options = [-1, *range(len(tokens))]
+    focus = st.selectbox(t("attention.focus"), focus_options, key=P + "focus",
+                         format_func=lambda i: t("attention.all_tokens") if i < 0 else f"{i}: {tokens[i]}")
+    lines, group = lines_figure(matrix, tokens, focus=None if focus < 0 else focus)
+    if group > 1:
+        st.info(t("attention.grouped", g=group, n=len(tokens)))
+    st.plotly_chart(lines, key=P + "lines")
+
+with tabs[1]:
+    st.caption(t("attention.model_help"))
+    st.plotly_chart(model_view_figure(result.attentions, selected=(layer, head)), key=P + "model_view",
+                    on_select=on_model_view_click, selection_mode="points")
+
+with tabs[2]:
+    stats = att.head_stats(result, special_mask=result.special_mask)
+    counts = {label: sum(row.count(label) for row in stats.labels) for label in att.LABELS}
+    st.caption(" · ".join(f"**{label}**: {n}" for label, n in counts.items()))
+    s1, s2 = st.columns(2)
+    s1.plotly_chart(layer_head_figure(stats.entropy, stats.labels, t("attention.entropy")), key=P + "entropy")
+    s2.plotly_chart(layer_head_figure(stats.mean_distance, stats.labels, t("attention.distance"), "Cividis"),
+                    key=P + "distance")
+    table = {
+        "layer": np.repeat(np.arange(n_layers), n_heads),
+        "head": np.tile(np.arange(n_heads), n_layers),
+        "label": [label for row in stats.labels for label in row],
+        "entropy (bits)": stats.entropy.ravel().round(3),
+        "mean distance": stats.mean_distance.ravel().round(2),
+        "previous": stats.previous_token.ravel().round(3),
+        "first": stats.first_token.ravel().round(3),
+        "same": stats.same_token.ravel().round(3),
+    }
+    st.caption(t("attention.table_help"))
+    st.dataframe(table, hide_index=True, key=P + "head_table", on_select=on_table_select,
+                 selection_mode="single-row", height=320)
+
+with tabs[3]:
+    roll = att.rollout(result)
+    default_target = seq - 1 if decoder else 0
+    target = st.selectbox(t("attention.rollout_target"), list(range(seq)), index=default_target,
+                          key=P + "rollout_target", format_func=lambda i: f"{i}: {result.tokens[i]}")
+    st.caption(t("attention.rollout_help"))
+    bars = go.Figure(go.Bar(x=[f"{i}:{tok}" for i, tok in enumerate(result.tokens)], y=roll[target],
+                            marker_color="#6c4cf4", hovertemplate="%{x}<br>%{y:.4f}<extra></extra>"))
+    bars.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=t("attention.share"))
+    st.plotly_chart(bars, key=P + "rollout_bars")
+    st.plotly_chart(heatmap_figure(roll, result.tokens, t("attention.rollout_all"), x_title="input token",
+                                   y_title="output token"), key=P + "rollout_map")
+
+with tabs[4]:
+    st.markdown(t("attention.hand_intro"))
+    st.latex(r"A = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}} + M\right)")
+    try:
+        manual = att.manual_attention(loaded, text, layer, head, pair, int(max_tokens), forward=forward)
+    except NotImplementedError as exc:
+        st.info(str(exc))
+    else:
+        ok = manual.max_abs_diff < 1e-4
+        st.metric(t("attention.max_diff"), f"{manual.max_abs_diff:.2e}", t("attention.match") if ok else
+                  t("attention.mismatch"), delta_color="normal" if ok else "inverse")
+        if decoder:
+            st.caption(t("attention.rope_note", kv=manual.kv_head))
+        h1, h2 = st.columns(2)
+        h1.plotly_chart(matrix_figure(manual.q, manual.tokens, "Q"), key=P + "q")
+        h2.plotly_chart(matrix_figure(manual.k, manual.tokens, "K"), key=P + "k")
+        h3, h4 = st.columns(2)
+        h3.plotly_chart(heatmap_figure(manual.scores, manual.tokens, "QKᵀ/√d", colorscale="RdBu",
+                                       masked=~manual.mask if show_mask else None), key=P + "scores")
+        h4.plotly_chart(heatmap_figure(manual.probs, manual.tokens, t("attention.softmax")), key=P + "probs")
+        show_code(att.manual_attention, att._bert_qk, att._llama_qk, att.split_heads, att.rope_cos_sin,
+                  att.apply_rope, att.scaled_scores, att.softmax)
+
+with tabs[5]:
+    st.markdown(t("attention.pos_intro"))
+    p1, p2 = st.columns(2)
+    n_pos = p1.slider(t("attention.positions"), 8, 512, 128, key=P + "pe_positions")
+    d_model = p2.slider(t("attention.d_model"), 16, 512, 128, step=16, key=P + "pe_dim")
+    pe = att.sinusoidal_encoding(n_pos, d_model)
+    pe_fig = go.Figure(go.Heatmap(z=pe, colorscale="RdBu", zmid=0,
+                                  hovertemplate="position %{y}<br>dimension %{x}<br>%{z:.3f}<extra></extra>"))
+    pe_fig.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="dimension",
+                         yaxis_title="position")
+    st.plotly_chart(pe_fig, key=P + "sinusoidal")
+    st.markdown(t("attention.rope_intro"))
+    cfg = loaded.model.config
+    head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
+    theta = float((getattr(cfg, "rope_parameters", None) or {}).get("rope_theta", 10000.0))
+    pair_index = st.slider(t("attention.rope_pair"), 0, head_dim // 2 - 1, 0, key=P + "rope_pair")
+    positions = np.arange(0, 33)
+    points = att.rope_rotation_demo(positions, head_dim, theta, pair_index)
+    rope_fig = go.Figure()
+    for pos, (x, y) in zip(positions, points):
+        rope_fig.add_trace(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers", showlegend=False,
+                                      line=dict(color=f"hsl({int(300 * pos / len(positions))},70%,50%)"),
+                                      hovertemplate=f"position {pos}<extra></extra>"))
+    rope_fig.update_layout(height=380, width=380, margin=dict(l=10, r=10, t=30, b=10),
+                           title=t("attention.rope_title", theta=f"{theta:g}", d=head_dim, i=pair_index))
+    rope_fig.update_yaxes(scaleanchor="x", range=[-1.1, 1.1])
+    rope_fig.update_xaxes(range=[-1.1, 1.1])
+    st.plotly_chart(rope_fig, key=P + "rope", width="content")
+
+with tabs[6]:
+    stem = f"attention-{result.model_key.replace('/', '_')}-L{layer}H{head}"
+
+    def npz_bytes() -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, attentions=result.attentions, tokens=np.array(result.tokens),
+                            token_ids=np.array(result.token_ids), special_mask=result.special_mask)
+        return buffer.getvalue()
+
+    e1, e2, e3 = st.columns(3)
+    e1.download_button(t("attention.export_npz"), npz_bytes, file_name=f"{stem}.npz",
+                       mime="application/octet-stream", key=P + "npz")
+    e2.download_button(t("attention.export_html"), lambda: head_fig.to_html(include_plotlyjs=True),
+                       file_name=f"{stem}.html", mime="text/html", key=P + "html")
+    e3.download_button(t("attention.export_png"), lambda: heatmap_png(matrix, tokens, title),
+                       file_name=f"{stem}.png", mime="image/png", key=P + "png")
+    st.caption(t("attention.export_help", shape=" × ".join(map(str, result.attentions.shape))))

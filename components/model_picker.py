@@ -1,0 +1,42 @@
+"""Pick a model (registry entries or any hub id / local folder) and load it through the shared cache."""
+from __future__ import annotations
+
+import streamlit as st
+
+from backends.cache import shared_cache
+from backends.loaders import LoadedModel
+from backends.registry import KNOWN, ModelNotAvailable, package_folder
+from components.i18n import t
+from components.sidebar import current_device
+
+OTHER = "__other__"
+
+
+def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None) -> str | None:
+    """A selectbox of known models of these kinds, plus a free-text hub id or folder. Returns the name or None."""
+    specs = [s for s in KNOWN if s.kind in kinds]
+    options = [s.key for s in specs] + [OTHER]
+    labels = {s.key: f"{s.label} · {t('kind.' + s.kind)}" + (" · offline" if package_folder(s) else "") for s in specs}
+    labels[OTHER] = t("picker.other")
+    index = options.index(default) if default in options else 0
+    choice = st.selectbox(t("picker.model"), options, index=index, format_func=labels.get, key=f"{page}.model")
+    if choice != OTHER:
+        return choice
+    typed = st.text_input(
+        t("picker.other_input"), key=f"{page}.model_other", placeholder="Qwen/Qwen2.5-0.5B-Instruct  ·  /path/to/model"
+    )
+    return typed.strip() or None
+
+
+def load_or_explain(name: str, variant: str = "default") -> LoadedModel | None:
+    """Load through the shared cache; any failure becomes a message in the page, never a crash."""
+    cache = shared_cache()
+    device = current_device()
+    try:
+        with st.spinner(t("picker.loading", model=name, device=device)):
+            return cache.get(name, device=device, variant=variant)
+    except ModelNotAvailable as exc:
+        st.error(str(exc))
+    except Exception as exc:  # an arbitrary hub model can fail in many ways; the page must survive it
+        st.error(t("picker.load_failed", model=name, error=f"{type(exc).__name__}: {exc}"))
+    return None
