@@ -45,10 +45,9 @@ def loaded_models_panel() -> None:
             st.markdown(f"**{device}** · {cache.used_bytes(device) / 2**20:,.0f} MiB")
             for entry in (e for e in entries if e.key.device == device):
                 k = entry.key
-                cols = st.columns([4, 2])
                 variant = "" if k.variant == "default" else f" · {k.variant}"
-                cols[0].markdown(f"`{k.model}`  \n{k.dtype}{variant} · {entry.nbytes / 2**20:,.0f} MiB")
+                st.markdown(f"`{k.model}`  \n{k.dtype}{variant} · {entry.nbytes / 2**20:,.0f} MiB")
                 unload_id = f"app.unload.{k.model}.{k.device}.{k.dtype}.{k.variant}"
-                if cols[1].button(t("sidebar.unload"), key=unload_id):
+                if st.button(t("sidebar.unload"), key=unload_id, icon=":material/eject:", type="tertiary"):
                     cache.unload(k)
                     st.rerun()

@@ -9,6 +9,12 @@ from .conftest import shoot, wait_until_idle
 pytestmark = pytest.mark.e2e
 EN = strings("en")
 
+# What each page must show once it has run, beyond its title.
+MUST_SHOW = {
+    "home": "text=" + EN["home.map"],
+    "attention": '[data-testid="stPlotlyChart"] .main-svg',
+}
+
 
 def _open_from_navigation(page, app_url, info):
     page.goto(app_url)
@@ -18,7 +24,13 @@ def _open_from_navigation(page, app_url, info):
         page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
         wait_until_idle(page)
     page.wait_for_selector(f'h1:has-text("{title}")')
+    page.wait_for_selector(MUST_SHOW[info.key])
+    wait_until_idle(page)
     return title
+
+
+def test_every_page_has_a_browser_check():
+    assert set(MUST_SHOW) == {p.key for p in PAGES}
 
 
 @pytest.mark.parametrize("info", PAGES, ids=lambda p: p.key)

@@ -5,6 +5,8 @@ from backends.cache import shared_cache
 from components.i18n import strings
 from components.page_registry import HOME, PAGES, STAGES
 
+from .plotly_helpers import figures
+
 EN = strings("en")
 
 
@@ -25,7 +27,13 @@ def check_home(at):
     assert set(table["Installed"]) == {"✅"}
 
 
-PAGE_CHECKS = {"home": check_home}
+def check_attention(at):
+    heatmap = next(f for f in figures(at) if f.layout.title.text == "Layer 0, head 0")
+    assert heatmap.data[0].type == "heatmap" and heatmap.data[0].x[0] == "0:[CLS]"
+    assert any(m.label.startswith("Max |by hand") for m in at.metric)
+
+
+PAGE_CHECKS = {"home": check_home, "attention": check_attention}
 
 
 def test_every_registered_page_has_a_check():
@@ -70,7 +78,7 @@ def test_loaded_models_panel_lists_and_unloads(open_page):
     at = open_page(HOME)
     panel = "\n".join(m.value for m in at.sidebar.markdown)
     assert "`all-minilm-l6-v2`" in panel and "**cpu**" in panel
-    button = at.button(key=f"app.unload.{key.model}.{key.device}.{key.dtype}.{key.variant}")
-    button.click().run()
+    button_key = f"app.unload.{key.model}.{key.device}.{key.dtype}.{key.variant}"
+    at.button(key=button_key).click().run()
     assert key not in cache.keys()
-    assert "`all-minilm-l6-v2`" not in "\n".join(m.value for m in at.sidebar.markdown)
+    assert button_key not in [b.key for b in at.sidebar.button]
