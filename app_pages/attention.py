@@ -13,6 +13,7 @@ from components.attention_figures import (
     lines_figure,
     matrix_figure,
     model_view_figure,
+    thumbnails,
 )
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
@@ -47,25 +48,34 @@ with right:
             pair = st.text_input(t("attention.pair"), DEFAULT_PAIR, key=P + "pair")
 
 
-def analysis(loaded, text, pair, max_tokens):
-    """One forward pass per (model, input), kept for this session only."""
+def analysis(loaded, text, pair, max_tokens) -> dict:
+    """One forward pass per (model, input), kept for this session only, with what is derived from it."""
     signature = (loaded.key, text, pair, int(max_tokens))
     cached = st.session_state.get(ANALYSIS)
-    if cached is not None and cached[0] == signature:
-        return cached[1], cached[2]
+    if cached is not None and cached["signature"] == signature:
+        return cached
     st.session_state.pop(ANALYSIS, None)  # free the previous input's maps before computing new ones
     with st.spinner(t("attention.computing")):
         forward = att.forward_pass(loaded, text, pair, int(max_tokens), hidden_states=True)
         result = att.attention_from_forward(loaded, forward)
-    st.session_state[ANALYSIS] = (signature, forward, result)
-    return forward, result
+    st.session_state[ANALYSIS] = {"signature": signature, "forward": forward, "result": result, "derived": {}}
+    return st.session_state[ANALYSIS]
+
+
+def derived(name: str, compute):
+    """Per-input results (head stats, rollout...): computed on first use, not on every click."""
+    store = st.session_state[ANALYSIS]["derived"]
+    if name not in store:
+        store[name] = compute()
+    return store[name]
 
 
 try:
-    forward, result = analysis(loaded, text, pair, max_tokens)
+    current = analysis(loaded, text, pair, max_tokens)
 except ValueError as exc:
     st.warning(str(exc))
     st.stop()
+forward, result = current["forward"], current["result"]
 
 n_layers, n_heads, seq = result.n_layers, result.n_heads, len(result.tokens)
 if result.truncated:
@@ -83,6 +93,7 @@ for key, top in ((P + "layer", n_layers - 1), (P + "head", n_heads - 1)):
 def select_head(layer: int, head: int) -> None:
     st.session_state[P + "layer"] = int(layer)
     st.session_state[P + "head"] = int(head)
+    st.session_state[P + "tab"] = t("attention.tab.head")  # show the head that was picked
 
 
 def on_model_view_click():
@@ -114,12 +125,14 @@ masked = None
 if decoder and show_mask:
     masked = np.triu(np.ones((len(kept), len(kept)), dtype=bool), k=1)
 
+# Only the open tab runs (on_change="rerun"): a 512-token decoder page stays interactive.
 tabs = st.tabs([t("attention.tab.head"), t("attention.tab.model"), t("attention.tab.summary"),
                 t("attention.tab.rollout"), t("attention.tab.hand"), t("attention.tab.positions"),
-                t("attention.tab.export")])
+                t("attention.tab.export")], key=P + "tab", on_change="rerun")
+title = t("attention.head_title", layer=layer, head=head)
 
-with tabs[0]:
-    title = t("attention.head_title", layer=layer, head=head)
+
+def head_view():
     head_fig = heatmap_figure(matrix, tokens, title, masked=masked)
     st.plotly_chart(head_fig, key=P + "heatmap", config={"toImageButtonOptions": {"filename": "attention"}})
     st.subheader(t("attention.lines"))
@@ -131,13 +144,15 @@ with tabs[0]:
         st.info(t("attention.grouped", g=group, n=len(tokens)))
     st.plotly_chart(lines, key=P + "lines")
 
-with tabs[1]:
+
+def model_view():
     st.caption(t("attention.model_help"))
-    st.plotly_chart(model_view_figure(result.attentions, selected=(layer, head)), key=P + "model_view",
+    st.plotly_chart(model_view_figure(derived("thumbs", lambda: thumbnails(result.attentions)), selected=(layer, head)), key=P + "model_view",
                     on_select=on_model_view_click, selection_mode="points")
 
-with tabs[2]:
-    stats = att.head_stats(result, special_mask=result.special_mask)
+
+def head_summary():
+    stats = derived("stats", lambda: att.head_stats(result, special_mask=result.special_mask))
     counts = {label: sum(row.count(label) for row in stats.labels) for label in att.LABELS}
     st.caption(" · ".join(f"**{label}**: {n}" for label, n in counts.items()))
     s1, s2 = st.columns(2)
@@ -158,8 +173,9 @@ with tabs[2]:
     st.dataframe(table, hide_index=True, key=P + "head_table", on_select=on_table_select,
                  selection_mode="single-row", height=320)
 
-with tabs[3]:
-    roll = att.rollout(result)
+
+def rollout_view():
+    roll = derived("rollout", lambda: att.rollout(result))
     default_target = seq - 1 if decoder else 0
     target = st.selectbox(t("attention.rollout_target"), list(range(seq)), index=default_target,
                           key=P + "rollout_target", format_func=lambda i: f"{i}: {result.tokens[i]}")
@@ -171,7 +187,8 @@ with tabs[3]:
     st.plotly_chart(heatmap_figure(roll, result.tokens, t("attention.rollout_all"), x_title="input token",
                                    y_title="output token"), key=P + "rollout_map")
 
-with tabs[4]:
+
+def by_hand():
     st.markdown(t("attention.hand_intro"))
     st.latex(r"A = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}} + M\right)")
     try:
@@ -194,7 +211,8 @@ with tabs[4]:
         show_code(att.manual_attention, att._bert_qk, att._llama_qk, att.split_heads, att.rope_cos_sin,
                   att.apply_rope, att.scaled_scores, att.softmax)
 
-with tabs[5]:
+
+def positions():
     st.markdown(t("attention.pos_intro"))
     p1, p2 = st.columns(2)
     n_pos = p1.slider(t("attention.positions"), 8, 512, 128, key=P + "pe_positions")
@@ -223,7 +241,8 @@ with tabs[5]:
     rope_fig.update_xaxes(range=[-1.1, 1.1])
     st.plotly_chart(rope_fig, key=P + "rope", width="content")
 
-with tabs[6]:
+
+def export():
     stem = f"attention-{result.model_key.replace('/', '_')}-L{layer}H{head}"
 
     def npz_bytes() -> bytes:
@@ -235,8 +254,14 @@ with tabs[6]:
     e1, e2, e3 = st.columns(3)
     e1.download_button(t("attention.export_npz"), npz_bytes, file_name=f"{stem}.npz",
                        mime="application/octet-stream", key=P + "npz")
-    e2.download_button(t("attention.export_html"), lambda: head_fig.to_html(include_plotlyjs=True),
+    e2.download_button(t("attention.export_html"), lambda: heatmap_figure(matrix, tokens, title, masked=masked).to_html(include_plotlyjs=True),
                        file_name=f"{stem}.html", mime="text/html", key=P + "html")
     e3.download_button(t("attention.export_png"), lambda: heatmap_png(matrix, tokens, title),
                        file_name=f"{stem}.png", mime="image/png", key=P + "png")
     st.caption(t("attention.export_help", shape=" × ".join(map(str, result.attentions.shape))))
+
+
+for tab, render in zip(tabs, (head_view, model_view, head_summary, rollout_view, by_hand, positions, export)):
+    if tab.open:
+        with tab:
+            render()

@@ -112,9 +112,8 @@ def thumbnails(attentions: np.ndarray, size: int = 24) -> np.ndarray:
     return padded.reshape(L, H, m, g, m, g).mean(axis=(3, 5))
 
 
-def model_view_figure(attentions: np.ndarray, selected: tuple[int, int] | None = None, size: int = 24) -> go.Figure:
-    """Every layer (rows) x head (columns) as one tiled image; a point per tile makes it clickable."""
-    thumbs = thumbnails(attentions, size)
+def model_view_figure(thumbs: np.ndarray, selected: tuple[int, int] | None = None) -> go.Figure:
+    """Every layer (rows) x head (columns) as one tiled image (from `thumbnails`); a point per tile makes it clickable."""
     L, H, m, _ = thumbs.shape
     gap = max(1, m // 8)
     cell = m + gap

@@ -26,8 +26,21 @@ def test_default_text_shows_the_encoder_heatmap_with_token_labels(page):
     assert z.shape == (13, 13)
     np.testing.assert_allclose(z.sum(axis=1), 1, atol=1e-4)
     assert "13 tokens · 6 layers × 12 heads" in page.caption[0].value
-    diff = next(m for m in page.metric if m.label.startswith("Max"))
-    assert float(diff.value) < 1e-4
+
+
+def max_diff(at) -> float:
+    return float(next(m for m in at.metric if m.label.startswith("Max |by hand")).value)
+
+
+def test_by_hand_attention_matches_the_model_on_both_models(page):
+    open_tab(page, "Compute it by hand")
+    assert max_diff(page) < 1e-4
+    assert figure_titled(page, "Q") and figure_titled(page, "K")
+    page.selectbox(key="attention.model").set_value("smollm2-135m-instruct").run()
+    page.slider(key="attention.layer").set_value(17).run()
+    page.selectbox(key="attention.head").set_value(7).run()
+    assert max_diff(page) < 1e-4
+    assert any("key/value head 2" in c.value for c in page.caption)
 
 
 def test_layer_head_and_special_token_controls_change_the_map(page):
@@ -86,9 +99,16 @@ def test_empty_text_and_unknown_model_get_messages_not_crashes(page):
     assert any("not available offline" in e.value and "all-MiniLM-L6-v2" in e.value for e in page.error)
 
 
+def open_tab(at, label):
+    at.session_state["attention.tab"] = label
+    return at.run()
+
+
 def test_rollout_and_head_summary_are_shown(page):
+    open_tab(page, "Rollout")
     rollout = figure_titled(page, "Rollout for every output token")
     np.testing.assert_allclose(values(rollout.data[0].z).sum(axis=1), 1, atol=1e-4)
+    open_tab(page, "Head summary")
     entropy = figure_titled(page, "Entropy (bits): low = focused, high = spread out")
     assert values(entropy.data[0].z).shape == (6, 12)
     table = page.dataframe[0].value
