@@ -112,8 +112,8 @@ c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 layer = c1.slider(t("attention.layer"), 0, n_layers - 1, key=P + "layer")
 head = c2.selectbox(t("attention.head"), list(range(n_heads)), key=P + "head")
 hide_special = c3.toggle(t("attention.hide_special"), key=P + "hide_special", help=t("attention.hide_special_help"))
-show_mask = c4.toggle(t("attention.show_mask"), value=True, key=P + "show_mask", disabled=not decoder,
-                      help=t("attention.show_mask_help"))
+show_mask = decoder and c4.toggle(t("attention.show_mask"), value=True, key=P + "show_mask",
+                                  help=t("attention.show_mask_help"))
 
 matrix = result.attentions[layer, head]
 tokens = result.tokens

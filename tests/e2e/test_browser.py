@@ -58,3 +58,27 @@ def test_switching_to_chinese_translates_the_app(page, app_url):
     page.wait_for_selector(f'h1:has-text("{strings("zh")["page.home.title"]}")')
     assert page.get_by_text("学习路线", exact=True).count() == 1
     shoot(page, "home-zh")
+
+
+def test_clicking_a_model_view_map_opens_that_head(page, app_url):
+    attention = next(p for p in PAGES if p.key == "attention")
+    _open_from_navigation(page, app_url, attention)
+    page.get_by_role("tab", name=EN["attention.tab.model"]).click()
+    wait_until_idle(page)
+    chart = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first
+    chart.wait_for()
+    # Where plotly drew the tile of layer 2, head 3, in pixels of the chart.
+    x, y = chart.evaluate(
+        """(gd) => {
+            const tiles = gd.data[1];
+            const i = tiles.customdata.findIndex(c => c[0] == 2 && c[1] == 3);
+            const L = gd._fullLayout;
+            return [L.xaxis.d2p(tiles.x[i]) + L._size.l, L.yaxis.d2p(tiles.y[i]) + L._size.t];
+        }"""
+    )
+    box = chart.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_selector("text=Layer 2, head 3")
+    wait_until_idle(page)
+    assert page.get_by_role("tab", name=EN["attention.tab.head"]).get_attribute("aria-selected") == "true"
+    shoot(page, "attention-model-view-click")
