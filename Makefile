@@ -29,7 +29,7 @@ test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/loading.py
+	for script in bench/*.py; do HF_HUB_OFFLINE=1 $(BIN)/python $$script || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)

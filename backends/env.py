@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from backends.device import available_devices
-from backends.loaders import converted_folder
+from backends.loaders import is_converted
 from backends.registry import KNOWN, is_online, package_folder
 
 
@@ -40,7 +40,7 @@ def embedded_models() -> tuple[EmbeddedModel, ...]:
     rows = []
     for spec in KNOWN:
         installed = package_folder(spec) is not None
-        ready = installed and (not spec.gguf_file or (converted_folder(spec) / "CONVERTED.json").exists())
+        ready = installed and (not spec.gguf_file or is_converted(spec))
         rows.append(EmbeddedModel(spec.key, spec.hub_id, spec.kind, spec.license, installed, ready))
     return tuple(rows)
 

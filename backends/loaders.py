@@ -98,6 +98,10 @@ def converted_folder(spec: ModelSpec) -> Path:
     return models_dir() / spec.key
 
 
+def is_converted(spec: ModelSpec) -> bool:
+    return (converted_folder(spec) / _DONE_MARKER).exists()
+
+
 def ensure_converted(spec: ModelSpec, package_dir: Path) -> Path:
     """The safetensors copy of a GGUF package, made once (about 24 s) and reused (under a second)."""
     from filelock import FileLock

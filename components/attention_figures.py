@@ -167,6 +167,15 @@ def matrix_figure(matrix: np.ndarray, row_labels: list[str], title: str, colorsc
     return fig
 
 
+def _fonts() -> list[str]:
+    """DejaVu for Latin, plus any CJK font installed, so Chinese tokens are not drawn as boxes."""
+    from matplotlib import font_manager
+
+    wanted = ("WenQuanYi", "Noto Sans CJK", "Source Han Sans", "SimHei", "PingFang", "Microsoft YaHei")
+    cjk = [f.name for f in font_manager.fontManager.ttflist if f.name.startswith(wanted)]
+    return ["DejaVu Sans", *dict.fromkeys(cjk)]
+
+
 def heatmap_png(matrix: np.ndarray, tokens: list[str], title: str) -> bytes:
     """A static PNG of one attention map, for reports and slides."""
     import matplotlib
@@ -176,18 +185,19 @@ def heatmap_png(matrix: np.ndarray, tokens: list[str], title: str) -> bytes:
 
     n = len(tokens)
     side = min(16, max(5, 0.22 * n + 2))
-    fig, ax = plt.subplots(figsize=(side, side), dpi=110)
-    image = ax.imshow(np.asarray(matrix, dtype=np.float32), cmap="Purples", interpolation="nearest")
     step = _tick_step(n, 64)
     ticks = list(range(0, n, step))
-    ax.set_xticks(ticks, [tokens[i] for i in ticks], rotation=90, fontsize=7)
-    ax.set_yticks(ticks, [tokens[i] for i in ticks], fontsize=7)
-    ax.set_xlabel("key")
-    ax.set_ylabel("query")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
+    with plt.rc_context({"font.family": _fonts()}):
+        fig, ax = plt.subplots(figsize=(side, side), dpi=110)
+        image = ax.imshow(np.asarray(matrix, dtype=np.float32), cmap="Purples", interpolation="nearest")
+        ax.set_xticks(ticks, [tokens[i] for i in ticks], rotation=90, fontsize=7)
+        ax.set_yticks(ticks, [tokens[i] for i in ticks], fontsize=7)
+        ax.set_xlabel("key")
+        ax.set_ylabel("query")
+        ax.set_title(title)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
     return buffer.getvalue()

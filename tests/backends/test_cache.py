@@ -28,6 +28,14 @@ def _unlimited(device):
     return 1 << 40
 
 
+def _in_threads(fn, n: int) -> None:
+    threads = [threading.Thread(target=fn) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def test_concurrent_requests_load_a_key_once():
     loader = CountingLoader()
     cache = ModelCache(loader=loader, budget=_unlimited)
@@ -41,11 +49,7 @@ def test_concurrent_requests_load_a_key_once():
         except Exception as exc:  # surfaced by the assertion below
             errors.append(exc)
 
-    threads = [threading.Thread(target=ask) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _in_threads(ask, 8)
     assert not errors
     assert len(loader.calls) == 1
     assert len({id(r) for r in results}) == 1 and len(results) == 8
@@ -82,11 +86,7 @@ def test_a_failed_load_reaches_every_waiter_and_is_retried_later():
         except ModelNotAvailable as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=ask) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _in_threads(ask, 4)
     assert len(errors) == 4
     assert cache.keys() == []
     with pytest.raises(ModelNotAvailable):
