@@ -87,17 +87,23 @@ def lines_figure(matrix: np.ndarray, tokens: list[str], focus: int | None = None
             fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
                                        line=dict(color=f"rgba(90,60,220,{(b + 1) / bins:.2f})", width=1 + 3 * b / bins)))
     ys = [-i for i in range(n)]
-    for x, anchor in ((0, "left"), (1, "right")):
+    for x, anchor, weights in ((0, "left", mat), (1, "right", mat.T)):
+        verb = "looks at" if x == 0 else "is looked at by"
         fig.add_trace(go.Scatter(x=[x] * n, y=ys, mode="text", text=labels, showlegend=False,
                                  textposition=f"middle {anchor}", textfont=dict(family="monospace", size=12),
-                                 customdata=np.arange(n), hovertext=[
-                                     f"{labels[i]} · " + ("attends to" if x == 0 else "is attended by") for i in range(n)],
+                                 hovertext=[_top_links(labels, i, weights[i], verb) for i in range(n)],
                                  hoverinfo="text"))
     fig.update_layout(height=int(max(300, 18 * n + 60)), margin=dict(l=10, r=10, t=10, b=10),
                       plot_bgcolor="white")
     fig.update_xaxes(visible=False, range=[-0.9, 1.9])
     fig.update_yaxes(visible=False, range=[-n + 0.3, 0.7])
     return fig, group
+
+
+def _top_links(labels: list[str], i: int, weights: np.ndarray, verb: str, k: int = 4) -> str:
+    """Hover text: the strongest links of one token, with their exact weights."""
+    top = np.argsort(weights)[::-1][:k]
+    return f"{labels[i]} {verb}<br>" + "<br>".join(f"{labels[j]}: {weights[j]:.4f}" for j in top if weights[j] > 0)
 
 
 def thumbnails(attentions: np.ndarray, size: int = 24) -> np.ndarray:

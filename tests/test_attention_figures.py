@@ -36,6 +36,9 @@ def test_lines_view_draws_each_token_when_short_and_groups_when_long():
     assert g == 1 and list(short.data[-1].text) == [f"t{i}" for i in range(12)]
     long, g = lines_figure(_random_attention(512), [f"t{i}" for i in range(512)])
     assert g > 1 and len(long.data[-1].text) <= LINES_MAX_ROWS
+    hover, _ = lines_figure(np.array([[1.0, 0.0], [0.3, 0.7]]), ["a", "b"])
+    assert hover.data[-2].hovertext[1] == "b looks at<br>b: 0.7000<br>a: 0.3000"
+    assert hover.data[-1].hovertext[0] == "a is looked at by<br>a: 1.0000<br>b: 0.3000"
     focused, _ = lines_figure(np.eye(6), list("abcdef"), focus=2)
     segments = [trace for trace in focused.data if trace.mode == "lines"]
     assert len(segments) == 1 and list(segments[0].y) == [-2, -2, None]
