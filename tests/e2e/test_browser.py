@@ -45,9 +45,10 @@ def test_every_page_opens_from_the_navigation(page, app_url, info):
 def test_home_shows_the_learning_map_and_environment(page, app_url):
     page.goto(app_url)
     wait_until_idle(page)
+    # Explicit waits: "idle" can be seen between the page load and the first script run.
+    page.get_by_text("offline", exact=True).first.wait_for()
     for stage in ("Foundations", "Tokenizers & attention", "Multimodal"):
         assert page.get_by_text(stage, exact=False).count() >= 1
-    assert page.get_by_text("offline", exact=True).count() >= 1
 
 
 def test_switching_to_chinese_translates_the_app(page, app_url):
