@@ -20,6 +20,9 @@ from backends.registry import ModelNotAvailable, ModelSpec, Resolved, resolve
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 VARIANTS = ("default", "eager")
 _DONE_MARKER = "CONVERTED.json"
+# Bumped when the conversion changes, so copies made by an older version are redone.
+# 2: SmolLM2's tokenizer gets its official digit-splitting pre-tokenizer back.
+CONVERSION_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,29 @@ def model_nbytes(model: torch.nn.Module) -> int:
     return total
 
 
-def convert_gguf(folder: Path, gguf_file: str, out_dir: Path):
+def smollm2_pre_tokenizer():
+    """SmolLM2's official tokenizer splits digits one by one before GPT-2's byte-level regex.
+
+    GGUF files do not store pre-tokenizers, so the tokenizer transformers rebuilds from one
+    lacks this step and gives other ids for text with digits (" 4 ½" for instance).
+    """
+    from tokenizers import pre_tokenizers
+
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+
+
+# What a GGUF file leaves out of a model's tokenizer, per known model.
+GGUF_PRE_TOKENIZERS = {"smollm2-135m-instruct": smollm2_pre_tokenizer}
+
+
+def convert_gguf(folder: Path, gguf_file: str, out_dir: Path, pre_tokenizer=None):
     """Dequantize a GGUF checkpoint with transformers and save it as float32 safetensors.
 
-    Returns the GGUF-loaded model so a caller can compare it with the saved copy.
+    `pre_tokenizer` restores what the GGUF file does not store. Returns the GGUF-loaded
+    model so a caller can compare it with the saved copy.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -76,13 +98,16 @@ def convert_gguf(folder: Path, gguf_file: str, out_dir: Path):
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
+    if pre_tokenizer is not None:
+        tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizer
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         source = folder / gguf_file
-        marker = {"from": str(source), "bytes": source.stat().st_size, "seconds": time.perf_counter() - started}
+        marker = {"from": str(source), "bytes": source.stat().st_size, "version": CONVERSION_VERSION,
+                  "seconds": time.perf_counter() - started}
         (tmp / _DONE_MARKER).write_text(json.dumps(marker, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -99,7 +124,11 @@ def converted_folder(spec: ModelSpec) -> Path:
 
 
 def is_converted(spec: ModelSpec) -> bool:
-    return (converted_folder(spec) / _DONE_MARKER).exists()
+    marker = converted_folder(spec) / _DONE_MARKER
+    try:
+        return json.loads(marker.read_text()).get("version") == CONVERSION_VERSION
+    except (OSError, ValueError):
+        return False
 
 
 def ensure_converted(spec: ModelSpec, package_dir: Path) -> Path:
@@ -107,11 +136,12 @@ def ensure_converted(spec: ModelSpec, package_dir: Path) -> Path:
     from filelock import FileLock
 
     target = converted_folder(spec)
-    if (target / _DONE_MARKER).exists():
+    if is_converted(spec):
         return target
     with FileLock(str(target) + ".lock"):  # two processes must not convert at once
-        if not (target / _DONE_MARKER).exists():
-            convert_gguf(package_dir, spec.gguf_file, target)
+        if not is_converted(spec):
+            fix = GGUF_PRE_TOKENIZERS.get(spec.key)
+            convert_gguf(package_dir, spec.gguf_file, target, fix() if fix else None)
     return target
 
 

@@ -31,6 +31,7 @@ class PageInfo:
 
 HOME = PageInfo("home", "app_pages/home.py", ":material/map:", None)
 TOPICS: tuple[PageInfo, ...] = (
+    PageInfo("tokenizers", "app_pages/tokenizers.py", ":material/segment:", "tokens_attention"),
     PageInfo("attention", "app_pages/attention.py", ":material/visibility:", "tokens_attention"),
 )
 PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)

@@ -53,7 +53,12 @@ def test_every_key_used_in_the_code_exists():
     assert missing == []
 
 
+# Code-like strings that read the same in both languages.
+SAME_IN_BOTH = {"tok.col.roundtrip"}
+
+
 def test_chinese_strings_are_really_translated():
     en, zh = strings("en"), strings("zh")
-    same = [k for k in en if en[k] == zh[k] and any(c.isalpha() for c in en[k]) and len(en[k]) > 12]
+    same = [k for k in en if en[k] == zh[k] and any(c.isalpha() for c in en[k]) and len(en[k]) > 12
+            and k not in SAME_IN_BOTH]
     assert same == []

@@ -5,7 +5,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from backends.loaders import convert_gguf, ensure_converted
+from backends import tokenization
+from backends.loaders import CONVERSION_VERSION, convert_gguf, ensure_converted, is_converted, smollm2_pre_tokenizer
 from backends.registry import SMOLLM2, package_folder
 
 PROMPT = "The capital of France is"
@@ -15,7 +16,7 @@ PROMPT = "The capital of France is"
 def test_converted_copy_gives_the_same_logits_as_the_gguf_load(tmp_path):
     folder = package_folder(SMOLLM2)
     out = tmp_path / "smollm2"
-    gguf_model = convert_gguf(folder, SMOLLM2.gguf_file, out)
+    gguf_model = convert_gguf(folder, SMOLLM2.gguf_file, out, smollm2_pre_tokenizer())
     gguf_tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=SMOLLM2.gguf_file)
 
     converted = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
@@ -29,6 +30,9 @@ def test_converted_copy_gives_the_same_logits_as_the_gguf_load(tmp_path):
     assert torch.equal(want, got)
     assert tok.decode(got[0, -1].argmax()) == " Paris"
     assert tok.chat_template, "the chat template must survive the conversion"
+    # The saved tokenizer splits digits like the official one (GGUF files lose that step).
+    digits = "ied 4 ½ months, 12345 tokens"
+    assert tok(digits).input_ids == tokenization.get_tokenizer("smollm2").encode(digits)
     marker = json.loads((out / "CONVERTED.json").read_text())
     assert marker["from"].endswith(SMOLLM2.gguf_file)
     assert not list(tmp_path.glob("smollm2.*")), "temporary folder left behind"
@@ -38,6 +42,14 @@ def test_an_existing_conversion_is_reused_without_loading_anything(tmp_path, mon
     monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
     target = tmp_path / "models" / SMOLLM2.key
     target.mkdir(parents=True)
-    (target / "CONVERTED.json").write_text("{}")
+    (target / "CONVERTED.json").write_text(json.dumps({"version": CONVERSION_VERSION}))
     monkeypatch.setattr("backends.loaders.convert_gguf", lambda *a: pytest.fail("converted again"))
     assert ensure_converted(SMOLLM2, package_folder(SMOLLM2)) == target
+
+
+def test_a_conversion_by_an_older_version_is_redone(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
+    target = tmp_path / "models" / SMOLLM2.key
+    target.mkdir(parents=True)
+    (target / "CONVERTED.json").write_text(json.dumps({"from": "old"}))
+    assert not is_converted(SMOLLM2)

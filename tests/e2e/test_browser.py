@@ -13,6 +13,7 @@ EN = strings("en")
 MUST_SHOW = {
     "home": "text=" + EN["home.map"],
     "attention": '[data-testid="stPlotlyChart"] .main-svg',
+    "tokenizers": '[data-testid="stMarkdownContainer"] span[title^="#0 · id"]',
 }
 
 
@@ -83,3 +84,16 @@ def test_clicking_a_model_view_map_opens_that_head(page, app_url):
     wait_until_idle(page)
     assert page.get_by_role("tab", name=EN["attention.tab.head"]).get_attribute("aria-selected") == "true"
     shoot(page, "attention-model-view-click")
+
+
+def test_uploading_invalid_utf8_warns_and_still_tokenizes(page, app_url, tmp_path):
+    tokenizers = next(p for p in PAGES if p.key == "tokenizers")
+    _open_from_navigation(page, app_url, tokenizers)
+    upload = tmp_path / "latin1.txt"
+    upload.write_bytes("café au lait".encode("latin-1") + b" \xff end")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(upload))
+    page.get_by_text("not valid UTF-8", exact=False).first.wait_for()
+    wait_until_idle(page)
+    assert "caf\ufffd au lait" in page.get_by_label("Text", exact=True).input_value()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shoot(page, "tokenizers-upload")

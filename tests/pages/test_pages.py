@@ -33,7 +33,13 @@ def check_attention(at):
     assert any("[CLS]" in m.value and "[SEP]" in m.value for m in at.markdown), "token chips"
 
 
-PAGE_CHECKS = {"home": check_home, "attention": check_attention}
+def check_tokenizers(at):
+    frame = at.dataframe[0].value
+    assert len(frame) == 5 and (frame["Tokens"] > 0).all()
+    assert sum("<span title=" in m.value for m in at.markdown) == 5, "one row of token chips per tokenizer"
+
+
+PAGE_CHECKS = {"home": check_home, "attention": check_attention, "tokenizers": check_tokenizers}
 
 
 def test_every_registered_page_has_a_check():
