@@ -65,6 +65,11 @@ KNOWN: tuple[ModelSpec, ...] = (SMOLLM2, MINILM)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
+def is_hub_id(name: str) -> bool:
+    """Whether `name` is shaped like a Hugging Face id (`owner/name` or `name`); not whether it exists."""
+    return _HUB_ID.match(name) is not None
+
+
 class ModelNotAvailable(LookupError):
     """Raised with a message meant for the user: what was asked, why it failed, what to use instead."""
 
@@ -160,7 +165,7 @@ def resolve(name: str, online: bool | None = None) -> Resolved:
 
     spec = find_spec(name)
     hub_id = spec.hub_id if spec else name
-    if not _HUB_ID.match(hub_id):
+    if not is_hub_id(hub_id):
         raise ModelNotAvailable(
             f"{name!r} is not a valid Hugging Face model id (expected `owner/name`) nor an existing folder."
         )

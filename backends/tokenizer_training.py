@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from backends.tokenization import _BYTE_FALLBACK, HFTok, Tok, _byte_level_decoder, readable
+from backends.tokenizer_zoo import _BYTE_FALLBACK, HFTok, Tok, _byte_level_decoder, readable
 
 KINDS = ("bpe", "wordpiece", "unigram", "sentencepiece")
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "assets" / "corpus"

@@ -29,7 +29,8 @@ sys.path.insert(0, str(_HERE.parent))
 
 from tokenizers import Tokenizer  # noqa: E402
 
-from backends.tokenization import TOKENIZERS, HFTok, TiktokenTok, get_tokenizer, tokenize  # noqa: E402
+from backends.tokenization import tokenize  # noqa: E402
+from backends.tokenizer_zoo import TOKENIZERS, HFTok, TiktokenTok, get_tokenizer  # noqa: E402
 from backends.tokenizer_training import sample_text  # noqa: E402
 
 

