@@ -6,6 +6,7 @@ from backends.jobs import DONE, shared_runner
 from backends.loaders import prepare_job
 from backends.registry import find_spec, package_folder
 from components.i18n import t
+from components.job_status import job_status
 from components.page_registry import STAGES, pages_in_stage
 from components.sidebar import current_device
 
@@ -70,22 +71,11 @@ if to_prepare and (job is None or job.done):
         st.session_state[JOB_KEY] = job.id
 
 
-@st.fragment(run_every=1.0 if job is not None and not job.done else None)
-def prepare_status():
-    current = runner.get(st.session_state.get(JOB_KEY))
-    if current is None:
-        return
-    if not current.done:
-        st.progress(current.progress or 0.0, text=t("home.preparing", s=f"{current.elapsed:.0f}"))
-        return
-    if current.status == DONE:
-        st.success(t("home.prepared", s=f"{current.elapsed:.1f}"))
+def prepared(job):
+    if job.status == DONE:
+        st.success(t("home.prepared", s=f"{job.elapsed:.1f}"))
     else:
-        st.error(t("home.prepare_failed", error=current.error))
-    # Show the finished state once in a full rerun, so the table above updates.
-    if st.session_state.get("home.prepare_shown") != current.id:
-        st.session_state["home.prepare_shown"] = current.id
-        st.rerun()
+        st.error(t("home.prepare_failed", error=job.error))
 
 
-prepare_status()
+job_status(JOB_KEY, lambda job: t("home.preparing", s=f"{job.elapsed:.0f}"), prepared, interval=1.0)

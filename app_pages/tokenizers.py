@@ -11,6 +11,7 @@ from backends import tokenizer_training as training
 from backends.jobs import DONE, shared_runner
 from backends.registry import ModelNotAvailable
 from components.i18n import t
+from components.job_status import job_status
 from components.show_code import show_code
 from components.token_chips import token_chips
 
@@ -289,24 +290,14 @@ def train_tab():
         else:
             job = runner.submit("train-tokenizer", training.train_job, kind, corpus, int(vocab))
             st.session_state[P + "train_job"] = job.id
-    # Poll only while a job runs; a finished one is drawn by one last full rerun.
-    st.fragment(run_every=0.5 if job is not None and not job.done else None)(training_status)()
+    job_status(P + "train_job", lambda job: t("tok.training", s=f"{job.elapsed:.1f}"), trained_result)
 
 
-def training_status():
-    job = shared_runner().get(st.session_state.get(P + "train_job"))
-    if job is None:
-        return
-    if not job.done:
-        st.progress(job.progress or 0.0, text=t("tok.training", s=f"{job.elapsed:.1f}"))
-        return
-    if st.session_state.get(P + "train_shown") != job.id:
-        st.session_state[P + "train_shown"] = job.id
-        st.rerun(scope="app")
-    if job.status != DONE:
+def trained_result(job):
+    if job.status == DONE:
+        show_trained(job.result)
+    else:
         st.error(job.error or job.status)
-        return
-    show_trained(job.result)
 
 
 def add_trained(result):

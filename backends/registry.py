@@ -160,7 +160,7 @@ def resolve(name: str, online: bool | None = None) -> Resolved:
         if not (expanded / "config.json").exists():
             raise ModelNotAvailable(f"Folder {name!r} has no config.json: it is not a transformers model folder.")
         return Resolved(name, "local-path", str(expanded.resolve()), find_spec(expanded.name))
-    if "/" in name and (name.startswith((".", "~")) or os.sep in name and Path(name).is_absolute()):
+    if name.startswith((".", "~", os.sep)):  # clearly meant as a path, not a hub id
         raise ModelNotAvailable(f"Folder {name!r} does not exist.")
 
     spec = find_spec(name)

@@ -76,6 +76,23 @@ def test_prepare_button_appears_when_the_conversion_is_missing(open_page, tmp_pa
     assert at.button(key="home.prepare_button").label.startswith("Prepare HuggingFaceTB/SmolLM2-135M-Instruct")
 
 
+@pytest.mark.slow
+def test_prepare_button_converts_smollm2_in_the_background(open_page, tmp_path, monkeypatch):
+    from backends.jobs import shared_runner
+
+    monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
+    at = open_page(HOME)
+    at.button(key="home.prepare_button").click().run()
+    job = shared_runner().get(at.session_state["home.prepare_job"])
+    assert not job.done, "the conversion runs off the UI thread"
+    assert any(p.proto.text.startswith("Converting the GGUF") for p in at.get("progress"))
+    assert job.wait(300) and job.status == "done"
+    at.run()
+    assert any(s.value.startswith("Ready: converted in") for s in at.success)
+    assert list(at.dataframe[0].value["Ready"]) == ["✅", "✅"]
+    assert (tmp_path / "models" / "smollm2-135m-instruct" / "model.safetensors").exists()
+
+
 def test_loaded_models_panel_lists_and_unloads(open_page):
     cache = shared_cache()
     entry = cache.get("all-minilm-l6-v2")

@@ -1,0 +1,34 @@
+"""A background job's progress in the page (backends/jobs.py does the work off the UI thread)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+from backends.jobs import Job, shared_runner
+
+
+def job_status(state_key: str, running_text: Callable[[Job], str], render_done: Callable[[Job], None],
+               interval: float = 0.5) -> None:
+    """Show the job whose id is in st.session_state[state_key].
+
+    Polls (a fragment rerun every `interval` s) only while the job runs; when it ends, one
+    full rerun lets everything else on the page see the result.
+    """
+    job = shared_runner().get(st.session_state.get(state_key))
+    running = job is not None and not job.done
+
+    @st.fragment(run_every=interval if running else None)
+    def status():
+        current = shared_runner().get(st.session_state.get(state_key))
+        if current is None:
+            return
+        if not current.done:
+            st.progress(current.progress or 0.0, text=running_text(current))
+            return
+        if st.session_state.get(state_key + ".shown") != current.id:
+            st.session_state[state_key + ".shown"] = current.id
+            st.rerun(scope="app")
+        render_done(current)
+
+    status()
