@@ -19,6 +19,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
+# As a script, bench/ comes first on sys.path, where bench/tokenizers.py would shadow the
+# `tokenizers` package that transformers imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402

@@ -33,6 +33,7 @@ HOME = PageInfo("home", "app_pages/home.py", ":material/map:", None)
 TOPICS: tuple[PageInfo, ...] = (
     PageInfo("tokenizers", "app_pages/tokenizers.py", ":material/segment:", "tokens_attention"),
     PageInfo("attention", "app_pages/attention.py", ":material/visibility:", "tokens_attention"),
+    PageInfo("decoding", "app_pages/decoding.py", ":material/alt_route:", "generation"),
 )
 PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)
 

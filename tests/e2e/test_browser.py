@@ -14,6 +14,7 @@ MUST_SHOW = {
     "home": "text=" + EN["home.map"],
     "attention": '[data-testid="stPlotlyChart"] .main-svg',
     "tokenizers": '[data-testid="stMarkdownContainer"] span[title^="#0 · id"]',
+    "decoding": 'button:has-text("Generate")',
 }
 
 
@@ -97,3 +98,18 @@ def test_uploading_invalid_utf8_warns_and_still_tokenizes(page, app_url, tmp_pat
     assert "caf\ufffd au lait" in page.get_by_label("Text", exact=True).input_value()
     assert page.locator('[data-testid="stException"]').count() == 0
     shoot(page, "tokenizers-upload")
+
+
+def test_decoding_streams_tokens_coloured_by_probability(page, app_url):
+    decoding = next(p for p in PAGES if p.key == "decoding")
+    _open_from_navigation(page, app_url, decoding)
+    page.get_by_role("spinbutton", name=EN["dec.max_new"]).fill("8")
+    page.keyboard.press("Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name=EN["dec.run"]).click()
+    page.locator('span[title^="#0 · p="]').first.wait_for()
+    wait_until_idle(page)
+    page.get_by_text("tokens/s", exact=False).nth(3).wait_for()  # all four preset columns ran
+    assert page.locator('span[title^="#0 · p="]').count() == 3  # beam search shows its text and tree instead
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shoot(page, "decoding-generated")

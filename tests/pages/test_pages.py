@@ -39,7 +39,14 @@ def check_tokenizers(at):
     assert sum("<span title=" in m.value for m in at.markdown) == 5, "one row of token chips per tokenizer"
 
 
-PAGE_CHECKS = {"home": check_home, "attention": check_attention, "tokenizers": check_tokenizers}
+def check_decoding(at):
+    names = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert names[:4] == ["**greedy**", "**beam 5**", "**sampling t=0.7 top-k 50**", "**nucleus top-p 0.9**"]
+    assert at.button(key="dec.run").label == "Generate"
+
+
+PAGE_CHECKS = {"home": check_home, "attention": check_attention, "tokenizers": check_tokenizers,
+               "decoding": check_decoding}
 
 
 def test_every_registered_page_has_a_check():

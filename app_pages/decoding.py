@@ -1,0 +1,306 @@
+"""Decoding strategies side by side: one prompt, several configs, every token's probability."""
+import dataclasses
+import json
+
+import pandas as pd
+import streamlit as st
+
+from backends import decoding as dec
+from backends import sampling
+from backends.decoding_metrics import kv_cache_comparison, metrics
+from components.decoding_views import beam_tree_figure, distribution_figure, probability_chips
+from components.i18n import t
+from components.model_picker import load_or_explain, model_picker
+from components.show_code import show_code
+
+P = "dec."
+MAX_COLUMNS = 6
+STRATEGIES = dec.STRATEGIES
+
+
+def columns() -> list[dict]:
+    """This session's decoding columns: {"id", "name", "config"}; ids keep widget keys stable."""
+    if P + "columns" not in st.session_state:
+        st.session_state[P + "columns"] = []
+        st.session_state[P + "next_id"] = 0
+        for name, config in dec.PRESETS.items():
+            add_column(name, config)
+    return st.session_state[P + "columns"]
+
+
+def add_column(name: str, config: dec.DecodingConfig) -> None:
+    cid = st.session_state[P + "next_id"]
+    st.session_state[P + "next_id"] = cid + 1
+    st.session_state[P + "columns"].append({"id": cid, "name": name, "config": config})
+
+
+def remove_column(cid: int) -> None:
+    st.session_state[P + "columns"] = [c for c in columns() if c["id"] != cid]
+    st.session_state.get(P + "results", {}).pop(cid, None)
+
+
+def duplicate_column(cid: int) -> None:
+    source = next(c for c in columns() if c["id"] == cid)
+    add_column(source["name"] + " (copy)", source["config"])
+
+
+def reset_presets() -> None:
+    for key in [k for k in st.session_state if k.startswith(P + "col.")]:
+        del st.session_state[key]
+    st.session_state.pop(P + "columns", None)
+    st.session_state.pop(P + "results", None)
+
+
+def config_editor(column: dict, seed: int, max_new: int) -> dec.DecodingConfig | None:
+    """The widgets of one column; returns its validated config or shows why it is invalid."""
+    c, k = column["config"], f"{P}col.{column['id']}."
+    strategy = st.selectbox(t("dec.strategy"), STRATEGIES, index=STRATEGIES.index(c.strategy), key=k + "strategy",
+                            format_func=lambda s: t(f"dec.strategy.{s}"))
+    values = dict(strategy=strategy, seed=seed, max_new_tokens=max_new)
+    if strategy == "sample":
+        values["temperature"] = st.slider("temperature", 0.05, 2.0, float(c.temperature), 0.05, key=k + "temperature")
+        values["top_k"] = st.number_input("top-k (0 = off)", 0, 1000, int(c.top_k), key=k + "top_k")
+        values["top_p"] = st.slider("top-p", 0.05, 1.0, float(c.top_p), 0.05, key=k + "top_p")
+        values["min_p"] = st.slider("min-p", 0.0, 0.5, float(c.min_p), 0.01, key=k + "min_p")
+        values["typical_p"] = st.slider("typical-p", 0.05, 1.0, float(c.typical_p), 0.05, key=k + "typical_p")
+    if strategy == "beam":
+        values["num_beams"] = st.slider("num_beams", 2, dec.MAX_BEAMS, max(2, int(c.num_beams)), key=k + "beams")
+        values["length_penalty"] = st.slider("length_penalty", -2.0, 3.0, float(c.length_penalty), 0.1,
+                                             key=k + "length_penalty")
+        values["early_stopping"] = st.toggle("early_stopping", bool(c.early_stopping), key=k + "early")
+    if strategy == "contrastive":
+        values["top_k"] = st.number_input(t("dec.candidates"), 2, 20, max(2, int(c.top_k) or 4), key=k + "ck")
+        values["penalty_alpha"] = st.slider("penalty_alpha", 0.05, 1.0, float(c.penalty_alpha), 0.05,
+                                            key=k + "alpha")
+    values["repetition_penalty"] = st.slider("repetition_penalty", 0.5, 2.0, float(c.repetition_penalty), 0.05,
+                                             key=k + "rep")
+    values["no_repeat_ngram_size"] = st.number_input("no_repeat_ngram_size", 0, 10, int(c.no_repeat_ngram_size),
+                                                     key=k + "ngram")
+    try:
+        config = dataclasses.replace(c, **values).validate()
+    except ValueError as exc:
+        st.warning(str(exc))
+        return None
+    column["config"] = config
+    return config
+
+
+def run_columns(loaded, prompt_ids, active: list[dict], outs: dict, results: dict) -> None:
+    """All columns take turns one token at a time, so they grow side by side as they are generated."""
+    steps = {c["id"]: [] for c in active}
+    events = dec.stream_columns(loaded, prompt_ids, [c["config"] for c in active])
+    for event in events:
+        column = active[event.column]
+        cid = column["id"]
+        if event.token is not None:
+            steps[cid].append(event.token)
+            outs[cid].markdown(probability_chips(steps[cid]), unsafe_allow_html=True)
+        elif event.beam_step is not None and event.beam_step.kept:
+            outs[cid].markdown(loaded.tokenizer.decode(event.beam_step.kept[0].ids, skip_special_tokens=True) + " …")
+        if not event.done:
+            continue
+        beam = event.result if column["config"].strategy == "beam" else None
+        ids = beam.best_ids if beam is not None else [step.token_id for step in steps[cid]]
+        results[cid] = {"config": column["config"], "steps": steps[cid], "ids": ids, "beam": beam,
+                        "seconds": event.elapsed_s, "text": loaded.tokenizer.decode(ids, skip_special_tokens=True),
+                        "metrics": metrics(loaded, prompt_ids, ids, event.elapsed_s) if ids else None}
+
+
+st.title(t("page.decoding.title"))
+st.markdown(t("dec.intro"))
+
+left, right = st.columns([1, 2])
+with left:
+    name = model_picker("decoding", kinds=("causal-lm",), default="smollm2-135m-instruct")
+    seed = st.number_input(t("dec.seed"), 0, 2**31 - 1, 42, key=P + "seed", help=t("dec.seed_help"))
+    max_new = st.number_input(t("dec.max_new"), 1, dec.MAX_NEW_TOKENS, 40, key=P + "max_new",
+                              help=t("dec.max_new_help", cap=dec.MAX_NEW_TOKENS))
+loaded = load_or_explain(name) if name else None
+if loaded is None:
+    st.stop()
+with right:
+    prompt = st.text_area(t("dec.prompt"), t("dec.prompt_default"), key=P + "prompt", height=100)
+    chat = st.toggle(t("dec.chat"), value=True, key=P + "chat", help=t("dec.chat_help"))
+
+tabs = st.tabs([t("dec.tab.compare"), t("dec.tab.inspect"), t("dec.tab.prompting"), t("dec.tab.kv"),
+                t("dec.tab.export")], key=P + "tab", on_change="rerun")
+
+
+def prompt_ids_or_warn():
+    try:
+        return dec.encode_prompt(loaded, prompt, chat)
+    except ValueError as exc:
+        st.warning(str(exc))
+        return None
+
+
+def compare_tab():
+    cols = columns()
+    b1, b2, b3 = st.columns([1, 1, 2])
+    b1.button(t("dec.add_column"), key=P + "add", disabled=len(cols) >= MAX_COLUMNS,
+              on_click=add_column, args=(t("dec.new_column"), dec.DecodingConfig(strategy="sample", top_p=0.9)))
+    b2.button(t("dec.reset"), key=P + "reset", on_click=reset_presets)
+    run = b3.button(t("dec.run"), type="primary", key=P + "run", width="stretch")
+    st.caption(t("dec.stop_help"))
+    results = st.session_state.setdefault(P + "results", {})
+    grid = st.columns(len(cols)) if cols else []
+    outs, configs = {}, {}
+    for column, slot in zip(cols, grid):
+        with slot:
+            st.markdown(f"**{column['name']}**")
+            with st.expander(t("dec.settings")):
+                configs[column["id"]] = config_editor(column, int(seed), int(max_new))
+                d1, d2 = st.columns(2)
+                d1.button(t("dec.duplicate"), key=f"{P}dup.{column['id']}", on_click=duplicate_column,
+                          args=(column["id"],), disabled=len(cols) >= MAX_COLUMNS)
+                d2.button(t("dec.remove"), key=f"{P}rm.{column['id']}", on_click=remove_column, args=(column["id"],))
+            outs[column["id"]] = st.empty()
+    if run:
+        prompt_ids = prompt_ids_or_warn()
+        if prompt_ids is not None:
+            st.session_state[P + "prompt_ids"] = prompt_ids
+            run_columns(loaded, prompt_ids, [c for c in cols if configs[c["id"]] is not None], outs, results)
+    for column, slot in zip(cols, grid):
+        result = results.get(column["id"])
+        if result is None:
+            outs[column["id"]].caption(t("dec.not_run"))
+            continue
+        with outs[column["id"]].container():
+            show_result(result)
+    for column in cols:  # beam trees need the page's full width
+        result = results.get(column["id"])
+        if result is not None and result["beam"] is not None:
+            st.markdown(t("dec.beam_tree", name=column["name"]))
+            st.plotly_chart(beam_tree_figure(result["beam"], loaded.tokenizer.decode), key=f"{P}beam.{column['id']}")
+    with st.expander(t("dec.code")):
+        for column in cols:
+            if configs.get(column["id"]) is not None:
+                st.code(configs[column["id"]].to_snippet(), language="python")
+    show_code(sampling.process_logits, sampling.top_k_filter, sampling.top_p_filter, sampling.min_p_filter,
+              sampling.pick_token)
+
+
+def show_result(result):
+    if result["steps"]:
+        st.markdown(probability_chips(result["steps"]), unsafe_allow_html=True)
+    else:
+        st.markdown(result["text"])
+    m = result["metrics"]
+    if m is not None:
+        st.caption(t("dec.metrics", tokens=m.tokens, tps=f"{m.tokens_per_s:.1f}", ppl=f"{m.perplexity:.2f}",
+                     d1=f"{m.distinct_1:.2f}", d2=f"{m.distinct_2:.2f}", rep=f"{m.repetition_rate:.2f}"))
+
+
+def inspect_tab():
+    results = st.session_state.get(P + "results", {})
+    runnable = [c for c in columns() if c["id"] in results and results[c["id"]]["steps"]]
+    if not runnable:
+        st.info(t("dec.inspect_first"))
+        return
+    column = st.selectbox(t("dec.inspect_column"), runnable, key=P + "inspect_col",
+                          format_func=lambda c: c["name"])
+    result = results[column["id"]]
+    steps = result["steps"]
+    step = st.select_slider(t("dec.inspect_step"), options=list(range(len(steps))), key=P + "inspect_step",
+                            format_func=lambda i: f"{i}: {steps[i].text!r}")
+    prompt_ids = st.session_state[P + "prompt_ids"]
+    before = prompt_ids + result["ids"][:step]
+    dist = dec.distribution_at(loaded, before, result["config"], top_n=15)
+    st.plotly_chart(distribution_figure(dist, t("dec.dist_title", step=step, kept=dist.kept, vocab=dist.vocab_size)),
+                    key=P + "dist")
+    st.markdown(t("dec.branch_intro"))
+    alt = st.selectbox(t("dec.branch_with"), dist.raw, key=P + "branch_alt",
+                       format_func=lambda a: f"{a.text!r} (p={a.prob:.3f})")
+    if st.button(t("dec.branch"), key=P + "branch"):
+        out, branched = st.empty(), []
+        for s in dec.branch(loaded, prompt_ids, result["ids"], step, alt.token_id, result["config"]):
+            branched.append(s)
+            out.markdown(probability_chips(steps[:step] + branched), unsafe_allow_html=True)
+        st.session_state[P + "branch_result"] = (column["id"], step, branched)
+    saved = st.session_state.get(P + "branch_result")
+    if saved and saved[0] == column["id"]:
+        st.caption(t("dec.branched_from", step=saved[1]))
+        st.markdown(probability_chips(steps[:saved[1]] + saved[2]), unsafe_allow_html=True)
+
+
+def prompting_tab():
+    st.markdown(t("dec.prompting_intro"))
+    styles = ["zero", "few", "instruction"]
+    cols = st.columns(3)
+    texts = {}
+    for style, col in zip(styles, cols):
+        texts[style] = col.text_area(t(f"dec.prompt.{style}"), t(f"dec.prompt.{style}.default"),
+                                     key=f"{P}pstyle.{style}", height=200)
+    if st.button(t("dec.prompting_run"), key=P + "prompting_run"):
+        config = dec.DecodingConfig(strategy="greedy", max_new_tokens=int(min(max_new, 40)))
+        for style, col in zip(styles, cols):
+            try:
+                ids = dec.encode_prompt(loaded, texts[style], chat=style == "instruction")
+            except ValueError as exc:
+                col.warning(str(exc))
+                continue
+            out, steps = col.empty(), []
+            for s in dec.generate_stream(loaded, ids, config):
+                steps.append(s)
+                out.markdown(probability_chips(steps), unsafe_allow_html=True)
+
+
+def kv_tab():
+    st.markdown(t("dec.kv_intro"))
+    n = st.slider(t("dec.kv_tokens"), 8, 128, 32, key=P + "kv_n")
+    if st.button(t("dec.kv_run"), key=P + "kv_run"):
+        ids = prompt_ids_or_warn()
+        if ids is not None:
+            with st.spinner(t("dec.kv_running")):
+                st.session_state[P + "kv"] = kv_cache_comparison(loaded, ids, int(n))
+    kv = st.session_state.get(P + "kv")
+    if kv is not None:
+        k1, k2, k3 = st.columns(3)
+        k1.metric(t("dec.kv_with"), f"{kv.with_cache_s_per_token * 1000:.1f} ms")
+        k2.metric(t("dec.kv_without"), f"{kv.without_cache_s_per_token * 1000:.1f} ms")
+        k3.metric(t("dec.kv_speedup"), f"{kv.speedup:.1f}×")
+        st.caption(t("dec.kv_same") if kv.same_tokens else t("dec.kv_differ"))
+
+
+def export_tab():
+    results = st.session_state.get(P + "results", {})
+    done = [c for c in columns() if c["id"] in results]
+    if done:
+        record = dec.run_record(prompt, chat, [results[c["id"]]["config"] for c in done], int(seed),
+                                [dec.RunOutput(results[c["id"]]["ids"], results[c["id"]]["text"],
+                                               dataclasses.asdict(results[c["id"]]["metrics"])
+                                               if results[c["id"]]["metrics"] else None) for c in done],
+                                model=loaded.key.model)
+        st.download_button(t("dec.export"), json.dumps(record, ensure_ascii=False, indent=2),
+                           file_name="decoding-run.json", mime="application/json", key=P + "export")
+    else:
+        st.info(t("dec.export_first"))
+    upload = st.file_uploader(t("dec.import"), type=["json"], key=P + "import")
+    if upload is not None:
+        try:
+            record = dec.load_run(json.loads(upload.getvalue().decode("utf-8")))
+        except (ValueError, UnicodeDecodeError) as exc:
+            st.error(t("dec.import_failed", error=str(exc)))
+            return
+        st.success(t("dec.imported", n=len(record.configs), model=record.model))
+        st.dataframe(pd.DataFrame([{"config": json.dumps(c.to_dict()), "text": o.text}
+                                   for c, o in zip(record.configs, record.outputs)]), hide_index=True)
+        st.button(t("dec.import_apply"), key=P + "import_apply", on_click=apply_record, args=(record,))
+
+
+def apply_record(record):
+    """A callback: it sets the prompt and seed widgets before they are drawn."""
+    reset_presets()
+    st.session_state[P + "columns"], st.session_state[P + "next_id"] = [], 0
+    for i, config in enumerate(record.configs):
+        add_column(f"{i + 1}: {config.strategy}", config)
+    st.session_state[P + "seed"] = record.seed
+    st.session_state[P + "prompt"] = record.prompt
+    st.session_state[P + "chat"] = record.chat
+    st.session_state[P + "tab"] = t("dec.tab.compare")
+
+
+for tab, render in zip(tabs, (compare_tab, inspect_tab, prompting_tab, kv_tab, export_tab)):
+    if tab.open:
+        with tab:
+            render()
