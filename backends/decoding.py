@@ -132,13 +132,16 @@ class DecodingConfig:
             return dict(common, do_sample=False, num_beams=self.num_beams, length_penalty=self.length_penalty,
                         early_stopping=self.early_stopping)
         return dict(common, do_sample=False, num_beams=1, top_k=self.top_k, penalty_alpha=self.penalty_alpha,
-                    custom_generate="transformers-community/contrastive-search", trust_remote_code=True)
+                    custom_generate="transformers-community/contrastive-search")
 
     def to_snippet(self) -> str:
         """The equivalent transformers call, as Python a learner can copy."""
         args = ", ".join(f"{k}={v!r}" for k, v in self.to_generate_kwargs().items())
-        seed = f"torch.manual_seed({self.seed})\n" if self.strategy == "sample" else ""
-        return f"{seed}output_ids = model.generate(**inputs, {args})"
+        prefix = f"torch.manual_seed({self.seed})\n" if self.strategy == "sample" else ""
+        if self.strategy == "contrastive":
+            # We never switch remote code on; a learner who runs this online opts in knowingly.
+            prefix = "# Online only: this hub repo runs its own code, so generate() also needs trust_remote_code.\n"
+        return f"{prefix}output_ids = model.generate(**inputs, {args})"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
