@@ -112,3 +112,10 @@ def test_loaded_models_panel_lists_and_unloads(open_page):
     at.button(key=button_key).click().run()
     assert key not in cache.keys()
     assert button_key not in [b.key for b in at.sidebar.button]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.key)
+def test_every_page_renders_in_chinese(page, open_page):
+    at = open_page(page, **{"app.lang": "zh"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == strings("zh")[f"page.{page.key}.title"]
