@@ -19,6 +19,7 @@ from typing import Callable
 from backends.device import device_memory_bytes
 from backends.loaders import CacheKey, LoadedModel, load_model
 from backends.registry import find_spec
+from backends.shared import process_wide
 
 BUDGET_ENV = "LLMPG_CACHE_BUDGET_MB"
 
@@ -134,14 +135,4 @@ class ModelCache:
             return sum(e.nbytes for k, e in self._entries.items() if k.device == device)
 
 
-_shared: ModelCache | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_cache() -> ModelCache:
-    """The process-wide cache: one copy of each model serves every browser session."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = ModelCache()
-        return _shared
+shared_cache = process_wide(ModelCache)

@@ -14,6 +14,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from backends.shared import process_wide
+
 PENDING, RUNNING, DONE, FAILED, STOPPED = "pending", "running", "done", "failed", "stopped"
 
 
@@ -127,13 +129,4 @@ class JobRunner:
             return self._jobs.get(job_id) if job_id else None
 
 
-_shared: JobRunner | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_runner() -> JobRunner:
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = JobRunner()
-        return _shared
+shared_runner = process_wide(JobRunner)

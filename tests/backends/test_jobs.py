@@ -67,3 +67,25 @@ def test_jobs_run_off_the_calling_thread():
     caller = threading.get_ident()
     job = JobRunner().submit("where", lambda ctx: threading.get_ident())
     assert job.wait(2) and job.result != caller
+
+
+def test_process_wide_objects_are_built_once_under_concurrent_requests():
+    import threading
+
+    from backends.shared import process_wide
+
+    built = []
+
+    def factory():
+        time.sleep(0.05)  # widen the race window
+        built.append(object())
+        return built[-1]
+
+    get = process_wide(factory)
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(get())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 1 and all(s is built[0] for s in seen)
