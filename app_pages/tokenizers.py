@@ -151,16 +151,12 @@ def compare_tab():
         st.error(t("tok.failed", name=label(key), error=message))
     if not results:
         return
-    rows = [{
-        t("tok.col.tokenizer"): label(k),
-        t("tok.col.tokens"): r.n_tokens,
-        t("tok.col.chars"): round(r.chars_per_token, 2),
-        t("tok.col.bytes"): round(r.bytes_per_token, 2),
-        t("tok.col.unknown"): sum(r.unknown),
-        t("tok.col.roundtrip"): r.round_trips,
-    } for k, r in results.items()]
+    columns = {"tokenizer": "tok.col.tokenizer", "tokens": "tok.col.tokens", "chars_per_token": "tok.col.chars",
+               "bytes_per_token": "tok.col.bytes", "unknown": "tok.col.unknown", "round_trips": "tok.col.roundtrip"}
+    table = pd.DataFrame([tz.summary(r) for r in results.values()])[list(columns)]
+    table["tokenizer"] = [label(k) for k in results]  # trained tokenizers carry session labels
     st.caption(t("tok.table_help", chars=len(text), bytes=len(text.encode("utf-8", "surrogatepass"))))
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key=P + "table",
+    st.dataframe(table.rename(columns={k: t(v) for k, v in columns.items()}), hide_index=True, key=P + "table",
                  column_config={t("tok.col.roundtrip"): st.column_config.CheckboxColumn()})
     ordered = sorted(results.items(), key=lambda kv: kv[1].n_tokens)
     bars = go.Figure(go.Bar(x=[r.n_tokens for _, r in ordered], y=[label(k) for k, _ in ordered],

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -598,16 +597,3 @@ def rope_rotation_demo(positions, head_dim: int, theta: float, pair_index: int) 
     cos, sin = rope_cos_sin(positions, head_dim, theta)
     rotated = apply_rope(x, cos, sin)
     return rotated[:, [pair_index, pair_index + half]]
-
-
-def describe(result: AttentionResult) -> dict[str, Any]:
-    """A small JSON-able summary (for experiment cards and benchmarks)."""
-    return {
-        "model": result.model_key,
-        "tokens": len(result.tokens),
-        "n_input_tokens": result.n_input_tokens,
-        "truncated": result.truncated,
-        "layers": result.n_layers,
-        "heads": result.n_heads,
-        "causal": result.is_causal,
-    }

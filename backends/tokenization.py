@@ -124,28 +124,31 @@ def token_strings(key: "str | Tok", ids: Sequence[int]) -> list[str]:
     return [tok.token_str(i) for i in ids]
 
 
+def summary(t: Tokenized) -> dict:
+    """One row of the comparison table for a text already tokenized."""
+    return {
+        "key": t.tokenizer,
+        "tokenizer": t.label,
+        "tokens": t.n_tokens,
+        "chars_per_token": round(t.chars_per_token, 3),
+        "bytes_per_token": round(t.bytes_per_token, 3),
+        "round_trips": t.round_trips,
+        "unknown": sum(t.unknown),
+        "error": None,
+    }
+
+
 def compare(keys: Sequence["str | Tok"], text: str) -> list[dict]:
     """One row per tokenizer for a comparison table. A tokenizer that cannot load gets a row
     with `error` set instead of failing the whole table."""
     rows = []
     for key in keys:
         try:
-            t = tokenize(key, text)
+            rows.append(summary(tokenize(key, text)))
         except ModelNotAvailable as exc:
             name = key.name if isinstance(key, Tok) else str(key)
             rows.append({"key": name, "tokenizer": name, "tokens": None, "chars_per_token": None,
                          "bytes_per_token": None, "round_trips": None, "unknown": None, "error": str(exc)})
-            continue
-        rows.append({
-            "key": t.tokenizer,
-            "tokenizer": t.label,
-            "tokens": t.n_tokens,
-            "chars_per_token": round(t.chars_per_token, 3),
-            "bytes_per_token": round(t.bytes_per_token, 3),
-            "round_trips": t.round_trips,
-            "unknown": sum(t.unknown),
-            "error": None,
-        })
     return rows
 
 

@@ -693,11 +693,6 @@ def get_tokenizer(name: "str | Tok") -> Tok:
     return tok
 
 
-def loaded_tokenizers() -> list[str]:
-    with _lock:
-        return list(_loaded)
-
-
 def unload_tokenizer(name: str) -> bool:
     """Forget a loaded tokenizer (the next get_tokenizer loads it again). True if one was loaded."""
     with _lock:

@@ -114,7 +114,7 @@ def main() -> None:
     for role, model, n, page, bare, ratio in rows:
         print(f"{role:10} {n:>6} {page:>8.3f} {bare:>10.3f} {ratio:>6.2f}")
     first, again = tab_switch_s(MODELS["decoder"], text, 512, args.runs)
-    print(f"\ndecoder, 512 tokens: opening a tab (s)     first   again")
+    print("\ndecoder, 512 tokens: opening a tab (s)     first   again")
     for label in TABS:
         print(f"  {label:38} {first[label]:>6.3f}  {again[label]:>6.3f}")
     s_512, bare_512 = next((p, b) for r, _, n, p, b, _ in rows if r == "decoder" and n == 512)
