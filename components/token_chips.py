@@ -5,11 +5,12 @@ import html
 
 import streamlit as st
 
+from backends.tokenizer_zoo import show_whitespace as visible_whitespace
+
 _SEGMENT_COLORS = ("#e8e4ff", "#ffe9d6")
 # Neighbouring tokens get different colours so boundaries are visible (as in tiktokenizer).
 _PALETTE = ("#e8e4ff", "#d7f0e0", "#ffe9d6", "#dbeafe", "#fde2f3", "#fff4c2")
 _SPECIAL = "#d9d9d9"
-_VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\n": "↵", "\t": "→"})
 
 
 def token_chips(tokens, ids, special_mask=None, segment_ids=None, *, unknown=None, details=None,
@@ -37,7 +38,7 @@ def token_chips(tokens, ids, special_mask=None, segment_ids=None, *, unknown=Non
             title += f" · segment {'AB'[segment]}"
         if details is not None:
             title += f" · {details[i]}"
-        label = tok.translate(_VISIBLE_WHITESPACE) if show_whitespace else tok
+        label = visible_whitespace(tok) if show_whitespace else tok
         chips.append(f'<span title="{html.escape(title)}" style="{style}">{html.escape(label) or "&nbsp;"}</span>')
     more = f" … +{len(tokens) - max_tokens}" if len(tokens) > max_tokens else ""
     st.markdown(f'<div style="line-height:1.9">{"".join(chips)}{more}</div>', unsafe_allow_html=True)
