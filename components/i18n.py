@@ -1,8 +1,10 @@
 """The one place UI strings come from, in English and Simplified Chinese.
 
-Strings live in assets/locales/<lang>.json as flat key -> text maps; a test
-checks both files carry the same keys and that every t("...") in the code
-exists.
+Strings live in assets/locales/<lang>.json (app-wide) and
+assets/locales/<lang>/<page>.json (one file per page, so pages are edited
+without touching each other's strings), all flat key -> text maps. A key may
+be defined once only. A test checks both languages carry the same keys and
+that every t("...") in the code exists.
 """
 from __future__ import annotations
 
@@ -19,7 +21,14 @@ LOCALES = Path(__file__).resolve().parent.parent / "assets" / "locales"
 
 @lru_cache(maxsize=None)
 def strings(lang: str) -> dict[str, str]:
-    return json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8"))
+    table: dict[str, str] = {}
+    for path in [LOCALES / f"{lang}.json", *sorted((LOCALES / lang).glob("*.json"))]:
+        part = json.loads(path.read_text(encoding="utf-8"))
+        clash = sorted(set(part) & set(table))
+        if clash:
+            raise ValueError(f"{path} redefines {', '.join(clash[:5])}")
+        table.update(part)
+    return table
 
 
 def current_lang() -> str:

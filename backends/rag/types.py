@@ -1,0 +1,60 @@
+"""The plain data the RAG steps hand each other (no Streamlit, no models)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+INGEST_OK, INGEST_NEEDS_PASSWORD, INGEST_NO_TEXT, INGEST_ERROR = "ok", "needs_password", "no_text", "error"
+METHODS = ("dense", "sparse", "hybrid")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """The text of one page of one document (page numbers start at 1; .txt/.md files are page 1)."""
+
+    doc: str
+    page: int
+    text: str
+
+
+@dataclass
+class IngestReport:
+    """What happened to one uploaded file; status is one of the INGEST_* values."""
+
+    doc: str
+    status: str
+    message: str
+    pages: int = 0
+    passages: list[Passage] = field(default_factory=list)
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    method: str = "characters"  # "characters" | "tokens"
+    size: int = 800  # characters, or tokens of the embedding model's tokenizer
+    overlap: int = 120
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: int  # position in its collection
+    doc: str
+    page: int
+    text: str
+    start: int  # character offset of the chunk in its page's text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk with every score that led to it (None where a method did not rank it)."""
+
+    chunk: Chunk
+    score: float  # the score of the method asked for (dense cosine, BM25, RRF, or re-rank)
+    rank: int  # 1-based rank in the final list
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    sparse_score: float | None = None
+    sparse_rank: int | None = None
+    fused_score: float | None = None
+    fused_rank: int | None = None
+    rerank_score: float | None = None
