@@ -18,7 +18,8 @@ from backends.paths import models_dir
 from backends.registry import ModelNotAvailable, ModelSpec, Resolved, resolve
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-VARIANTS = ("default", "eager")
+# "sentence": a sentence-transformers model (embedding + pooling + normalisation) for retrieval.
+VARIANTS = ("default", "eager", "sentence")
 _DONE_MARKER = "CONVERTED.json"
 # Bumped when the conversion changes, so copies made by an older version are redone.
 # 2: SmolLM2's tokenizer gets its official digit-splitting pre-tokenizer back.
@@ -167,6 +168,8 @@ def load_model(key: CacheKey) -> LoadedModel:
     location = _weights_location(resolved)
     local_only = resolved.source != "hub"
     common = dict(trust_remote_code=False, local_files_only=local_only)
+    if key.variant == "sentence":
+        return _load_sentence_model(key, resolved, location, local_only, started)
     try:
         config = AutoConfig.from_pretrained(location, **common)
         kind = resolved.spec.kind if resolved.spec else infer_kind(config)
@@ -191,6 +194,26 @@ def load_model(key: CacheKey) -> LoadedModel:
         location=location,
         nbytes=model_nbytes(model),
         load_s=time.perf_counter() - started,
+    )
+
+
+def _load_sentence_model(key: CacheKey, resolved: Resolved, location: str, local_only: bool, started: float):
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(
+            location, device=key.device, trust_remote_code=False, local_files_only=local_only,
+            model_kwargs={"dtype": DTYPES[key.dtype], "use_safetensors": True},
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailable(
+            f"Could not load {key.model!r} as a sentence-transformers model from {location}: {exc}. "
+            "Pick an embedding model (for instance all-minilm-l6-v2); only safetensors weights are loaded."
+        ) from exc
+    model.eval().requires_grad_(False)
+    return LoadedModel(
+        key=key, model=model, tokenizer=model.tokenizer, kind="embedding", source=resolved.source,
+        location=location, nbytes=model_nbytes(model), load_s=time.perf_counter() - started,
     )
 
 

@@ -1,0 +1,116 @@
+"""Sentence embeddings for retrieval, through the shared model cache.
+
+`load_embedder(name, device)` hands out the cache's "sentence" variant: a
+sentence-transformers model (transformer + pooling + normalisation), shared by
+every session and never modified. `embed()` is the hot path of indexing:
+
+- every text is tokenized once, up front, by the fast (Rust) tokenizer, so
+  batches can be cut by real token counts, not by characters;
+- texts are sorted by token count, so a batch pads to its own longest text
+  (little wasted attention work), and results are put back in input order;
+- the forward runs under torch.inference_mode (no autograd bookkeeping).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+DEFAULT_EMBED_MODEL = "all-minilm-l6-v2"
+DEFAULT_BATCH = 64
+
+
+class EmbedderError(ValueError):
+    """Bad input to the embedder (not a sentence model, no texts of the right type...)."""
+
+
+def load_embedder(name: str = DEFAULT_EMBED_MODEL, device: str = "cpu"):
+    from backends.cache import shared_cache
+
+    return shared_cache().get(name, device=device, variant="sentence")
+
+
+def _sentence_model(loaded):
+    model = getattr(loaded, "model", loaded)
+    if not hasattr(model, "preprocess") or not hasattr(model, "max_seq_length"):
+        raise EmbedderError(
+            f"{type(model).__name__} is not a sentence-transformers model: load it with "
+            "shared_cache().get(name, variant='sentence')."
+        )
+    return model
+
+
+def max_tokens(loaded) -> int:
+    return int(_sentence_model(loaded).max_seq_length or 512)
+
+
+def token_counts(loaded, texts: list[str]) -> list[int]:
+    """Token count of each text (without truncation) by the embedding model's own tokenizer."""
+    enc = _sentence_model(loaded).tokenizer(list(texts), add_special_tokens=True, truncation=False)
+    return [len(ids) for ids in enc["input_ids"]]
+
+
+def _batch_features(ids: list[list[int]], pad_id: int, with_types: bool, device) -> dict:
+    width = max(len(row) for row in ids)
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for i, row in enumerate(ids):
+        input_ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    features = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+    if with_types:
+        features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+    return {k: v.to(device) for k, v in features.items()}
+
+
+def embed(
+    loaded,
+    texts: list[str],
+    batch_size: int = DEFAULT_BATCH,
+    on_batch: Callable[[int, int], bool | None] | None = None,
+) -> np.ndarray:
+    """Unit-length float32 embeddings, one row per text, in input order.
+
+    on_batch(done, total) is called after every batch; returning True stops early
+    (the rows not yet embedded are then missing: the result has fewer rows).
+    """
+    model = _sentence_model(loaded)
+    if isinstance(texts, str):
+        raise EmbedderError(f"embed() takes a list of texts, not one string ({texts[:40]!r}...).")
+    texts = list(texts)
+    if batch_size < 1:
+        raise EmbedderError(f"batch_size must be at least 1, got {batch_size!r}.")
+    dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
+    if not texts:
+        return np.zeros((0, dim or 0), dtype=np.float32)
+    tokenizer = model.tokenizer
+    limit = max_tokens(loaded)
+    enc = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=limit)
+    ids = enc["input_ids"]
+    with_types = "token_type_ids" in enc
+    order = np.argsort([-len(row) for row in ids], kind="stable")
+    device = next(model.parameters()).device
+    out: np.ndarray | None = None
+    done = 0
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            features = _batch_features([ids[i] for i in rows], tokenizer.pad_token_id or 0, with_types, device)
+            vectors = model(features)["sentence_embedding"].float()
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1).cpu().numpy()
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+            done += len(rows)
+            if on_batch is not None and on_batch(done, len(texts)):
+                kept = np.sort(order[:done])
+                return out[kept]
+    return out
+
+
+def embed_query(loaded, question: str) -> np.ndarray:
+    """One query vector (1-D, unit length)."""
+    if not isinstance(question, str) or not question.strip():
+        raise EmbedderError(f"The question is empty ({question!r}): type a question to search for.")
+    return embed(loaded, [question], batch_size=1)[0]
