@@ -150,7 +150,7 @@ _CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900
 
 def normalize_answer(text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text or "").lower()
-    text = "".join(" " if ch in _PUNCT else ch for ch in text)
+    text = "".join(ch for ch in text if ch not in _PUNCT)  # deleted, as SQuAD does: "50,257" -> "50257"
     text = _ARTICLES.sub(" ", text)
     return _CJK.sub(r" \1 ", text).split()
 
@@ -260,6 +260,8 @@ def load_eval_set(name: str, data: bytes) -> list[EvalItem]:
         text = bytes(data).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise EvalSetError(f"{name}: not UTF-8 text (bad byte at position {exc.start}); save it as UTF-8.") from None
+    if not text.strip():
+        raise EvalSetError(f"{name}: the file is empty.")
     rows = _rows_csv(name, text) if kind == "csv" else _rows_jsonl(name, text)
     items = []
     for row, where in rows:

@@ -55,6 +55,7 @@ def test_metric_argument_errors():
 def test_token_f1_squad_normalisation():
     assert normalize_answer("The Cat, sat!  on A mat.") == ["cat", "sat", "on", "mat"]
     assert token_f1("The cat sat.", "cat sat") == 1.0
+    assert token_f1("50,257 tokens.", "50257 tokens") == 1.0  # punctuation is deleted, not a separator
     # prediction: [ingrid, halvorsen, founded, it] vs reference [ingrid, halvorsen]: P=2/4, R=1 -> F1=2/3
     assert token_f1("Ingrid Halvorsen founded it", "Ingrid Halvorsen") == pytest.approx(2 / 3)
     assert token_f1("blue", "red") == 0.0
@@ -158,7 +159,8 @@ def test_load_jsonl():
     ("set.csv", b"question,pages\n,1\n", "line 2: the question is empty"),
     ("set.csv", b"question,pages\nq,1,extra\n", "more fields than the header"),
     ("set.csv", b"question,pages\n", "no questions found"),
-    ("set.csv", b"", "missing column"),
+    ("set.csv", b"", "the file is empty"),
+    ("set.csv", b"pages\n1\n", "missing column\\(s\\) question"),
     ("set.csv", b"question,pages\n\xff\xfe,1\n", "not UTF-8"),
     ("set.jsonl", b'{"question": "q", "pages": [1]}\n{"question": "q2", pages: [1]}\n', "line 2: not valid JSON"),
     ("set.jsonl", b'["q", [1]]\n', "line 1: expected a JSON object"),
