@@ -18,8 +18,9 @@ from backends.paths import models_dir
 from backends.registry import ModelNotAvailable, ModelSpec, Resolved, resolve
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-# "sentence": a sentence-transformers model (embedding + pooling + normalisation) for retrieval.
-VARIANTS = ("default", "eager", "sentence")
+# "sentence": a sentence-transformers model (embedding + pooling + normalisation) for retrieval;
+# "cross-encoder": a sentence-transformers CrossEncoder (question, passage) -> relevance, for re-ranking.
+VARIANTS = ("default", "eager", "sentence", "cross-encoder")
 _DONE_MARKER = "CONVERTED.json"
 # Bumped when the conversion changes, so copies made by an older version are redone.
 # 2: SmolLM2's tokenizer gets its official digit-splitting pre-tokenizer back.
@@ -168,7 +169,7 @@ def load_model(key: CacheKey) -> LoadedModel:
     location = _weights_location(resolved)
     local_only = resolved.source != "hub"
     common = dict(trust_remote_code=False, local_files_only=local_only)
-    if key.variant == "sentence":
+    if key.variant in ("sentence", "cross-encoder"):
         return _load_sentence_model(key, resolved, location, local_only, started)
     try:
         config = AutoConfig.from_pretrained(location, **common)
@@ -198,10 +199,11 @@ def load_model(key: CacheKey) -> LoadedModel:
 
 
 def _load_sentence_model(key: CacheKey, resolved: Resolved, location: str, local_only: bool, started: float):
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import CrossEncoder, SentenceTransformer
 
+    cls = CrossEncoder if key.variant == "cross-encoder" else SentenceTransformer
     try:
-        model = SentenceTransformer(
+        model = cls(
             location, device=key.device, trust_remote_code=False, local_files_only=local_only,
             model_kwargs={"dtype": DTYPES[key.dtype], "use_safetensors": True},
         )
@@ -212,8 +214,9 @@ def _load_sentence_model(key: CacheKey, resolved: Resolved, location: str, local
         ) from exc
     model.eval().requires_grad_(False)
     return LoadedModel(
-        key=key, model=model, tokenizer=model.tokenizer, kind="embedding", source=resolved.source,
-        location=location, nbytes=model_nbytes(model), load_s=time.perf_counter() - started,
+        key=key, model=model, tokenizer=model.tokenizer, source=resolved.source, location=location,
+        kind="embedding" if key.variant == "sentence" else "cross-encoder",
+        nbytes=model_nbytes(model), load_s=time.perf_counter() - started,
     )
 
 
