@@ -15,6 +15,7 @@ MUST_SHOW = {
     "attention": '[data-testid="stPlotlyChart"] .main-svg',
     "tokenizers": '[data-testid="stMarkdownContainer"] span[title^="#0 · id"]',
     "decoding": 'button:has-text("Generate")',
+    "rag": "text=" + EN["rag.collection_title"].split("{")[0].strip(),
 }
 
 

@@ -45,8 +45,21 @@ def check_decoding(at):
     assert at.button(key="dec.run").label == "Generate"
 
 
+def check_rag(at):
+    from backends.jobs import shared_runner
+
+    assert [tab.label for tab in at.tabs][:4] == [EN[f"rag.tab.{k}"] for k in ("documents", "chat", "retrieval", "evaluate")]
+    job = shared_runner().get(at.session_state["rag.index_job"])  # the sample is indexed on arrival
+    assert job.wait(300) and job.error is None
+    at.run()
+    collection = at.session_state["rag.collection"]
+    assert len(collection.chunks) > 5
+    assert EN["rag.collection_title"].format(n=len(collection.chunks), docs=1) in _texts(at) + str(
+        [s.value for s in at.subheader])
+
+
 PAGE_CHECKS = {"home": check_home, "attention": check_attention, "tokenizers": check_tokenizers,
-               "decoding": check_decoding}
+               "decoding": check_decoding, "rag": check_rag}
 
 
 def test_every_registered_page_has_a_check():

@@ -1,0 +1,345 @@
+"""RAG chat over your documents: every step on show, and answers that cite their pages."""
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from backends.jobs import DONE, FAILED, shared_runner
+from backends.rag import pipeline
+from backends.rag.build import build_collection
+from backends.rag.collection import Collection, CollectionError, collection_folder, saved_collections
+from backends.rag.evaluate import EvalSetError, load_eval_set, run_retrieval_eval
+from backends.rag.generators import GeneratorError, LocalGenerator, OpenAICompatibleGenerator
+from backends.rag.projection import project_2d
+from backends.rag.types import INGEST_NEEDS_PASSWORD, METHODS, ChunkSettings
+from components import rag_views as views
+from components.i18n import t
+from components.job_status import job_status
+from components.model_picker import load_or_explain, model_picker
+from components.show_code import show_code
+from components.sidebar import current_device
+
+P = "rag."
+SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
+SAMPLE_PDF = next(iter(sorted(SAMPLES.glob("*.pdf"))), None)
+SAMPLE_EVAL = SAMPLES / "sample_eval.jsonl"
+UPLOAD_MAX_MB = 50
+DEFAULT_ENDPOINT = "http://localhost:11434/v1"
+# Smaller than a page of the sample, so pages split into several chunks and retrieval has to choose.
+DEFAULT_CHUNKS = ChunkSettings("characters", 500, 80)
+
+st.title(t("page.rag.title"))
+st.caption(t("rag.intro"))
+
+runner = shared_runner()
+
+
+def adopt_finished_index() -> None:
+    """A finished indexing job replaces the session's collection once; a failed one leaves it as it was."""
+    job = runner.get(st.session_state.get(P + "index_job"))
+    if job is None or not job.done or st.session_state.get(P + "adopted") == job.id:
+        return
+    st.session_state[P + "adopted"] = job.id
+    if job.status == DONE:
+        st.session_state[P + "collection"] = job.result
+        st.session_state[P + "projection"] = None
+
+
+adopt_finished_index()
+collection: Collection | None = st.session_state.get(P + "collection")
+
+with st.expander(t("rag.settings"), expanded=collection is None):
+    s1, s2 = st.columns(2)
+    with s1:
+        embed_name = model_picker(P + "embed", ("embedding",), "all-minilm-l6-v2")
+        method = st.radio(t("rag.method"), METHODS, index=2, horizontal=True, key=P + "method",
+                          format_func=lambda m: t("rag.method." + m))
+        top_k = st.slider(t("rag.top_k"), 1, 10, 4, key=P + "top_k")
+        weak_threshold = st.slider(t("rag.weak_threshold"), 0.0, 1.0, 0.3, 0.05, key=P + "weak")
+    with s2:
+        backend = st.radio(t("rag.backend"), ("local", "openai"), horizontal=True, key=P + "backend",
+                           format_func=lambda b: t("rag.backend." + b))
+        if backend == "local":
+            llm_name = model_picker(P + "llm", ("causal-lm",), "smollm2-135m-instruct")
+        else:
+            st.text_input(t("rag.base_url"), DEFAULT_ENDPOINT, key=P + "base_url")
+            st.text_input(t("rag.remote_model"), "llama3.2", key=P + "remote_model")
+            st.text_input(t("rag.api_key"), type="password", key=P + "api_key", help=t("rag.api_key_help"))
+            st.text_input(t("rag.api_key_env"), "OPENAI_API_KEY", key=P + "api_key_env")
+        max_new = st.slider(t("rag.max_new"), 16, 512, 160, 16, key=P + "max_new")
+
+
+def make_generator():
+    """(generator, tokenizer or None); None when the model cannot be used (the reason is shown)."""
+    if backend == "local":
+        loaded = load_or_explain(llm_name) if llm_name else None
+        if loaded is None:
+            return None, None
+        if loaded.kind != "causal-lm":
+            st.error(t("rag.not_causal", model=llm_name))
+            return None, None
+        return LocalGenerator(loaded), loaded.tokenizer
+    key = st.session_state.get(P + "api_key") or os.environ.get(st.session_state.get(P + "api_key_env", ""), "")
+    return OpenAICompatibleGenerator(st.session_state[P + "base_url"], st.session_state[P + "remote_model"],
+                                     key or None), None
+
+
+def gathered_files() -> list[tuple[str, bytes, str | None]]:
+    files = []
+    if st.session_state.get(P + "use_sample", True) and SAMPLE_PDF is not None:
+        files.append((SAMPLE_PDF.name, SAMPLE_PDF.read_bytes(), None))
+    for upload in st.session_state.get(P + "uploads") or []:
+        password = st.session_state.get(P + "pw." + upload.name) or None
+        files.append((upload.name, upload.getvalue(), password))
+    return files
+
+
+def start_indexing(settings: ChunkSettings) -> None:
+    files = gathered_files()
+    if not files:
+        st.session_state[P + "index_message"] = t("rag.nothing_to_index")
+        return
+    too_big = [name for name, data, _ in files if len(data) > UPLOAD_MAX_MB * 2**20]
+    st.session_state[P + "index_message"] = t("rag.too_big", names=", ".join(too_big), mb=UPLOAD_MAX_MB) if too_big else None
+    job = runner.submit("rag-index", build_collection, files, settings, embed_name or "all-minilm-l6-v2",
+                        current_device(), "session")
+    st.session_state[P + "index_job"] = job.id
+
+
+# The sample is indexed on arrival, so a first-time visitor can ask a question straight away.
+if collection is None and P + "index_job" not in st.session_state and SAMPLE_PDF is not None:
+    start_indexing(DEFAULT_CHUNKS)
+
+
+def documents_tab():
+    st.toggle(t("rag.use_sample"), True, key=P + "use_sample", help=t("rag.use_sample_help"))
+    st.file_uploader(t("rag.upload"), type=["pdf", "txt", "md"], accept_multiple_files=True, key=P + "uploads")
+    locked = [r.doc for r in (collection.reports if collection else []) if r.status == INGEST_NEEDS_PASSWORD]
+    for name in locked:
+        st.text_input(t("rag.password", doc=name), type="password", key=P + "pw." + name)
+    c1, c2, c3 = st.columns(3)
+    chunk_method = c1.radio(t("rag.chunk_method"), ("characters", "tokens"), key=P + "chunk_method",
+                            format_func=lambda m: t("rag.chunk_method." + m))
+    by_tokens = chunk_method == "tokens"
+    size = c2.number_input(t("rag.chunk_size_tokens" if by_tokens else "rag.chunk_size"), 1, 8000,
+                           128 if by_tokens else DEFAULT_CHUNKS.size, key=P + "chunk_size_" + chunk_method)
+    overlap = c3.number_input(t("rag.chunk_overlap"), 0, 4000, 24 if by_tokens else DEFAULT_CHUNKS.overlap,
+                              key=P + "chunk_overlap_" + chunk_method)
+    job = runner.get(st.session_state.get(P + "index_job"))
+    busy = job is not None and not job.done
+    if overlap >= size:
+        st.error(t("rag.bad_overlap", overlap=overlap, size=size))
+    elif st.button(t("rag.index"), type="primary", disabled=busy, key=P + "index_button"):
+        start_indexing(ChunkSettings(chunk_method, int(size), int(overlap)))
+    if st.session_state.get(P + "index_message"):
+        st.warning(st.session_state[P + "index_message"])
+    job_status(P + "index_job", lambda j: t("rag.indexing", s=f"{j.elapsed:.0f}", step=last_message(j)),
+               index_done)
+    if collection is not None:
+        st.subheader(t("rag.collection_title", n=len(collection.chunks), docs=len(collection.reports)))
+        views.reports_table(collection.reports, collection.chunks)
+        with st.expander(t("rag.inspector"), expanded=True):
+            views.chunk_inspector(collection)
+    save_and_open()
+
+
+def last_message(job) -> str:
+    events = job.events_since(0)
+    return events[-1].message if events else ""
+
+
+def index_done(job):
+    if job.status == FAILED:
+        st.error(t("rag.index_failed", error=job.error))
+    elif job.status != DONE:
+        st.info(t("rag.index_stopped"))
+
+
+def save_and_open():
+    with st.expander(t("rag.collections")):
+        c1, c2 = st.columns(2)
+        name = c1.text_input(t("rag.save_name"), "my-documents", key=P + "save_name")
+        if c1.button(t("rag.save"), disabled=collection is None, key=P + "save"):
+            try:
+                folder = collection.save(collection_folder(name))
+                st.success(t("rag.saved", folder=str(folder)))
+            except (CollectionError, OSError) as exc:
+                st.error(str(exc))
+        names = saved_collections()
+        chosen = c2.selectbox(t("rag.open_saved"), names, key=P + "open_name", placeholder=t("rag.none_saved"),
+                              index=None)
+        if c2.button(t("rag.open"), disabled=chosen is None, key=P + "open"):
+            try:
+                st.session_state[P + "collection"] = Collection.load(collection_folder(chosen), current_device())
+                st.session_state[P + "projection"] = None
+                st.rerun()
+            except CollectionError as exc:
+                st.error(t("rag.open_failed", name=chosen, error=str(exc)))
+
+
+def search(question: str, how: str, k: int):
+    return collection.search(question, method=how, k=k)
+
+
+def chat_tab():
+    if collection is None:
+        st.info(t("rag.index_first"))
+        return
+    turns: list[pipeline.Turn] = st.session_state.setdefault(P + "turns", [])
+    compare = st.toggle(t("rag.compare"), False, key=P + "compare", help=t("rag.compare_help"))
+    if turns and st.button(t("rag.clear_chat"), key=P + "clear"):
+        st.session_state[P + "turns"] = []
+        st.rerun()
+    for i, turn in enumerate(turns):
+        show_turn(turn, i)
+    question = st.chat_input(t("rag.ask"), key=P + "ask")
+    if not question or not question.strip():
+        return
+    generator, tokenizer = make_generator()
+    if generator is None:
+        return
+    with st.chat_message("user"):
+        st.markdown(question)
+    try:
+        with st.spinner(t("rag.retrieving")):
+            turn = pipeline.prepare_turn(search, generator, turns, question.strip(), method, top_k, weak_threshold,
+                                         tokenizer, compare)
+        with st.chat_message("assistant"):
+            if turn.standalone != turn.question:
+                st.caption(t("rag.rewritten", q=turn.standalone))
+            if turn.weak:
+                st.warning(t("rag.weak"))
+            if compare:
+                left, right = st.columns(2)
+                left.markdown("**" + t("rag.with_retrieval") + "**")
+                with left:
+                    text = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new))
+                right.markdown("**" + t("rag.without_retrieval") + "**")
+                with right:
+                    baseline = st.write_stream(generator.stream(turn.baseline_messages, max_new_tokens=max_new))
+            else:
+                text, baseline = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new)), None
+    except GeneratorError as exc:
+        st.error(str(exc))
+        return
+    turns.append(pipeline.finish_turn(turn, text if isinstance(text, str) else "".join(text),
+                                      baseline if baseline is None or isinstance(baseline, str) else "".join(baseline)))
+    st.rerun()
+
+
+def show_turn(turn: pipeline.Turn, i: int):
+    with st.chat_message("user"):
+        st.markdown(turn.question)
+    with st.chat_message("assistant"):
+        if turn.standalone != turn.question:
+            st.caption(t("rag.rewritten", q=turn.standalone))
+        if turn.weak:
+            st.warning(t("rag.weak"))
+        if turn.baseline_answer is not None:
+            left, right = st.columns(2)
+            left.markdown("**" + t("rag.with_retrieval") + "**\n\n" + turn.answer)
+            right.markdown("**" + t("rag.without_retrieval") + "**\n\n" + turn.baseline_answer)
+        else:
+            st.markdown(turn.answer or t("rag.empty_answer"))
+        views.citation_cards(turn, key=f"{P}turn{i}")
+        with st.expander(t("rag.prompt")):
+            st.code(turn.prompt, language=None, wrap_lines=True)
+            if turn.baseline_prompt:
+                st.caption(t("rag.without_retrieval"))
+                st.code(turn.baseline_prompt, language=None, wrap_lines=True)
+
+
+def retrieval_tab():
+    if collection is None:
+        st.info(t("rag.index_first"))
+        return
+    turns = st.session_state.get(P + "turns") or []
+    default = turns[-1].standalone if turns else ""
+    question = st.text_input(t("rag.glass_question"), default, key=P + "glass_q",
+                             placeholder=t("rag.glass_placeholder"))
+    if not question.strip():
+        st.caption(t("rag.glass_help"))
+        return
+    query = collection.query_embedding(question)
+    hits = collection.candidates_table(question, query_vec=query)
+    chosen = {h.chunk.id for h in collection.search(question, method=method, k=top_k, query_vec=query)}
+    st.caption(t("rag.glass_caption", n=len(hits), k=top_k, method=t("rag.method." + method)))
+    st.dataframe(views.candidates_frame(hits, chosen), hide_index=True, key=P + "candidates")
+    best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+    if best is not None and best < weak_threshold:
+        st.warning(t("rag.weak_best", score=f"{best:.3f}", threshold=weak_threshold))
+    points, query_point = project_2d(collection.embeddings, query)
+    st.plotly_chart(views.projection_figure(points, query_point, collection.chunks, chosen), key=P + "map")
+    show_code(Collection.search)
+
+
+def eval_items():
+    source = st.radio(t("rag.eval.source"), ("sample", "upload"), horizontal=True, key=P + "eval_source",
+                      format_func=lambda s: t("rag.eval.source." + s))
+    if source == "sample":
+        return load_eval_set(SAMPLE_EVAL.name, SAMPLE_EVAL.read_bytes())
+    file = st.file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file")
+    if file is None:
+        st.caption(t("rag.eval.format"))
+        return None
+    return load_eval_set(file.name, file.getvalue())
+
+
+def evaluate_tab():
+    if collection is None:
+        st.info(t("rag.index_first"))
+        return
+    try:
+        items = eval_items()
+    except EvalSetError as exc:
+        st.error(str(exc))
+        return
+    if not items:
+        return
+    k = st.slider("k", 1, 10, top_k, key=P + "eval_k")
+    report = run_retrieval_eval(search, items, METHODS, k)
+    summary = pd.DataFrame(report.summary_rows())
+    st.dataframe(summary, hide_index=True, key=P + "eval_summary")
+    st.plotly_chart(views.eval_figure(summary, k), key=P + "eval_chart")
+    with st.expander(t("rag.eval.per_question")):
+        per_question = {"question": report.questions, "pages": [", ".join(map(str, i.pages)) for i in items]}
+        for name, result in report.results.items():
+            per_question[f"{name} #"] = result.ranks
+        st.dataframe(pd.DataFrame(per_question), hide_index=True, key=P + "eval_rows")
+    answers_section(items, k)
+
+
+def answers_section(items, k):
+    st.markdown("**" + t("rag.eval.answers") + "**")
+    with_refs = [i for i in items if i.answer]
+    if not with_refs:
+        st.caption(t("rag.eval.no_refs"))
+        return
+    job = runner.get(st.session_state.get(P + "answer_job"))
+    if st.button(t("rag.eval.run_answers", n=len(with_refs)), key=P + "answer_button",
+                 disabled=job is not None and not job.done):
+        generator, _ = make_generator()
+        if generator is not None:
+            job = runner.submit("rag-answers", pipeline.answer_eval_job, search, generator, with_refs, method, k,
+                                min(max_new, 120))
+            st.session_state[P + "answer_job"] = job.id
+    job_status(P + "answer_job", lambda j: t("rag.eval.answering", done=f"{(j.progress or 0) * 100:.0f}"),
+               answers_done)
+
+
+def answers_done(job):
+    if job.status != DONE:
+        st.error(job.error or job.status)
+        return
+    frame = pd.DataFrame(job.result)
+    st.metric(t("rag.eval.mean_f1"), f"{frame['token_f1'].mean():.3f}")
+    st.dataframe(frame, hide_index=True, key=P + "answer_rows")
+
+
+tabs = st.tabs([t("rag.tab.documents"), t("rag.tab.chat"), t("rag.tab.retrieval"), t("rag.tab.evaluate")],
+               key=P + "tab", on_change="rerun")
+for tab, render in zip(tabs, (documents_tab, chat_tab, retrieval_tab, evaluate_tab)):
+    if tab.open:
+        with tab:
+            render()

@@ -1,0 +1,128 @@
+"""The RAG page as a user meets it: the sample indexed on arrival, uploads, a cited answer, the glass box."""
+import json
+from pathlib import Path
+
+import pytest
+
+from backends.jobs import DONE, shared_runner
+from components.i18n import strings
+from components.page_registry import PAGES
+
+from .plotly_helpers import figures, values
+
+EN = strings("en")
+RAG = next(p for p in PAGES if p.key == "rag")
+PDFS = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdfs"
+SAMPLE_EVAL = Path(__file__).resolve().parents[2] / "assets" / "samples" / "sample_eval.jsonl"
+
+
+def wait_for_index(at, timeout=300):
+    job = shared_runner().get(at.session_state["rag.index_job"])
+    assert job.wait(timeout), "indexing did not finish"
+    assert job.status == DONE, job.error
+    at.run()
+    return at.session_state["rag.collection"]
+
+
+def open_tab(at, key):
+    at.session_state["rag.tab"] = EN[f"rag.tab.{key}"]
+    at.run()
+    return at
+
+
+def texts(at) -> str:
+    return "\n".join(str(e.value) for e in (*at.markdown, *at.caption, *at.subheader))
+
+
+def first_question():
+    item = json.loads(SAMPLE_EVAL.read_text(encoding="utf-8").splitlines()[0])
+    return item["question"], set(item["pages"])
+
+
+@pytest.fixture
+def page(open_page):
+    at = open_page(RAG)
+    wait_for_index(at)
+    return at
+
+
+def test_the_sample_is_indexed_on_arrival_and_inspected_by_page(page):
+    collection = page.session_state["rag.collection"]
+    assert collection.reports[0].status == "ok" and collection.reports[0].pages >= 5
+    title = EN["rag.collection_title"].format(n=len(collection.chunks), docs=1)
+    assert title in texts(page)
+    chunks = page.dataframe[1].value
+    assert len(chunks) == len(collection.chunks) and set(chunks[EN["rag.col.page"]]) == {
+        c.page for c in collection.chunks}
+
+
+def test_uploads_are_indexed_and_bad_files_explained_without_losing_the_others(page):
+    page.file_uploader(key="rag.uploads").set_value([
+        ("pdflatex-4-pages.pdf", (PDFS / "pdflatex-4-pages.pdf").read_bytes(), "application/pdf"),
+        ("locked.pdf", (PDFS / "libreoffice-writer-password.pdf").read_bytes(), "application/pdf"),
+        ("notes.pdf", b"just some text, not a PDF at all", "application/pdf"),
+        ("scan.pdf", (PDFS / "imagemagick-images.pdf").read_bytes(), "application/pdf"),
+    ]).run()
+    page.button(key="rag.index_button").click().run()
+    collection = wait_for_index(page)
+    status = {r.doc: r.status for r in collection.reports}
+    assert status["pdflatex-4-pages.pdf"] == "ok" and status["locked.pdf"] == "needs_password"
+    assert status["notes.pdf"] == "error" and status["scan.pdf"] == "no_text"
+    assert {c.page for c in collection.chunks if c.doc == "pdflatex-4-pages.pdf"} == {1, 2, 3, 4}
+    warnings = "\n".join(w.value for w in page.warning)
+    assert "locked.pdf" in warnings and "notes.pdf" in warnings and "scan.pdf" in warnings
+    # The password box appears for the locked file; with it, the file is indexed too.
+    page.text_input(key="rag.pw.locked.pdf").input("openpassword").run()
+    page.button(key="rag.index_button").click().run()
+    collection = wait_for_index(page)
+    assert {r.doc: r.status for r in collection.reports}["locked.pdf"] == "ok"
+    assert any(c.doc == "locked.pdf" for c in collection.chunks)
+
+
+def test_a_question_gets_an_answer_from_the_right_page_with_its_sources(page):
+    question, pages = first_question()
+    open_tab(page, "chat")
+    page.chat_input(key="rag.ask").set_value(question).run(timeout=300)
+    assert not page.exception
+    turn = page.session_state["rag.turns"][0]
+    assert turn.answer.strip(), "the model answered"
+    assert turn.hits[0].chunk.page in pages, "the best chunk comes from the expected page"
+    assert turn.hits[0].chunk.text in turn.prompt, "the retrieved text is in the prompt the model saw"
+    for citation in turn.citations:
+        assert citation.hit in turn.hits
+    shown = [e.label for e in page.expander]
+    assert any(f"[1] {turn.hits[0].chunk.doc}, page {turn.hits[0].chunk.page}" in label for label in shown)
+    assert any(m.value == turn.answer for m in page.markdown)
+
+
+def test_the_glass_box_lists_every_candidate_with_all_scores(page):
+    question, pages = first_question()
+    open_tab(page, "retrieval")
+    page.text_input(key="rag.glass_q").input(question).run()
+    frame = page.dataframe[0].value
+    assert {"dense", "BM25", "RRF"} <= set(frame.columns)
+    assert frame.iloc[0][EN["rag.col.page"]] in pages
+    assert (frame[EN["rag.col.top_k"]] == "✅").sum() == 4
+    chart = next(f for f in figures(page) if f.layout.title.text == EN["rag.map.title"])
+    assert len(chart.data) == 3 and len(values(chart.data[1].x)) == 4
+
+
+def test_evaluation_reports_recall_and_mrr_per_method(page):
+    open_tab(page, "evaluate")
+    summary = page.dataframe[0].value
+    assert list(summary["method"]) == ["dense", "sparse", "hybrid"]
+    assert (summary["recall@4"] >= 0.6).all() and (summary["MRR"] > 0.4).all()
+
+
+def test_two_sessions_never_see_each_others_documents(open_page):
+    alice, bob = open_page(RAG), open_page(RAG)
+    wait_for_index(alice)
+    wait_for_index(bob)
+    alice.file_uploader(key="rag.uploads").set_value(
+        ("alice.txt", b"Alice's private note: the vault code is 4417.", "text/plain")).run()
+    alice.button(key="rag.index_button").click().run()
+    wait_for_index(alice)
+    assert any(c.doc == "alice.txt" for c in alice.session_state["rag.collection"].chunks)
+    bob.run()
+    assert not any(c.doc == "alice.txt" for c in bob.session_state["rag.collection"].chunks)
+    assert "alice.txt" not in texts(bob)
