@@ -1,0 +1,111 @@
+"""Which sources an answer cites, and whether retrieval found anything relevant at all.
+
+`parse_citations` reads the markers the prompt asks for: [1], [2], [1, 3], [1][2], [1-3],
+and also "[Source 2]" (models write that too). Numbers outside 1..len(hits) are dropped:
+a model that cites [7] out of five sources made it up.
+
+Small models often answer correctly but write no marker at all (SmolLM2-135M copies the
+fact and ignores the citation rule). `infer_citations` then attributes each sentence of
+the answer to the source that holds most of its words, and marks the citation as
+inferred, so the page can say "matched by wording" instead of "cited by the model".
+`citations_for` uses the markers when there are any, else the inferred ones.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from backends.rag.types import Hit
+
+# Best dense cosine (all-MiniLM-L6-v2, mean pooled, normalised) below which retrieval is "weak".
+# Measured on hand-written question/passage pairs: a passage that answers the question scores
+# 0.64-0.88, unrelated passages -0.13-0.16 (tests/backends/test_rag_citations.py repeats this).
+# 0.3 sits in the gap with room on both sides. Other embedding models spread cosines
+# differently (E5 rarely goes below 0.7), so pass their own threshold.
+WEAK_COSINE = 0.3
+
+_MARKER = re.compile(r"\[\s*((?:source\s*)?\d+(?:\s*[,;\-–]\s*(?:source\s*)?\d+)*)\s*\]", re.IGNORECASE)
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+_MAX_RANGE = 50
+# Too common to say where a sentence came from.
+_STOP = frozenset("""a an and are as at be been but by can do does for from had has have he her his how i if in
+into is it its of on or our she so than that the their them then there these they this to was we were what when
+where which who whom why will with you your not no yes""".split())
+
+
+@dataclass(frozen=True)
+class Citation:
+    number: int  # 1-based source number in the prompt
+    hit: Hit
+    inferred: bool = False  # True: the model wrote no marker; matched by the answer's wording
+    overlap: float | None = None  # inferred only: share of the sentence's words found in the source
+
+
+def _numbers(group: str) -> list[int]:
+    out = []
+    for part in re.split(r"\s*[,;]\s*", re.sub(r"(?i)source\s*", "", group)):
+        bounds = [int(x) for x in re.split(r"\s*[\-–]\s*", part) if x]
+        if len(bounds) == 2 and 0 <= bounds[1] - bounds[0] <= _MAX_RANGE:
+            out.extend(range(bounds[0], bounds[1] + 1))
+        else:
+            out.extend(bounds)
+    return out
+
+
+def cited_numbers(answer: str) -> list[int]:
+    """Every number in a citation marker, in order of first appearance (not yet checked against the sources)."""
+    seen: list[int] = []
+    for match in _MARKER.finditer(answer or ""):
+        for n in _numbers(match.group(1)):
+            if n not in seen:
+                seen.append(n)
+    return seen
+
+
+def parse_citations(answer: str, hits: list[Hit]) -> list[Citation]:
+    """The sources the answer cites with markers, in order of first citation; unknown numbers dropped."""
+    return [Citation(n, hits[n - 1]) for n in cited_numbers(answer) if 1 <= n <= len(hits)]
+
+
+def strip_citations(answer: str) -> str:
+    """The answer without its markers (for scoring it against a reference)."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", _MARKER.sub("", answer or "")).strip()
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and (len(w) > 2 or w.isdigit())}
+
+
+def infer_citations(answer: str, hits: list[Hit], min_overlap: float = 0.5, min_words: int = 3) -> list[Citation]:
+    """For each answer sentence with at least `min_words` content words, the source holding the largest
+    share of them, when that share is at least `min_overlap`; one citation per source, first match first."""
+    sources = [_content_words(h.chunk.text) for h in hits]
+    found: dict[int, Citation] = {}
+    for sentence in _SENTENCE.split(strip_citations(answer)):
+        words = _content_words(sentence)
+        if len(words) < min_words or not sources:
+            continue
+        shares = [len(words & src) / len(words) for src in sources]
+        best = max(range(len(shares)), key=lambda i: (shares[i], -i))
+        if shares[best] >= min_overlap and best + 1 not in found:
+            found[best + 1] = Citation(best + 1, hits[best], inferred=True, overlap=shares[best])
+    return list(found.values())
+
+
+def citations_for(answer: str, hits: list[Hit]) -> list[Citation]:
+    """The model's own citations when it wrote any valid marker, else the inferred ones."""
+    return parse_citations(answer, hits) or infer_citations(answer, hits)
+
+
+def weak_retrieval(hits: list[Hit], threshold: float = WEAK_COSINE) -> bool:
+    """True when nothing was retrieved, or the best dense cosine is below `threshold`.
+
+    Only the dense cosine is judged: BM25 and fused (RRF) scores have no fixed scale, so a
+    list ranked by them still counts its chunks' dense cosines. Hits without any dense score
+    (a sparse-only index) cannot be judged and give False.
+    """
+    if not hits:
+        return True
+    cosines = [h.dense_score for h in hits if h.dense_score is not None]
+    return bool(cosines) and max(cosines) < threshold
