@@ -87,15 +87,15 @@ def minilm_cosines():
 def test_weak_retrieval_threshold_on_real_embeddings(minilm_cosines):
     answerable, unrelated = minilm_cosines[:3], minilm_cosines[3:]
     for i, row in enumerate(answerable):  # the passage that answers question i is passage i
-        assert row[i] > WEAK_COSINE + 0.2, row
+        assert row[i] > WEAK_COSINE + 0.3, row
         assert not weak_retrieval(_hits(row))
     for row in unrelated:
-        assert max(row) < WEAK_COSINE - 0.1, row
+        assert max(row) < WEAK_COSINE, row
         assert weak_retrieval(_hits(row))
 
 
 def test_weak_retrieval_edge_cases():
     assert weak_retrieval([])
     assert not weak_retrieval(_hits())  # sparse-only hits carry no cosine: cannot judge
-    assert weak_retrieval(_hits([0.25, None, 0.1]))
-    assert not weak_retrieval(_hits([0.25, None, 0.1]), threshold=0.2)
+    assert weak_retrieval(_hits([0.15, None, 0.1]))
+    assert not weak_retrieval(_hits([0.15, None, 0.1]), threshold=0.12)
