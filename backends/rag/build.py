@@ -15,7 +15,7 @@ import numpy as np
 
 from backends.rag import embed_cache
 from backends.rag.chunking import chunk_passages, validate_settings
-from backends.rag.embedder import DEFAULT_EMBED_MODEL, embed, load_embedder, max_tokens
+from backends.rag.embedder import DEFAULT_BATCH, DEFAULT_EMBED_MODEL, embed, load_embedder, max_tokens
 from backends.rag.ingest import MAX_BYTES, MAX_PAGES, ingest_file
 from backends.rag.types import INGEST_ERROR, INGEST_OK, Chunk, ChunkSettings, IngestReport
 
@@ -118,7 +118,7 @@ def _assemble(name, model, settings, device, old_chunks, old_reports, old_vector
 
 def build_collection(ctx, files: list[tuple[str, bytes, str | None]], settings: ChunkSettings,
                      embed_model: str = DEFAULT_EMBED_MODEL, device: str = "cpu", name: str = "session",
-                     batch_size: int = 32, max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES):
+                     batch_size: int = DEFAULT_BATCH, max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES):
     """Index `files` ((name, bytes, password or None) each) into a new Collection."""
     ctx = ctx or _Quiet()
     ctx.report(0.0, f"loading {embed_model}", stage="model")
@@ -133,7 +133,7 @@ def build_collection(ctx, files: list[tuple[str, bytes, str | None]], settings: 
     return collection
 
 
-def add_files(ctx, collection, files: list[tuple[str, bytes, str | None]], batch_size: int = 32,
+def add_files(ctx, collection, files: list[tuple[str, bytes, str | None]], batch_size: int = DEFAULT_BATCH,
               max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES):
     """A new Collection holding `collection`'s chunks plus those of `files`; `collection` is not changed."""
     ctx = ctx or _Quiet()
