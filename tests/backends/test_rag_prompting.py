@@ -41,7 +41,9 @@ def test_build_messages_rules_and_numbered_sources():
     first = user.index("Passage [1] (handbook.pdf, page 5):\nThe cafeteria opens at 7 am")
     second = user.index("Passage [2] (handbook.pdf, page 2):\nThe Aurora station")
     assert first < second  # numbered in hit order, not page order
-    assert user.endswith("Question: When does the cafeteria open?")
+    assert user.endswith("Question: When does the cafeteria open?\nAnswer in one short sentence.")
+    bare = build_messages("When?", HITS, config=PromptConfig(answer_hint=""))
+    assert bare[-1]["content"].endswith("Question: When?")
 
 
 def test_history_is_kept_between_rules_and_question():
