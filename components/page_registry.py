@@ -34,6 +34,7 @@ TOPICS: tuple[PageInfo, ...] = (
     PageInfo("tokenizers", "app_pages/tokenizers.py", ":material/segment:", "tokens_attention"),
     PageInfo("attention", "app_pages/attention.py", ":material/visibility:", "tokens_attention"),
     PageInfo("decoding", "app_pages/decoding.py", ":material/alt_route:", "generation"),
+    PageInfo("lora", "app_pages/lora.py", ":material/tune:", "finetuning"),
     PageInfo("rag", "app_pages/rag.py", ":material/quick_reference_all:", "rag"),
 )
 PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)

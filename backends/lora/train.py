@@ -70,7 +70,28 @@ def lora_copy(base: torch.nn.Module, settings: LoraSettings) -> PeftModel:
     torch.manual_seed(settings.seed)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=list(settings.target_modules), task_type="CAUSAL_LM")
-    return get_peft_model(copy.deepcopy(base), config)
+    model = quantized_copy(base, settings.quantization) if settings.quantization != "none" else copy.deepcopy(base)
+    return get_peft_model(model, config)
+
+
+def quantized_copy(base: torch.nn.Module, mode: str) -> torch.nn.Module:
+    """QLoRA / 8-bit: a fresh bitsandbytes load of the base model's own safetensors folder.
+
+    Only reached when settings.validate() found bitsandbytes and a CUDA GPU.
+    """
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    quant = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+             if mode == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
+    model = AutoModelForCausalLM.from_pretrained(base.config._name_or_path, quantization_config=quant,
+                                                 device_map={"": 0}, use_safetensors=True)
+    return prepare_model_for_kbit_training(model)
+
+
+def _on(batch: dict, model) -> dict:
+    device = next(model.parameters()).device
+    return {k: v.to(device) for k, v in batch.items()} if device.type != "cpu" else batch
 
 
 def batches(train: list, batch_size: int, seed: int):
@@ -90,7 +111,7 @@ def eval_loss(model, examples: list, batch_size: int, pad_id: int) -> float:
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(examples), batch_size):
-        batch = D.collate(examples[start:start + batch_size], pad_id)
+        batch = _on(D.collate(examples[start:start + batch_size], pad_id), model)
         n = int((batch["labels"][:, 1:] != D.IGNORE).sum())
         total += model(**batch).loss.item() * n
         count += n
@@ -103,7 +124,7 @@ def generate(model, tokenizer, prompt: str, max_new_tokens: int = 40) -> str:
     """Greedy, so that base and LoRA answers differ only because of the weights."""
     was_training = model.training
     model.eval()
-    ids = torch.tensor([D.prompt_ids(tokenizer, prompt)])
+    ids = torch.tensor([D.prompt_ids(tokenizer, prompt)], device=next(model.parameters()).device)
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                          do_sample=False, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
     model.train(was_training)
@@ -156,7 +177,7 @@ def train_job(ctx, base_model: torch.nn.Module, tokenizer, prepared: Prepared, b
         t0 = time.perf_counter()
         loss_sum, tokens = 0.0, 0
         for _ in range(s.grad_accum):
-            batch = D.collate(next(feed), prepared.pad_id)
+            batch = _on(D.collate(next(feed), prepared.pad_id), model)
             loss = model(**batch).loss / s.grad_accum
             loss.backward()
             loss_sum += loss.item()

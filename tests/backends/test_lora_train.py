@@ -31,6 +31,16 @@ def checksum(model) -> str:
     return digest.hexdigest()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Two busy-waiting OpenMP threads on a shared 2-core machine stall each other (0.6 s .. 20 s per
+    forward pass measured); one thread is steady. Restored afterwards, as the setting is process-wide."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def lm():
     return shared_cache().get(NAME)
@@ -38,7 +48,6 @@ def lm():
 
 @pytest.fixture(scope="module")
 def run(lm):
-    torch.set_num_threads(2)
     before = checksum(lm.model)
     grads_before = [p.requires_grad for p in lm.model.parameters()]
     examples = D.shipped_examples()[:12]

@@ -16,6 +16,7 @@ MUST_SHOW = {
     "tokenizers": '[data-testid="stMarkdownContainer"] span[title^="#0 · id"]',
     "decoding": 'button:has-text("Generate")',
     "rag": "text=" + EN["rag.collection_title"].split("{")[0].strip(),
+    "lora": "text=" + EN["lora.data.loaded"].format(n=201),
 }
 
 

@@ -58,8 +58,16 @@ def check_rag(at):
         [s.value for s in at.subheader])
 
 
+def check_lora(at):
+    assert at.success[0].value == "201 examples ready."
+    preview = at.dataframe[0].value
+    assert list(preview.columns[:2]) == ["prompt", "response"] and preview["response"].str.startswith("Arr!").all()
+    assert any("<|im_start|>assistant" in c.value for c in at.code), "the formatted example"
+    assert {m.label for m in at.metric} >= {"Min tokens", "Max tokens", "Median tokens"}
+
+
 PAGE_CHECKS = {"home": check_home, "attention": check_attention, "tokenizers": check_tokenizers,
-               "decoding": check_decoding, "rag": check_rag}
+               "decoding": check_decoding, "rag": check_rag, "lora": check_lora}
 
 
 def test_every_registered_page_has_a_check():

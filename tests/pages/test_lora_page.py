@@ -1,0 +1,121 @@
+"""The LoRA trainer page on the real offline SmolLM2: a small run end to end, and bad input."""
+import io
+import json
+import time
+import zipfile
+
+import pytest
+import torch
+
+from backends.jobs import shared_runner
+from components.page_registry import PAGES
+
+from .plotly_helpers import figures, values
+
+LORA = next(p for p in PAGES if p.key == "lora")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Two busy-waiting OpenMP threads on a shared 2-core machine stall each other (0.6 s .. 20 s per
+    forward pass measured); one thread is steady. Restored afterwards, as the setting is process-wide."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page(LORA)
+
+
+def open_tab(at, label):
+    at.session_state["lora.tab"] = label
+    return at.run()
+
+
+def small_run(at):
+    cfg = at.session_state["lora.cfg"]
+    cfg.update(max_steps=3, batch_size=2, max_length=64, eval_every=2, sample_every=0, warmup_steps=0,
+               learning_rate=3e-3, eval_fraction=0.05)
+    open_tab(at, "3 · Train")
+    at.button(key="lora.start").click().run()
+    job = shared_runner().get(at.session_state["lora.job"])
+    assert job is not None and not job.done, "training runs off the UI thread"
+    return job
+
+
+def test_a_small_run_draws_its_loss_chart_and_enables_the_comparison(page):
+    job = small_run(page)
+    try:
+        check_small_run(page, job)
+    finally:
+        job.stop()
+        job.wait(60)
+
+
+def check_small_run(page, job):
+    assert page.button(key="lora.start").disabled, "one run at a time per session"
+    deadline = time.time() + 300
+    while not job.done and time.time() < deadline:  # the page keeps rerunning while the job trains
+        time.sleep(2)
+        page.run()
+        assert not page.exception
+    assert job.done and job.status == "done", job.error
+    page.run()
+    assert any(s.value.startswith("Finished 3 steps") for s in page.success)
+    chart = next(f for f in figures(page) if f.layout.title.text == "Loss while training")
+    train, evals = chart.data[0], chart.data[1]
+    assert list(values(train.x)) == [1, 2, 3] and all(v > 0 for v in values(train.y))
+    assert list(values(evals.x)) == [0, 2, 3]
+    assert page.session_state["lora.active"]["label"].startswith("#1")
+    open_tab(page, "Run history")
+    history = page.dataframe[0].value
+    assert list(history["Steps"]) == [3] and history["Status"][0] == "done"
+    open_tab(page, "4 · Before / after")
+    assert any(d.proto.label == "Download the adapter (zip)" for d in page.get("download_button"))
+    data = page.session_state["lora.zip"]
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+
+
+def test_bad_settings_and_empty_uploads_are_explained_and_start_nothing(page):
+    open_tab(page, "2 · Configure")
+    page.number_input(key="lora.w.rank").set_value(1000).run()
+    assert any("rank = 1000 is not allowed" in e.value and "(192)" in e.value for e in page.error)
+    page.number_input(key="lora.w.rank").set_value(8).run()
+    page.number_input(key="lora.w.max_length").set_value(0).run()
+    assert any("max_length = 0 is not allowed" in e.value for e in page.error)
+    open_tab(page, "3 · Train")
+    page.button(key="lora.start").click().run()
+    assert any("max_length = 0" in e.value for e in page.error)
+    assert "lora.job" not in page.session_state, "nothing started"
+
+
+def test_uploads_malformed_lines_and_foreign_adapters_get_clear_messages(page):
+    page.radio(key="lora.source").set_value("upload").run()
+    assert any("Upload a .jsonl or .csv" in i.value for i in page.info)
+    body = '{"prompt": "hi", "response": "Arr!"}\n{"prompt": "oops"\n{"text": ""}\n'
+    page.file_uploader(key="lora.upload").upload("bad.jsonl", body.encode(), "application/json").run()
+    message = page.error[0].value
+    assert "line 2: not valid JSON" in message and "line 3: no usable columns (found: text)" in message
+    page.file_uploader(key="lora.upload").set_value(("ok.csv", b"prompt,response\nHi,Arr! Ahoy.\n", "text/csv"))
+    page.run()
+    assert page.success[0].value == "1 examples ready."
+
+    open_tab(page, "4 · Before / after")
+    foreign = io.BytesIO()
+    with zipfile.ZipFile(foreign, "w") as zf:
+        zf.writestr("adapter_config.json", json.dumps({"peft_type": "LORA", "base_model_name_or_path": "gpt2"}))
+        zf.writestr("adapter_model.safetensors", b"")
+    page.file_uploader(key="lora.adapter_upload").upload("gpt2-lora.zip", foreign.getvalue(), "application/zip")
+    page.button(key="lora.adapter_load").click().run()
+    assert any("trained on 'gpt2'" in e.value and "HuggingFaceTB/SmolLM2-135M-Instruct" in e.value
+               for e in page.error)
+    assert "lora.active" not in page.session_state
+
+
+def test_compare_tab_explains_what_to_do_first(page):
+    open_tab(page, "4 · Before / after")
+    assert any("Train a run" in i.value for i in page.info)
+    assert page.session_state["lora.cfg"]["rank"] == 8
