@@ -8,10 +8,12 @@ import streamlit as st
 from backends.jobs import DONE, FAILED, shared_runner
 from backends.rag import pipeline
 from backends.rag.build import build_collection
+from backends.rag.citations import WEAK_COSINE
 from backends.rag.collection import Collection, CollectionError, collection_folder, saved_collections
 from backends.rag.evaluate import EvalSetError, load_eval_set, run_retrieval_eval
 from backends.rag.generators import GeneratorError, LocalGenerator, OpenAICompatibleGenerator
 from backends.rag.projection import project_2d
+from backends.rag.rerank import DEFAULT_RERANKER, rerank, reranker_available
 from backends.rag.types import INGEST_NEEDS_PASSWORD, METHODS, ChunkSettings
 from components import rag_views as views
 from components.i18n import t
@@ -56,7 +58,13 @@ with st.expander(t("rag.settings"), expanded=collection is None):
         method = st.radio(t("rag.method"), METHODS, index=2, horizontal=True, key=P + "method",
                           format_func=lambda m: t("rag.method." + m))
         top_k = st.slider(t("rag.top_k"), 1, 10, 4, key=P + "top_k")
-        weak_threshold = st.slider(t("rag.weak_threshold"), 0.0, 1.0, 0.3, 0.05, key=P + "weak")
+        weak_threshold = st.slider(t("rag.weak_threshold"), 0.0, 1.0, WEAK_COSINE, 0.05, key=P + "weak",
+                                   help=t("rag.weak_help"))
+        can_rerank = reranker_available()
+        use_rerank = st.toggle(t("rag.rerank"), False, key=P + "rerank", disabled=not can_rerank,
+                               help=t("rag.rerank_help", model=DEFAULT_RERANKER))
+        if not can_rerank:
+            st.caption(t("rag.rerank_missing", model=DEFAULT_RERANKER))
     with s2:
         backend = st.radio(t("rag.backend"), ("local", "openai"), horizontal=True, key=P + "backend",
                            format_func=lambda b: t("rag.backend." + b))
@@ -179,6 +187,9 @@ def save_and_open():
 
 
 def search(question: str, how: str, k: int):
+    if use_rerank and can_rerank:  # the cross-encoder re-orders a wider candidate list
+        return rerank(question, collection.search(question, method=how, k=max(20, k)), DEFAULT_RERANKER,
+                      current_device(), k)
     return collection.search(question, method=how, k=k)
 
 

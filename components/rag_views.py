@@ -9,14 +9,11 @@ import streamlit as st
 from backends.rag.types import INGEST_OK, Hit
 from components.i18n import t
 
-STATUS_ICON = {"ok": "✅", "needs_password": "🔒", "no_text": "🖼️", "error": "❌"}
-
-
 def reports_table(reports, chunks) -> None:
     per_doc: dict[str, int] = {}
     for chunk in chunks:
         per_doc[chunk.doc] = per_doc.get(chunk.doc, 0) + 1
-    rows = [{t("rag.col.doc"): r.doc, t("rag.col.status"): f"{STATUS_ICON.get(r.status, '')} {t('rag.status.' + r.status)}",
+    rows = [{t("rag.col.doc"): r.doc, t("rag.col.status"): t("rag.status." + r.status),
              t("rag.col.pages"): r.pages, t("rag.col.chunks"): per_doc.get(r.doc, 0), t("rag.col.message"): r.message}
             for r in reports]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="rag.reports_table")
@@ -81,7 +78,7 @@ def candidates_frame(hits: list[Hit], chosen: set[int]) -> pd.DataFrame:
         return None if value is None else round(float(value), 4)
 
     return pd.DataFrame([{
-        t("rag.col.rank"): h.rank, t("rag.col.top_k"): "✅" if h.chunk.id in chosen else "",
+        t("rag.col.rank"): h.rank, t("rag.col.top_k"): h.chunk.id in chosen,
         t("rag.col.doc"): h.chunk.doc, t("rag.col.page"): h.chunk.page,
         "dense": fmt(h.dense_score), "dense #": h.dense_rank, "BM25": fmt(h.sparse_score), "BM25 #": h.sparse_rank,
         "RRF": fmt(h.fused_score), "RRF #": h.fused_rank, t("rag.col.text"): h.chunk.text[:300],

@@ -1,4 +1,6 @@
 """Open every registered page from the navigation in a real browser."""
+from pathlib import Path
+
 import pytest
 
 from components.i18n import strings
@@ -115,3 +117,28 @@ def test_decoding_streams_tokens_coloured_by_probability(page, app_url):
     assert page.locator('span[title^="#0 · p="]').count() == 3  # beam search shows its text and tree instead
     assert page.locator('[data-testid="stException"]').count() == 0
     shoot(page, "decoding-generated")
+
+
+def test_rag_indexes_a_real_upload_and_answers_with_its_sources(page, app_url):
+    rag = next(p for p in PAGES if p.key == "rag")
+    _open_from_navigation(page, app_url, rag)
+    page.get_by_text("from 1 file(s)", exact=False).first.wait_for(timeout=120_000)  # the sample, indexed on arrival
+    pdf = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdfs" / "pdflatex-4-pages.pdf"
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(pdf))
+    wait_until_idle(page)
+    page.get_by_role("button", name=EN["rag.index"]).click()
+    page.get_by_text("from 2 file(s)", exact=False).first.wait_for(timeout=180_000)
+    wait_until_idle(page)
+    shoot(page, "rag-documents")
+    page.get_by_role("tab", name=EN["rag.tab.chat"]).click()
+    wait_until_idle(page)
+    box = page.get_by_placeholder(EN["rag.ask"])
+    box.fill("What does top-p sampling keep?")
+    box.press("Enter")
+    page.get_by_text(EN["rag.prompt"]).first.wait_for(timeout=240_000)
+    wait_until_idle(page)
+    # The first source's card names its document and page.
+    assert page.locator('[data-testid="stExpander"]', has_text="[1] ").count() >= 1
+    assert page.get_by_text(", page ", exact=False).count() >= 1
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shoot(page, "rag-chat")
