@@ -82,7 +82,8 @@ def _content_words(text: str) -> set[str]:
 
 def infer_citations(answer: str, hits: list[Hit], min_overlap: float = 0.5, min_words: int = 3) -> list[Citation]:
     """For each answer sentence with at least `min_words` content words, the source holding the largest
-    share of them, when that share is at least `min_overlap`; one citation per source, first match first."""
+    share of them, when that share is at least `min_overlap` and no other source holds as much;
+    one citation per source, first match first."""
     sources = [_content_words(h.chunk.text) for h in hits]
     found: dict[int, Citation] = {}
     for sentence in _SENTENCE.split(strip_citations(answer)):
@@ -91,7 +92,9 @@ def infer_citations(answer: str, hits: list[Hit], min_overlap: float = 0.5, min_
             continue
         shares = [len(words & src) / len(words) for src in sources]
         best = max(range(len(shares)), key=lambda i: (shares[i], -i))
-        if shares[best] >= min_overlap and best + 1 not in found:
+        # A sentence several sources hold equally (a running page header) says nothing about where it came from.
+        distinct = sum(share == shares[best] for share in shares) == 1
+        if shares[best] >= min_overlap and distinct and best + 1 not in found:
             found[best + 1] = Citation(best + 1, hits[best], inferred=True, overlap=shares[best])
     return list(found.values())
 

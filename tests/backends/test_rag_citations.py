@@ -61,6 +61,10 @@ def test_infer_citations_from_wording():
     # A made-up sentence shares too few words with any source; "I don't know" is too short to match.
     assert infer_citations("Penguins migrate across the desert every spring.", hits) == []
     assert infer_citations("I don't know.", hits) == []
+    # A sentence every source holds (a running header) points nowhere.
+    headed = [Hit(Chunk(i, h.chunk.doc, h.chunk.page, "Station Handbook Edition Three. " + h.chunk.text, 0), 1.0, i + 1)
+              for i, h in enumerate(hits)]
+    assert infer_citations("Station Handbook Edition Three.", headed) == []
     # Markers win over the fallback.
     assert [c.inferred for c in citations_for("Founded by Ingrid Halvorsen [2].", hits)] == [False]
     assert [c.number for c in citations_for("Founded by Ingrid Halvorsen in 1987.", hits)] == [1]
