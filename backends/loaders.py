@@ -202,6 +202,13 @@ def _load_sentence_model(key: CacheKey, resolved: Resolved, location: str, local
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
     cls = CrossEncoder if key.variant == "cross-encoder" else SentenceTransformer
+    if key.variant == "cross-encoder":  # else CrossEncoder would bolt a random scoring head onto any model
+        from transformers import AutoConfig
+
+        archs = AutoConfig.from_pretrained(location, trust_remote_code=False, local_files_only=local_only).architectures
+        if not any(a.endswith("ForSequenceClassification") for a in archs or []):
+            raise ModelNotAvailable(f"{key.model!r} is not a cross-encoder (its architectures are {archs}): pick a "
+                                    "re-ranking model such as cross-encoder/ms-marco-MiniLM-L-6-v2.")
     try:
         model = cls(
             location, device=key.device, trust_remote_code=False, local_files_only=local_only,

@@ -112,7 +112,10 @@ def _assemble(name, model, settings, device, old_chunks, old_reports, old_vector
         if new_chunks:
             blocks.append(vectors)
     embeddings = np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), dtype=np.float32)
-    reports = list(old_reports) + [e[0] for e in entries]
+    # a file uploaded again (with its password, say) replaces its earlier failed report
+    again = {e[0].doc for e in entries}
+    kept = [r for r in old_reports if r.status == INGEST_OK or r.doc not in again]
+    reports = kept + [e[0] for e in entries]
     return Collection(name, model, settings, chunks, reports, embeddings, device)
 
 

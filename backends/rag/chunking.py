@@ -37,11 +37,13 @@ def make_splitter(settings: ChunkSettings, tokenizer=None):
     if settings.method == "characters":
         return RecursiveCharacterTextSplitter(**common)
     if tokenizer is None:
-        raise ChunkingError("Chunking by tokens needs the embedding model's tokenizer; pass tokenizer=loaded.tokenizer.")
+        raise ChunkingError("Chunking by tokens needs the embedding model's tokenizer; "
+                            "pass tokenizer=loaded.tokenizer.")
     try:
         return RecursiveCharacterTextSplitter.from_huggingface_tokenizer(tokenizer, **common)
     except ValueError as exc:
-        raise ChunkingError(f"Chunking by tokens needs a Hugging Face tokenizer, got {type(tokenizer).__name__}: {exc}") from exc
+        raise ChunkingError(f"Chunking by tokens needs a Hugging Face tokenizer, got "
+                            f"{type(tokenizer).__name__}: {exc}") from exc
 
 
 def _offsets(text: str, pieces: list[str]) -> list[int]:

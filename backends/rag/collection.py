@@ -89,7 +89,8 @@ class Collection:
         if not isinstance(candidates, int) or candidates < 1:
             raise CollectionError(f"candidates must be at least 1, got {candidates!r}.")
 
-    def candidates_table(self, question: str, candidates: int = 30, query_vec: np.ndarray | None = None) -> list[Hit]:
+    def candidates_table(self, question: str, candidates: int = 30,
+                         query_vec: np.ndarray | None = None) -> list[Hit]:
         """Every chunk the dense or sparse top-`candidates` lists hold, in fused (RRF) order, with all scores."""
         self._check(question, 1, candidates)
         if not self.chunks:
@@ -146,11 +147,13 @@ class Collection:
             embeddings = np.load(folder / "embeddings.npy", allow_pickle=False)
             index = faiss.read_index(str(folder / "index.faiss"))
         except (OSError, ValueError, RuntimeError) as exc:
-            raise CollectionError(f"{str(folder)!r} is not a readable saved collection ({exc}); save it again.") from exc
+            raise CollectionError(f"{str(folder)!r} is not a readable saved collection ({exc}); "
+                                  "save it again.") from exc
         if meta.get("format") != FORMAT:
             raise CollectionError(f"{str(folder)!r} was saved in format {meta.get('format')!r}; this version reads "
                                   f"format {FORMAT}. Build the collection again.")
-        chunks = [Chunk(i, doc, int(page), text, int(start)) for i, (doc, page, start, text) in enumerate(meta["chunks"])]
+        chunks = [Chunk(i, doc, int(page), text, int(start))
+                  for i, (doc, page, start, text) in enumerate(meta["chunks"])]
         if index.ntotal != len(chunks) or index.d != embeddings.shape[1]:
             raise CollectionError(f"{str(folder)!r} is inconsistent: {index.ntotal} vectors in the index for "
                                   f"{len(chunks)} chunks. Build the collection again.")

@@ -139,7 +139,8 @@ def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int) ->
         return _report(name, INGEST_NO_TEXT, f"{name!r} ({len(pages)} page(s)) has no text layer: its pages "
                        "are images (a scan?). OCR is not built in; run it through an OCR tool first.",
                        data, pages=len(pages))
-    message = f"{name!r}: {len(passages)} of {len(pages)} page(s) with text, {sum(len(p.text) for p in passages):,} characters."
+    characters = sum(len(p.text) for p in passages)
+    message = f"{name!r}: {len(passages)} of {len(pages)} page(s) with text, {characters:,} characters."
     if notes:
         message += " Note: " + "; ".join(notes) + "."
     return _report(name, INGEST_OK, message, data, passages, pages=len(pages))

@@ -165,3 +165,18 @@ def test_build_runs_as_a_job_and_stops():
         time.sleep(0.01)
     stopping.stop()
     assert stopping.wait(60) and stopping.status == STOPPED
+
+
+def test_a_locked_file_added_again_with_its_password_replaces_its_report():
+    locked = (SHARED / "libreoffice-writer-password.pdf").read_bytes()
+    first = build_collection(None, [sample_file(), ("l.pdf", locked, None)], SETTINGS)
+    assert [r.status for r in first.reports] == ["ok", "needs_password"]
+    second = add_files(None, first, [("l.pdf", locked, "openpassword")])
+    assert [(r.doc, r.status) for r in second.reports] == [("guide.pdf", "ok"), ("l.pdf", "ok")]
+    assert second.documents == ["guide.pdf", "l.pdf"]
+
+
+def test_a_collection_of_only_bad_files_is_empty_and_searchable():
+    col = build_collection(None, [("x.pdf", b"nope", None)], SETTINGS)
+    assert len(col) == 0 and col.embeddings.shape == (0, 384) and col.reports[0].status == "error"
+    assert col.search("anything") == [] and col.candidates_table("anything") == []

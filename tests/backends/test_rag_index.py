@@ -141,4 +141,13 @@ def test_projection_places_the_question_with_the_same_axes():
 def test_no_reranker_offline():
     # no cross-encoder is embedded, and tests run with HF_HUB_OFFLINE=1
     assert reranker_available() is False
-    assert reranker_available("all-minilm-l6-v2") is True  # resolvable; whether it is a cross-encoder is the loader's job
+    # resolvable offline; whether it is a cross-encoder is the loader's business
+    assert reranker_available("all-minilm-l6-v2") is True
+
+
+def test_an_embedding_model_is_refused_as_a_cross_encoder():
+    from backends.cache import ModelCache
+    from backends.registry import ModelNotAvailable
+
+    with pytest.raises(ModelNotAvailable, match="not a cross-encoder"):
+        ModelCache().get("all-minilm-l6-v2", variant="cross-encoder")
