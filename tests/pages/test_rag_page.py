@@ -8,6 +8,8 @@ from backends.jobs import DONE, shared_runner
 from components.i18n import strings
 from components.page_registry import PAGES
 
+from tests.backends.test_rag_generators import ANSWER_PIECES, KEY, server  # noqa: F401 (a real local server)
+
 from .plotly_helpers import figures, values
 
 EN = strings("en")
@@ -88,6 +90,7 @@ def test_a_question_gets_an_answer_from_the_right_page_with_its_sources(page):
     assert turn.answer.strip(), "the model answered"
     assert turn.hits[0].chunk.page in pages, "the best chunk comes from the expected page"
     assert turn.hits[0].chunk.text in turn.prompt, "the retrieved text is in the prompt the model saw"
+    assert {c.hit.chunk.page for c in turn.citations} & pages, "a source on the expected page is cited"
     for citation in turn.citations:
         assert citation.hit in turn.hits
     shown = [e.label for e in page.expander]
@@ -126,3 +129,24 @@ def test_two_sessions_never_see_each_others_documents(open_page):
     bob.run()
     assert not any(c.doc == "alice.txt" for c in bob.session_state["rag.collection"].chunks)
     assert "alice.txt" not in texts(bob)
+
+
+def test_an_openai_compatible_server_answers_and_the_key_stays_hidden(page, server):
+    for key, value in {"rag.backend": "openai"}.items():
+        page.session_state[key] = value
+    page.run()
+    page.text_input(key="rag.base_url").input(server)
+    page.text_input(key="rag.remote_model").input("tiny")
+    page.text_input(key="rag.api_key").input("wrong-" + KEY).run()
+    open_tab(page, "chat")
+    page.chat_input(key="rag.ask").set_value("Who founded it?").run()
+    error = "\n".join(e.value for e in page.error)
+    assert "401" in error and KEY not in error
+    assert not page.session_state["rag.turns"], "a failed request adds no turn"
+    page.text_input(key="rag.api_key").input(KEY).run()
+    page.chat_input(key="rag.ask").set_value("Who founded it?").run()
+    turn = page.session_state["rag.turns"][0]
+    assert turn.answer == "".join(ANSWER_PIECES).strip()
+    assert [c.number for c in turn.citations] == [1]
+    shown = "\n".join(str(e.value) for e in (*page.markdown, *page.code, *page.caption, *page.error))
+    assert KEY not in shown
