@@ -65,6 +65,30 @@ def token_counts(loaded, texts: list[str]) -> list[int]:
     return [len(ids) for ids in enc["input_ids"]]
 
 
+class _Inline:
+    """An executor that runs each task when its result is asked for, in the calling thread."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        return _Deferred(fn, args)
+
+
+class _Deferred:
+    def __init__(self, fn, args):
+        self._fn, self._args = fn, args
+
+    def result(self):
+        return self._fn(*self._args)
+
+    def cancel(self):  # a deferred task whose result is never asked for never runs
+        return True
+
+
 @contextmanager
 def _threads(n: int | None):
     if n is None:
@@ -130,7 +154,8 @@ def embed(
     workers = 1 if small or device.type != "cpu" else min(torch.get_num_threads(), len(batches))
     out = np.empty((len(texts), dim or 0), dtype=np.float32) if dim else None
     finished = np.zeros(len(texts), dtype=bool)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed") as pool:
+    # one worker runs in the caller's thread: a fresh thread would not inherit its torch settings
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed") if workers > 1 else _Inline() as pool:
         pending = [(rows, pool.submit(run, rows)) for rows in batches]
         for rows, future in pending:  # in submission order, so progress grows evenly
             vectors = future.result()

@@ -43,6 +43,16 @@ def test_embed_equals_sentence_transformers_encode_in_input_order(loaded):
     np.testing.assert_allclose(ours[0], ours[4], atol=1e-6)  # batch padding must not change a vector
 
 
+def test_parallel_batches_give_the_same_vectors_and_leave_thread_settings_alone(loaded):
+    import torch
+
+    texts = [f"chunk {i}: " + "attention weights mix the values of earlier tokens " * (1 + i % 7) for i in range(40)]
+    threads = torch.get_num_threads()
+    ours = embed(loaded, texts, batch_size=4)  # over 512 tokens in all: batches run on parallel workers
+    assert torch.get_num_threads() == threads
+    np.testing.assert_allclose(ours, loaded.model.encode(texts, normalize_embeddings=True), atol=1e-5)
+
+
 def test_embed_reports_batches_and_can_stop(loaded):
     seen = []
     out = embed(loaded, [f"text {i}" for i in range(10)], batch_size=4, on_batch=lambda d, t: seen.append((d, t)))
