@@ -235,7 +235,8 @@ class OpenAICompatibleGenerator:
 def rewrite_question(generator: Generator, history: list[dict] | None, question: str,
                      max_new_tokens: int = 48) -> str:
     """A follow-up turned into a standalone question; the question itself when there is no history
-    or the model's reply is not usable (empty, not a single line of sensible length)."""
+    or the reply is not usable: empty, too long, or not a question (SmolLM2-135M tends to answer
+    the follow-up or repeat the last answer instead of rewriting it, with or without a worked example)."""
     if not history:
         return question.strip()
     reply = generate(generator, rewrite_messages(history, question), max_new_tokens=max_new_tokens)
@@ -247,6 +248,6 @@ def rewrite_question(generator: Generator, history: list[dict] | None, question:
         if candidate.lower().startswith(prefix):
             candidate = candidate[len(prefix):].strip()
     candidate = candidate.strip("\"'“”` ").strip()
-    if len(candidate) < 3 or len(candidate) > max(300, 3 * len(question)):
+    if len(candidate) < 3 or len(candidate) > max(300, 3 * len(question)) or not candidate.endswith(("?", "？")):
         return question.strip()
     return candidate

@@ -262,3 +262,4 @@ def test_rewrite_question(server):
     sent = _Handler.requests[-1]["body"]["messages"][-1]["content"]
     assert "User: Who founded the Aurora station?" in sent and "Follow-up question: When?" in sent
     assert rewrite_question(_client(server, "mute"), HISTORY, "When?") == "When?"  # nothing usable: fall back
+    assert rewrite_question(_client(server, "plain"), HISTORY, "When?") == "When?"  # "all at once" is no question
