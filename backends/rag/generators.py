@@ -203,10 +203,11 @@ class OpenAICompatibleGenerator:
             yield text
 
     def _events(self, response: httpx.Response) -> Iterator[str]:
-        finished = False
+        finished = events = False
         for line in response.iter_lines():
             if not line.startswith("data:"):
                 continue  # blank separators, ': keep-alive' comments, 'event:' and 'id:' fields
+            events = True
             payload = line[5:].strip()
             if payload == "[DONE]":
                 return
@@ -227,6 +228,11 @@ class OpenAICompatibleGenerator:
                 if piece:
                     yield piece
                 finished = finished or bool(choice.get("finish_reason"))
+        if not events:
+            kind = response.headers.get("content-type", "no content type")
+            raise self._fail(f"{self.url} answered with {kind!r} but no chat-completions events: it is not an "
+                             "OpenAI-compatible endpoint; check the base URL (it usually ends with /v1).",
+                             response.status_code)
         if not finished:
             raise self._fail(f"The stream from {self.url} ended before the answer was complete "
                              "(no finish_reason and no [DONE]): the server may have crashed or cut the connection.")

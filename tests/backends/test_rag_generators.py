@@ -142,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._events([chunk("Hel"), "{not json"])
         if model == "cut":
             return self._events([chunk("Hel"), chunk("lo")], done=False)
+        if model == "html":
+            return self._send(200, b"<html><body>Welcome to my web UI</body></html>", "text/html")
         if model == "plain":
             whole = {"choices": [{"message": {"role": "assistant", "content": "all at once"}}]}
             return self._send(200, json.dumps(whole).encode(), "application/json")
@@ -209,6 +211,8 @@ def test_http_errors_name_url_and_status_never_the_key(server):
 def test_malformed_and_cut_streams(server):
     broken = _error(_client(server, "broken"))
     assert "malformed stream event" in str(broken) and "'{not json'" in str(broken)
+    html = _error(_client(server, "html"))
+    assert "'text/html' but no chat-completions events" in str(html) and html.status == 200
     cut = _client(server, "cut").stream([{"role": "user", "content": "x"}])
     assert next(cut) == "Hel" and next(cut) == "lo"  # what came is kept; then the error
     with pytest.raises(GeneratorError, match="ended before the answer was complete"):
