@@ -80,7 +80,7 @@ def _history(history, config: PromptConfig) -> list[dict]:
     for i, msg in enumerate(history):
         if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant") \
                 or not isinstance(msg.get("content"), str):
-            raise PromptError(f"history[{i}] = {msg!r} is not a message: use "
+            raise PromptError(f"history[{i}] = {msg!r:.200} is not a message: use "
                               "{'role': 'user' or 'assistant', 'content': '<text>'}.")
         kept.append({"role": msg["role"], "content": _cut_chars(defuse(msg["content"].strip()), config.history_chars)})
     return kept[-config.history_messages:] if config.history_messages > 0 else []
