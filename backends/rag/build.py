@@ -67,7 +67,13 @@ def _prepare(ctx, files, settings, loaded, model, taken: set[str], known_sha: se
             report, chunks, vectors = cached
             entries.append((report, chunks, vectors, None))
         else:
-            report = ingest_file(name, data, password, max_bytes=max_bytes, max_pages=max_pages)
+            def on_page(page, pages, i=i, name=name):
+                ctx.report(INGEST_SHARE * (i + page / pages) / len(files), f"reading {name}: page {page}/{pages}",
+                           stage="ingest", doc=name, page=page, pages=pages)
+                return ctx.stopped
+
+            report = ingest_file(name, data, password, max_bytes=max_bytes, max_pages=max_pages, on_page=on_page)
+            ctx.check_stop()
             chunks = chunk_passages(report.passages, settings, tokenizer) if report.status == INGEST_OK else []
             entries.append((report, chunks, None, key if report.status == INGEST_OK else None))
         if report.status == INGEST_OK:

@@ -13,6 +13,7 @@ import logging
 import re
 import unicodedata
 from pathlib import PurePath
+from typing import Callable
 
 from backends.rag.types import (
     INGEST_ERROR, INGEST_NEEDS_PASSWORD, INGEST_NO_TEXT, INGEST_OK, IngestReport, Passage,
@@ -53,8 +54,13 @@ def _report(name, status, message, data, passages=(), pages=0) -> IngestReport:
 
 
 def ingest_file(name: str, data: bytes, password: str | None = None,
-                max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES) -> IngestReport:
-    """Read one uploaded file; never raises for bad content (see the report's status and message)."""
+                max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES,
+                on_page: Callable[[int, int], bool | None] | None = None) -> IngestReport:
+    """Read one uploaded file; never raises for bad content (see the report's status and message).
+
+    on_page(page, pages) is called after each PDF page; returning True stops reading (the
+    report is then an error that says so).
+    """
     name = str(name or "unnamed")
     data = bytes(data or b"")
     suffix = PurePath(name).suffix.lower()
@@ -69,7 +75,7 @@ def ingest_file(name: str, data: bytes, password: str | None = None,
     if suffix in TEXT_SUFFIXES:
         return _ingest_text(name, data)
     try:
-        return _ingest_pdf(name, data, password, max_pages)
+        return _ingest_pdf(name, data, password, max_pages, on_page)
     except Exception as exc:  # pypdf raises many kinds on damaged files; the report carries it
         return _report(name, INGEST_ERROR, f"{name!r} could not be read as a PDF{_truncation_hint(data)}: "
                        f"{type(exc).__name__}: {exc}", data)
@@ -95,7 +101,7 @@ def _truncation_hint(data: bytes) -> str:
         if b"%%EOF" not in data[-2048:] else ""
 
 
-def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int) -> IngestReport:
+def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int, on_page=None) -> IngestReport:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -127,6 +133,10 @@ def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int) ->
             text = clean_text(page.extract_text())
         except Exception as exc:  # one damaged page must not cost the others
             failed.append(f"{number} ({type(exc).__name__})")
+            text = None
+        if on_page is not None and on_page(number, len(pages)):
+            return _report(name, INGEST_ERROR, f"{name!r}: stopped at page {number} of {len(pages)}.", data)
+        if text is None:
             continue
         image_pages += _has_images(page)
         chars += _meaningful(text)

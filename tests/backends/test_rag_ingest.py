@@ -164,3 +164,11 @@ def test_bad_chunk_settings(settings, words):
 def test_token_chunks_longer_than_the_model_reads_are_refused():
     with pytest.raises(ChunkingError, match="254"):
         validate_settings(ChunkSettings("tokens", 300, 20), max_tokens=256)
+
+
+def test_pages_are_reported_and_reading_can_stop():
+    seen = []
+    report = ingest_file("p.pdf", read("pdflatex-4-pages.pdf"), on_page=lambda page, pages: seen.append((page, pages)))
+    assert report.status == "ok" and seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    stopped = ingest_file("p.pdf", read("pdflatex-4-pages.pdf"), on_page=lambda page, pages: page == 2)
+    assert stopped.status == "error" and "stopped at page 2 of 4" in stopped.message
