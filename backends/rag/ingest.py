@@ -119,11 +119,11 @@ def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int, on
     try:
         pages = list(reader.pages)
     except (PdfReadError, KeyError, AttributeError, TypeError, ValueError) as exc:
-        pages = _scan_for_pages(reader)
+        pages = _scan_for_pages(reader, _linearized_first_page(data))
         if not pages:
             raise PdfReadError(f"its page tree is damaged ({exc}) and no pages were found in the file") from exc
         notes.append(f"its page tree is damaged, so {len(pages)} page(s) were recovered by scanning the file "
-                     "(page numbers follow the file's order)")
+                     "(page numbers may differ from the original's)")
     if len(pages) > max_pages:
         return _report(name, INGEST_ERROR, f"{name!r} has {len(pages)} pages, over the {max_pages}-page limit: "
                        "split it or raise the limit.", data, pages=len(pages))
@@ -181,8 +181,18 @@ def _has_images(page) -> bool:
         return False
 
 
-def _scan_for_pages(reader) -> list:
-    """Every /Type /Page object in the file, for PDFs whose page tree is missing or broken."""
+_LINEARIZED_FIRST = re.compile(rb"/Linearized\b[^>]*?/O\s+(\d+)")
+
+
+def _linearized_first_page(data: bytes) -> int | None:
+    """A linearized ("fast web view") PDF names its first page's object in its first dictionary."""
+    found = _LINEARIZED_FIRST.search(data[:2048])
+    return int(found.group(1)) if found else None
+
+
+def _scan_for_pages(reader, first: int | None = None) -> list:
+    """Every /Type /Page object in the file, for PDFs whose page tree is missing or broken,
+    in object-number order except that a linearized file's known first page comes first."""
     from pypdf import PageObject
     from pypdf.generic import DictionaryObject, IndirectObject
 
@@ -197,5 +207,5 @@ def _scan_for_pages(reader) -> list:
             if isinstance(obj, DictionaryObject) and obj.get("/Type") == "/Page":
                 page = PageObject(reader, ref)
                 page.update(obj)
-                found.append(page)
-    return found
+                found.append((number != first, number, page))
+    return [page for *_, page in sorted(found, key=lambda f: f[:2])]
