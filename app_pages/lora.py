@@ -4,11 +4,12 @@ import streamlit as st
 
 from backends.lora import data as D
 from backends.lora import train as T
-from backends.lora.config import QUANTIZATION, SCHEDULES, LoraSettings, SettingsError, linear_layers, plan, snippet
+from backends.lora.config import (QUANTIZATION, SCHEDULES, LoraSettings, SettingsError, linear_layers, plan,
+                                  quantization_available, snippet)
 from backends.registry import find_spec
 from components.i18n import t
 from components.lora_compare import compare_view
-from components.lora_train import history_view, live_view, runs, start_disabled, start_run
+from components.lora_train import absorb_finished, history_view, live_view, runs, start_disabled, start_run
 from components.model_picker import load_or_explain, model_picker
 from components.show_code import show_code
 
@@ -66,6 +67,7 @@ with right:
                  params=f"{sum(p.numel() for p in loaded.model.parameters()) / 1e6:.1f}"))
     st.caption(t("lora.copy_note"))
 
+absorb_finished()
 tabs = st.tabs([t("lora.tab.data"), t("lora.tab.config"), t("lora.tab.train"), t("lora.tab.compare"),
                 t("lora.tab.history")], key=P + "tab", on_change="rerun")
 
@@ -170,8 +172,9 @@ def config_tab():
         "lora.plan.memory_help", weights=f"{p.weights_bytes / 2**20:.0f}", opt=f"{p.optimizer_bytes / 2**20:.1f}",
         act=f"{p.activation_bytes / 2**20:.0f}"))
     if n_train:
-        st.caption(t("lora.plan.steps", steps=settings.total_steps(n_train), n=n_train,
-                     epochs=f"{settings.total_steps(n_train) * settings.batch_size * settings.grad_accum / n_train:.1f}"))
+        steps = settings.total_steps(n_train)
+        epochs = steps * settings.batch_size * settings.grad_accum / n_train
+        st.caption(t("lora.plan.steps", steps=steps, n=n_train, epochs=f"{epochs:.1f}"))
     with st.expander(t("lora.cfg.snippet"), expanded=False):
         st.code(snippet(settings, spec.hub_id if spec else name), language="python")
     st.download_button(t("lora.cfg.export"), pd.Series(settings.to_dict()).to_json(indent=2),
@@ -179,8 +182,6 @@ def config_tab():
 
 
 def quantization_ok():
-    from backends.lora.config import quantization_available
-
     ok, reason = quantization_available()
     return ok and loaded.key.device.startswith("cuda"), reason or t("lora.cfg.quant_device")
 

@@ -67,6 +67,14 @@ def finish_run(job) -> None:
         st.session_state.pop(P + key, None)
 
 
+def absorb_finished() -> None:
+    """A run that ended while another tab was open still reaches the history and the compare tab."""
+    job = shared_runner().get(st.session_state.get(P + "job"))
+    if job is not None and job.done and st.session_state.get(P + "job.shown") != job.id:
+        st.session_state[P + "job.shown"] = job.id
+        finish_run(job)
+
+
 def status_text(job, record) -> str:
     if job.status == FAILED:
         return t("lora.train.failed", error=job.error)

@@ -115,7 +115,7 @@ def quantization_available() -> tuple[bool, str]:
 
 
 def linear_layers(model: torch.nn.Module) -> dict[str, list[tuple[int, int]]]:
-    """Leaf names of the model's nn.Linear layers -> their (in, out) shapes.
+    """Leaf names of the model's linear layers -> their (in, out) shapes.
 
     The LM head is left out: SmolLM2 ties it to the embeddings, and adapting a 49k-wide
     output is rarely what a small LoRA run wants.
@@ -123,8 +123,12 @@ def linear_layers(model: torch.nn.Module) -> dict[str, list[tuple[int, int]]]:
     found: dict[str, list[tuple[int, int]]] = {}
     for name, module in model.named_modules():
         leaf = name.rsplit(".", 1)[-1]
-        if isinstance(module, torch.nn.Linear) and leaf not in ("lm_head", "score"):
+        if leaf in ("lm_head", "score"):
+            continue
+        if isinstance(module, torch.nn.Linear):
             found.setdefault(leaf, []).append((module.in_features, module.out_features))
+        elif type(module).__name__ == "Conv1D":  # GPT-2's linear layers, stored transposed; peft adapts them too
+            found.setdefault(leaf, []).append(tuple(module.weight.shape))
     return found
 
 
@@ -172,7 +176,8 @@ def plan(model: torch.nn.Module, settings: LoraSettings) -> Plan:
 def snippet(settings: LoraSettings, model_id: str, data_file: str = "data.jsonl") -> str:
     """The same run written as a plain peft + torch script a learner can copy."""
     s = settings
-    steps = f"{s.max_steps}" if s.epochs == 0 else f"math.ceil({s.epochs} * len(train) / ({s.batch_size} * {s.grad_accum}))"
+    steps = (f"{s.max_steps}" if s.epochs == 0
+             else f"math.ceil({s.epochs} * len(train) / ({s.batch_size} * {s.grad_accum}))")
     return f'''import json, math, random
 import torch
 from peft import LoraConfig, get_peft_model
