@@ -217,8 +217,8 @@ def chat_tab():
             turn = pipeline.prepare_turn(search, generator, turns, question.strip(), method, top_k, weak_threshold,
                                          tokenizer, compare)
         with st.chat_message("assistant"):
-            if turn.standalone != turn.question:
-                st.caption(t("rag.rewritten", q=turn.standalone))
+            if turn.query != turn.question:
+                st.caption(t("rag.rewritten", q=turn.query))
             if turn.weak:
                 st.warning(t("rag.weak"))
             if compare:
@@ -243,8 +243,8 @@ def show_turn(turn: pipeline.Turn, i: int):
     with st.chat_message("user"):
         st.markdown(turn.question)
     with st.chat_message("assistant"):
-        if turn.standalone != turn.question:
-            st.caption(t("rag.rewritten", q=turn.standalone))
+        if turn.query != turn.question:
+            st.caption(t("rag.rewritten", q=turn.query))
         if turn.weak:
             st.warning(t("rag.weak"))
         if turn.baseline_answer is not None:
@@ -266,7 +266,7 @@ def retrieval_tab():
         st.info(t("rag.index_first"))
         return
     turns = st.session_state.get(P + "turns") or []
-    default = turns[-1].standalone if turns else ""
+    default = turns[-1].query if turns else ""
     question = st.text_input(t("rag.glass_question"), default, key=P + "glass_q",
                              placeholder=t("rag.glass_placeholder"))
     if not question.strip():

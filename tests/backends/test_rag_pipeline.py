@@ -1,0 +1,56 @@
+"""One chat turn end to end: rewrite or carry the last question, retrieve, prompt, cite."""
+from pathlib import Path
+
+import pytest
+
+from backends.rag.build import build_collection
+from backends.rag.generators import OpenAICompatibleGenerator
+from backends.rag.pipeline import answer, history_messages, prepare_turn
+from backends.rag.types import ChunkSettings
+from tests.backends.test_rag_generators import KEY, server  # noqa: F401 (a real local OpenAI-compatible server)
+
+SAMPLE = next((Path(__file__).resolve().parents[2] / "assets" / "samples").glob("*.pdf"))
+
+
+@pytest.fixture(scope="module")
+def collection():
+    return build_collection(None, [(SAMPLE.name, SAMPLE.read_bytes(), None)], ChunkSettings("characters", 500, 80))
+
+
+def search_with(collection):
+    return lambda question, method, k: collection.search(question, method=method, k=k)
+
+
+def test_a_first_question_is_searched_as_asked_and_its_answer_cited(collection, server):
+    generator = OpenAICompatibleGenerator(server, "tiny", api_key=KEY)
+    turn = answer(search_with(collection), generator, [], "What does LoRA freeze?", k=3)
+    assert turn.query == turn.standalone == "What does LoRA freeze?"
+    assert turn.hits[0].chunk.page == 5
+    assert turn.answer == "Ingrid Halvorsen founded it [1]."
+    assert [(c.number, c.hit) for c in turn.citations] == [(1, turn.hits[0])]
+    assert "Passage [1]" in turn.prompt and turn.hits[0].chunk.text[:40] in turn.prompt
+
+
+def test_a_follow_up_the_model_cannot_rewrite_is_searched_with_the_last_question(collection, server):
+    generator = OpenAICompatibleGenerator(server, "tiny", api_key=KEY)  # its "rewrite" is no question: kept as is
+    first = answer(search_with(collection), generator, [], "What is LoRA?", k=3)
+    follow = prepare_turn(search_with(collection), generator, [first], "How is its update scaled?", k=3)
+    assert follow.standalone == "How is its update scaled?"
+    assert follow.query == "What is LoRA? How is its update scaled?"
+    assert follow.hits[0].chunk.page == 5 and "alpha" in " ".join(h.chunk.text for h in follow.hits)
+    assert history_messages([first])[0] == {"role": "user", "content": "What is LoRA?"}
+
+
+def test_a_rewritten_follow_up_is_searched_as_rewritten(collection, server):
+    generator = OpenAICompatibleGenerator(server, "rewriter", api_key=KEY)
+    first = answer(search_with(collection), OpenAICompatibleGenerator(server, "tiny", api_key=KEY), [],
+                   "Tell me about a research station.", k=2)
+    follow = prepare_turn(search_with(collection), generator, [first], "When was it founded?", k=2)
+    assert follow.query == follow.standalone == "When was the Aurora station founded?"
+
+
+def test_comparison_builds_a_prompt_without_sources(collection, server):
+    generator = OpenAICompatibleGenerator(server, "tiny", api_key=KEY)
+    turn = answer(search_with(collection), generator, [], "What does top-p keep?", k=2, compare=True)
+    assert "Passage [" not in turn.baseline_prompt and "Passage [1]" in turn.prompt
+    assert turn.baseline_answer == turn.answer  # the local test server replies the same either way
