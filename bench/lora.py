@@ -1,0 +1,179 @@
+"""LoRA: optimizer steps/s of our background trainer vs. a plain peft + torch loop.
+
+Same model (SmolLM2-135M-Instruct, offline, a private copy each run), data (the shipped
+pirate set, same seeded order), batch and settings on both sides; eval and sample
+generations are off for both, so each step is forward, backward, clip, AdamW and scheduler.
+Ours runs through the shared job runner (a thread, per-step events); its time is from
+submit to the job's end. Plain's time is from its own model copy to its last step. Runs are
+interleaved after one short warm-up each, the order swapped every repeat (ours first, then
+plain first) so that memory already freed by one side does not favour the other; figures
+are medians. Both sides start from the same seed, so their losses match step for step
+(checked). Peak memory is measured in a fresh process per side (the kernel's peak RSS,
+VmHWM, reset once the model is loaded, minus the RSS at that point): in one process, glibc keeps freed memory per
+thread arena, so whichever side runs second would look cheaper. torch's CPU allocator is
+invisible to tracemalloc.
+
+Usage: .venv/bin/python bench/lora.py [--runs 5] [--steps 8] [--threads 1]
+Last line: {"ratio": <ours/plain steps per second>, "ours_steps_s": ..., "plain_steps_s": ...}
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, bench/ is first on sys.path, where bench/tokenizers.py would shadow the
+# `tokenizers` package that transformers imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from peft import LoraConfig, get_peft_model  # noqa: E402
+from transformers import get_scheduler  # noqa: E402
+
+from backends.cache import shared_cache  # noqa: E402
+from backends.jobs import shared_runner  # noqa: E402
+from backends.lora import data as D  # noqa: E402
+from backends.lora import train as T  # noqa: E402
+from backends.lora.config import LoraSettings  # noqa: E402
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def ours(loaded, prepared) -> tuple[float, list[float]]:
+    started = time.perf_counter()
+    job = shared_runner().submit("lora-bench", T.train_job, loaded.model, loaded.tokenizer, prepared, "bench")
+    job.wait()
+    seconds = time.perf_counter() - started
+    if job.status != "done":
+        raise RuntimeError(job.error)
+    losses = [p["loss"] for p in job.result.steps]
+    job.result = None
+    return seconds, losses
+
+
+def plain(loaded, prepared) -> tuple[float, list[float]]:
+    """What a learner would write with peft and torch: no job, no events."""
+    s = prepared.settings
+    started = time.perf_counter()
+    torch.manual_seed(s.seed)
+    model = get_peft_model(copy.deepcopy(loaded.model), LoraConfig(
+        r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=list(s.target_modules),
+        task_type="CAUSAL_LM"))
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay)
+    scheduler = get_scheduler(T.SCHEDULER_NAMES[s.schedule], optimizer, num_warmup_steps=s.warmup_steps,
+                              num_training_steps=prepared.total_steps)
+    rng, order, losses = random.Random(s.seed), [], []
+    for _ in range(prepared.total_steps):
+        total = 0.0
+        for _ in range(s.grad_accum):
+            if not order:  # a new epoch: a fresh seeded shuffle
+                order = list(range(len(prepared.train)))
+                rng.shuffle(order)
+            batch = [prepared.train[i] for i in order[:s.batch_size]]
+            order = order[s.batch_size:]
+            width = max(len(e.input_ids) for e in batch)
+            ids = torch.tensor([list(e.input_ids) + [prepared.pad_id] * (width - len(e.input_ids)) for e in batch])
+            labels = torch.tensor([list(e.labels) + [-100] * (width - len(e.labels)) for e in batch])
+            mask = torch.tensor([[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in batch])
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / s.grad_accum
+            loss.backward()
+            total += loss.item()
+        torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(total)
+    return time.perf_counter() - started, losses
+
+
+def setup(args):
+    torch.set_num_threads(args.threads)
+    loaded = shared_cache().get("smollm2-135m-instruct")
+    settings = LoraSettings(max_steps=args.steps, batch_size=4, max_length=128, eval_every=0, sample_every=0,
+                            eval_fraction=0.1, learning_rate=1e-3, warmup_steps=2)
+    return loaded, T.prepare(loaded.tokenizer, D.shipped_examples(), settings, loaded.model)
+
+
+def peak_memory(args, side: str) -> int:
+    """Run one side in a fresh process; its peak RSS above the RSS after loading, in bytes."""
+    out = subprocess.run([sys.executable, __file__, "--memory-of", side, "--steps", "3",
+                          "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"]
+
+
+def vm_hwm() -> int:
+    """The kernel's peak RSS of this process (VmHWM), in bytes."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def memory_of(args) -> None:
+    loaded, prepared = setup(args)
+    before = rss()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM, so the peak of loading the model does not count
+    (ours if args.memory_of == "ours" else plain)(loaded, prepared)
+    print(json.dumps({"extra_bytes": vm_hwm() - before}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; 1 is steady on a shared machine, where OpenMP threads stall")
+    parser.add_argument("--memory-of", choices=["ours", "plain"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_of:
+        return memory_of(args)
+    loaded, prepared = setup(args)
+    settings = prepared.settings
+    warm = T.Prepared(settings.replace(max_steps=2), prepared.train, [], 2, prepared.pad_id)
+    ours(loaded, warm), plain(loaded, warm)
+
+    times = {"ours": [], "plain": []}
+    same = True
+    sides = [("ours", ours), ("plain", plain)]
+    for n in range(args.runs):
+        losses = {}
+        for name, fn in sides if n % 2 == 0 else sides[::-1]:
+            seconds, losses[name] = fn(loaded, prepared)
+            times[name].append(seconds)
+        same = same and all(abs(a - b) < 1e-4 for a, b in zip(losses["ours"], losses["plain"]))
+    rate = {k: prepared.total_steps / statistics.median(v) for k, v in times.items()}
+    ratio = rate["ours"] / rate["plain"]
+    peaks = {side: peak_memory(args, side) for side in ("ours", "plain")}
+
+    print(f"SmolLM2-135M-Instruct LoRA r={settings.rank} {'+'.join(settings.target_modules)}, batch "
+          f"{settings.batch_size}, max length {settings.max_length}, {prepared.total_steps} steps, "
+          f"{torch.get_num_threads()} thread(s), median of {args.runs} interleaved runs")
+    print(f"{'trainer':<8}{'steps/s':>10}{'s/run':>9}{'runs (s)':>30}{'peak RSS +MB':>14}")
+    for name in ("ours", "plain"):
+        runs = " ".join(f"{x:.1f}" for x in times[name])
+        print(f"{name:<8}{rate[name]:>10.3f}{statistics.median(times[name]):>9.1f}{runs:>30}"
+              f"{peaks[name] / 2**20:>14.0f}")
+    print(f"ratio ours/plain {ratio:.3f}; same losses step by step: {same}; "
+          f"final loss {losses['ours'][-1]:.4f} (first {losses['ours'][0]:.4f})")
+    print(json.dumps({"ratio": round(ratio, 3), "ours_steps_s": round(rate["ours"], 4),
+                      "plain_steps_s": round(rate["plain"], 4)}))
+
+
+if __name__ == "__main__":
+    main()
