@@ -1,4 +1,6 @@
 """LoRA trainer: pick data, configure, train in the background with live curves, compare before and after."""
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -177,8 +179,28 @@ def config_tab():
         st.caption(t("lora.plan.steps", steps=steps, n=n_train, epochs=f"{epochs:.1f}"))
     with st.expander(t("lora.cfg.snippet"), expanded=False):
         st.code(snippet(settings, spec.hub_id if spec else name), language="python")
-    st.download_button(t("lora.cfg.export"), pd.Series(settings.to_dict()).to_json(indent=2),
+    e1, e2 = st.columns(2)
+    e1.download_button(t("lora.cfg.export"), json.dumps(settings.to_dict(), indent=2),
                        file_name="lora-settings.json", mime="application/json", key=P + "export_settings")
+    e2.file_uploader(t("lora.cfg.import"), type=["json"], key=P + "import_settings", on_change=import_settings)
+    if st.session_state.get(P + "import_error"):
+        e2.error(st.session_state[P + "import_error"])
+
+
+def import_settings():
+    """A callback: the widgets are drawn afresh from the loaded values."""
+    upload = st.session_state.get(P + "import_settings")
+    st.session_state[P + "import_error"] = None
+    if upload is None:
+        return
+    try:
+        loaded_settings = LoraSettings.from_dict(json.loads(upload.getvalue().decode("utf-8")))
+    except (ValueError, UnicodeDecodeError) as exc:  # SettingsError and JSONDecodeError are ValueErrors
+        st.session_state[P + "import_error"] = t("lora.cfg.import_failed", error=str(exc))
+        return
+    cfg.update(loaded_settings.to_dict())
+    for key in [k for k in st.session_state if str(k).startswith(P + "w.")]:
+        del st.session_state[key]
 
 
 def quantization_ok():

@@ -50,6 +50,29 @@ class LoraSettings:
         d["target_modules"] = list(self.target_modules)
         return d
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "LoraSettings":
+        """Settings saved by to_dict(); unknown keys or wrong types are refused with their names."""
+        if not isinstance(values, dict):
+            raise SettingsError(f"Expected a JSON object of settings, got {type(values).__name__}.")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise SettingsError(f"Unknown setting(s) {', '.join(unknown)}; known: {', '.join(fields)}.")
+        clean = {}
+        for name, value in values.items():
+            expected = type(getattr(cls(), name))
+            if expected is tuple:
+                if not isinstance(value, (list, tuple)) or not all(isinstance(m, str) for m in value):
+                    raise SettingsError(f"{name} = {value!r}: expected a list of layer names.")
+                value = tuple(value)
+            elif expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise SettingsError(f"{name} = {value!r}: expected {expected.__name__}.")
+            clean[name] = value
+        return cls(**clean)
+
     def total_steps(self, n_train: int) -> int:
         if self.epochs > 0:
             return max(1, math.ceil(self.epochs * n_train / (self.batch_size * self.grad_accum)))

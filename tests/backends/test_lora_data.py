@@ -115,3 +115,15 @@ def test_plan_matches_what_peft_builds(lm):
     code = snippet(settings, "HuggingFaceTB/SmolLM2-135M-Instruct")
     compile(code, "snippet", "exec")
     assert "r=4" in code and "'down_proj'" in code
+
+
+def test_settings_round_trip_through_json_and_bad_files_are_named():
+    settings = LoraSettings(rank=4, target_modules=("q_proj", "o_proj"), learning_rate=2e-4, epochs=1.5)
+    assert LoraSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+    assert LoraSettings.from_dict({"learning_rate": 1}).learning_rate == 1.0
+    with pytest.raises(SettingsError, match="Unknown setting.*lora_rank"):
+        LoraSettings.from_dict({"lora_rank": 8})
+    with pytest.raises(SettingsError, match="rank = '8': expected int"):
+        LoraSettings.from_dict({"rank": "8"})
+    with pytest.raises(SettingsError, match="target_modules = 'q_proj'"):
+        LoraSettings.from_dict({"target_modules": "q_proj"})

@@ -119,3 +119,15 @@ def test_compare_tab_explains_what_to_do_first(page):
     open_tab(page, "4 · Before / after")
     assert any("Train a run" in i.value for i in page.info)
     assert page.session_state["lora.cfg"]["rank"] == 8
+
+
+def test_settings_json_loads_back_into_the_widgets(page):
+    open_tab(page, "2 · Configure")
+    body = json.dumps({"rank": 4, "alpha": 8, "max_steps": 12, "target_modules": ["q_proj", "k_proj"]})
+    page.file_uploader(key="lora.import_settings").upload("s.json", body.encode(), "application/json").run()
+    assert page.number_input(key="lora.w.rank").value == 4
+    assert page.multiselect(key="lora.w.target_modules").value == ["q_proj", "k_proj"]
+    assert page.session_state["lora.cfg"]["max_steps"] == 12
+    page.file_uploader(key="lora.import_settings").set_value(("bad.json", b'{"rank": "x"}', "application/json"))
+    page.run()
+    assert any("rank = 'x': expected int" in e.value for e in page.error)
