@@ -96,8 +96,5 @@ def compare_view(loaded, name: str) -> None:
     m2.download_button(t("lora.adapter.download"), st.session_state[P + "zip"], file_name="lora-adapter.zip",
                        mime="application/zip", key=P + "download",
                        help=t("lora.adapter.download_help", kb=f"{len(st.session_state[P + 'zip']) / 1024:.0f}"))
-    st.code("from peft import PeftModel\nfrom transformers import AutoModelForCausalLM\n\n"
-            f"base = AutoModelForCausalLM.from_pretrained({A.hub_name(name)!r})\n"
-            "model = PeftModel.from_pretrained(base, \"lora-adapter\")  # the unzipped folder\n"
-            "merged = model.merge_and_unload()  # optional: fold B·A into the weights", language="python")
+    st.code(A.loading_snippet(name), language="python")
     show_code(A.compare_answers, A.merged_copy, A.load_adapter_zip)

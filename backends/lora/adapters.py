@@ -60,6 +60,14 @@ def adapter_zip(model: PeftModel, base_name: str) -> bytes:
     return buffer.getvalue()
 
 
+def loading_snippet(base_name: str, folder: str = "lora-adapter") -> str:
+    """How to use a downloaded adapter outside this app."""
+    return (f"from peft import PeftModel\nfrom transformers import AutoModelForCausalLM\n\n"
+            f"base = AutoModelForCausalLM.from_pretrained({hub_name(base_name)!r})\n"
+            f"model = PeftModel.from_pretrained(base, {folder!r})  # the unzipped folder\n"
+            f"merged = model.merge_and_unload()  # optional: fold B·A into the weights\n")
+
+
 def _read_zip(data: bytes) -> tuple[dict, bytes]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))

@@ -88,6 +88,8 @@ def test_saved_adapter_reloads_with_peft_and_gives_identical_logits(lm, run, tmp
     assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in folder.iterdir()}
     config = json.loads((folder / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and config["r"] == 8
+    assert "PeftModel.from_pretrained(base, 'lora-adapter')" in A.loading_snippet(NAME)
+    compile(A.loading_snippet(NAME), "snippet", "exec")
     reloaded = PeftModel.from_pretrained(copy.deepcopy(lm.model), str(folder))
     ids = torch.tensor([D.prompt_ids(lm.tokenizer, "Where do penguins live?")])
     with torch.no_grad():
