@@ -8,6 +8,7 @@ the job id in its session state and polls job.events_since(n).
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 import traceback
@@ -17,6 +18,24 @@ from typing import Any, Callable
 from backends.shared import process_wide
 
 PENDING, RUNNING, DONE, FAILED, STOPPED = "pending", "running", "done", "failed", "stopped"
+THREADS_ENV = "LLMPG_JOB_THREADS"
+# Finished jobs are forgotten after this long, or when more than MAX_FINISHED have piled up, so a
+# result nobody picked up (a LoRA model copy of a closed tab) does not stay in memory for ever.
+RETAIN_S = 30 * 60
+MAX_FINISHED = 64
+
+
+def job_threads() -> int:
+    """torch threads for one background job: all cores but one, so the UI and other sessions stay quick.
+
+    On a shared 2-core machine, two OpenMP threads per training step stalled each other (0.6 s to
+    20 s for the same batch) while one thread was a steady 1 s. torch's thread count belongs to the
+    calling thread, so this setting touches the job's own thread only.
+    """
+    explicit = os.environ.get(THREADS_ENV)
+    if explicit:
+        return max(1, int(explicit))
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 class JobStopped(Exception):
@@ -97,6 +116,9 @@ class Job:
         self.started = time.time()
         self.status = RUNNING
         try:
+            import torch
+
+            torch.set_num_threads(job_threads())
             self.result = fn(JobContext(self), *args, **kwargs)
             self.status = STOPPED if self._stop.is_set() else DONE
         except JobStopped:
@@ -118,11 +140,19 @@ class JobRunner:
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
         with self._lock:
+            self._forget_old()
             job = Job(f"{name}-{next(self._ids)}", name)
             self._jobs[job.id] = job
         thread = threading.Thread(target=job._run, args=(fn, args, kwargs), name=f"job:{job.id}", daemon=True)
         thread.start()
         return job
+
+    def _forget_old(self) -> None:
+        finished = sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.finished)
+        cutoff = time.time() - RETAIN_S
+        for i, job in enumerate(finished):
+            if job.finished < cutoff or i < len(finished) - MAX_FINISHED:
+                del self._jobs[job.id]
 
     def get(self, job_id: str | None) -> Job | None:
         with self._lock:

@@ -89,3 +89,33 @@ def test_process_wide_objects_are_built_once_under_concurrent_requests():
     for thread in threads:
         thread.join()
     assert len(built) == 1 and all(s is built[0] for s in seen)
+
+
+def test_a_job_runs_torch_on_its_own_thread_count(monkeypatch):
+    import torch
+
+    from backends.jobs import THREADS_ENV
+
+    monkeypatch.setenv(THREADS_ENV, "1")
+    before = torch.get_num_threads()
+    job = JobRunner().submit("threads", lambda ctx: torch.get_num_threads())
+    job.wait(10)
+    assert job.result == 1
+    assert torch.get_num_threads() == before, "the caller's threads are untouched"
+
+
+def test_finished_jobs_are_forgotten_when_too_many_or_too_old(monkeypatch):
+    from backends import jobs
+
+    monkeypatch.setattr(jobs, "MAX_FINISHED", 2)
+    runner = JobRunner()
+    done = [runner.submit("quick", lambda ctx: 1) for _ in range(3)]
+    for job in done:
+        job.wait(10)
+    slow = runner.submit("slow", lambda ctx: time.sleep(0.3))  # submitting prunes the finished ones
+    assert runner.get(done[0].id) is None and runner.get(done[2].id) is done[2]
+    assert runner.get(slow.id) is slow, "a running job is never forgotten"
+    slow.wait(10)
+    monkeypatch.setattr(jobs, "RETAIN_S", 0)
+    runner.submit("later", lambda ctx: 1).wait(10)
+    assert runner.get(done[2].id) is None and runner.get(slow.id) is None

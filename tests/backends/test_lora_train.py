@@ -34,7 +34,8 @@ def checksum(model) -> str:
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """Two busy-waiting OpenMP threads on a shared 2-core machine stall each other (0.6 s .. 20 s per
-    forward pass measured); one thread is steady. Restored afterwards, as the setting is process-wide."""
+    forward pass measured); one thread is steady. These tests call train_job on the main thread (the app
+    runs it as a job, which gets jobs.job_threads()); restored afterwards."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -3,12 +3,8 @@ sample PDF, and the OpenAI-compatible client against a real local HTTP server th
 server-sent events the way the OpenAI API does (and fails the ways real servers fail)."""
 from __future__ import annotations
 
-import json
 import pickle
 import socket
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pypdf
@@ -21,9 +17,9 @@ from backends.rag.generators import (
 )
 from backends.rag.prompting import build_messages
 from backends.rag.types import Chunk, Hit
+from tests.openai_server import ANSWER_PIECES, KEY, Handler
 
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "how_language_models_work.pdf"
-KEY = "sk-test-0123456789SECRET"
 N = 40  # new tokens: short, the machine is shared
 
 
@@ -93,100 +89,27 @@ def test_local_rejects_a_prompt_beyond_the_context_and_bad_options(lm):
 
 # --- a real OpenAI-compatible server ---------------------------------------------
 
-ANSWER_PIECES = ["Ingrid", " Halvorsen", " founded", " it", " [1]."]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    requests: list = []
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def _send(self, status, body: bytes, content_type: str):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _events(self, events, done=True):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        self.wfile.write(b": keep-alive\n\n")
-        for event in events:
-            data = event if isinstance(event, str) else json.dumps(event)
-            self.wfile.write(f"data: {data}\n\n".encode())
-            self.wfile.flush()
-        if done:
-            self.wfile.write(b"data: [DONE]\n\n")
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        if self.path != "/v1/chat/completions":
-            return self._send(404, b'{"error": {"message": "Not found"}}', "application/json")
-        if self.headers.get("Authorization") != f"Bearer {KEY}":
-            # Real servers echo (part of) a wrong key; ours echoes all of it to prove it is redacted.
-            msg = {"error": {"message": f"Incorrect API key provided: {self.headers.get('Authorization')}"}}
-            return self._send(401, json.dumps(msg).encode(), "application/json")
-        model = body["model"]
-        chunk = lambda content=None, finish=None: {  # noqa: E731
-            "object": "chat.completion.chunk", "model": model,
-            "choices": [{"index": 0, "delta": {} if content is None else {"content": content}, "finish_reason": finish}]}
-        if model == "missing":
-            return self._send(404, b'{"error": {"message": "The model `missing` does not exist"}}', "application/json")
-        if model == "slow":
-            time.sleep(2)
-        if model == "broken":
-            return self._events([chunk("Hel"), "{not json"])
-        if model == "cut":
-            return self._events([chunk("Hel"), chunk("lo")], done=False)
-        if model == "html":
-            return self._send(200, b"<html><body>Welcome to my web UI</body></html>", "text/html")
-        if model == "plain":
-            whole = {"choices": [{"message": {"role": "assistant", "content": "all at once"}}]}
-            return self._send(200, json.dumps(whole).encode(), "application/json")
-        if model == "rewriter":
-            return self._events([chunk("Standalone question: \"When was the Aurora station founded?\"\nMore."),
-                                 chunk(finish="stop")])
-        if model == "mute":
-            return self._events([chunk(finish="stop")])
-        role = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
-        self._events([role, *(chunk(p) for p in ANSWER_PIECES), chunk(finish="stop")])
-
-
-@pytest.fixture(scope="module")
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
-
-
 def _client(server, model="tiny", key=KEY, **kw):
     return OpenAICompatibleGenerator(server, model, api_key=key, **kw)
 
 
 def test_streams_sse_pieces_and_sends_the_request(server):
-    _Handler.requests.clear()
+    Handler.requests.clear()
     messages = [{"role": "system", "content": "rules"}, {"role": "user", "content": "Who founded it?"}]
     pieces = list(_client(server + "/").stream(messages, max_new_tokens=20, temperature=0.0))
     assert pieces == ANSWER_PIECES
-    request = _Handler.requests[-1]
+    request = Handler.requests[-1]
     assert request["path"] == "/v1/chat/completions" and request["auth"] == f"Bearer {KEY}"
     assert request["body"] == {"model": "tiny", "messages": messages, "stream": True, "max_tokens": 20,
                                "temperature": 0.0}
 
 
 def test_whole_json_reply_and_no_key(server):
-    _Handler.requests.clear()
+    Handler.requests.clear()
     assert generate(_client(server, "plain"), [{"role": "user", "content": "x"}]) == "all at once"
     with pytest.raises(GeneratorError):
         generate(_client(server, key=None), [{"role": "user", "content": "x"}])
-    assert _Handler.requests[-1]["auth"] is None  # no key, no Authorization header
+    assert Handler.requests[-1]["auth"] is None  # no key, no Authorization header
 
 
 def _error(client) -> GeneratorError:
@@ -258,12 +181,12 @@ HISTORY = [{"role": "user", "content": "Who founded the Aurora station?"},
 
 
 def test_rewrite_question(server):
-    _Handler.requests.clear()
+    Handler.requests.clear()
     # No history: the question as is, without asking any model (this one would fail: nothing listens).
     assert rewrite_question(OpenAICompatibleGenerator("http://127.0.0.1:9/v1", "m"), [], " When? ") == "When?"
-    assert not _Handler.requests
+    assert not Handler.requests
     assert rewrite_question(_client(server, "rewriter"), HISTORY, "When?") == "When was the Aurora station founded?"
-    sent = _Handler.requests[-1]["body"]["messages"][-1]["content"]
+    sent = Handler.requests[-1]["body"]["messages"][-1]["content"]
     assert "User: Who founded the Aurora station?" in sent and "Follow-up question: When?" in sent
     assert rewrite_question(_client(server, "mute"), HISTORY, "When?") == "When?"  # nothing usable: fall back
     assert rewrite_question(_client(server, "plain"), HISTORY, "When?") == "When?"  # "all at once" is no question

@@ -7,7 +7,7 @@ from backends.rag.build import build_collection
 from backends.rag.generators import OpenAICompatibleGenerator
 from backends.rag.pipeline import answer, history_messages, prepare_turn
 from backends.rag.types import ChunkSettings
-from tests.backends.test_rag_generators import KEY, server  # noqa: F401 (a real local OpenAI-compatible server)
+from tests.openai_server import KEY
 
 SAMPLE = next((Path(__file__).resolve().parents[2] / "assets" / "samples").glob("*.pdf"))
 

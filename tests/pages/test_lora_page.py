@@ -5,7 +5,6 @@ import time
 import zipfile
 
 import pytest
-import torch
 
 from backends.jobs import shared_runner
 from components.page_registry import PAGES
@@ -13,16 +12,6 @@ from components.page_registry import PAGES
 from .plotly_helpers import figures, values
 
 LORA = next(p for p in PAGES if p.key == "lora")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Two busy-waiting OpenMP threads on a shared 2-core machine stall each other (0.6 s .. 20 s per
-    forward pass measured); one thread is steady. Restored afterwards, as the setting is process-wide."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from backends.jobs import DONE, shared_runner
 from components.i18n import strings
 from components.page_registry import PAGES
 
-from tests.backends.test_rag_generators import ANSWER_PIECES, KEY, server  # noqa: F401 (a real local server)
+from tests.openai_server import ANSWER_PIECES, KEY
 
 from .plotly_helpers import figures, values
 
