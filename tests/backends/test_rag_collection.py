@@ -12,10 +12,11 @@ from backends.rag.collection import (
     Collection, CollectionError, add_files, build_collection, collection_folder, collections_dir, saved_collections,
 )
 from backends.rag.types import ChunkSettings
+from tests.sample_pdfs import PDFS
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "assets/samples/how_language_models_work.pdf"
-SHARED = ROOT.parent / "shared" / "data" / "pdfs"
+SHARED = PDFS
 SETTINGS = ChunkSettings(size=400, overlap=40)
 
 

@@ -1,6 +1,6 @@
 """Ingestion of every shared sample PDF and of bad uploads; chunking keeps page numbers.
 
-The PDFs are read from ../shared/data/pdfs (py-pdf/sample-files, CC-BY-SA-4.0, see its NOTICE.md).
+The PDFs are read from tests/data/pdfs (py-pdf/sample-files, CC-BY-SA-4.0, see its NOTICE.md).
 """
 from pathlib import Path
 
@@ -9,12 +9,12 @@ import pytest
 from backends.rag.chunking import ChunkingError, chunk_lengths, chunk_passages, validate_settings
 from backends.rag.ingest import clean_text, ingest_file
 from backends.rag.types import ChunkSettings, Passage
+from tests.sample_pdfs import PDFS
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data" / "pdfs"
+SHARED = PDFS
 SAMPLE = ROOT / "assets" / "samples" / "how_language_models_work.pdf"
 
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (shared sample PDFs) is not here")
 
 
 def read(name: str) -> bytes:

@@ -2,7 +2,6 @@
 (checked on SmolLM2's real tokenizer), the source budget, and the exact text sent to the model."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pypdf
 import pytest
@@ -13,8 +12,9 @@ from backends.rag.prompting import (
     share_budget, source_texts,
 )
 from backends.rag.types import Chunk, Hit
+from tests.sample_pdfs import PDFS
 
-BLIND_PDF = Path("/work/shared/data/pdfs/pdflatex-4-pages.pdf")
+BLIND_PDF = PDFS / "pdflatex-4-pages.pdf"
 
 
 def _hit(i, doc, page, text):

@@ -1,10 +1,9 @@
 """Open every registered page from the navigation in a real browser."""
-from pathlib import Path
-
 import pytest
 
 from components.i18n import strings
 from components.page_registry import PAGES
+from tests.sample_pdfs import PDFS
 
 from .conftest import shoot, wait_until_idle
 
@@ -123,7 +122,7 @@ def test_rag_indexes_a_real_upload_and_answers_with_its_sources(page, app_url):
     rag = next(p for p in PAGES if p.key == "rag")
     _open_from_navigation(page, app_url, rag)
     page.get_by_text("from 1 file(s)", exact=False).first.wait_for(timeout=120_000)  # the sample, indexed on arrival
-    pdf = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdfs" / "pdflatex-4-pages.pdf"
+    pdf = PDFS / "pdflatex-4-pages.pdf"
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(pdf))
     wait_until_idle(page)
     page.get_by_role("button", name=EN["rag.index"]).click()

@@ -9,12 +9,12 @@ from components.i18n import strings
 from components.page_registry import PAGES
 
 from tests.openai_server import ANSWER_PIECES, KEY
+from tests.sample_pdfs import PDFS
 
 from .plotly_helpers import figures, values
 
 EN = strings("en")
 RAG = next(p for p in PAGES if p.key == "rag")
-PDFS = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdfs"
 SAMPLE_EVAL = Path(__file__).resolve().parents[2] / "assets" / "samples" / "sample_eval.jsonl"
 
 
