@@ -54,6 +54,7 @@ collection: Collection | None = st.session_state.get(P + "collection")
 with st.expander(t("rag.settings"), expanded=collection is None):
     s1, s2 = st.columns(2)
     with s1:
+        st.markdown("**" + t("rag.retrieval_side") + "**")
         embed_name = model_picker(P + "embed", ("embedding",), "all-minilm-l6-v2")
         method = st.radio(t("rag.method"), METHODS, index=2, horizontal=True, key=P + "method",
                           format_func=lambda m: t("rag.method." + m))
@@ -66,6 +67,7 @@ with st.expander(t("rag.settings"), expanded=collection is None):
         if not can_rerank:
             st.caption(t("rag.rerank_missing", model=DEFAULT_RERANKER))
     with s2:
+        st.markdown("**" + t("rag.generation_side") + "**")
         backend = st.radio(t("rag.backend"), ("local", "openai"), horizontal=True, key=P + "backend",
                            format_func=lambda b: t("rag.backend." + b))
         if backend == "local":
