@@ -23,7 +23,8 @@ import numpy as np
 from backends.paths import cache_dir
 from backends.rag.types import Chunk, ChunkSettings, IngestReport, Passage
 
-FORMAT = 1
+# Bumped whenever ingest or chunking changes what a file turns into (2: running headers/footers removed).
+FORMAT = 2
 
 
 def embeddings_cache_dir() -> Path:

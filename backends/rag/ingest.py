@@ -81,6 +81,47 @@ def ingest_file(name: str, data: bytes, password: str | None = None,
                        f"{type(exc).__name__}: {exc}", data)
 
 
+_NUMBERS = re.compile(r"\d+")
+EDGE_LINES = 2  # how many lines at the top and at the bottom of a page can be a header or footer
+
+
+def _line_key(line: str) -> str:
+    return _NUMBERS.sub("#", " ".join(line.lower().split()))
+
+
+def strip_running_lines(passages: list[Passage], share: float = 0.6, min_pages: int = 3) -> tuple[list[Passage], int]:
+    """Remove running headers and footers: the same line (page numbers aside) at the top or bottom of most pages.
+
+    They would repeat in every chunk, make unrelated chunks look alike to the retriever, and a
+    small model given several chunks tends to answer by repeating them. Returns the new
+    passages and how many lines were removed.
+    """
+    if len(passages) < min_pages:
+        return passages, 0
+
+    def edges(text: str) -> list[int]:
+        kept = [i for i, line in enumerate(text.splitlines()) if line.strip()]
+        return sorted(set(kept[:EDGE_LINES] + kept[-EDGE_LINES:]))
+
+    counts: dict[str, int] = {}
+    for passage in passages:
+        lines = passage.text.splitlines()
+        for key in {_line_key(lines[i]) for i in edges(passage.text)}:
+            counts[key] = counts.get(key, 0) + 1
+    running = {key for key, n in counts.items() if n >= max(min_pages, share * len(passages))}
+    if not running:
+        return passages, 0
+    result, removed = [], 0
+    for passage in passages:
+        lines = passage.text.splitlines()
+        drop = {i for i in edges(passage.text) if _line_key(lines[i]) in running}
+        removed += len(drop)
+        text = "\n".join(line for i, line in enumerate(lines) if i not in drop).strip()
+        if text:
+            result.append(Passage(passage.doc, passage.page, text))
+    return result, removed
+
+
 def _ingest_text(name: str, data: bytes) -> IngestReport:
     try:
         text, note = data.decode("utf-8-sig"), ""
@@ -149,6 +190,9 @@ def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int, on
         return _report(name, INGEST_NO_TEXT, f"{name!r} ({len(pages)} page(s)) has no text layer: its pages "
                        "are images (a scan?). OCR is not built in; run it through an OCR tool first.",
                        data, pages=len(pages))
+    passages, running = strip_running_lines(passages)
+    if running:
+        notes.append(f"{running} repeated header/footer line(s) left out")
     characters = sum(len(p.text) for p in passages)
     message = f"{name!r}: {len(passages)} of {len(pages)} page(s) with text, {characters:,} characters."
     if notes:

@@ -174,3 +174,23 @@ def test_pages_are_reported_and_reading_can_stop():
     assert report.status == "ok" and seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     stopped = ingest_file("p.pdf", read("pdflatex-4-pages.pdf"), on_page=lambda page, pages: page == 2)
     assert stopped.status == "error" and "stopped at page 2 of 4" in stopped.message
+
+
+def test_running_headers_and_footers_are_left_out_but_body_lines_stay():
+    from backends.rag.ingest import strip_running_lines
+    from backends.rag.types import Passage
+
+    sample = ROOT / "assets" / "samples" / "how_language_models_work.pdf"
+    report = ingest_file(sample.name, sample.read_bytes())
+    assert "16 repeated header/footer line(s) left out" in report.message
+    assert not any("A short guide to how language models work" in p.text for p in report.passages)
+    assert not any(p.text.rstrip().endswith(f"page {p.page}") for p in report.passages)
+    assert report.passages[1].text.startswith("2. Embeddings")
+
+    topics = ["Sales rose in spring.", "Costs fell.", "Hiring paused.", "Plans for next year."]
+    pages = [Passage("d", n, f"ACME annual report 2026\n{topic}\nSee the table.\nIn short: {topic.lower()}\n- {n} -")
+             for n, topic in enumerate(topics, 1)]
+    kept, removed = strip_running_lines(pages)
+    assert removed == 8, "the title line and the page number of each page"
+    assert kept[0].text == "Sales rose in spring.\nSee the table.\nIn short: sales rose in spring."
+    assert strip_running_lines(pages[:2]) == (pages[:2], 0), "two pages are too few to tell a header"
