@@ -204,8 +204,8 @@ def chat_tab():
     if turns and st.button(t("rag.clear_chat"), key=P + "clear"):
         st.session_state[P + "turns"] = []
         st.rerun()
-    for i, turn in enumerate(turns):
-        show_turn(turn, i)
+    for turn in turns:
+        views.show_turn(turn)
     question = st.chat_input(t("rag.ask"), key=P + "ask")
     if not question or not question.strip():
         return
@@ -239,28 +239,6 @@ def chat_tab():
     turns.append(pipeline.finish_turn(turn, text if isinstance(text, str) else "".join(text),
                                       baseline if baseline is None or isinstance(baseline, str) else "".join(baseline)))
     st.rerun()
-
-
-def show_turn(turn: pipeline.Turn, i: int):
-    with st.chat_message("user"):
-        st.markdown(turn.question)
-    with st.chat_message("assistant"):
-        if turn.query != turn.question:
-            st.caption(t("rag.rewritten", q=turn.query))
-        if turn.weak:
-            st.warning(t("rag.weak"))
-        if turn.baseline_answer is not None:
-            left, right = st.columns(2)
-            left.markdown("**" + t("rag.with_retrieval") + "**\n\n" + turn.answer)
-            right.markdown("**" + t("rag.without_retrieval") + "**\n\n" + turn.baseline_answer)
-        else:
-            st.markdown(turn.answer or t("rag.empty_answer"))
-        views.citation_cards(turn, key=f"{P}turn{i}")
-        with st.expander(t("rag.prompt")):
-            st.code(turn.prompt, language=None, wrap_lines=True)
-            if turn.baseline_prompt:
-                st.caption(t("rag.without_retrieval"))
-                st.code(turn.baseline_prompt, language=None, wrap_lines=True)
 
 
 def retrieval_tab():

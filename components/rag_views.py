@@ -46,7 +46,7 @@ def source_label(hit: Hit) -> str:
     return t("rag.source_label", doc=hit.chunk.doc, page=hit.chunk.page)
 
 
-def citation_cards(turn, key: str) -> None:
+def citation_cards(turn) -> None:
     """Every cited source with its page, passage and scores; uncited retrieved chunks follow."""
     cited = {c.number: c for c in turn.citations}
     if turn.citations:
@@ -108,3 +108,26 @@ def eval_figure(summary: pd.DataFrame, k: int) -> go.Figure:
     fig.add_bar(x=summary["method"], y=summary["MRR"], name="MRR")
     fig.update_layout(title=t("rag.eval.chart", k=k), barmode="group", yaxis_range=[0, 1.05], height=360)
     return fig
+
+
+def show_turn(turn) -> None:
+    """One finished chat turn: question, answer (beside the no-retrieval one), sources and the exact prompt."""
+    with st.chat_message("user"):
+        st.markdown(turn.question)
+    with st.chat_message("assistant"):
+        if turn.query != turn.question:
+            st.caption(t("rag.rewritten", q=turn.query))
+        if turn.weak:
+            st.warning(t("rag.weak"))
+        if turn.baseline_answer is not None:
+            left, right = st.columns(2)
+            left.markdown("**" + t("rag.with_retrieval") + "**\n\n" + turn.answer)
+            right.markdown("**" + t("rag.without_retrieval") + "**\n\n" + turn.baseline_answer)
+        else:
+            st.markdown(turn.answer or t("rag.empty_answer"))
+        citation_cards(turn)
+        with st.expander(t("rag.prompt")):
+            st.code(turn.prompt, language=None, wrap_lines=True)
+            if turn.baseline_prompt:
+                st.caption(t("rag.without_retrieval"))
+                st.code(turn.baseline_prompt, language=None, wrap_lines=True)
