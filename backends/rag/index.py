@@ -15,7 +15,9 @@ import numpy as np
 
 RRF_K = 60
 BM25_K1, BM25_B = 1.5, 0.75
-_WORD = re.compile(r"\w+", re.UNICODE)
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+", re.UNICODE)
+_IS_CJK = re.compile(rf"[{_CJK}]")
 
 
 class RetrievalError(ValueError):
@@ -23,8 +25,14 @@ class RetrievalError(ValueError):
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased runs of letters/digits (any script: Arabic and Chinese runs are kept whole)."""
-    return _WORD.findall(text.lower())
+    """Lower-cased runs of letters/digits (any script), with Chinese, Japanese and Korean split up.
+
+    CJK text has no spaces, so a whole sentence would be one "word" that no question matches:
+    its characters and each pair of neighbouring characters stand in for words instead.
+    """
+    tokens = _TOKEN.findall(text.lower())
+    pairs = [a + b for a, b in zip(tokens, tokens[1:]) if _IS_CJK.match(a) and _IS_CJK.match(b)]
+    return tokens + pairs
 
 
 class BM25:

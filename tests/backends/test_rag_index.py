@@ -98,6 +98,16 @@ def test_bm25_tokenizes_arabic_and_chinese():
     assert bm.scores("habibi")[0] > 0 and bm.scores("حَبيبي")[0] > 0 and bm.scores("حَبيبي")[1] == 0
 
 
+def test_bm25_finds_chinese_passages_by_words_inside_sentences():
+    passages = ["注意力机制让每个 token 看到上下文中的其他 token。", "量化用更少的比特存储权重，以节省显存。",
+                "检索增强生成先检索相关段落，再让模型回答。"]
+    bm = BM25(passages)
+    for question, best in (("什么是注意力机制？", 0), ("量化能节省什么？", 1), ("检索增强生成怎么回答问题", 2)):
+        scores = bm.scores(question)
+        assert int(np.argmax(scores)) == best, (question, scores)
+    assert tokenize("机制") == ["机", "制", "机制"]
+
+
 def test_rrf_fuses_ranks_and_keeps_every_score():
     emb = np.eye(4, dtype=np.float32)
     dense = DenseIndex(emb)
