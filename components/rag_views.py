@@ -56,7 +56,8 @@ def citation_cards(turn) -> None:
     for number, hit in enumerate(turn.hits, 1):
         citation = cited.get(number)
         mark = "·" if citation is None else ("≈" if citation.inferred else "📌")
-        title = f"{mark} [{number}] {source_label(hit)} · {t('rag.score')} {hit.score:.3f}"
+        scored_by = "rerank" if hit.rerank_score is not None else t("rag.method." + turn.method)
+        title = f"{mark} [{number}] {source_label(hit)} · {scored_by} {hit.score:.3f}"
         with st.expander(title, expanded=False):
             st.markdown(f"> {hit.chunk.text}")
             st.caption(scores_line(hit))
