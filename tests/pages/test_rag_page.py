@@ -151,3 +151,20 @@ def test_an_openai_compatible_server_answers_and_the_key_stays_hidden(page, serv
     assert [c.number for c in turn.citations] == [1]
     shown = "\n".join(str(e.value) for e in (*page.markdown, *page.code, *page.caption, *page.error))
     assert KEY not in shown
+
+
+def test_bad_settings_and_a_malformed_evaluation_file_get_messages(page):
+    page.number_input(key="rag.chunk_overlap_characters").set_value(600).run()
+    assert any("must be smaller than the chunk size" in e.value for e in page.error)
+    assert not [b for b in page.button if b.key == "rag.index_button"], "no index button while the settings are wrong"
+    open_tab(page, "evaluate")
+    page.radio(key="rag.eval_source").set_value("upload").run()
+    page.file_uploader(key="rag.eval_file").set_value(("mine.csv", b"question,pages\nWhat is LoRA?,five\n", "text/csv"))
+    page.run()
+    error = "\n".join(e.value for e in page.error)
+    assert "mine.csv" in error and "five" in error
+    page.file_uploader(key="rag.eval_file").set_value(
+        ("mine.csv", b"question,pages\nWhat does LoRA freeze?,5\nWhat is perplexity?,8\n", "text/csv"))
+    page.run()
+    summary = page.dataframe[0].value
+    assert list(summary["questions"]) == [2, 2, 2] and (summary["recall@4"] == 1.0).all()
