@@ -9,7 +9,8 @@ from backends.jobs import DONE, FAILED, shared_runner
 from backends.rag import pipeline
 from backends.rag.build import build_collection
 from backends.rag.citations import WEAK_COSINE
-from backends.rag.collection import Collection, CollectionError, collection_folder, saved_collections
+from backends.rag.collection import (Collection, CollectionError, collection_folder, delete_collection,
+                                    saved_collections)
 from backends.rag.evaluate import EvalSetError, load_eval_set, run_retrieval_eval
 from backends.rag.generators import GeneratorError, LocalGenerator, OpenAICompatibleGenerator
 from backends.rag.projection import project_2d
@@ -45,7 +46,6 @@ def adopt_finished_index() -> None:
     st.session_state[P + "adopted"] = job.id
     if job.status == DONE:
         st.session_state[P + "collection"] = job.result
-        st.session_state[P + "projection"] = None
 
 
 adopt_finished_index()
@@ -179,13 +179,19 @@ def save_and_open():
         names = saved_collections()
         chosen = c2.selectbox(t("rag.open_saved"), names, key=P + "open_name", placeholder=t("rag.none_saved"),
                               index=None)
-        if c2.button(t("rag.open"), disabled=chosen is None, key=P + "open"):
+        b1, b2 = c2.columns(2)
+        if b1.button(t("rag.open"), disabled=chosen is None, key=P + "open"):
             try:
                 st.session_state[P + "collection"] = Collection.load(collection_folder(chosen), current_device())
-                st.session_state[P + "projection"] = None
                 st.rerun()
             except CollectionError as exc:
                 st.error(t("rag.open_failed", name=chosen, error=str(exc)))
+        if b2.button(t("rag.delete"), disabled=chosen is None, key=P + "delete"):
+            try:
+                delete_collection(chosen)
+                st.rerun()
+            except CollectionError as exc:
+                st.error(str(exc))
 
 
 def search(question: str, how: str, k: int):

@@ -50,6 +50,14 @@ def saved_collections() -> list[str]:
     return sorted(p.name for p in collections_dir().iterdir() if (p / "collection.json").is_file())
 
 
+def delete_collection(name: str) -> None:
+    """Remove a saved collection (only ever a folder inside collections_dir(): the name is checked)."""
+    folder = collection_folder(name)
+    if not (folder / "collection.json").is_file():
+        raise CollectionError(f"There is no saved collection called {name!r}.")
+    shutil.rmtree(folder)
+
+
 class Collection:
     def __init__(self, name: str, embed_model: str, settings: ChunkSettings, chunks: list[Chunk],
                  reports: list[IngestReport], embeddings: np.ndarray, device: str = "cpu", _dense=None):

@@ -9,7 +9,8 @@ import pytest
 from backends.jobs import DONE, STOPPED, JobRunner
 from backends.rag import embed_cache
 from backends.rag.collection import (
-    Collection, CollectionError, add_files, build_collection, collection_folder, collections_dir, saved_collections,
+    Collection, CollectionError, add_files, build_collection, collection_folder, collections_dir, delete_collection,
+    saved_collections,
 )
 from backends.rag.types import ChunkSettings
 from tests.sample_pdfs import PDFS
@@ -102,6 +103,10 @@ def test_saved_collection_reloads_identically():
         collection_folder("../escape")
     with pytest.raises(CollectionError, match="not a readable saved collection"):
         Collection.load(collections_dir() / "missing")
+    delete_collection("my docs")
+    assert saved_collections() == [] and not folder.exists()
+    with pytest.raises(CollectionError, match="no saved collection called 'my docs'"):
+        delete_collection("my docs")
 
 
 def test_two_sessions_do_not_see_each_others_chunks():

@@ -168,3 +168,23 @@ def test_bad_settings_and_a_malformed_evaluation_file_get_messages(page):
     page.run()
     summary = page.dataframe[0].value
     assert list(summary["questions"]) == [2, 2, 2] and (summary["recall@4"] == 1.0).all()
+
+
+def test_a_collection_is_saved_reopened_and_deleted(open_page, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))  # saved collections go to a folder of this test
+    at = open_page(RAG)
+    built = wait_for_index(at)
+    at.text_input(key="rag.save_name").input("class notes").run()
+    at.button(key="rag.save").click().run()
+    assert any("FAISS index + JSON" in s.value for s in at.success)
+    assert at.selectbox(key="rag.open_name").options == ["class notes"]
+    at.selectbox(key="rag.open_name").select("class notes").run()
+    at.button(key="rag.open").click().run()
+    reopened = at.session_state["rag.collection"]
+    assert reopened is not built and reopened.chunks == built.chunks
+    at.selectbox(key="rag.open_name").select("class notes").run()
+    at.button(key="rag.delete").click().run()
+    assert at.selectbox(key="rag.open_name").options == []
+    at.text_input(key="rag.save_name").input("../outside").run()
+    at.button(key="rag.save").click().run()
+    assert any("not allowed" in e.value for e in at.error)
