@@ -18,7 +18,7 @@ from backends.rag.rerank import DEFAULT_RERANKER, rerank, reranker_available
 from backends.rag.types import INGEST_NEEDS_PASSWORD, METHODS, ChunkSettings
 from components import rag_views as views
 from components.i18n import t
-from components.job_status import job_status
+from components.job_status import job_status, newly_finished
 from components.model_picker import load_or_explain, model_picker
 from components.show_code import show_code
 from components.sidebar import current_device
@@ -40,11 +40,8 @@ runner = shared_runner()
 
 def adopt_finished_index() -> None:
     """A finished indexing job replaces the session's collection once; a failed one leaves it as it was."""
-    job = runner.get(st.session_state.get(P + "index_job"))
-    if job is None or not job.done or st.session_state.get(P + "adopted") == job.id:
-        return
-    st.session_state[P + "adopted"] = job.id
-    if job.status == DONE:
+    job = newly_finished(P + "index_job")
+    if job is not None and job.status == DONE:
         st.session_state[P + "collection"] = job.result
 
 
@@ -242,9 +239,13 @@ def chat_tab():
     except GeneratorError as exc:
         st.error(str(exc))
         return
-    turns.append(pipeline.finish_turn(turn, text if isinstance(text, str) else "".join(text),
-                                      baseline if baseline is None or isinstance(baseline, str) else "".join(baseline)))
+    turns.append(pipeline.finish_turn(turn, streamed_text(text), None if baseline is None else streamed_text(baseline)))
     st.rerun()
+
+
+def streamed_text(written) -> str:
+    """st.write_stream returns a str when every piece was text, else the list of pieces."""
+    return written if isinstance(written, str) else "".join(map(str, written))
 
 
 def retrieval_tab():

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
 from backends.registry import ModelNotAvailable
+from backends.text_files import decode_upload  # noqa: F401 (part of this module's API for the page)
 from backends.tokenizer_zoo import TOKENIZERS, HFTok, Tok, get_tokenizer
 
 # --- one text, one tokenizer -----------------------------------------------------------
@@ -323,31 +324,3 @@ def _pad_by_hand(tok: Tok, texts, padding_side, truncation_max, add_special_toke
             mask.append([0] * fill + [1] * len(r))
     return ids, mask
 
-
-# --- uploads ----------------------------------------------------------------------------
-
-
-def decode_upload(data: bytes) -> tuple[str, str | None]:
-    """Text of an uploaded file. Invalid UTF-8 bytes become U+FFFD and the warning says how many."""
-    if not isinstance(data, (bytes, bytearray)):
-        raise ValueError(f"decode_upload expects bytes, got {type(data).__name__}.")
-    data = bytes(data)
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16"), "The file is UTF-16; it was converted to text as UTF-16."
-        except UnicodeDecodeError:
-            pass
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]  # a UTF-8 byte-order mark is not part of the text
-    try:
-        return data.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        first = exc.start
-    # surrogateescape maps each invalid byte to one lone surrogate: an exact count
-    escaped = data.decode("utf-8", errors="surrogateescape")
-    bad = sum(1 for c in escaped if "\udc80" <= c <= "\udcff")
-    text = data.decode("utf-8", errors="replace")
-    return text, (
-        f"The file is not valid UTF-8: {bad} invalid byte{'s' if bad != 1 else ''} (the first at byte {first}) "
-        "were replaced by U+FFFD (�)."
-    )

@@ -8,6 +8,18 @@ import streamlit as st
 from backends.jobs import Job, shared_runner
 
 
+def newly_finished(state_key: str) -> Job | None:
+    """The job whose id is in st.session_state[state_key], the first time this session sees it ended; else None.
+
+    Lets a page take a job's result exactly once, whichever tab or fragment notices the end first.
+    """
+    job = shared_runner().get(st.session_state.get(state_key))
+    if job is None or not job.done or st.session_state.get(state_key + ".taken") == job.id:
+        return None
+    st.session_state[state_key + ".taken"] = job.id
+    return job
+
+
 def job_status(state_key: str, running_text: Callable[[Job], str], render_done: Callable[[Job], None],
                interval: float = 0.5) -> None:
     """Show the job whose id is in st.session_state[state_key].

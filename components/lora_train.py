@@ -9,6 +9,7 @@ from backends.lora import train as T
 from backends.lora.config import SettingsError
 from backends.lora.data import DataError
 from components.i18n import t
+from components.job_status import newly_finished
 from components.lora_charts import history_figure, loss_figure
 
 P = "lora."
@@ -69,9 +70,8 @@ def finish_run(job) -> None:
 
 def absorb_finished() -> None:
     """A run that ended while another tab was open still reaches the history and the compare tab."""
-    job = shared_runner().get(st.session_state.get(P + "job"))
-    if job is not None and job.done and st.session_state.get(P + "job.shown") != job.id:
-        st.session_state[P + "job.shown"] = job.id
+    job = newly_finished(P + "job")
+    if job is not None:
         finish_run(job)
 
 
@@ -95,8 +95,7 @@ def live_view() -> None:
     def panel():
         current = runner.get(st.session_state.get(P + "job"))
         record = next((r for r in runs() if r["job"] == current.id), None)
-        if current.done and st.session_state.get(P + "job.shown") != current.id:
-            st.session_state[P + "job.shown"] = current.id
+        if newly_finished(P + "job") is not None:
             finish_run(current)
             st.rerun(scope="app")
         steps, evals, samples, last = collect(current)

@@ -18,6 +18,7 @@ from typing import Callable
 from backends.rag.types import (
     INGEST_ERROR, INGEST_NEEDS_PASSWORD, INGEST_NO_TEXT, INGEST_OK, IngestReport, Passage,
 )
+from backends.text_files import decode_upload
 
 MAX_BYTES = 50 * 2**20
 MAX_PAGES = 500
@@ -123,13 +124,8 @@ def strip_running_lines(passages: list[Passage], share: float = 0.6, min_pages: 
 
 
 def _ingest_text(name: str, data: bytes) -> IngestReport:
-    try:
-        text, note = data.decode("utf-8-sig"), ""
-    except UnicodeDecodeError as exc:
-        text = data.decode("utf-8", errors="replace")
-        bad = text.count("\ufffd")
-        note = (f" {bad} byte sequence(s) that are not valid UTF-8 (the first at byte {exc.start}) were "
-                "dropped: save the file as UTF-8 to keep them.")
+    text, warning = decode_upload(data)
+    note = f" {warning}" if warning else ""
     text = clean_text(text)
     if not text:
         return _report(name, INGEST_ERROR, f"{name!r} holds no text.{note}", data)
