@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from backends import attention as att
-from components.attention_figures import (
+from components.attention import (
     heatmap_figure,
     heatmap_png,
     layer_head_figure,
@@ -208,7 +208,7 @@ def by_hand():
         h3.plotly_chart(heatmap_figure(manual.scores, manual.tokens, "QKᵀ/√d", colorscale="RdBu",
                                        masked=~manual.mask if show_mask else None), key=P + "scores")
         h4.plotly_chart(heatmap_figure(manual.probs, manual.tokens, t("attention.softmax")), key=P + "probs")
-        show_code(att.manual_attention, att._bert_qk, att._llama_qk, att.split_heads, att.rope_cos_sin,
+        show_code(att.manual_attention, att.bert_qk, att.llama_qk, att.split_heads, att.rope_cos_sin,
                   att.apply_rope, att.scaled_scores, att.softmax)
 
 

@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from backends import decoding as dec
-from backends import sampling
-from backends.decoding_metrics import kv_cache_comparison, metrics
-from components.decoding_views import beam_tree_figure, distribution_figure, probability_chips
+from backends.decoding import sampling
+from backends.decoding.metrics import kv_cache_comparison, metrics
+from components.decoding import beam_tree_figure, distribution_figure, probability_chips
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
 from components.show_code import show_code

@@ -1,10 +1,10 @@
 """Home: the learning map and what this machine can run."""
 import streamlit as st
 
-from backends.env import environment
-from backends.jobs import DONE, shared_runner
-from backends.loaders import prepare_job
-from backends.registry import find_spec, package_folder
+from backends.models.env import environment
+from backends.core.jobs import DONE, shared_runner
+from backends.models.loaders import prepare_job
+from backends.models.registry import find_spec, package_folder
 from components.i18n import t
 from components.job_status import job_status
 from components.page_registry import STAGES, pages_in_stage

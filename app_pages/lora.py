@@ -8,10 +8,10 @@ from backends.lora import data as D
 from backends.lora import train as T
 from backends.lora.config import (QUANTIZATION, SCHEDULES, LoraSettings, SettingsError, linear_layers, plan,
                                   quantization_available, snippet)
-from backends.registry import find_spec
+from backends.models.registry import find_spec
 from components.i18n import t
-from components.lora_compare import compare_view
-from components.lora_train import absorb_finished, history_view, live_view, runs, start_disabled, start_run
+from components.lora.compare import compare_view
+from components.lora.train import absorb_finished, history_view, live_view, runs, start_disabled, start_run
 from components.model_picker import load_or_explain, model_picker
 from components.show_code import show_code
 

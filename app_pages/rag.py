@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from backends.jobs import DONE, FAILED, shared_runner
+from backends.core.jobs import DONE, FAILED, shared_runner
 from backends.rag import pipeline
 from backends.rag.build import build_collection
 from backends.rag.citations import WEAK_COSINE
@@ -16,7 +16,7 @@ from backends.rag.generators import GeneratorError, LocalGenerator, OpenAICompat
 from backends.rag.projection import project_2d
 from backends.rag.rerank import DEFAULT_RERANKER, rerank, reranker_available
 from backends.rag.types import INGEST_NEEDS_PASSWORD, METHODS, ChunkSettings
-from components import rag_views as views
+from components import rag as views
 from components.i18n import t
 from components.job_status import job_status, newly_finished
 from components.model_picker import load_or_explain, model_picker

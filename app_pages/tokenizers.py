@@ -6,10 +6,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from backends import tokenization as tz
-from backends import tokenizer_training as training
-from backends.jobs import DONE, shared_runner
-from backends.registry import ModelNotAvailable
+from backends.tokenizers import tokenization as tz
+from backends.tokenizers import training
+from backends.core.jobs import DONE, shared_runner
+from backends.models.registry import ModelNotAvailable
 from components.i18n import t
 from components.job_status import job_status
 from components.show_code import show_code

@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from backends.attention import tokenize  # noqa: E402
-from backends.cache import shared_cache  # noqa: E402
+from backends.models.cache import shared_cache  # noqa: E402
 
 PARAGRAPH = (
     "Attention lets every token gather information from the others. In an encoder each token sees the whole "

@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from backends.cache import shared_cache  # noqa: E402
+from backends.models.cache import shared_cache  # noqa: E402
 from backends.decoding import PRESETS, encode_prompt, generate_stream  # noqa: E402
-from backends.decoding_metrics import kv_cache_comparison  # noqa: E402
+from backends.decoding.metrics import kv_cache_comparison  # noqa: E402
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from backends.cache import ModelCache  # noqa: E402
-from backends.loaders import CacheKey, ensure_converted, load_model  # noqa: E402
-from backends.registry import SMOLLM2, package_folder  # noqa: E402
+from backends.models.cache import ModelCache  # noqa: E402
+from backends.models.loaders import CacheKey, ensure_converted, load_model  # noqa: E402
+from backends.models.registry import SMOLLM2, package_folder  # noqa: E402
 
 hf_logging.disable_progress_bar()
 

@@ -40,8 +40,8 @@ import torch  # noqa: E402
 from peft import LoraConfig, get_peft_model  # noqa: E402
 from transformers import get_scheduler  # noqa: E402
 
-from backends.cache import shared_cache  # noqa: E402
-from backends.jobs import shared_runner  # noqa: E402
+from backends.models.cache import shared_cache  # noqa: E402
+from backends.core.jobs import shared_runner  # noqa: E402
 from backends.lora import data as D  # noqa: E402
 from backends.lora import train as T  # noqa: E402
 from backends.lora.config import LoraSettings  # noqa: E402

@@ -29,9 +29,10 @@ sys.path.insert(0, str(_HERE.parent))
 
 from tokenizers import Tokenizer  # noqa: E402
 
-from backends.tokenization import tokenize  # noqa: E402
-from backends.tokenizer_zoo import TOKENIZERS, HFTok, TiktokenTok, get_tokenizer  # noqa: E402
-from backends.tokenizer_training import sample_text  # noqa: E402
+from backends.tokenizers.tokenization import tokenize  # noqa: E402
+from backends.tokenizers.engines import HFTok, TiktokenTok
+from backends.tokenizers.zoo import TOKENIZERS, get_tokenizer  # noqa: E402
+from backends.tokenizers.training import sample_text  # noqa: E402
 
 
 def direct_call(tok):

@@ -1,11 +1,11 @@
-"""A background job's progress in the page (backends/jobs.py does the work off the UI thread)."""
+"""A background job's progress in the page (backends/core/jobs.py does the work off the UI thread)."""
 from __future__ import annotations
 
 from typing import Callable
 
 import streamlit as st
 
-from backends.jobs import Job, shared_runner
+from backends.core.jobs import Job, shared_runner
 
 
 def newly_finished(state_key: str) -> Job | None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backends.cache import shared_cache
-from backends.loaders import LoadedModel
-from backends.registry import KNOWN, ModelNotAvailable, package_folder
+from backends.models.cache import shared_cache
+from backends.models.loaders import LoadedModel
+from backends.models.registry import KNOWN, ModelNotAvailable, package_folder
 from components.i18n import t
 from components.sidebar import current_device
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backends.cache import shared_cache
-from backends.device import available_devices, resolve_device
+from backends.models.cache import shared_cache
+from backends.core.device import available_devices, resolve_device
 from components.i18n import LANGS, STATE_KEY, t
 
 DEVICE_KEY = "app.device_choice"

@@ -5,7 +5,7 @@ import html
 
 import streamlit as st
 
-from backends.tokenizer_zoo import show_whitespace as visible_whitespace
+from backends.tokenizers.engines import show_whitespace as visible_whitespace
 
 _SEGMENT_COLORS = ("#e8e4ff", "#ffe9d6")
 # Neighbouring tokens get different colours so boundaries are visible (as in tiktokenizer).

@@ -2,7 +2,7 @@
 import numpy as np
 import plotly.io as pio
 
-from components.attention_figures import (
+from components.attention import (
     LINES_MAX_ROWS,
     group_tokens,
     heatmap_figure,

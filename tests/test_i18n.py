@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _literal_keys() -> set[str]:
     keys = set()
-    sources = [ROOT / "app.py", *(ROOT / "app_pages").glob("*.py"), *(ROOT / "components").glob("*.py")]
+    sources = [ROOT / "app.py", *(ROOT / "app_pages").glob("*.py"), *(ROOT / "components").rglob("*.py")]
     for path in sources:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
@@ -64,3 +64,11 @@ def test_chinese_strings_are_really_translated():
     same = [k for k in en if en[k] == zh[k] and any(c.isalpha() for c in en[k]) and len(en[k]) > 12
             and k not in SAME_IN_BOTH]
     assert same == []
+
+
+def test_every_page_has_its_own_locale_files_with_its_title():
+    for page in PAGES:
+        for lang in LANGS:
+            own = ROOT / "assets" / "locales" / lang / f"{page.key}.json"
+            assert own.exists(), own
+            assert f"page.{page.key}.title" in own.read_text(encoding="utf-8"), own

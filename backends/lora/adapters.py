@@ -18,9 +18,9 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file
 
-from backends.cache import canonical_name
+from backends.models.cache import canonical_name
 from backends.lora.train import generate
-from backends.registry import find_spec
+from backends.models.registry import find_spec
 
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 MAX_UNZIPPED = 512 * 2**20

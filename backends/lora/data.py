@@ -12,11 +12,12 @@ import json
 import random
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "datasets" / "pirate_instructions.jsonl"
+from backends.core.paths import ASSETS
+
+SHIPPED = ASSETS / "datasets" / "pirate_instructions.jsonl"
 IGNORE = -100
 ROLES = ("system", "user", "assistant")
 PROMPT_COLUMNS = ("prompt", "instruction", "question")

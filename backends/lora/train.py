@@ -1,7 +1,7 @@
 """The LoRA training loop, run as a background job on the run's own copy of the model.
 
 The cached base model is shared by every browser session, so a run deep-copies it and lets
-peft freeze and wrap the copy; the cached one is never touched. Events (see backends/jobs.py)
+peft freeze and wrap the copy; the cached one is never touched. Events (see backends/core/jobs.py)
 carry `kind`: "step" (loss, lr, tokens/s, ETA), "eval" (eval loss) and "sample" (generations).
 """
 from __future__ import annotations
@@ -133,7 +133,7 @@ def generate(model, tokenizer, prompt: str, max_new_tokens: int = 40) -> str:
 
 def train_job(ctx, base_model: torch.nn.Module, tokenizer, prepared: Prepared, base_name: str,
               sample_prompts: tuple[str, ...] = SAMPLE_PROMPTS) -> TrainResult:
-    """Background-job form of a LoRA run (see backends/jobs.py); returns the trained copy even when stopped."""
+    """Background-job form of a LoRA run (see backends/core/jobs.py); returns the trained copy even when stopped."""
     s, total = prepared.settings, prepared.total_steps
     ctx.report(0.0, "copying the model", kind="setup")
     model = lora_copy(base_model, s)

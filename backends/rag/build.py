@@ -14,6 +14,7 @@ import hashlib
 import numpy as np
 
 from backends.rag import embed_cache
+from backends.rag.collection import Collection
 from backends.rag.chunking import chunk_passages, validate_settings
 from backends.rag.embedder import DEFAULT_BATCH, DEFAULT_EMBED_MODEL, embed, load_embedder, max_tokens
 from backends.rag.ingest import MAX_BYTES, MAX_PAGES, ingest_file
@@ -109,8 +110,6 @@ def _embed_new(ctx, loaded, entries, batch_size: int) -> None:
 
 
 def _assemble(name, model, settings, device, old_chunks, old_reports, old_vectors, entries, dim):
-    from backends.rag.collection import Collection
-
     chunks, blocks = list(old_chunks), [old_vectors] if old_vectors is not None and len(old_vectors) else []
     for report, new_chunks, vectors, _ in entries:
         for c in new_chunks:

@@ -2,7 +2,7 @@
 
 A Collection is a plain object owned by whoever built it (one browser
 session); nothing about it lives in module state, so two sessions never see
-each other's chunks. add_files() returns a new Collection and leaves the old
+each other's chunks. build.add_files() returns a new Collection and leaves the old
 one as it was. Saved collections are FAISS's own index file, an .npy of the
 embeddings (loaded with allow_pickle=False) and JSON: never pickle.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.paths import cache_dir
+from backends.core.paths import cache_dir
 from backends.rag.embed_cache import report_from_json, report_to_json
 from backends.rag.embedder import embed_query, load_embedder
 from backends.rag.index import BM25, DenseIndex, order_for, retrieve
@@ -170,6 +170,3 @@ class Collection:
         return cls(meta["name"], meta["embed_model"], settings, chunks, reports, embeddings, device,
                    _dense=DenseIndex.from_faiss(index))
 
-
-# The builders live in build.py; imported here so `collection.build_collection` works as documented.
-from backends.rag.build import add_files, build_collection  # noqa: E402,F401

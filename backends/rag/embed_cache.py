@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.paths import cache_dir
+from backends.core.paths import cache_dir
 from backends.rag.types import Chunk, ChunkSettings, IngestReport, Passage
 
 # Bumped whenever ingest or chunking changes what a file turns into (2: running headers/footers removed).

@@ -40,7 +40,7 @@ class EmbedderError(ValueError):
 
 
 def load_embedder(name: str = DEFAULT_EMBED_MODEL, device: str = "cpu"):
-    from backends.cache import shared_cache
+    from backends.models.cache import shared_cache
 
     return shared_cache().get(name, device=device, variant="sentence")
 

@@ -18,7 +18,7 @@ from typing import Callable
 from backends.rag.types import (
     INGEST_ERROR, INGEST_NEEDS_PASSWORD, INGEST_NO_TEXT, INGEST_OK, IngestReport, Passage,
 )
-from backends.text_files import decode_upload
+from backends.core.text_files import decode_upload
 
 MAX_BYTES = 50 * 2**20
 MAX_PAGES = 500

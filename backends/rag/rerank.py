@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from backends.rag.types import Hit
-from backends.registry import ModelNotAvailable, resolve
+from backends.models.registry import ModelNotAvailable, resolve
 
 DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 
@@ -27,7 +27,7 @@ def reranker_available(name: str = DEFAULT_RERANKER) -> bool:
 def rerank(question: str, hits: list[Hit], name: str = DEFAULT_RERANKER, device: str = "cpu",
            k: int | None = None) -> list[Hit]:
     """The hits re-ordered by the cross-encoder's score (kept in rerank_score and score), best first."""
-    from backends.cache import shared_cache
+    from backends.models.cache import shared_cache
 
     if not hits:
         return []

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from backends import attention as A
-from backends.cache import shared_cache
+from backends.models.cache import shared_cache
 
 LONG_TEXT = " ".join(
     f"Sentence {i}: attention lets every token look back at the words that came before it." for i in range(12)

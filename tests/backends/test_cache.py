@@ -4,9 +4,9 @@ import weakref
 import pytest
 import torch
 
-from backends.cache import ModelCache
-from backends.loaders import CacheKey, load_model
-from backends.registry import ModelNotAvailable
+from backends.models.cache import ModelCache
+from backends.models.loaders import CacheKey, load_model
+from backends.models.registry import ModelNotAvailable
 
 MINILM = "all-minilm-l6-v2"
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from backends import tokenizer_zoo
-from backends.loaders import CONVERSION_VERSION, convert_gguf, ensure_converted, is_converted, smollm2_pre_tokenizer
-from backends.registry import SMOLLM2, package_folder
+from backends.tokenizers import zoo as tokenizer_zoo
+from backends.models.loaders import CONVERSION_VERSION, convert_gguf, ensure_converted, is_converted, smollm2_pre_tokenizer
+from backends.models.registry import SMOLLM2, package_folder
 
 PROMPT = "The capital of France is"
 
@@ -43,7 +43,7 @@ def test_an_existing_conversion_is_reused_without_loading_anything(tmp_path, mon
     target = tmp_path / "models" / SMOLLM2.key
     target.mkdir(parents=True)
     (target / "CONVERTED.json").write_text(json.dumps({"version": CONVERSION_VERSION}))
-    monkeypatch.setattr("backends.loaders.convert_gguf", lambda *a: pytest.fail("converted again"))
+    monkeypatch.setattr("backends.models.loaders.convert_gguf", lambda *a: pytest.fail("converted again"))
     assert ensure_converted(SMOLLM2, package_folder(SMOLLM2)) == target
 
 

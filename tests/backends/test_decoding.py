@@ -21,10 +21,10 @@ from transformers import (
 )
 
 from backends import decoding as D
-from backends import sampling as S
-from backends.beam_search import beam_search
-from backends.cache import shared_cache
-from backends.decoding_metrics import (
+from backends.decoding import sampling as S
+from backends.decoding.beam_search import beam_search
+from backends.models.cache import shared_cache
+from backends.decoding.metrics import (
     distinct_n, kv_cache_comparison, metrics, perplexity, repetition_rate,
 )
 

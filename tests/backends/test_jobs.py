@@ -1,6 +1,6 @@
 import time
 
-from backends.jobs import DONE, FAILED, STOPPED, JobRunner
+from backends.core.jobs import DONE, FAILED, STOPPED, JobRunner
 
 
 def test_a_job_reports_progress_and_returns_its_result():
@@ -72,7 +72,7 @@ def test_jobs_run_off_the_calling_thread():
 def test_process_wide_objects_are_built_once_under_concurrent_requests():
     import threading
 
-    from backends.shared import process_wide
+    from backends.core.shared import process_wide
 
     built = []
 
@@ -94,7 +94,7 @@ def test_process_wide_objects_are_built_once_under_concurrent_requests():
 def test_a_job_runs_torch_on_its_own_thread_count(monkeypatch):
     import torch
 
-    from backends.jobs import THREADS_ENV
+    from backends.core.jobs import THREADS_ENV
 
     monkeypatch.setenv(THREADS_ENV, "1")
     before = torch.get_num_threads()
@@ -105,7 +105,7 @@ def test_a_job_runs_torch_on_its_own_thread_count(monkeypatch):
 
 
 def test_finished_jobs_are_forgotten_when_too_many_or_too_old(monkeypatch):
-    from backends import jobs
+    from backends.core import jobs
 
     monkeypatch.setattr(jobs, "MAX_FINISHED", 2)
     runner = JobRunner()

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from backends.cache import shared_cache
+from backends.models.cache import shared_cache
 from backends.lora import data as D
 from backends.lora.config import LoraSettings, SettingsError, linear_layers, plan, snippet
 from backends.lora.train import lora_copy

@@ -10,8 +10,8 @@ import pytest
 import torch
 from peft import PeftModel
 
-from backends.cache import shared_cache
-from backends.jobs import STOPPED, shared_runner
+from backends.models.cache import shared_cache
+from backends.core.jobs import STOPPED, shared_runner
 from backends.lora import adapters as A
 from backends.lora import data as D
 from backends.lora import train as T

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.device import available_devices, resolve_device
-from backends.paths import cache_dir
+from backends.core.device import available_devices, resolve_device
+from backends.core.paths import cache_dir
 
 
 def test_cache_dir_env_var_then_xdg_then_home(tmp_path, monkeypatch):

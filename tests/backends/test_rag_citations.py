@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backends.cache import shared_cache
+from backends.models.cache import shared_cache
 from backends.rag.citations import (
     WEAK_COSINE, cited_numbers, citations_for, infer_citations, parse_citations, strip_citations, weak_retrieval,
 )

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.jobs import DONE, STOPPED, JobRunner
+from backends.core.jobs import DONE, STOPPED, JobRunner
 from backends.rag import embed_cache
+from backends.rag.build import add_files, build_collection
 from backends.rag.collection import (
-    Collection, CollectionError, add_files, build_collection, collection_folder, collections_dir, delete_collection,
+    Collection, CollectionError, collection_folder, collections_dir, delete_collection,
     saved_collections,
 )
 from backends.rag.types import ChunkSettings

@@ -10,7 +10,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from backends.cache import shared_cache
+from backends.models.cache import shared_cache
 from backends.rag.citations import citations_for
 from backends.rag.generators import (
     GeneratorError, LocalGenerator, OpenAICompatibleGenerator, generate, rewrite_question,

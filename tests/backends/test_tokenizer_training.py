@@ -5,10 +5,10 @@ from collections import Counter
 
 import pytest
 
-from backends import tokenization as T
-from backends import tokenizer_zoo as Z
-from backends import tokenizer_training as TT
-from backends.jobs import DONE, JobRunner
+from backends.tokenizers import tokenization as T
+from backends.tokenizers import zoo as Z
+from backends.tokenizers import training as TT
+from backends.core.jobs import DONE, JobRunner
 
 CORPUS = TT.sample_corpus()
 LINES = [line for line in CORPUS.splitlines() if line.strip()]

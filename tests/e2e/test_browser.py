@@ -3,6 +3,7 @@ import pytest
 
 from components.i18n import strings
 from components.page_registry import PAGES
+from tests.page_checks import page_checks
 from tests.sample_pdfs import PDFS
 
 from .conftest import shoot, wait_until_idle
@@ -10,15 +11,10 @@ from .conftest import shoot, wait_until_idle
 pytestmark = pytest.mark.e2e
 EN = strings("en")
 
-# What each page must show once it has run, beyond its title.
-MUST_SHOW = {
-    "home": "text=" + EN["home.map"],
-    "attention": '[data-testid="stPlotlyChart"] .main-svg',
-    "tokenizers": '[data-testid="stMarkdownContainer"] span[title^="#0 · id"]',
-    "decoding": 'button:has-text("Generate")',
-    "rag": "text=" + EN["rag.collection_title"].split("{")[0].strip(),
-    "lora": "text=" + EN["lora.data.loaded"].format(n=201),
-}
+
+def must_show(key: str) -> str:
+    """The selector a page's own test module declares (BROWSER_MUST_SHOW), beyond its title."""
+    return page_checks(key).BROWSER_MUST_SHOW
 
 
 def _open_from_navigation(page, app_url, info):
@@ -29,13 +25,9 @@ def _open_from_navigation(page, app_url, info):
         page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
         wait_until_idle(page)
     page.wait_for_selector(f'h1:has-text("{title}")')
-    page.wait_for_selector(MUST_SHOW[info.key])
+    page.wait_for_selector(must_show(info.key))
     wait_until_idle(page)
     return title
-
-
-def test_every_page_has_a_browser_check():
-    assert set(MUST_SHOW) == {p.key for p in PAGES}
 
 
 @pytest.mark.parametrize("info", PAGES, ids=lambda p: p.key)

@@ -22,3 +22,8 @@ def values(array) -> np.ndarray:
         shape = [int(s) for s in str(array.get("shape", len(data))).split(",")]
         return data.reshape(shape)
     return np.asarray(array, dtype=float)
+
+
+def texts(at) -> str:
+    """All markdown and captions of a page run, one per line."""
+    return "\n".join(str(e.value) for e in (*at.markdown, *at.caption))

@@ -4,9 +4,19 @@ import pytest
 
 from components.page_registry import PAGES
 
-from .plotly_helpers import figure_titled, values
+from .plotly_helpers import figure_titled, figures, values
 
 ATTENTION = next(p for p in PAGES if p.key == "attention")
+
+# What a browser must see once the page has run (tests/e2e/test_browser.py).
+BROWSER_MUST_SHOW = '[data-testid="stPlotlyChart"] .main-svg'
+
+
+def check_page(at):
+    """What the page must show when a user arrives (tests/pages/test_pages.py runs it in AppTest)."""
+    heatmap = next(f for f in figures(at) if f.layout.title.text == "Layer 0, head 0")
+    assert heatmap.data[0].type == "heatmap" and heatmap.data[0].x[0] == "0:[CLS]"
+    assert any("[CLS]" in m.value and "[SEP]" in m.value for m in at.markdown), "token chips"
 
 
 @pytest.fixture

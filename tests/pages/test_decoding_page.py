@@ -4,12 +4,22 @@ import json
 import pytest
 
 from backends import decoding as dec
-from backends.cache import shared_cache
+from backends.models.cache import shared_cache
 from components.page_registry import PAGES
 
 from .plotly_helpers import figures
 
 DECODING = next(p for p in PAGES if p.key == "decoding")
+
+# What a browser must see once the page has run (tests/e2e/test_browser.py).
+BROWSER_MUST_SHOW = 'button:has-text("Generate")'
+
+
+def check_page(at):
+    """What the page must show when a user arrives (tests/pages/test_pages.py runs it in AppTest)."""
+    names = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert names[:4] == ["**greedy**", "**beam 5**", "**sampling t=0.7 top-k 50**", "**nucleus top-p 0.9**"]
+    assert at.button(key="dec.run").label == "Generate"
 
 
 @pytest.fixture

@@ -6,12 +6,26 @@ import zipfile
 
 import pytest
 
-from backends.jobs import shared_runner
+from backends.core.jobs import shared_runner
+from components.i18n import strings
 from components.page_registry import PAGES
 
 from .plotly_helpers import figures, values
 
 LORA = next(p for p in PAGES if p.key == "lora")
+EN = strings("en")
+
+# What a browser must see once the page has run (tests/e2e/test_browser.py).
+BROWSER_MUST_SHOW = "text=" + EN["lora.data.loaded"].format(n=201)
+
+
+def check_page(at):
+    """What the page must show when a user arrives (tests/pages/test_pages.py runs it in AppTest)."""
+    assert at.success[0].value == "201 examples ready."
+    preview = at.dataframe[0].value
+    assert list(preview.columns[:2]) == ["prompt", "response"] and preview["response"].str.startswith("Arr!").all()
+    assert any("<|im_start|>assistant" in c.value for c in at.code), "the formatted example"
+    assert {m.label for m in at.metric} >= {"Min tokens", "Max tokens", "Median tokens"}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.jobs import DONE, shared_runner
+from backends.core.jobs import DONE, shared_runner
 from components.i18n import strings
 from components.page_registry import PAGES
 
@@ -15,6 +15,22 @@ from .plotly_helpers import figures, values
 
 EN = strings("en")
 RAG = next(p for p in PAGES if p.key == "rag")
+
+# What a browser must see once the page has run (tests/e2e/test_browser.py).
+BROWSER_MUST_SHOW = "text=" + EN["rag.collection_title"].split("{")[0].strip()
+
+
+def check_page(at):
+    """What the page must show when a user arrives (tests/pages/test_pages.py runs it in AppTest)."""
+    assert [tab.label for tab in at.tabs][:4] == [EN[f"rag.tab.{k}"] for k in ("documents", "chat", "retrieval", "evaluate")]
+    job = shared_runner().get(at.session_state["rag.index_job"])  # the sample is indexed on arrival
+    assert job.wait(300) and job.error is None
+    at.run()
+    collection = at.session_state["rag.collection"]
+    assert len(collection.chunks) > 5
+    assert EN["rag.collection_title"].format(n=len(collection.chunks), docs=1) in texts(at)
+
+
 SAMPLE_EVAL = Path(__file__).resolve().parents[2] / "assets" / "samples" / "sample_eval.jsonl"
 
 

@@ -2,12 +2,22 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from backends import tokenization as tz
+from backends.tokenizers import tokenization as tz
 from components.page_registry import PAGES
 
 from .conftest import APP
 
 TOKENIZERS = next(p for p in PAGES if p.key == "tokenizers")
+
+# What a browser must see once the page has run (tests/e2e/test_browser.py).
+BROWSER_MUST_SHOW = '[data-testid="stMarkdownContainer"] span[title^="#0 · id"]'
+
+
+def check_page(at):
+    """What the page must show when a user arrives (tests/pages/test_pages.py runs it in AppTest)."""
+    frame = at.dataframe[0].value
+    assert len(frame) == 5 and (frame["Tokens"] > 0).all()
+    assert sum("<span title=" in m.value for m in at.markdown) == 5, "one row of token chips per tokenizer"
 
 
 @pytest.fixture
@@ -64,7 +74,7 @@ def test_training_a_tokenizer_adds_a_column(page):
     open_tab(page, "Train your own")
     page.selectbox(key="tok.kind").set_value("bpe").run()
     page.button(key="tok.train_button").click().run()
-    from backends.jobs import shared_runner
+    from backends.core.jobs import shared_runner
 
     shared_runner().get(page.session_state["tok.train_job"]).wait(60)
     page.run()

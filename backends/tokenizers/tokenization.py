@@ -2,7 +2,7 @@
 `chat_template_tokens`, `batch_encode` and `decode_upload`.
 
 The tokenizers themselves (which ones exist, how each is loaded, the per-process cache) are in
-backends/tokenizer_zoo.py; `TOKENIZERS` and `get_tokenizer` are imported here too, so the page
+backends/tokenizers/zoo.py; `TOKENIZERS` and `get_tokenizer` are imported here too, so the page
 needs one module.
 
 Long texts: the hot path (`tokenize`) only encodes; per-token bytes and readable strings
@@ -16,9 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
-from backends.registry import ModelNotAvailable
-from backends.text_files import decode_upload  # noqa: F401 (part of this module's API for the page)
-from backends.tokenizer_zoo import TOKENIZERS, HFTok, Tok, get_tokenizer
+from backends.models.registry import ModelNotAvailable
+from backends.core.text_files import decode_upload  # noqa: F401 (part of this module's API for the page)
+from backends.tokenizers.engines import HFTok, Tok
+from backends.tokenizers.zoo import TOKENIZERS, get_tokenizer
 
 # --- one text, one tokenizer -----------------------------------------------------------
 

@@ -21,8 +21,9 @@ from typing import Callable, Generator
 
 import torch
 
-from backends.decoding import DecodingConfig, _device, _forward, _new_cache, eos_ids
-from backends.sampling import apply_repetition_penalty, ban_repeated_ngrams
+from backends.decoding.config import DecodingConfig
+from backends.decoding.steps import eos_ids, model_device, new_cache, next_token_logits
+from backends.decoding.sampling import apply_repetition_penalty, ban_repeated_ngrams
 
 UNREACHABLE = -1.0e9  # transformers' score for "cannot be chosen"
 
@@ -93,14 +94,14 @@ def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
     pool: list[Beam | None] = [None] * n
     can_improve = True
     steps: list[BeamStep] = []
-    cache = _new_cache(loaded)
-    new = torch.tensor([list(prompt_ids)], device=_device(loaded))
+    cache = new_cache(loaded)
+    new = torch.tensor([list(prompt_ids)], device=model_device(loaded))
     with torch.inference_mode():
         for step in range(max_new):
             if should_stop is not None and should_stop():
                 break
             length = step + 1  # generated tokens once this step's token is added
-            logits = _forward(loaded, new, cache, len(prompt_ids) + step)  # [beams, vocab]
+            logits = next_token_logits(loaded, new, cache, len(prompt_ids) + step)  # [beams, vocab]
             logits = logits.cpu()  # the bookkeeping below is small: keep it on the CPU
             log_probs = _penalize(logits.log_softmax(dim=-1), [b.ids for b in running], prompt_ids, config)
             vocab = log_probs.shape[-1]

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from backends.paths import models_dir
-from backends.registry import ModelNotAvailable, ModelSpec, Resolved, resolve
+from backends.core.paths import models_dir
+from backends.models.registry import ModelNotAvailable, ModelSpec, Resolved, resolve
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # "sentence": a sentence-transformers model (embedding + pooling + normalisation) for retrieval;

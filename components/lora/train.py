@@ -4,13 +4,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from backends.jobs import FAILED, STOPPED, shared_runner
+from backends.core.jobs import FAILED, STOPPED, shared_runner
 from backends.lora import train as T
 from backends.lora.config import SettingsError
 from backends.lora.data import DataError
 from components.i18n import t
 from components.job_status import newly_finished
-from components.lora_charts import history_figure, loss_figure
+from components.lora.charts import history_figure, loss_figure
 
 P = "lora."
 

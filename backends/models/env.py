@@ -5,9 +5,9 @@ import platform
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from backends.device import available_devices
-from backends.loaders import is_converted
-from backends.registry import KNOWN, is_online, package_folder
+from backends.core.device import available_devices
+from backends.models.loaders import is_converted
+from backends.models.registry import KNOWN, is_online, package_folder
 
 
 def _version(dist: str) -> str | None:

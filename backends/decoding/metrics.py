@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from backends.decoding import _device, _forward, _keeps_last_logits_only, _new_cache
+from backends.decoding.steps import keeps_last_logits_only, model_device, new_cache, next_token_logits
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,11 @@ def perplexity(loaded, prompt_ids: list[int], output_ids: list[int]) -> float:
         return float("nan")
     if not prompt_ids:
         raise ValueError("prompt_ids is empty: perplexity is measured given a prompt.")
-    ids = torch.tensor([list(prompt_ids) + list(output_ids)], device=_device(loaded))
+    ids = torch.tensor([list(prompt_ids) + list(output_ids)], device=model_device(loaded))
     n = len(output_ids)
     with torch.inference_mode():
         # Scores at the last n + 1 positions; position p predicts token p + 1.
-        extra = {"logits_to_keep": n + 1} if _keeps_last_logits_only(type(loaded.model)) else {}
+        extra = {"logits_to_keep": n + 1} if keeps_last_logits_only(type(loaded.model)) else {}
         logits = loaded.model(input_ids=ids, **extra).logits[0, -n - 1 : -1].float()
         log_probs = logits.log_softmax(dim=-1)
         picked = log_probs.gather(1, ids[0, -n:, None])[:, 0]
@@ -90,11 +90,11 @@ def metrics(loaded, prompt_ids: list[int], output_ids: list[int], seconds: float
 def greedy_tokens(loaded, prompt_ids: list[int], n_tokens: int, use_cache: bool) -> list[int]:
     """Plain greedy decoding, with or without the KV cache (no end-of-sequence stop, to time n tokens)."""
     ids = list(prompt_ids)
-    cache = _new_cache(loaded) if use_cache else None
-    new = torch.tensor([ids], device=_device(loaded))
+    cache = new_cache(loaded) if use_cache else None
+    new = torch.tensor([ids], device=model_device(loaded))
     with torch.inference_mode():
         for _ in range(n_tokens):
-            token = int(torch.argmax(_forward(loaded, new, cache, len(ids))[0]))
+            token = int(torch.argmax(next_token_logits(loaded, new, cache, len(ids))[0]))
             ids.append(token)
             # With the cache only the new token goes in; without it, the whole text again.
             new = torch.tensor([[token]] if use_cache else [ids], device=new.device)

@@ -2,7 +2,7 @@
 
 `train(kind, corpus_text, vocab_size)` returns a `TrainedTokenizer`: the vocabulary size it
 really reached (and why, when that is less than asked), a `Tok` that joins the side-by-side
-comparison of backends/tokenization.py, BPE's first merges with the count of each pair at
+comparison of backends/tokenizers/tokenization.py, BPE's first merges with the count of each pair at
 the moment it was merged, and the file to download.
 
 The libraries do not report merge counts, so `merge_counts` replays the merges on the word
@@ -17,15 +17,15 @@ import io
 import os
 import re
 import time
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
-from backends.tokenizer_zoo import _BYTE_FALLBACK, HFTok, Tok, _byte_level_decoder, readable
+from backends.core.paths import ASSETS
+from backends.tokenizers.merges import Merge, corpus_lines, first_merges, pretokenized_words  # noqa: F401 (the page's API)
+from backends.tokenizers.engines import BYTE_FALLBACK, HFTok, Tok
 
 KINDS = ("bpe", "wordpiece", "unigram", "sentencepiece")
-CORPUS_DIR = Path(__file__).resolve().parent.parent / "assets" / "corpus"
+CORPUS_DIR = ASSETS / "corpus"
 
 BPE_SPECIALS = ["<|endoftext|>"]
 WORDPIECE_SPECIALS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
@@ -46,15 +46,6 @@ def sample_text(n_bytes: int) -> str:
     return data.decode("utf-8", errors="ignore")  # drops a character cut in half at the end
 
 
-@dataclass(frozen=True)
-class Merge:
-    rank: int  # 0 = the first merge learned
-    left: str  # readable text of the two parts and the new token
-    right: str
-    new: str
-    count: int  # times the pair occurred in the corpus just before this merge
-
-
 @dataclass
 class TrainedTokenizer:
     kind: str
@@ -62,7 +53,7 @@ class TrainedTokenizer:
     vocab_size: int  # what training reached
     min_vocab_size: int  # the alphabet (plus special tokens): no vocabulary can be smaller
     note: str  # why vocab_size < requested_vocab_size; "" when they are equal
-    tok: Tok  # encoder for tokenize()/compare() in backends.tokenization
+    tok: Tok  # encoder for tokenize()/compare() in backends.tokenizers.tokenization
     merges: list[Merge]  # BPE only: the first merges, in order
     seconds: float
     corpus_chars: int
@@ -97,7 +88,7 @@ class SentencePieceTok(Tok):
 
     def _build_bytes(self, i: int) -> bytes:
         piece = self._sp.id_to_piece(i)
-        match = _BYTE_FALLBACK.fullmatch(piece)
+        match = BYTE_FALLBACK.fullmatch(piece)
         if self._sp.is_byte(i) and match:
             return bytes([int(match.group(1), 16)])
         return piece.replace("▁", " ").encode()
@@ -109,12 +100,6 @@ class SentencePieceTok(Tok):
 # ---------------------------------------------------------------------------
 # The four trainers
 # ---------------------------------------------------------------------------
-
-
-def _lines(corpus_text: str) -> list[str]:
-    # Line by line, newlines kept: the HF trainers count the words of each item, and newlines
-    # belong to the text a tokenizer will meet.
-    return corpus_text.splitlines(keepends=True)
 
 
 def _bpe_tokenizer():
@@ -179,16 +164,6 @@ _HF = {
 }
 
 
-def pretokenized_words(tk, corpus_text: str) -> Counter:
-    """The words a HF trainer counts: each line normalized and pre-tokenized by `tk`."""
-    words = Counter()
-    for line in _lines(corpus_text):
-        if tk.normalizer is not None:
-            line = tk.normalizer.normalize_str(line)
-        words.update(piece for piece, _ in tk.pre_tokenizer.pre_tokenize_str(line))
-    return words
-
-
 def min_vocab_size(kind: str, corpus_text: str, byte_fallback: bool = True) -> int:
     """The smallest vocabulary `kind` can have on this corpus: its alphabet plus special tokens."""
     kind = _check_kind(kind)
@@ -207,7 +182,7 @@ def min_vocab_size(kind: str, corpus_text: str, byte_fallback: bool = True) -> i
 def _train_hf(kind: str, corpus_text: str, vocab_size: int, min_frequency: int):
     make_tokenizer, make_trainer, specials, pad = _HF[kind]
     tk = make_tokenizer()
-    tk.train_from_iterator(_lines(corpus_text), make_trainer(vocab_size, min_frequency))
+    tk.train_from_iterator(corpus_lines(corpus_text), make_trainer(vocab_size, min_frequency))
     if kind == "wordpiece":
         from tokenizers import processors
 
@@ -264,75 +239,6 @@ def _train_sentencepiece(corpus_text: str, vocab_size: int, model_type: str, byt
     except RuntimeError as exc:
         raise ValueError(f"SentencePiece could not train on this corpus: {exc}") from exc
     return buf.getvalue()
-
-
-# ---------------------------------------------------------------------------
-# BPE merges, replayed with counts
-# ---------------------------------------------------------------------------
-
-
-def bpe_merges(tk) -> list[tuple[str, str]]:
-    """The merges of a trained BPE tokenizer, in the order they were learned."""
-    import json
-
-    merges = json.loads(tk.to_str())["model"]["merges"]
-    return [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in merges]
-
-
-def merge_counts(words: Counter, merges: list[tuple[str, str]]) -> list[int]:
-    """For each merge in order, how often its pair is adjacent in the corpus just before it.
-
-    Keeps a count per pair and, per pair, the words that contain it, so a merge only
-    revisits the words it changes.
-    """
-    seqs = [list(w) for w in words]
-    freqs = list(words.values())
-    pair_count: Counter = Counter()
-    holders: defaultdict = defaultdict(set)
-    for wi, seq in enumerate(seqs):
-        for pair in zip(seq, seq[1:]):
-            pair_count[pair] += freqs[wi]
-            holders[pair].add(wi)
-    counts = []
-    for left, right in merges:
-        counts.append(pair_count.get((left, right), 0))
-        for wi in list(holders.pop((left, right), ())):
-            seq, freq = seqs[wi], freqs[wi]
-            for pair in zip(seq, seq[1:]):
-                pair_count[pair] -= freq
-            seq = _merge_word(seq, left, right)
-            for pair in zip(seq, seq[1:]):
-                pair_count[pair] += freq
-                holders[pair].add(wi)
-            seqs[wi] = seq
-    return counts
-
-
-def _merge_word(seq: list[str], left: str, right: str) -> list[str]:
-    out, i = [], 0
-    while i < len(seq):
-        if i + 1 < len(seq) and seq[i] == left and seq[i + 1] == right:
-            out.append(left + right)
-            i += 2
-        else:
-            out.append(seq[i])
-            i += 1
-    return out
-
-
-def _readable_symbol(symbol: str) -> str:
-    """A byte-level symbol ('Ġthe') as the text it stands for (' the')."""
-    table = _byte_level_decoder()
-    return readable(bytes(table[c] for c in symbol)) if all(c in table for c in symbol) else symbol
-
-
-def first_merges(tk, corpus_text: str, n: int) -> list[Merge]:
-    merges = bpe_merges(tk)[: max(0, n)]
-    counts = merge_counts(pretokenized_words(tk, corpus_text), merges)
-    return [
-        Merge(rank, _readable_symbol(a), _readable_symbol(b), _readable_symbol(a + b), count)
-        for rank, ((a, b), count) in enumerate(zip(merges, counts))
-    ]
 
 
 # ---------------------------------------------------------------------------
@@ -422,7 +328,7 @@ def _bytes_clause(kind: str, byte_fallback: bool) -> str:
 
 
 def train_job(ctx, kind: str, corpus_text: str, vocab_size: int, **options) -> TrainedTokenizer:
-    """Background-job form of `train` (see backends/jobs.py). The libraries train in one call,
+    """Background-job form of `train` (see backends/core/jobs.py). The libraries train in one call,
     so progress is two steps and a stop request takes effect before training starts."""
     ctx.report(0.05, f"training {kind}")
     ctx.check_stop()

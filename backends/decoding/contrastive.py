@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from backends.decoding import Candidate, _device, _new_cache, _TextTracker, _token_step, eos_ids
-from backends.sampling import process_logits
+from backends.decoding.steps import Candidate, TextTracker, eos_ids, model_device, new_cache, token_step
+from backends.decoding.sampling import process_logits
 
 
 def contrastive_scores(probs: torch.Tensor, candidate_h: torch.Tensor, context_h: torch.Tensor, alpha: float):
@@ -36,12 +36,12 @@ def contrastive_scores(probs: torch.Tensor, candidate_h: torch.Tensor, context_h
 
 def contrastive_stream(loaded, prompt_ids, config, should_stop, top_n, forced_first, start_index):
     """The token loop of contrastive search; called by `generate_stream` (same arguments, same `TokenStep`s)."""
-    model, stop_ids, text = loaded.model, eos_ids(loaded), _TextTracker(loaded.tokenizer)
+    model, stop_ids, text = loaded.model, eos_ids(loaded), TextTracker(loaded.tokenizer)
     base, head = model.base_model, model.get_output_embeddings()
     ids = list(prompt_ids)
-    cache = _new_cache(loaded)
+    cache = new_cache(loaded)
     with torch.inference_mode():
-        out = base(input_ids=torch.tensor([ids], device=_device(loaded)), past_key_values=cache, use_cache=True)
+        out = base(input_ids=torch.tensor([ids], device=model_device(loaded)), past_key_values=cache, use_cache=True)
         context_h = out.last_hidden_state[0]  # [t, d]
         logits = head(context_h[-1]).float()
         for step in range(config.max_new_tokens):
@@ -64,7 +64,7 @@ def contrastive_stream(loaded, prompt_ids, config, should_stop, top_n, forced_fi
             token = int(cand_ids[best])
             candidates = [Candidate(int(c), loaded.tokenizer.decode([int(c)]), float(p), float(s), float(v))
                           for c, p, s, v in zip(cand_ids, probs[cand_ids], similarity, score)]
-            yield _token_step(loaded, start_index + step, token, logits, scores, top_n, text, candidates)
+            yield token_step(loaded, start_index + step, token, logits, scores, top_n, text, candidates)
             ids.append(token)
             if token in stop_ids:
                 return

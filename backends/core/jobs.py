@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from backends.shared import process_wide
+from backends.core.shared import process_wide
 
 PENDING, RUNNING, DONE, FAILED, STOPPED = "pending", "running", "done", "failed", "stopped"
 THREADS_ENV = "LLMPG_JOB_THREADS"

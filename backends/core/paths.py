@@ -1,10 +1,12 @@
-"""Where the app keeps files it writes (converted models, saved runs)."""
+"""Where the app keeps files: what it ships (ASSETS) and what it writes (converted models, saved runs)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 ENV_VAR = "LLMPG_CACHE_DIR"
+# Files the app ships (samples, datasets, corpora, locales), read-only.
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
 def cache_dir() -> Path:

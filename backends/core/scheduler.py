@@ -1,0 +1,198 @@
+"""One process-wide scheduler for model compute, shared by every session and the REST server.
+
+Work is scheduled one *step* at a time (one token, one training step, one batch of
+embeddings, one forward pass), so a long job never holds the cores while another
+session's first token waits:
+
+    with shared_scheduler().turn("decode"):
+        logits = model(...)
+
+- At most `slots` steps run at once (default: the number of cores; LLMPG_COMPUTE_SLOTS).
+- First come, first served: a step waits behind every step that asked before it, so
+  sessions that decode at the same time take turns token by token.
+- A thread that already holds a turn does not queue again (nested calls are free).
+- Who is asking, and what to do while waiting, is set around the work by the caller
+  (`with waiting_context(owner=..., on_wait=..., should_stop=...)`): `on_wait(position,
+  eta_s)` is called about five times a second while the step waits (a page shows the
+  place in the queue; a Streamlit rerun or Stop raised inside it unwinds the wait), and
+  `should_stop()` returning true cancels the wait with `Cancelled`.
+- `max_waiting` bounds the queue: past it `turn` raises `QueueFull` at once (the REST
+  server answers 429).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from backends.core.shared import process_wide
+
+SLOTS_ENV = "LLMPG_COMPUTE_SLOTS"
+POLL_S = 0.2
+
+
+class QueueFull(RuntimeError):
+    """More steps are waiting than the scheduler admits."""
+
+
+class Cancelled(RuntimeError):
+    """The caller stopped waiting for its turn."""
+
+
+def default_slots() -> int:
+    explicit = os.environ.get(SLOTS_ENV)
+    if explicit:
+        return max(1, int(explicit))
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class Ticket:
+    id: int
+    owner: str
+    label: str
+    asked: float = field(default_factory=time.perf_counter)
+    started: float | None = None
+
+
+@dataclass(frozen=True)
+class QueueState:
+    slots: int
+    running: int
+    waiting: int
+    owners_waiting: tuple[str, ...]
+
+
+class _Local(threading.local):
+    def __init__(self):
+        self.held = 0  # turns this thread holds (nested turns are free)
+        self.owner: str | None = None
+        self.on_wait: Callable[[int, float], None] | None = None
+        self.should_stop: Callable[[], bool] | None = None
+
+
+_local = _Local()
+
+
+@contextmanager
+def waiting_context(owner: str | None = None, on_wait: Callable[[int, float], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> Iterator[None]:
+    """Who this thread's steps belong to, and what it does while a step waits (see the module doc)."""
+    saved = (_local.owner, _local.on_wait, _local.should_stop)
+    _local.owner = owner if owner is not None else _local.owner
+    _local.on_wait = on_wait if on_wait is not None else _local.on_wait
+    _local.should_stop = should_stop if should_stop is not None else _local.should_stop
+    try:
+        yield
+    finally:
+        _local.owner, _local.on_wait, _local.should_stop = saved
+
+
+class ComputeScheduler:
+    def __init__(self, slots: int | None = None, max_waiting: int = 512):
+        if slots is not None and slots < 1:
+            raise ValueError(f"slots must be at least 1, got {slots}.")
+        self.slots = slots or default_slots()
+        self.max_waiting = max_waiting
+        self._cond = threading.Condition()
+        self._waiting: deque[Ticket] = deque()
+        self._running: dict[int, Ticket] = {}
+        self._ids = itertools.count(1)
+        self._step_s: dict[str, float] = {}  # moving average of a step's duration, per label
+        self.served = 0
+
+    @contextmanager
+    def turn(self, label: str = "compute", owner: str | None = None) -> Iterator[Ticket | None]:
+        """Wait for a free slot in arrival order, hold it for the body, then give it back."""
+        if _local.held:
+            _local.held += 1
+            try:
+                yield None
+            finally:
+                _local.held -= 1
+            return
+        ticket = self._enqueue(label, owner or _local.owner or threading.current_thread().name)
+        try:
+            self._wait_for(ticket)
+            _local.held = 1
+            yield ticket
+        finally:
+            _local.held = 0
+            self._release(ticket)
+
+    def _enqueue(self, label: str, owner: str) -> Ticket:
+        with self._cond:
+            if len(self._waiting) >= self.max_waiting:
+                raise QueueFull(f"{len(self._waiting)} steps are already waiting (limit {self.max_waiting}).")
+            ticket = Ticket(next(self._ids), owner, label)
+            self._waiting.append(ticket)
+            return ticket
+
+    def _may_start(self, ticket: Ticket) -> bool:
+        free = self.slots - len(self._running)
+        return free > 0 and any(t is ticket for t in itertools.islice(self._waiting, free))
+
+    def _wait_for(self, ticket: Ticket) -> None:
+        on_wait, should_stop = _local.on_wait, _local.should_stop
+        while True:
+            with self._cond:
+                if self._may_start(ticket):
+                    self._waiting.remove(ticket)
+                    ticket.started = time.perf_counter()
+                    self._running[ticket.id] = ticket
+                    return
+                self._cond.wait(POLL_S)
+                if self._may_start(ticket):
+                    continue
+                position = self._position(ticket)
+                eta = self._eta(position)
+            if should_stop is not None and should_stop():
+                raise Cancelled("stopped while waiting for a free compute slot")
+            if on_wait is not None:
+                on_wait(position, eta)
+
+    def _position(self, ticket: Ticket) -> int:
+        """Steps ahead of this one (0: next to start)."""
+        for i, t in enumerate(self._waiting):
+            if t is ticket:
+                return i
+        return 0
+
+    def _eta(self, position: int) -> float:
+        step = sum(self._step_s.values()) / len(self._step_s) if self._step_s else 0.05
+        return (position // self.slots + 1) * step
+
+    def _release(self, ticket: Ticket) -> None:
+        with self._cond:
+            if self._running.pop(ticket.id, None) is not None and ticket.started is not None:
+                took = time.perf_counter() - ticket.started
+                old = self._step_s.get(ticket.label)
+                self._step_s[ticket.label] = took if old is None else 0.8 * old + 0.2 * took
+                self.served += 1
+            else:
+                try:
+                    self._waiting.remove(ticket)
+                except ValueError:
+                    pass
+            self._cond.notify_all()
+
+    def state(self) -> QueueState:
+        with self._cond:
+            return QueueState(self.slots, len(self._running), len(self._waiting),
+                              tuple(dict.fromkeys(t.owner for t in self._waiting)))
+
+    def position_of(self, owner: str) -> int | None:
+        """Place of an owner's first waiting step (0: next), or None when it waits for nothing."""
+        with self._cond:
+            for i, t in enumerate(self._waiting):
+                if t.owner == owner:
+                    return i
+        return None
+
+
+shared_scheduler = process_wide(ComputeScheduler)

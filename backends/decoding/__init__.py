@@ -1,0 +1,35 @@
+"""Decoding strategies on a real causal LM, one token at a time, observable at every step.
+
+One concept a file:
+  config.py       `DecodingConfig` (frozen, validated, JSON and `model.generate` kwargs), `PRESETS`
+  steps.py        what a step is made of: `TokenStep`, `encode_prompt`, one forward pass on a
+                  KV cache, the text a token adds (shared by every loop below)
+  sampling.py     the hand-written sampler (penalties, temperature, top-k/p, min-p, typical-p)
+  loop.py         `generate_stream`, `branch`, `stream_columns`, `distribution_at`
+  beam_search.py  beam search by hand, so the tree of kept, finished and dropped beams is visible
+  contrastive.py  contrastive search, from the paper
+  metrics.py      perplexity, distinct-n, repetition, KV cache on/off
+  runs.py         `run_record` / `load_run`: a run as JSON, and back
+
+Equivalence with transformers (tested in tests/backends/test_decoding.py): greedy,
+sampling (same seed) and beam search give the tokens `model.generate` gives. Contrastive
+search left transformers' core in version 5 (it is a hub `custom_generate` repo now, which
+needs the network and trust_remote_code), so it is written here from the paper's definition
+and tested against a brute-force version.
+
+Models come from the shared cache and are shared by all sessions: nothing here modifies
+them (no training mode, no hooks, no config or generation_config edits). Every loop keeps
+its own KV cache (`DynamicCache`), so one token costs one forward pass of one position.
+"""
+from backends.decoding.beam_search import BeamResult, BeamStep, beam_search, iter_beam_search
+from backends.decoding.config import MAX_BEAMS, MAX_NEW_TOKENS, PRESETS, STRATEGIES, DecodingConfig
+from backends.decoding.loop import ColumnEvent, branch, distribution_at, generate_stream, stream_columns
+from backends.decoding.runs import RunOutput, RunRecord, load_run, run_record
+from backends.decoding.steps import Alternative, Candidate, StepDistribution, TokenStep, encode_prompt, eos_ids
+
+__all__ = [
+    "Alternative", "BeamResult", "BeamStep", "Candidate", "ColumnEvent", "DecodingConfig", "MAX_BEAMS",
+    "MAX_NEW_TOKENS", "PRESETS", "RunOutput", "RunRecord", "STRATEGIES", "StepDistribution", "TokenStep",
+    "beam_search", "branch", "distribution_at", "encode_prompt", "eos_ids", "generate_stream", "iter_beam_search",
+    "load_run", "run_record", "stream_columns",
+]

@@ -1,0 +1,134 @@
+"""What one decoding step is made of, shared by the token loop, beam search, contrastive search
+and the metrics: the step records, prompt encoding, one forward pass on a KV cache, and the
+text a token adds."""
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+
+import torch
+
+
+
+@dataclass(frozen=True)
+class Alternative:
+    token_id: int
+    text: str
+    prob: float  # under the model's raw softmax
+    filtered_prob: float = 0.0  # after penalties and filters: what the pick used
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One contrastive-search candidate: score = (1 - alpha) * prob - alpha * similarity."""
+
+    token_id: int
+    text: str
+    prob: float
+    similarity: float  # highest cosine similarity to an earlier hidden state
+    score: float
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    index: int  # 0 = first generated token
+    token_id: int
+    text: str  # this token alone (a chip label; may be part of a multi-byte character)
+    piece: str  # what this token adds to the decoded output (for streaming the text)
+    prob: float
+    logprob: float
+    filtered_prob: float
+    top: list[Alternative]  # the most likely next tokens under the raw distribution
+    candidates: list[Candidate] = field(default_factory=list)  # contrastive search only
+
+
+@dataclass(frozen=True)
+class StepDistribution:
+    raw: list[Alternative]  # top tokens before filtering, most likely first
+    filtered: list[Alternative]  # top tokens after filtering (only tokens still possible)
+    kept: int  # how many tokens keep a non-zero probability after filtering
+    kept_mass: float  # their share of the raw probability
+    vocab_size: int
+
+
+def encode_prompt(loaded, text: str, chat: bool) -> list[int]:
+    """Token ids of a raw prompt, or of one user message in the model's chat template."""
+    if text is None or not str(text).strip():
+        raise ValueError(f"The prompt is empty ({text!r}): type something for the model to continue.")
+    tok = loaded.tokenizer
+    if not chat:
+        return list(tok(text)["input_ids"])
+    if not getattr(tok, "chat_template", None):
+        raise ValueError(f"{loaded.key.model!r} has no chat template: use a raw prompt (chat=False).")
+    ids = tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True)
+    if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def eos_ids(loaded) -> set[int]:
+    eos = loaded.model.generation_config.eos_token_id
+    if eos is None:
+        eos = loaded.tokenizer.eos_token_id
+    return set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+
+
+def model_device(loaded) -> torch.device:
+    return next(loaded.model.parameters()).device
+
+
+def new_cache(loaded):
+    from transformers import DynamicCache
+
+    return DynamicCache(config=loaded.model.config)
+
+
+@functools.lru_cache(maxsize=None)
+def keeps_last_logits_only(model_class: type) -> bool:
+    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
+
+
+def next_token_logits(loaded, new_ids: torch.Tensor, cache, total_len: int) -> torch.Tensor:
+    """Scores for the next token of every row of `new_ids` ([rows, new]) after `cache` (float32 [rows, vocab])."""
+    model = loaded.model
+    extra = {"logits_to_keep": 1} if keeps_last_logits_only(type(model)) else {}
+    mask = torch.ones(new_ids.shape[0], total_len, dtype=torch.long, device=new_ids.device)
+    out = model(input_ids=new_ids, attention_mask=mask, past_key_values=cache, use_cache=cache is not None, **extra)
+    return out.logits[:, -1].float()
+
+
+def top_alternatives(loaded, probs: torch.Tensor, filtered: torch.Tensor, n: int) -> list[Alternative]:
+    values, ids = torch.topk(probs, min(n, probs.shape[-1]))
+    ids = ids.tolist()
+    kept = filtered[ids].tolist()
+    texts = [loaded.tokenizer.decode([i]) for i in ids]
+    return [Alternative(i, t, p, f) for i, t, p, f in zip(ids, texts, values.tolist(), kept)]
+
+
+class TextTracker:
+    """Turns tokens into the text they add, holding back bytes of a character not finished yet."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.ids, self.text = tokenizer, [], ""
+
+    def add(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self.tokenizer.decode(self.ids)
+        if text.endswith("\ufffd") or not text.startswith(self.text):
+            return ""
+        piece, self.text = text[len(self.text):], text
+        return piece
+
+
+
+
+def token_step(loaded, index, token, logits, scores, top_n, text, candidates=()) -> TokenStep:
+    log_probs = logits.log_softmax(dim=-1)
+    probs = log_probs.exp()
+    filtered = scores.softmax(dim=-1)
+    return TokenStep(
+        index=index, token_id=token, text=loaded.tokenizer.decode([token]), piece=text.add(token),
+        prob=float(probs[token]), logprob=float(log_probs[token]), filtered_prob=float(filtered[token]),
+        top=top_alternatives(loaded, probs, filtered, top_n), candidates=list(candidates),
+    )

@@ -1,0 +1,2 @@
+"""Tokenizers: the zoo of real offline tokenizers (zoo.py, with engines.py and files.py),
+what a page does with them (tokenization.py), and training your own (training.py, merges.py)."""

@@ -1,0 +1,51 @@
+"""Home: the learning map from the page registry, what this machine has, and preparing SmolLM2."""
+import pytest
+
+from components.i18n import strings
+from components.page_registry import HOME, STAGES
+
+from .plotly_helpers import texts
+
+EN = strings("en")
+
+# What a browser must see once the page has run (tests/e2e/test_browser.py).
+BROWSER_MUST_SHOW = "text=" + EN["home.map"]
+
+
+def check_page(at):
+    """What the page must show when a user arrives (tests/pages/test_pages.py runs it in AppTest)."""
+    body = texts(at)
+    for number, stage in enumerate(STAGES, 1):
+        assert f"**{number}. {EN[f'stage.{stage}']}**" in body
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Network"] == "offline"
+    assert metrics["Device"] == "cpu"
+    assert metrics["torch"].startswith("2.") and metrics["transformers"].startswith("5.")
+    table = at.dataframe[0].value
+    assert list(table["Model"]) == ["HuggingFaceTB/SmolLM2-135M-Instruct", "sentence-transformers/all-MiniLM-L6-v2"]
+    assert set(table["Installed"]) == {"✅"}
+
+
+def test_prepare_button_appears_when_the_conversion_is_missing(open_page, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
+    at = open_page(HOME)
+    table = at.dataframe[0].value
+    assert list(table["Ready"]) == [EN["home.needs_prepare"], "✅"]
+    assert at.button(key="home.prepare_button").label.startswith("Prepare HuggingFaceTB/SmolLM2-135M-Instruct")
+
+
+@pytest.mark.slow
+def test_prepare_button_converts_smollm2_in_the_background(open_page, tmp_path, monkeypatch):
+    from backends.core.jobs import shared_runner
+
+    monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
+    at = open_page(HOME)
+    at.button(key="home.prepare_button").click().run()
+    job = shared_runner().get(at.session_state["home.prepare_job"])
+    assert not job.done, "the conversion runs off the UI thread"
+    assert any(p.proto.text.startswith("Converting the GGUF") for p in at.get("progress"))
+    assert job.wait(300) and job.status == "done"
+    at.run()
+    assert any(s.value.startswith("Ready: converted in") for s in at.success)
+    assert list(at.dataframe[0].value["Ready"]) == ["✅", "✅"]
+    assert (tmp_path / "models" / "smollm2-135m-instruct" / "model.safetensors").exists()
