@@ -1,0 +1,28 @@
+"""Serving: the playground's models behind OpenAI's HTTP API, a Gradio demo, and a client for remote engines.
+
+One concept a file:
+  openai_schema.py  request models (validated, shown in /docs) and OpenAI's error shape (`ApiError`)
+  models.py         what is served: registry models and LoRA adapters saved on disk (`list_models`)
+  chat.py           chat and text completions on backends.decoding's token loop (`Run`), one
+                    scheduler turn per token; stop sequences, token budget, logprobs
+  responses.py      OpenAI response bodies, whole or as server-sent events
+  embeddings.py     /v1/embeddings on the shared cache's sentence-transformers variant
+  app.py            the FastAPI app factory (`create_app`), API key, body limit, error handlers
+  gradio_demo.py    the Gradio demo mounted at /gradio
+  remote.py         `RemoteEngine`: any OpenAI-compatible server through the official `openai`
+                    client, streaming with per-token logprobs (what generation pages call)
+  __main__.py       `python -m backends.serving` (`make serve`): uvicorn on localhost
+
+Only remote.py is re-exported here: importing the package must stay light (no FastAPI, no
+Gradio), because generation pages import it for the remote engine.
+"""
+from backends.serving.remote import (
+                                     RemoteEngine,
+                                     RemoteError,
+                                     RemoteStep,
+                                     Unsupported,
+                                     api_params,
+                                     unsupported_reason,
+)
+
+__all__ = ["RemoteEngine", "RemoteError", "RemoteStep", "Unsupported", "api_params", "unsupported_reason"]

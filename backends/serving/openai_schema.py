@@ -1,0 +1,152 @@
+"""The OpenAI wire format: request models (validated by pydantic, shown in /docs) and the error shape.
+
+Only what the server really does is accepted. Parameters OpenAI defines that this server cannot
+honour (n > 1, penalties other than 0, tools, response_format...) are rejected with a 422 that
+names them, rather than silently ignored. `top_k`, `min_p` and `repetition_penalty` are accepted
+as extensions, with vLLM's names, so clients that tune them for vLLM work here too.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_STOP = 4  # OpenAI's limit on stop sequences
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit for chat; /v1/completions allows 5
+
+
+class ApiError(Exception):
+    """An error the server answers in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
+
+    TYPES: ClassVar[dict[int, str]] = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
+             413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_exceeded",
+             500: "server_error", 503: "server_error"}
+
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+
+    def body(self) -> dict:
+        return error_body(self.message, self.TYPES.get(self.status, "invalid_request_error"), self.param, self.code)
+
+
+def error_body(message: str, kind: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class _Request(BaseModel):
+    # Unknown fields are refused with their name, so a typo never silently changes nothing.
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, description="A model id from /v1/models")
+    max_tokens: int | None = Field(None, ge=1, description="New tokens at most (the server caps it)")
+    temperature: float = Field(1.0, ge=0, le=2, description="0 = greedy (always the likeliest token)")
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(0, ge=0, description="Extension (vLLM's name): 0 = off")
+    min_p: float = Field(0.0, ge=0, le=1, description="Extension (vLLM's name): 0 = off")
+    repetition_penalty: float = Field(1.0, gt=0, le=10, description="Extension (vLLM's name): 1 = off")
+    stop: str | list[str] | None = Field(None, description=f"Up to {MAX_STOP} strings that end the answer")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    n: int = Field(1, ge=1, le=1, description="Only 1 is supported")
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    frequency_penalty: float = Field(0.0, ge=0, le=0, description="Not supported: only 0 is accepted")
+    presence_penalty: float = Field(0.0, ge=0, le=0, description="Not supported: only 0 is accepted")
+    user: str | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, value):
+        stops = [value] if isinstance(value, str) else list(value or [])
+        if len(stops) > MAX_STOP:
+            raise ValueError(f"at most {MAX_STOP} stop sequences, got {len(stops)}")
+        if any(not s for s in stops):
+            raise ValueError("a stop sequence is empty")
+        return stops
+
+    @field_validator("stream_options")
+    @classmethod
+    def _stream_options(cls, value):
+        unknown = sorted(set(value or {}) - {"include_usage"})
+        if unknown:
+            raise ValueError(f"unknown stream_options {unknown}; only include_usage is supported")
+        return value
+
+    def include_usage(self) -> bool:
+        return bool((self.stream_options or {}).get("include_usage"))
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # clients send name, tool_call_id... on plain messages
+
+    role: Literal["system", "user", "assistant", "developer"]
+    content: str | list[dict[str, Any]]
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        parts = []
+        for part in self.content:
+            if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise ValueError(f"only text content parts are supported, got type {part.get('type')!r}")
+            parts.append(part["text"])
+        return "".join(parts)
+
+
+class ChatCompletionRequest(_Request):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(None, ge=1, description="The newer name of max_tokens")
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
+    tools: list | None = Field(None, max_length=0, description="Not supported")
+    tool_choice: Any = Field(None, description="Not supported")
+    response_format: dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+
+    @field_validator("response_format")
+    @classmethod
+    def _format(cls, value):
+        if value and value.get("type") != "text":
+            raise ValueError(f"response_format {value.get('type')!r} is not supported; only 'text'")
+        return value
+
+    def new_tokens(self) -> int | None:
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+
+class CompletionRequest(_Request):
+    prompt: str | list[str] = Field(description="One prompt (a list of one string is accepted)")
+    logprobs: int | None = Field(None, ge=0, le=5, description="Top alternatives per token, 0 to 5")
+    echo: bool = Field(False, description="Not supported: only false")
+    suffix: str | None = Field(None, max_length=0, description="Not supported")
+    best_of: int | None = Field(None, ge=1, le=1)
+
+    @field_validator("echo")
+    @classmethod
+    def _echo(cls, value):
+        if value:
+            raise ValueError("echo=true is not supported")
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, value):
+        if isinstance(value, list):
+            if len(value) != 1:
+                raise ValueError(f"send one prompt per request (got a list of {len(value)})")
+            value = value[0]
+        return value
+
+    def new_tokens(self) -> int | None:
+        return self.max_tokens
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None

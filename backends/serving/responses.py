@@ -1,0 +1,115 @@
+"""OpenAI response bodies for chat and text completions, whole or as server-sent events.
+
+A stream is `data: {json}` events ending with `data: [DONE]`: for chat the first chunk carries the
+role, then content chunks, then one with `finish_reason`, then (with `stream_options.include_usage`)
+a usage chunk with no choices. An error after the first byte (the queue filled up mid-answer)
+arrives as a `data: {"error": ...}` event, then `[DONE]`.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+from backends.core.scheduler import Cancelled, QueueFull
+from backends.serving.chat import Delta, Run, chat_logprobs, completion_logprobs
+from backends.serving.openai_schema import error_body
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+def usage(run: Run) -> dict:
+    return {"prompt_tokens": run.prompt_tokens, "completion_tokens": run.completion_tokens,
+            "total_tokens": run.prompt_tokens + run.completion_tokens}
+
+
+def sse(data) -> str:
+    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def chat_completion(run: Run, model_id: str, logprobs: bool, top_n: int) -> dict:
+    text, steps = run.text()
+    return {
+        "id": new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": model_id,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                     "logprobs": chat_logprobs(steps, top_n) if logprobs else None,
+                     "finish_reason": run.finish_reason}],
+        "usage": usage(run),
+    }
+
+
+def text_completion(run: Run, model_id: str, logprobs: int | None) -> dict:
+    text, steps = run.text()
+    return {
+        "id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": model_id,
+        "choices": [{"index": 0, "text": text, "finish_reason": run.finish_reason,
+                     "logprobs": completion_logprobs(steps, logprobs) if logprobs is not None else None}],
+        "usage": usage(run),
+    }
+
+
+def _events(run: Run, deltas: Iterator[Delta], first: Delta | None, chunk, include_usage: bool) -> Iterator[str]:
+    """SSE lines for a run whose first delta was already computed (so errors before it became HTTP errors)."""
+    try:
+        if first is not None:
+            yield sse(chunk(first, None))
+            for delta in deltas:
+                yield sse(chunk(delta, None))
+        yield sse(chunk(Delta(""), run.finish_reason))
+        if include_usage:
+            yield sse(chunk(None, None) | {"choices": [], "usage": usage(run)})
+    except (QueueFull, Cancelled) as exc:
+        yield sse(error_body(f"Generation stopped: {exc}", "rate_limit_exceeded", code="queue_full"))
+    except Exception as exc:  # noqa: BLE001 - the status line is sent: the client learns of it in the stream
+        yield sse(error_body(f"Generation failed: {type(exc).__name__}: {exc}", "server_error"))
+    yield sse("[DONE]")
+
+
+def start(run: Run) -> tuple[Iterator[Delta], Delta | None]:
+    """Compute the first delta now, in the request's thread, so 429 and model errors are real HTTP errors."""
+    deltas = iter(run)
+    return deltas, next(deltas, None)
+
+
+def chat_stream(run: Run, model_id: str, logprobs: bool, top_n: int, include_usage: bool) -> Iterator[str]:
+    deltas, first = start(run)
+    ident, created = new_id("chatcmpl"), int(time.time())
+
+    def chunk(delta: Delta | None, finish: str | None) -> dict:
+        choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}
+        if delta is not None and finish is None:
+            choice["delta"] = {"content": delta.text}
+            if logprobs:
+                choice["logprobs"] = chat_logprobs(delta.steps, top_n)
+        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model_id,
+                "choices": [choice]}
+
+    role = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model_id,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                         "finish_reason": None}]}
+
+    def events():
+        yield sse(role)
+        yield from _events(run, deltas, first, chunk, include_usage)
+
+    return events()
+
+
+def completion_stream(run: Run, model_id: str, logprobs: int | None, include_usage: bool) -> Iterator[str]:
+    deltas, first = start(run)
+    ident, created, offset = new_id("cmpl"), int(time.time()), [0]
+
+    def chunk(delta: Delta | None, finish: str | None) -> dict:
+        choice = {"index": 0, "text": "", "logprobs": None, "finish_reason": finish}
+        if delta is not None and finish is None:
+            choice["text"] = delta.text
+            if logprobs is not None:
+                choice["logprobs"] = completion_logprobs(delta.steps, logprobs, offset[0])
+            offset[0] += len(delta.text)
+        return {"id": ident, "object": "text_completion", "created": created, "model": model_id,
+                "choices": [choice]}
+
+    return _events(run, deltas, first, chunk, include_usage)
