@@ -101,6 +101,7 @@ class Session:
     url: str  # http://host:port
     page: str = ""  # the page's url path ("decoding"); "" for the default page
     query: str = ""  # the query string, without "?"
+    headers: dict[str, str] = field(default_factory=dict)  # extra handshake headers (Cookie, Origin)
     nodes: dict[tuple[int, ...], Node] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
 
@@ -127,7 +128,8 @@ class Session:
         try:
             # No client pings (a browser sends none); no frame size cap (plotly specs, tables).
             self.ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
-                                               ping_interval=None, open_timeout=open_timeout)
+                                               ping_interval=None, open_timeout=open_timeout,
+                                               additional_headers=self.headers or None)
         except (TimeoutError, OSError, websockets.WebSocketException) as exc:
             raise SessionError(f"websocket connect failed: {exc!r}") from exc
         self._log("connected")
@@ -171,9 +173,9 @@ class Session:
         for node in self.nodes.values():
             if node.key == key:
                 return node
-        raise KeyError(f"no widget with key {key!r} on the page (keys: {sorted(self.keys())})")
+        raise KeyError(f"no widget with key {key!r} on the page (keys: {sorted(self.widget_keys())})")
 
-    def keys(self) -> set[str]:
+    def widget_keys(self) -> set[str]:
         return {n.key for n in self.nodes.values() if n.key}
 
     def set(self, key: str, value: Any) -> None:
@@ -231,6 +233,10 @@ class Session:
             self.run_id = msg.metadata.run.script_run_id if msg.metadata.HasField("run") else ""
             self.run_fragments = tuple(msg.metadata.run.fragment_ids) if msg.metadata.HasField("run") else ()
             self.running = True
+            if not self.run_fragments:  # a full run draws its fragments afresh: their polls start again
+                for task in self._auto.values():
+                    task.cancel()
+                self._auto.clear()
             self._log("new_session", ",".join(self.run_fragments) or "full")
         elif kind == "delta":
             self._delta(msg)

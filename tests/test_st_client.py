@@ -46,7 +46,7 @@ async def _tiny_session(url):
     try:
         await session.open(timeout=30)
         assert session.heading() == "Tiny"
-        assert {"tiny.name", "tiny.times", "tiny.go", "tiny.tab", "tiny.ask"} <= session.keys()
+        assert {"tiny.name", "tiny.times", "tiny.go", "tiny.tab", "tiny.ask"} <= session.widget_keys()
         assert session.find_text("Hello") is None, "nothing greeted before the click"
         assert session.tab_labels("tiny.tab") == ["First", "Second"]
         assert session.find_text("inside the first tab") is not None
