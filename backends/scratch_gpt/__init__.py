@@ -1,0 +1,42 @@
+"""A GPT written from scratch as teaching code, one short file per concept (nanoGPT's layout):
+
+config.py     GPTConfig (the model's shape) and TrainSettings; BABY, nanoGPT's CPU preset
+positions.py  learned positions, fixed sinusoids, rotary embeddings (RoPE)
+attention.py  causal self-attention, written out (tested against F.scaled_dot_product_attention)
+mlp.py        the feed-forward layer
+block.py      one pre-norm transformer block
+model.py      the GPT: embeddings, blocks, tied head; inspect() (attention maps), generate()
+ladder.py     bigram -> MLP -> one attention layer -> full, trained on the same batches
+data.py       shipped corpora, uploads (encoding detected, size-limited), character tokenizer, batches
+train.py      the background training job (stop, resume, seed) and the ladder job
+export.py     save/load (safetensors + JSON), export as a transformers folder (GPT-2 or GPT-NeoX)
+"""
+from .config import BABY, POSITIONS, GPTConfig, TrainSettings
+from .data import (
+    CORPORA,
+    MAX_UPLOAD_BYTES,
+    CharTokenizer,
+    Prepared,
+    decode_text_upload,
+    load_corpus,
+    prepare,
+)
+from .export import export_hf, load, runs_dir, safe_name, save, to_transformers
+from .ladder import RUNGS
+from .model import GPT, Inspection
+from .train import (
+    Checkpoint,
+    copy_checkpoint,
+    estimate_loss,
+    ladder_job,
+    lr_at,
+    sample,
+    train_job,
+)
+
+__all__ = [
+    "BABY", "CORPORA", "GPT", "MAX_UPLOAD_BYTES", "POSITIONS", "RUNGS", "CharTokenizer", "Checkpoint", "GPTConfig",
+    "Inspection", "Prepared", "TrainSettings", "copy_checkpoint", "decode_text_upload", "estimate_loss", "export_hf",
+    "ladder_job", "load", "load_corpus", "lr_at", "prepare", "runs_dir", "safe_name", "sample", "save",
+    "to_transformers", "train_job",
+]

@@ -1,0 +1,140 @@
+"""Text to train on: the shipped corpora, or an upload (encoding detected, size-limited), a
+character-level tokenizer, the train/validation split and random batches of windows."""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+
+from backends.core.paths import ASSETS
+from backends.core.text_files import decode_upload
+
+CORPORA_DIR = ASSETS / "corpora"
+# key -> (file, language)
+CORPORA = {"shakespeare": ("shakespeare.txt", "en"), "tang_song": ("tang_song_poems.txt", "zh")}
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MIN_CHARS = 1000
+MAX_VOCAB = 8000
+UNK = "\ufffd"  # id 0: any character the training text did not have
+
+
+def load_corpus(key: str) -> str:
+    if key not in CORPORA:
+        raise ValueError(f"Unknown corpus {key!r}; expected one of {', '.join(CORPORA)}.")
+    return (CORPORA_DIR / CORPORA[key][0]).read_text(encoding="utf-8")
+
+
+def decode_text_upload(name: str, data: bytes) -> tuple[str, str | None]:
+    """Text of an uploaded file and a note on its encoding; ValueError with the reason for anything unusable.
+
+    UTF-8 and UTF-16 (with a byte-order mark) are read directly; anything else is detected with
+    charset-normalizer (GB18030, Big5, Shift-JIS, cp1252...), and the note names what was found.
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"{name!r} is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB.")
+    if not data:
+        raise ValueError(f"{name!r} is empty.")
+    text, warning = decode_upload(data)
+    if warning and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        from charset_normalizer import from_bytes
+
+        matches = from_bytes(data)
+        best = matches.best()
+        # ties are common between Western code pages: prefer Windows-1252, the usual one
+        tied = [m for m in matches if best is not None and (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+        best = next((m for m in tied if m.encoding == "cp1252"), best)
+        if best is not None and best.encoding not in ("utf_8", "ascii"):
+            text, warning = str(best), f"{name!r} is not UTF-8; it was read as {best.encoding}."
+    if "\x00" in text or sum(1 for c in text[:10000] if ord(c) < 32 and c not in "\n\r\t") > 100:
+        raise ValueError(f"{name!r} looks like a binary file, not text.")
+    return check_text(text, name), warning
+
+
+def check_text(text: str, name: str = "the text") -> str:
+    text = text.replace("\r\n", "\n")
+    if len(text.strip()) < MIN_CHARS:
+        raise ValueError(f"{name} has {len(text.strip())} characters; at least {MIN_CHARS} are needed to train.")
+    distinct = len(set(text))
+    if distinct > MAX_VOCAB:
+        raise ValueError(f"{name} has {distinct} distinct characters; a character model here takes at most {MAX_VOCAB}.")
+    return text
+
+
+class CharTokenizer:
+    """One token per character: id 0 is the stand-in for characters outside the training text."""
+
+    kind = "char"
+
+    def __init__(self, chars: list[str]):
+        chars = [c for c in chars if c != UNK]
+        self.itos = [UNK, *chars]
+        self.stoi = {c: i for i, c in enumerate(self.itos)}
+
+    @classmethod
+    def from_text(cls, text: str) -> CharTokenizer:
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def unknown(self, text: str) -> list[str]:
+        return sorted({c for c in text if c not in self.stoi})
+
+    def encode(self, text: str) -> list[int]:
+        return [self.stoi.get(c, 0) for c in text]
+
+    def decode(self, ids) -> str:
+        return "".join(self.itos[i] for i in ids)
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": "char", "chars": self.itos[1:]}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> CharTokenizer:
+        data = json.loads(raw)
+        if not isinstance(data, dict) or data.get("kind") != "char" or not isinstance(data.get("chars"), list):
+            raise ValueError("Not a character tokenizer file (expected {'kind': 'char', 'chars': [...]}).")
+        return cls(data["chars"])
+
+
+@dataclass
+class Prepared:
+    """A corpus split and encoded, ready to train on."""
+
+    name: str
+    tokenizer: CharTokenizer
+    train: torch.Tensor  # int64 ids
+    val: torch.Tensor
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.train) + len(self.val)
+
+    def unigram_loss(self) -> float:
+        """Cross-entropy on the validation ids of the best context-free guess: train-set character frequencies."""
+        counts = Counter(self.train.tolist())
+        total = len(self.train) + self.tokenizer.vocab_size  # add-one smoothing
+        return -sum(math.log((counts.get(i, 0) + 1) / total) for i in self.val.tolist()) / len(self.val)
+
+
+def prepare(name: str, text: str, block_size: int, val_fraction: float = 0.1) -> Prepared:
+    """Encode and split 90/10 as nanoGPT does (the first part trains, the end validates)."""
+    text = check_text(text, name)
+    tok = CharTokenizer.from_text(text)
+    ids = torch.tensor(tok.encode(text), dtype=torch.long)
+    n_val = int(len(ids) * val_fraction)
+    if n_val <= block_size + 1 or len(ids) - n_val <= block_size + 1:
+        raise ValueError(f"{name} is too short for a context of {block_size}: {len(ids)} characters.")
+    return Prepared(name, tok, ids[: len(ids) - n_val], ids[len(ids) - n_val:])
+
+
+def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator):
+    """batch_size random windows of block_size tokens and the same windows shifted by one (the targets)."""
+    ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    x = torch.stack([data[i:i + block_size] for i in ix.tolist()])
+    y = torch.stack([data[i + 1:i + 1 + block_size] for i in ix.tolist()])
+    return x, y
