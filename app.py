@@ -1,20 +1,32 @@
 """LLM Playground entry point: sidebar, then the navigation built from the page registry."""
 import streamlit as st
 
-from components.i18n import t
-from components.page_registry import HOME, PAGES
-from components.sidebar import language_picker, device_picker, loaded_models_panel
+from backends.core.warmup import warm_imports
+
+# Heavy libraries are imported once, in one thread, before any page runs: several sessions
+# importing transformers/peft for the first time at once broke on a cold server.
+warm_imports()
+
+from components.guard import passcode_gate, show_failure  # noqa: E402
+from components.i18n import t  # noqa: E402
+from components.page_registry import HOME, PAGES  # noqa: E402
+from components.sidebar import device_picker, language_picker, loaded_models_panel, present_toggle  # noqa: E402
 
 st.set_page_config(page_title="LLM Playground", page_icon=":material/school:", layout="wide")
 
 language_picker()
+passcode_gate()
 device_picker()
+present_toggle()
 navigation = st.navigation(
     [
         st.Page(p.path, title=t(f"page.{p.key}.title"), icon=p.icon, url_path=p.url_path, default=p is HOME)
         for p in PAGES
     ]
 )
-navigation.run()
+try:
+    navigation.run()
+except Exception as exc:  # noqa: BLE001 (a page's bug must not end the session; Streamlit's own stops pass)
+    show_failure(exc)
 # After the page, so models it just loaded are listed.
 loaded_models_panel()

@@ -8,7 +8,9 @@ import streamlit as st
 from backends import decoding as dec
 from backends.decoding import sampling
 from backends.decoding.metrics import kv_cache_comparison, metrics
+from components import url_state
 from components.decoding import beam_tree_figure, distribution_figure, probability_chips
+from components.guard import allow, queue_status
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
 from components.show_code import show_code
@@ -18,12 +20,45 @@ MAX_COLUMNS = 6
 STRATEGIES = dec.STRATEGIES
 
 
+DEFAULT_FIELDS = dec.DecodingConfig().to_dict()
+
+
+def columns_to_link(named: list[tuple[str, dec.DecodingConfig]]) -> str:
+    """Columns as short JSON for the address bar: each name with the fields that differ from the defaults."""
+    out = []
+    for name, config in named:
+        fields = {k: v for k, v in config.to_dict().items()
+                  if v != DEFAULT_FIELDS[k] and k not in ("seed", "max_new_tokens")}
+        out.append({"name": name, **fields})
+    return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+
+
+def columns_from_link(text: str) -> list[tuple[str, dec.DecodingConfig]]:
+    data = json.loads(text)
+    if not isinstance(data, list) or not 1 <= len(data) <= MAX_COLUMNS:
+        raise ValueError("cols must be a list of 1 to 6 columns")
+    return [(str(item.pop("name", f"column {i + 1}"))[:60], dec.DecodingConfig.from_dict(item))
+            for i, item in enumerate(data)]
+
+
+PRESET_LINK = columns_to_link(list(dec.PRESETS.items()))
+
+
 def columns() -> list[dict]:
-    """This session's decoding columns: {"id", "name", "config"}; ids keep widget keys stable."""
+    """This session's decoding columns: {"id", "name", "config"}; ids keep widget keys stable.
+
+    A shared link's `cols` sets them on the session's first run; otherwise the presets."""
     if P + "columns" not in st.session_state:
         st.session_state[P + "columns"] = []
         st.session_state[P + "next_id"] = 0
-        for name, config in dec.PRESETS.items():
+        named = list(dec.PRESETS.items())
+        linked = url_state.read("cols")
+        if linked:
+            try:
+                named = columns_from_link(linked)
+            except (ValueError, TypeError, AttributeError):
+                pass  # a hand-edited link: the presets instead
+        for name, config in named:
             add_column(name, config)
     return st.session_state[P + "columns"]
 
@@ -109,18 +144,24 @@ def run_columns(loaded, prompt_ids, active: list[dict], outs: dict, results: dic
 st.title(t("page.decoding.title"))
 st.markdown(t("dec.intro"))
 
+# A teacher's link reopens the same view: model (the picker), seed, length, prompt, chat mode and columns.
+url_state.bind(P + "seed", "seed", default=42, parse=int, valid=lambda v: 0 <= v < 2**31)
+url_state.bind(P + "max_new", "max_new", default=40, parse=int, valid=lambda v: 1 <= v <= dec.MAX_NEW_TOKENS)
+url_state.bind(P + "prompt", "prompt", default=t("dec.prompt_default"))
+url_state.bind(P + "chat", "chat", default=True, parse=url_state.parse_bool, dump=url_state.dump_bool)
+
 left, right = st.columns([1, 2])
 with left:
     name = model_picker("decoding", kinds=("causal-lm",), default="smollm2-135m-instruct")
-    seed = st.number_input(t("dec.seed"), 0, 2**31 - 1, 42, key=P + "seed", help=t("dec.seed_help"))
-    max_new = st.number_input(t("dec.max_new"), 1, dec.MAX_NEW_TOKENS, 40, key=P + "max_new",
+    seed = st.number_input(t("dec.seed"), 0, 2**31 - 1, key=P + "seed", help=t("dec.seed_help"))
+    max_new = st.number_input(t("dec.max_new"), 1, dec.MAX_NEW_TOKENS, key=P + "max_new",
                               help=t("dec.max_new_help", cap=dec.MAX_NEW_TOKENS))
 loaded = load_or_explain(name) if name else None
 if loaded is None:
     st.stop()
 with right:
-    prompt = st.text_area(t("dec.prompt"), t("dec.prompt_default"), key=P + "prompt", height=100)
-    chat = st.toggle(t("dec.chat"), value=True, key=P + "chat", help=t("dec.chat_help"))
+    prompt = st.text_area(t("dec.prompt"), key=P + "prompt", height=100)
+    chat = st.toggle(t("dec.chat"), key=P + "chat", help=t("dec.chat_help"))
 
 tabs = st.tabs([t("dec.tab.compare"), t("dec.tab.inspect"), t("dec.tab.prompting"), t("dec.tab.kv"),
                 t("dec.tab.export")], key=P + "tab", on_change="rerun")
@@ -155,11 +196,14 @@ def compare_tab():
                           args=(column["id"],), disabled=len(cols) >= MAX_COLUMNS)
                 d2.button(t("dec.remove"), key=f"{P}rm.{column['id']}", on_click=remove_column, args=(column["id"],))
             outs[column["id"]] = st.empty()
-    if run:
+    valid = [(c["name"], configs[c["id"]]) for c in cols if configs.get(c["id"]) is not None]
+    url_state.write("cols", columns_to_link(valid) if valid else None, default=PRESET_LINK)
+    if run and allow("generate"):
         prompt_ids = prompt_ids_or_warn()
         if prompt_ids is not None:
             st.session_state[P + "prompt_ids"] = prompt_ids
-            run_columns(loaded, prompt_ids, [c for c in cols if configs[c["id"]] is not None], outs, results)
+            with queue_status():
+                run_columns(loaded, prompt_ids, [c for c in cols if configs[c["id"]] is not None], outs, results)
     for column, slot in zip(cols, grid):
         result = results.get(column["id"])
         if result is None:

@@ -52,7 +52,7 @@ with st.expander(t("rag.settings"), expanded=collection is None):
     s1, s2 = st.columns(2)
     with s1:
         st.markdown("**" + t("rag.retrieval_side") + "**")
-        embed_name = model_picker(P + "embed", ("embedding",), "all-minilm-l6-v2")
+        embed_name = model_picker(P + "embed", ("embedding",), "all-minilm-l6-v2", param="embed")
         method = st.radio(t("rag.method"), METHODS, index=2, horizontal=True, key=P + "method",
                           format_func=lambda m: t("rag.method." + m))
         top_k = st.slider(t("rag.top_k"), 1, 10, 4, key=P + "top_k")
@@ -68,7 +68,7 @@ with st.expander(t("rag.settings"), expanded=collection is None):
         backend = st.radio(t("rag.backend"), ("local", "openai"), horizontal=True, key=P + "backend",
                            format_func=lambda b: t("rag.backend." + b))
         if backend == "local":
-            llm_name = model_picker(P + "llm", ("causal-lm",), "smollm2-135m-instruct")
+            llm_name = model_picker(P + "llm", ("causal-lm",), "smollm2-135m-instruct", param="llm")
         else:
             st.text_input(t("rag.base_url"), DEFAULT_ENDPOINT, key=P + "base_url")
             st.text_input(t("rag.remote_model"), "llama3.2", key=P + "remote_model")

@@ -6,6 +6,7 @@ from typing import Callable
 import streamlit as st
 
 from backends.core.jobs import Job, shared_runner
+from components.i18n import t
 
 
 def newly_finished(state_key: str) -> Job | None:
@@ -37,6 +38,8 @@ def job_status(state_key: str, running_text: Callable[[Job], str], render_done: 
             return
         if not current.done:
             st.progress(current.progress or 0.0, text=running_text(current))
+            if current.queued is not None:
+                st.caption(t("app.queue_wait", n=current.queued[0] + 1, s=f"{current.queued[1]:.0f}"))
             return
         if st.session_state.get(state_key + ".shown") != current.id:
             st.session_state[state_key + ".shown"] = current.id

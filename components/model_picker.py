@@ -6,25 +6,36 @@ import streamlit as st
 from backends.models.cache import shared_cache
 from backends.models.loaders import LoadedModel
 from backends.models.registry import KNOWN, ModelNotAvailable, package_folder
+from components import url_state
 from components.i18n import t
 from components.sidebar import current_device
 
 OTHER = "__other__"
 
 
-def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None) -> str | None:
-    """A selectbox of known models of these kinds, plus a free-text hub id or folder. Returns the name or None."""
+def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, param: str = "model") -> str | None:
+    """A selectbox of known models of these kinds, plus a free-text hub id or folder. Returns the name or None.
+
+    The choice is kept in the link as `?<param>=` (a page with two pickers names two params)."""
     specs = [s for s in KNOWN if s.kind in kinds]
     options = [s.key for s in specs] + [OTHER]
     labels = {s.key: f"{s.label} · {t('kind.' + s.kind)}" + (" · offline" if package_folder(s) else "") for s in specs}
     labels[OTHER] = t("picker.other")
-    index = options.index(default) if default in options else 0
-    choice = st.selectbox(t("picker.model"), options, index=index, format_func=labels.get, key=f"{page}.model")
+    key = f"{page}.model"
+    linked = url_state.read(param)  # a shared link names the model (a known key, or a hub id / folder)
+    if linked:
+        st.session_state[key] = linked if linked in options else OTHER
+        if linked not in options:
+            st.session_state[key + "_other"] = linked[:200]
+    st.session_state.setdefault(key, default if default in options else options[0])
+    choice = st.selectbox(t("picker.model"), options, format_func=labels.get, key=key)
     if choice != OTHER:
+        url_state.write(param, choice, default if default in options else options[0])
         return choice
     typed = st.text_input(
-        t("picker.other_input"), key=f"{page}.model_other", placeholder="Qwen/Qwen2.5-0.5B-Instruct  ·  /path/to/model"
+        t("picker.other_input"), key=key + "_other", placeholder="Qwen/Qwen2.5-0.5B-Instruct  ·  /path/to/model"
     )
+    url_state.write(param, typed.strip() or None)
     return typed.strip() or None
 
 

@@ -1,10 +1,11 @@
-"""Sidebar shared by every page: language, device, and the loaded-models panel."""
+"""Sidebar shared by every page: language, device, present mode, and the loaded-models panel."""
 from __future__ import annotations
 
 import streamlit as st
 
 from backends.models.cache import shared_cache
 from backends.core.device import available_devices, resolve_device
+from components import url_state
 from components.i18n import LANGS, STATE_KEY, t
 
 DEVICE_KEY = "app.device_choice"
@@ -15,7 +16,17 @@ def current_device() -> str:
     return resolve_device(st.session_state.get(DEVICE_KEY, "auto"))
 
 
+PRESENT_KEY = "app.present"
+# Present mode: larger text for a projector (charts follow the page width already).
+PRESENT_CSS = """<style>
+html, .stMarkdown p, .stMarkdown li, .stCaption, label, input, textarea, button { font-size: 1.3rem !important; }
+h1 { font-size: 3rem !important; } h2 { font-size: 2.3rem !important; } h3 { font-size: 1.8rem !important; }
+</style>"""
+
+
 def language_picker() -> None:
+    """The UI language; `?lang=zh` in a link opens the app in Chinese."""
+    url_state.bind(STATE_KEY, "lang", default="en", valid=lambda v: v in LANGS)
     st.sidebar.radio(
         "Language / 语言",
         options=list(LANGS),
@@ -23,6 +34,13 @@ def language_picker() -> None:
         key=STATE_KEY,
         horizontal=True,
     )
+
+
+def present_toggle() -> None:
+    """Larger text for a projector; `?present=1` in a link turns it on."""
+    url_state.bind(PRESENT_KEY, "present", default=False, parse=url_state.parse_bool, dump=url_state.dump_bool)
+    if st.sidebar.toggle(t("sidebar.present"), key=PRESENT_KEY, help=t("sidebar.present_help")):
+        st.html(PRESENT_CSS)
 
 
 def device_picker() -> None:
@@ -46,7 +64,9 @@ def loaded_models_panel() -> None:
             for entry in (e for e in entries if e.key.device == device):
                 k = entry.key
                 variant = "" if k.variant == "default" else f" · {k.variant}"
-                st.markdown(f"`{k.model}`  \n{k.dtype}{variant} · {entry.nbytes / 2**20:,.0f} MiB")
+                size = (t("sidebar.shared_weights", variant=entry.shares_weights_with.variant)
+                        if entry.shares_weights_with else f"{entry.nbytes / 2**20:,.0f} MiB")
+                st.markdown(f"`{k.model}`  \n{k.dtype}{variant} · {size}")
                 unload_id = f"app.unload.{k.model}.{k.device}.{k.dtype}.{k.variant}"
                 if st.button(t("sidebar.unload"), key=unload_id, icon=":material/eject:", type="tertiary"):
                     cache.unload(k)

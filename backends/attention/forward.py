@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from backends.attention.tokens import readable_tokens, special_mask
+from backends.core.scheduler import shared_scheduler
 
 
 @dataclass
@@ -108,7 +109,7 @@ def forward_pass(
     """Tokenize and run the base model once, keeping attentions (and hidden states if asked)."""
     _require_eager(loaded)
     inputs, n_input, truncated = tokenize(loaded, text, text_pair, max_tokens)
-    with torch.inference_mode():
+    with torch.inference_mode(), shared_scheduler().turn("attention"):
         out = base_model(loaded)(
             **inputs, output_attentions=True, output_hidden_states=hidden_states, use_cache=False
         )

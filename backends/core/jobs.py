@@ -15,6 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from backends.core.scheduler import Cancelled, waiting_context
 from backends.core.shared import process_wide
 
 PENDING, RUNNING, DONE, FAILED, STOPPED = "pending", "running", "done", "failed", "stopped"
@@ -75,6 +76,7 @@ class Job:
         self.error: str | None = None
         self.started: float | None = None
         self.finished: float | None = None
+        self.queued: tuple[int, float] | None = None  # (steps ahead, seconds) while waiting for compute
         self._events: list[JobEvent] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -112,6 +114,10 @@ class Job:
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
+    def _queued(self, position: int, eta_s: float) -> None:
+        """Called by the compute scheduler while a step of this job waits; -1 when it starts."""
+        self.queued = None if position < 0 else (position, eta_s)
+
     def _run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         self.started = time.time()
         self.status = RUNNING
@@ -119,9 +125,12 @@ class Job:
             import torch
 
             torch.set_num_threads(job_threads())
-            self.result = fn(JobContext(self), *args, **kwargs)
+            ctx = JobContext(self)
+            # The job's model steps wait in the shared compute queue like everyone's; Stop cancels a wait.
+            with waiting_context(owner=self.id, should_stop=self._stop.is_set, on_wait=self._queued):
+                self.result = fn(ctx, *args, **kwargs)
             self.status = STOPPED if self._stop.is_set() else DONE
-        except JobStopped:
+        except (JobStopped, Cancelled):
             self.status = STOPPED
         except Exception as exc:  # a job's failure is shown in its page, never raised into the UI thread
             self.error = f"{type(exc).__name__}: {exc}"

@@ -28,9 +28,13 @@ class SingleFlightLRU(Generic[K, V]):
         cost: Callable[[V], float] = lambda value: 1,
         group: Callable[[K], Hashable] = lambda key: None,
         budget: Callable[[Hashable], float] = lambda group: UNLIMITED,
+        total: Callable[[list[V]], float] | None = None,
     ):
         self._load = load
         self._cost = cost
+        # What a group of entries costs together (default: the sum of their costs); entries that
+        # share memory (model variants over one set of weights) say so here.
+        self._total = total or (lambda values: sum(cost(v) for v in values))
         self._group = group
         self._budget = budget
         self._lock = threading.Lock()
@@ -71,13 +75,12 @@ class SingleFlightLRU(Generic[K, V]):
         group = self._group(keep)
         budget = self._budget(group)
         members = [k for k in self._entries if self._group(k) == group]  # least recently used first
-        used = sum(self._cost(self._entries[k]) for k in members)
         for k in members:
-            if used <= budget:
+            if self._total([self._entries[m] for m in self._entries if self._group(m) == group]) <= budget:
                 break
             if k == keep:
                 continue
-            used -= self._cost(self._entries.pop(k))
+            del self._entries[k]
             self.evictions += 1
 
     def pop(self, key: K) -> V | None:

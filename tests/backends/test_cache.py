@@ -9,6 +9,7 @@ from backends.models.loaders import CacheKey, load_model
 from backends.models.registry import ModelNotAvailable
 
 MINILM = "all-minilm-l6-v2"
+SMOLLM2 = "smollm2-135m-instruct"
 
 
 class CountingLoader:
@@ -96,18 +97,46 @@ def test_a_failed_load_reaches_every_waiter_and_is_retried_later():
 
 def test_budget_evicts_the_least_recently_used_entry():
     probe = load_model(CacheKey(MINILM))
-    budget = int(probe.nbytes * 1.5)  # room for one MiniLM, not two
+    budget = int(probe.nbytes * 1.5)  # room for one MiniLM (its variants share its weights), not SmolLM2 too
     del probe
     loader = CountingLoader()
     cache = ModelCache(loader=loader, budget=lambda device: budget)
     cache.get(MINILM)
-    cache.get(MINILM, variant="eager")
-    assert [k.variant for k in cache.keys()] == ["eager"]
-    assert cache.evictions == 1
+    cache.get(MINILM, variant="eager")  # built over the default entry's weights: nothing evicted
+    assert [k.variant for k in cache.keys()] == ["default", "eager"] and cache.evictions == 0
     assert cache.used_bytes("cpu") <= budget
+    cache.get(SMOLLM2)  # does not fit beside MiniLM: both MiniLM entries go, least recently used first
+    assert [k.model for k in cache.keys()] == [SMOLLM2]
+    assert cache.evictions == 2
     cache.get(MINILM)  # evicted, so loaded again
     assert len(loader.calls) == 3
-    assert [k.variant for k in cache.keys()] == ["default"]
+    assert [k.model for k in cache.keys()] == [MINILM], "SmolLM2 alone is over this budget, so it went"
+
+
+def test_variants_share_one_copy_of_the_weights():
+    cache = ModelCache(budget=_unlimited)
+    default = cache.get(MINILM)
+    eager = cache.get(MINILM, variant="eager")
+    sentence = cache.get(MINILM, variant="sentence")
+    base = dict(default.model.named_parameters())
+    for variant, model in (("eager", eager.model), ("sentence", sentence.model[0].auto_model)):
+        mine = dict(model.named_parameters())
+        assert mine.keys() == base.keys(), variant
+        assert all(mine[n].data_ptr() == base[n].data_ptr() for n in base), f"{variant} holds its own copy"
+    assert eager.shares_weights_with == sentence.shares_weights_with == default.key
+    assert default.model.config._attn_implementation != "eager", "the default entry was not switched"
+    # The three entries hold one MiniLM's memory between them.
+    assert cache.used_bytes("cpu") < default.nbytes * 1.05
+    vec = sentence.model.encode(["weights shared"])
+    assert vec.shape == (1, 384) and abs(float((vec**2).sum()) - 1) < 1e-3  # MiniLM's pipeline normalises
+    lm = cache.get(SMOLLM2)
+    lm_eager = cache.get(SMOLLM2, variant="eager")
+    ids = lm.tokenizer("The cat sat", return_tensors="pt")
+    with torch.no_grad():
+        out = lm_eager.model(**ids, output_attentions=True)
+        assert torch.allclose(out.logits, lm.model(**ids).logits, atol=1e-4)
+    assert out.attentions[0] is not None
+    assert lm_eager.model.lm_head.weight.data_ptr() == lm.model.lm_head.weight.data_ptr()
 
 
 def test_unload_frees_the_entry_and_its_memory():

@@ -112,3 +112,25 @@ def test_exported_run_is_valid_json_that_loads_back(page):
     page.run()
     assert not page.exception
     assert any(b.label.startswith("Download this run") for b in page.get("download_button"))
+
+
+def test_a_shared_link_reopens_the_same_view_and_follows_changes(open_page):
+    cols = '[{"name":"hot","strategy":"sample","temperature":1.3},{"name":"plain"}]'
+    at = open_page(DECODING, query={"prompt": "Name three rivers.", "max_new": "7", "seed": "3", "chat": "0",
+                                    "cols": cols})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_area(key="dec.prompt").value == "Name three rivers."
+    assert at.number_input(key="dec.max_new").value == 7 and at.number_input(key="dec.seed").value == 3
+    assert at.toggle(key="dec.chat").value is False
+    assert [c["name"] for c in at.session_state["dec.columns"]] == ["hot", "plain"]
+    assert at.session_state["dec.columns"][0]["config"].temperature == 1.3
+    at.number_input(key="dec.max_new").set_value(9).run()
+    assert at.query_params["max_new"] == "9"
+    assert "temperature" in str(at.query_params["cols"])
+
+
+def test_a_bad_link_falls_back_to_the_defaults(open_page):
+    at = open_page(DECODING, query={"max_new": "100000", "cols": "{not json", "seed": "minus one"})
+    assert not at.exception
+    assert at.number_input(key="dec.max_new").value == 40 and at.number_input(key="dec.seed").value == 42
+    assert [c["name"] for c in at.session_state["dec.columns"]][:2] == ["greedy", "beam 5"]

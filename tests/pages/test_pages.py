@@ -68,3 +68,20 @@ def test_every_page_renders_in_chinese(page, open_page):
 def test_a_registered_page_without_its_test_module_fails():
     with pytest.raises(AssertionError, match="tests/pages/test_nosuchpage_page.py is missing"):
         page_checks("nosuchpage")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.key)
+def test_a_link_with_lang_zh_opens_every_page_in_chinese(page, open_page):
+    at = open_page(page, query={"lang": "zh"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == strings("zh")[f"page.{page.key}.title"]
+    assert at.query_params["lang"] == "zh", "the language stays in the link"
+
+
+def test_present_mode_from_the_link_enlarges_the_text(open_page):
+    at = open_page(HOME, query={"present": "1"})
+    assert at.toggle(key="app.present").value is True
+    assert any("font-size" in h.proto.body for h in at.get("html"))
+    at.toggle(key="app.present").set_value(False).run()
+    assert "present" not in at.query_params
+    assert not any("font-size" in h.proto.body for h in at.get("html"))
