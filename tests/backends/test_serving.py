@@ -7,9 +7,7 @@ logprob); streaming and non-streaming agree; every error has OpenAI's shape and 
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import socket
 import threading
 import time
 
@@ -18,40 +16,21 @@ import numpy as np
 import openai
 import pytest
 import torch
-import uvicorn
 
 from backends.core.scheduler import ComputeScheduler
 from backends.decoding import DecodingConfig, encode_prompt, eos_ids, generate_stream
 from backends.models.cache import shared_cache
-from backends.serving.app import ServerSettings, create_app
+from backends.serving.app import ServerSettings
+from backends.serving.local import ServerThread
 
 LM, EMB = "smollm2-135m-instruct", "all-minilm-l6-v2"
 N = 12  # new tokens per request: short, so the file stays fast on two cores
 PROMPT = "What is the capital of France?"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def live_server(settings: ServerSettings):
-    """uvicorn serving `create_app(settings)` in a thread of this process (one model cache with the test)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
+def live_server(settings: ServerSettings) -> ServerThread:
+    """uvicorn serving `create_app(settings)` on a thread of this process (one model cache with the test)."""
+    return ServerThread(settings)
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +243,22 @@ def test_a_saved_lora_adapter_is_served_and_answers_like_the_lora_page(tmp_path,
                                             max_tokens=8, temperature=0)
     assert reply.choices[0].message.content.strip() == after
     assert after != generate(base.model, base.tokenizer, prompt, 8)
+
+
+def test_the_local_server_runs_once_per_process_and_refuses_a_busy_port():
+    from backends.serving.local import LocalServer, free_port
+
+    server, port = LocalServer(), free_port()
+    url = server.start(port, ServerSettings(gradio=False))
+    try:
+        assert server.running and httpx.get(url + "/health").json()["status"] == "ok"
+        assert server.start(port) == url  # already running there: the same server
+        with pytest.raises(OSError, match="already runs"):
+            server.start(free_port())
+        with pytest.raises(OSError, match="in use"):
+            LocalServer().start(port)
+    finally:
+        server.stop()
+    assert not server.running
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/health")
