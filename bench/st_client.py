@@ -109,6 +109,7 @@ class Session:
         self.t0 = time.monotonic()
         self.ws = None
         self.page_hash = ""
+        self.pages: dict[str, str] = {}  # url path -> page script hash, from st.navigation
         self.run_id = ""
         self.run_fragments: tuple[str, ...] = ()
         self.running = False
@@ -168,6 +169,14 @@ class Session:
         except websockets.WebSocketException as exc:
             raise SessionError(f"send failed: {exc!r}") from exc
         self._log("rerun", fragment_id or "full")
+
+    async def goto(self, url_path: str, timeout: float) -> None:
+        """Switch to another page of the app's navigation, as a click on its link; waits for its run."""
+        if url_path not in self.pages:
+            raise KeyError(f"no page {url_path!r} in the navigation ({sorted(self.pages)})")
+        self.page_hash, self.page = self.pages[url_path], url_path
+        self.values.clear()  # the other page's widgets are not on this one
+        await self.run(timeout)
 
     def widget(self, key: str) -> Node:
         for node in self.nodes.values():
@@ -229,7 +238,8 @@ class Session:
     def _handle(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
-            self.page_hash = msg.new_session.page_script_hash or self.page_hash
+            if not self.pages:  # without st.navigation, the run's script is the page
+                self.page_hash = msg.new_session.page_script_hash or self.page_hash
             self.run_id = msg.metadata.run.script_run_id if msg.metadata.HasField("run") else ""
             self.run_fragments = tuple(msg.metadata.run.fragment_ids) if msg.metadata.HasField("run") else ()
             self.running = True
@@ -245,6 +255,8 @@ class Session:
             self._log("status", "running" if self.running else "idle")
         elif kind == "script_finished":
             status = msg.script_finished
+            # A fragment run sends no session_status_changed at its end: its script_finished is the end.
+            self.running = status == ForwardMsg.FINISHED_EARLY_FOR_RERUN
             if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
                 self.fragment_runs += 1
                 self._drop_stale(fragments=set(self.run_fragments))
@@ -256,6 +268,9 @@ class Session:
                 if status == ForwardMsg.FINISHED_SUCCESSFULLY and not self.run_fragments:
                     self._drop_stale(fragments=None)
                 self._log("finished", ForwardMsg.ScriptFinishedStatus.Name(status))
+        elif kind == "navigation":  # st.navigation names the page it ran: later reruns ask for it by hash
+            self.page_hash = msg.navigation.page_script_hash
+            self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
         elif kind == "page_info_changed":
             self.query = msg.page_info_changed.query_string
         elif kind == "auto_rerun":

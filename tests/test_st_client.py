@@ -120,6 +120,13 @@ def test_the_real_app_opens_its_home_page_and_a_page_by_url(tmp_path):
             await tokenizers.rerun()  # opening /tokenizers: the first run names the page by its url path
             await tokenizers.wait_for(lambda: tokenizers.heading() == EN["page.tokenizers.title"], 120,
                                       "the tokenizers page's title")
+            # A later rerun asks for the page by its script hash (from st.navigation) and stays there,
+            # and a page link's target is reached by its url path.
+            await tokenizers.wait_for(lambda: tokenizers.finished_runs, 120, "the page's first run")
+            await tokenizers.run(timeout=120)
+            assert tokenizers.heading() == EN["page.tokenizers.title"], dump(tokenizers)
+            await home.goto("tokenizers", timeout=120)
+            assert home.heading() == EN["page.tokenizers.title"], dump(home)
             assert home.errors() == [] and tokenizers.errors() == []
         finally:
             await asyncio.gather(home.close(), tokenizers.close())
