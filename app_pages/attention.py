@@ -15,6 +15,8 @@ from components.attention import (
     model_view_figure,
     thumbnails,
 )
+from components import url_state
+from components.guard import queue_status
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
 from components.show_code import show_code
@@ -28,10 +30,16 @@ ANALYSIS = P + "analysis"
 st.title(t("page.attention.title"))
 st.markdown(t("attention.intro"))
 
+# A teacher's link reopens the same view: model (the picker), text, length limit, layer and head.
+url_state.bind(P + "max_tokens", "max_tokens", default=512, parse=int, valid=lambda v: 8 <= v <= 1024)
+url_state.bind(P + "text", "text", default=DEFAULT_TEXT)
+url_state.bind(P + "layer", "layer", default=0, parse=int, valid=lambda v: v >= 0)
+url_state.bind(P + "head", "head", default=0, parse=int, valid=lambda v: v >= 0)
+
 left, right = st.columns([1, 2])
 with left:
     name = model_picker("attention", kinds=("embedding", "encoder", "causal-lm"), default="all-minilm-l6-v2")
-    max_tokens = st.number_input(t("attention.max_tokens"), 8, 1024, 512, step=8, key=P + "max_tokens",
+    max_tokens = st.number_input(t("attention.max_tokens"), 8, 1024, step=8, key=P + "max_tokens",
                                  help=t("attention.max_tokens_help"))
 loaded = load_or_explain(name, variant="eager") if name else None
 if loaded is None:
@@ -40,7 +48,7 @@ if loaded is None:
 decoder = att.is_decoder(loaded)
 
 with right:
-    text = st.text_area(t("attention.text"), DEFAULT_TEXT, key=P + "text", height=90)
+    text = st.text_area(t("attention.text"), key=P + "text", height=90)
     pair = None
     if not decoder:
         use_pair = st.toggle(t("attention.use_pair"), key=P + "use_pair")
@@ -55,7 +63,7 @@ def analysis(loaded, text, pair, max_tokens) -> dict:
     if cached is not None and cached["signature"] == signature:
         return cached
     st.session_state.pop(ANALYSIS, None)  # free the previous input's maps before computing new ones
-    with st.spinner(t("attention.computing")):
+    with st.spinner(t("attention.computing")), queue_status():
         forward = att.forward_pass(loaded, text, pair, int(max_tokens), hidden_states=True)
         result = att.attention_from_forward(loaded, forward)
     st.session_state[ANALYSIS] = {"signature": signature, "forward": forward, "result": result, "derived": {}}

@@ -319,7 +319,7 @@ def export_tab():
                            file_name="decoding-run.json", mime="application/json", key=P + "export")
     else:
         st.info(t("dec.export_first"))
-    upload = st.file_uploader(t("dec.import"), type=["json"], key=P + "import")
+    upload = st.file_uploader(t("dec.import"), type=["json"], key=P + "import", max_upload_size=5)
     if upload is not None:
         try:
             record = dec.load_run(json.loads(upload.getvalue().decode("utf-8")))

@@ -81,6 +81,7 @@ def data_tab():
         st.caption(t("lora.data.shipped_note"))
     else:
         st.file_uploader(t("lora.data.upload"), type=["jsonl", "json", "csv"], key=P + "upload",
+                         max_upload_size=UPLOAD_MAX_MB,
                          help=t("lora.data.upload_help", mb=UPLOAD_MAX_MB))
     examples, problem = dataset()
     if examples is None:
@@ -182,7 +183,8 @@ def config_tab():
     e1, e2 = st.columns(2)
     e1.download_button(t("lora.cfg.export"), json.dumps(settings.to_dict(), indent=2),
                        file_name="lora-settings.json", mime="application/json", key=P + "export_settings")
-    e2.file_uploader(t("lora.cfg.import"), type=["json"], key=P + "import_settings", on_change=import_settings)
+    e2.file_uploader(t("lora.cfg.import"), type=["json"], key=P + "import_settings", on_change=import_settings,
+                     max_upload_size=1)
     if st.session_state.get(P + "import_error"):
         e2.error(st.session_state[P + "import_error"])
 

@@ -17,6 +17,7 @@ from backends.rag.projection import project_2d
 from backends.rag.rerank import DEFAULT_RERANKER, rerank, reranker_available
 from backends.rag.types import INGEST_NEEDS_PASSWORD, METHODS, ChunkSettings
 from components import rag as views
+from components.guard import allow, queue_status
 from components.i18n import t
 from components.job_status import job_status, newly_finished
 from components.model_picker import load_or_explain, model_picker
@@ -121,7 +122,8 @@ if collection is None and P + "index_job" not in st.session_state and SAMPLE_PDF
 
 def documents_tab():
     st.toggle(t("rag.use_sample"), True, key=P + "use_sample", help=t("rag.use_sample_help"))
-    st.file_uploader(t("rag.upload"), type=["pdf", "txt", "md"], accept_multiple_files=True, key=P + "uploads")
+    st.file_uploader(t("rag.upload"), type=["pdf", "txt", "md"], accept_multiple_files=True, key=P + "uploads",
+                     max_upload_size=UPLOAD_MAX_MB)
     locked = [r.doc for r in (collection.reports if collection else []) if r.status == INGEST_NEEDS_PASSWORD]
     for name in locked:
         st.text_input(t("rag.password", doc=name), type="password", key=P + "pw." + name)
@@ -217,11 +219,13 @@ def chat_tab():
         return
     with st.chat_message("user"):
         st.markdown(question)
+    if not allow("ask"):
+        return
     try:
-        with st.spinner(t("rag.retrieving")):
+        with st.spinner(t("rag.retrieving")), queue_status():
             turn = pipeline.prepare_turn(search, generator, turns, question.strip(), method, top_k, weak_threshold,
                                          tokenizer, compare)
-        with st.chat_message("assistant"):
+        with st.chat_message("assistant"), queue_status():
             if turn.query != turn.question:
                 st.caption(t("rag.rewritten", q=turn.query))
             if turn.weak:
@@ -277,7 +281,7 @@ def eval_items():
                       format_func=lambda s: t("rag.eval.source." + s))
     if source == "sample":
         return load_eval_set(SAMPLE_EVAL.name, SAMPLE_EVAL.read_bytes())
-    file = st.file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file")
+    file = st.file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file", max_upload_size=10)
     if file is None:
         st.caption(t("rag.eval.format"))
         return None

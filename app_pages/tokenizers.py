@@ -93,6 +93,7 @@ c1, c2 = st.columns([1, 1])
 c1.selectbox(t("tok.sample"), ["", *SAMPLES], key=P + "sample", on_change=load_sample,
              format_func=lambda s: t(f"tok.sample.{s}") if s else t("tok.sample_pick"))
 c2.file_uploader(t("tok.upload"), type=["txt", "md", "py", "json", "csv"], key=P + "upload",
+                 max_upload_size=UPLOAD_MAX_MB,
                  on_change=load_upload, help=t("tok.upload_help", mb=UPLOAD_MAX_MB))
 note = st.session_state.get(P + "upload_note")
 if note:
@@ -266,7 +267,8 @@ def train_tab():
     elif source == "text":
         corpus = text
     else:
-        file = st.file_uploader(t("tok.corpus_upload"), type=["txt", "md"], key=P + "corpus_file")
+        file = st.file_uploader(t("tok.corpus_upload"), type=["txt", "md"], key=P + "corpus_file",
+                                max_upload_size=UPLOAD_MAX_MB)
         if file is not None:
             if file.size > UPLOAD_MAX_MB * 2**20:
                 st.error(t("tok.upload_too_big", mb=UPLOAD_MAX_MB, size=f"{file.size / 2**20:.1f}"))

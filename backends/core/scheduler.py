@@ -126,6 +126,34 @@ class ComputeScheduler:
             _local.held = 0
             self._release(ticket)
 
+    @contextmanager
+    def turn_per_forward(self, module, label: str = "compute") -> Iterator[None]:
+        """Every forward pass of `module` inside the block takes its own turn: for a library's own
+        loop (transformers' `generate`) that we cannot break into steps ourselves.
+
+        Hooks go on `module` for the block only: use it on a session's private copy, never on a
+        model the cache shares (hooks would be seen by every session).
+        """
+        held = []
+
+        def before(mod, args):
+            step = self.turn(label)
+            step.__enter__()
+            held.append(step)
+
+        def after(mod, args, output):
+            if held:
+                held.pop().__exit__(None, None, None)
+
+        hooks = [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+        try:
+            yield
+        finally:
+            for hook in hooks:
+                hook.remove()
+            while held:
+                held.pop().__exit__(None, None, None)
+
     def _enqueue(self, label: str, owner: str) -> Ticket:
         with self._cond:
             if len(self._waiting) >= self.max_waiting:
@@ -135,8 +163,8 @@ class ComputeScheduler:
             return ticket
 
     def _may_start(self, ticket: Ticket) -> bool:
-        free = self.slots - len(self._running)
-        return free > 0 and any(t is ticket for t in itertools.islice(self._waiting, free))
+        """Strictly in arrival order: only the head of the line may take a free slot."""
+        return len(self._running) < self.slots and bool(self._waiting) and self._waiting[0] is ticket
 
     def _wait_for(self, ticket: Ticket) -> None:
         on_wait, should_stop = _local.on_wait, _local.should_stop
@@ -144,9 +172,11 @@ class ComputeScheduler:
         while True:
             with self._cond:
                 if self._may_start(ticket):
-                    self._waiting.remove(ticket)
+                    self._waiting.popleft()
                     ticket.started = time.perf_counter()
                     self._running[ticket.id] = ticket
+                    if self._waiting and len(self._running) < self.slots:
+                        self._cond.notify_all()  # the next in line may take another free slot now
                     break
                 self._cond.wait(POLL_S)
                 if self._may_start(ticket):

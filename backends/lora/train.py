@@ -132,8 +132,10 @@ def generate(model, tokenizer, prompt: str, max_new_tokens: int = 40) -> str:
     was_training = model.training
     model.eval()
     ids = torch.tensor([D.prompt_ids(tokenizer, prompt)], device=next(model.parameters()).device)
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                         do_sample=False, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    stepped = model.get_base_model() if hasattr(model, "get_base_model") else model  # the module called per token
+    with shared_scheduler().turn_per_forward(stepped, "lora"):  # a private copy: hooks are ours to add
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                             do_sample=False, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
     model.train(was_training)
     return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 

@@ -6,6 +6,7 @@ import streamlit as st
 from backends.lora import adapters as A
 from backends.lora import data as D
 from backends.lora import train as T
+from components.guard import queue_status
 from components.i18n import t
 from components.show_code import show_code
 
@@ -34,7 +35,8 @@ def load_uploaded_adapter(loaded, name: str) -> None:
 
 def compare_view(loaded, name: str) -> None:
     with st.expander(t("lora.adapter.upload_title"), expanded=P + "active" not in st.session_state):
-        st.file_uploader(t("lora.adapter.upload"), type=["zip"], key=P + "adapter_upload", help=t("lora.adapter.help"))
+        st.file_uploader(t("lora.adapter.upload"), type=["zip"], key=P + "adapter_upload", help=t("lora.adapter.help"),
+                         max_upload_size=UPLOAD_MAX_MB)
         st.button(t("lora.adapter.load"), key=P + "adapter_load", on_click=load_uploaded_adapter, args=(loaded, name))
         if st.session_state.get(P + "adapter_error"):
             st.error(st.session_state[P + "adapter_error"])
@@ -53,7 +55,7 @@ def compare_view(loaded, name: str) -> None:
     max_new = st.slider(t("lora.compare.max_new"), 8, 120, 48, key=P + "compare_max_new")
     prompts = [line.strip() for line in prompts_text.splitlines() if line.strip()]
     if st.button(t("lora.compare.run"), key=P + "compare_run", type="primary", disabled=not prompts):
-        with st.spinner(t("lora.compare.running", n=len(prompts))):
+        with st.spinner(t("lora.compare.running", n=len(prompts))), queue_status():
             st.session_state[P + "answers"] = A.compare_answers(model, loaded.tokenizer, prompts, int(max_new))
     for n, answer in enumerate(st.session_state.get(P + "answers", [])):
         st.markdown(f"**{answer.prompt}**")
@@ -67,11 +69,12 @@ def compare_view(loaded, name: str) -> None:
     prompt = c1.text_input(t("lora.try.prompt"), T.SAMPLE_PROMPTS[0], key=P + "try_prompt")
     on = c2.toggle(t("lora.try.adapter_on"), value=True, key=P + "adapter_on")
     if st.button(t("lora.try.run"), key=P + "try_run", disabled=not prompt.strip()):
-        if on:
-            text = T.generate(model, loaded.tokenizer, prompt, int(max_new))
-        else:
-            with model.disable_adapter():
+        with queue_status():
+            if on:
                 text = T.generate(model, loaded.tokenizer, prompt, int(max_new))
+            else:
+                with model.disable_adapter():
+                    text = T.generate(model, loaded.tokenizer, prompt, int(max_new))
         st.session_state[P + "try"] = (prompt, on, text)
     tried = st.session_state.get(P + "try")
     if tried:
