@@ -31,11 +31,13 @@ class PageInfo:
 
 HOME = PageInfo("home", "app_pages/home.py", ":material/map:", None)
 TOPICS: tuple[PageInfo, ...] = (
+    PageInfo("scratch_gpt", "app_pages/scratch_gpt.py", ":material/construction:", "foundations"),
     PageInfo("tokenizers", "app_pages/tokenizers.py", ":material/segment:", "tokens_attention"),
     PageInfo("attention", "app_pages/attention.py", ":material/visibility:", "tokens_attention"),
     PageInfo("decoding", "app_pages/decoding.py", ":material/alt_route:", "generation"),
     PageInfo("lora", "app_pages/lora.py", ":material/tune:", "finetuning"),
     PageInfo("rag", "app_pages/rag.py", ":material/quick_reference_all:", "rag"),
+    PageInfo("serving", "app_pages/serving.py", ":material/dns:", "deployment"),
 )
 PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)
 

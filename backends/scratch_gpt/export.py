@@ -150,7 +150,7 @@ def to_transformers(model: GPT):
     return hf.eval()
 
 
-def export_hf(model: GPT, tokenizer: CharTokenizer, folder: Path) -> Path:
+def export_hf(model: GPT, tokenizer: CharTokenizer, folder: Path, extra: dict | None = None) -> Path:
     """Write a transformers folder (config.json, model.safetensors, tokenizer files) plus our own files,
     atomically: the folder appears complete or not at all."""
     folder = Path(folder)
@@ -160,7 +160,7 @@ def export_hf(model: GPT, tokenizer: CharTokenizer, folder: Path) -> Path:
         hf = to_transformers(model)
         hf.save_pretrained(tmp, safe_serialization=True)
         hf_tokenizer(tokenizer, model.config.block_size).save_pretrained(tmp)
-        save(model, tokenizer, tmp)
+        save(model, tokenizer, tmp, extra)
         if folder.exists():
             shutil.rmtree(folder)
         tmp.chmod(0o755)

@@ -1,0 +1,127 @@
+"""The GPT-from-scratch page in AppTest: data on arrival, a real small run with its loss chart, inspection,
+export into a folder the other pages' picker loads, and bad uploads."""
+import math
+import time
+
+import pytest
+
+from backends.core.jobs import shared_runner
+from backends.models.cache import shared_cache
+from components.i18n import strings
+from components.page_registry import PAGES
+
+from .plotly_helpers import figure_titled, values
+
+PAGE = next(p for p in PAGES if p.key == "scratch_gpt")
+EN = strings("en")
+
+# The loss chart (with its two baselines) is drawn on arrival, before any run.
+BROWSER_MUST_SHOW = f'[data-testid="stPlotlyChart"] .gtitle:has-text("{EN["scratch_gpt.chart.title"]}")'
+
+
+def check_page(at):
+    """What the page must show when a user arrives (tests/pages/test_pages.py runs it in AppTest)."""
+    ready = at.success[0].value
+    assert ready.startswith("940,081 characters, 77 distinct tokens"), ready
+    assert any(c.value.startswith("HAMLET, PRINCE OF DENMARK") for c in at.code)
+    chart = figure_titled(at, EN["scratch_gpt.chart.title"])
+    lines = sorted(shape.y0 for shape in chart.layout.shapes)
+    assert math.isclose(lines[1], math.log(77), rel_tol=1e-6) and 3.0 < lines[0] < 3.5, lines
+    assert at.number_input(key="scratch_gpt.w.n_layer").value == 4 and at.button(key="scratch_gpt.start")
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page(PAGE)
+
+
+def open_tab(at, label):
+    at.session_state["scratch_gpt.tab"] = label
+    return at.run()
+
+
+def wait_for(at, job, seconds=240):
+    deadline = time.time() + seconds
+    while not job.done and time.time() < deadline:  # the fragment keeps polling while the job trains
+        time.sleep(1)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert job.done and job.status == "done", job.error
+    return at.run()
+
+
+def small_run(at, steps=60):
+    for key, value in {"n_layer": 1, "n_embd": 32, "n_head": 2, "block_size": 32, "max_iters": steps, "eval_interval": 30,
+                           "eval_iters": 4, "sample_interval": 30, "warmup_iters": 5, "lr_decay_iters": steps,
+                           "learning_rate": 3e-3}.items():
+        at.number_input(key=f"scratch_gpt.w.{key}").set_value(value)
+    at.run()
+    at.button(key="scratch_gpt.start").click().run()
+    job = shared_runner().get(at.session_state["scratch_gpt.job"])
+    assert job is not None and at.button(key="scratch_gpt.start").disabled, "one run at a time per session"
+    return wait_for(at, job), job
+
+
+def test_a_run_draws_its_loss_chart_then_the_model_is_inspected_and_exported(page):
+    at, _job = small_run(page)
+    assert any(s.value.startswith("Run #1: 60 steps, validation loss") for s in at.success)
+    chart = figure_titled(at, EN["scratch_gpt.chart.title"])
+    train, val = chart.data[0], chart.data[1]
+    assert list(values(train.x)) == list(range(1, 61)) and list(values(val.x)) == [0, 30, 60]
+    assert values(val.y)[-1] < values(val.y)[0]
+    assert at.dataframe[0].value["Steps"][0] == 60
+    # resume to 90 steps continues the same run
+    at.number_input(key="scratch_gpt.w.max_iters").set_value(90).run()
+    at.button(key="scratch_gpt.resume").click().run()
+    at = wait_for(at, shared_runner().get(at.session_state["scratch_gpt.job"]))
+    assert list(at.dataframe[0].value["Steps"]) == [60, 90]
+
+    at = open_tab(at, EN["scratch_gpt.tab.inspect"])
+    next_chart = figure_titled(at, EN["scratch_gpt.inspect.next_title"])
+    assert math.isclose(sum(values(next_chart.data[0].x)), 1.0, rel_tol=0.2)  # the top 20 hold most of it
+    attn = figure_titled(at, "Attention, layer 0, head 0")
+    grid = values(attn.data[0].z)
+    assert grid.shape[0] == grid.shape[1] == len("ROMEO:\nBut soft, what light")
+    at.button(key="scratch_gpt.generate").click().run()
+    assert at.code[-1].value.startswith("ROMEO:\nBut soft, what light") and len(at.code[-1].value) > 300
+
+    at = open_tab(at, EN["scratch_gpt.tab.save"])
+    at.text_input(key="scratch_gpt.save_name").set_value("page-test").run()
+    at.button(key="scratch_gpt.save").click().run()
+    folder = at.session_state["scratch_gpt.exported"]
+    assert any(c.value == folder for c in at.code) and folder.endswith("scratch_gpt/page-test")
+    loaded = shared_cache().get(folder)  # what the decoding page's picker does with the pasted path
+    try:
+        assert type(loaded.model).__name__ == "GPT2LMHeadModel" and loaded.tokenizer.decode([1, 2]) is not None
+    finally:
+        shared_cache().unload(loaded.key)
+
+
+def test_chinese_poems_uploads_and_bad_settings(page):
+    at = page
+    at.radio(key="scratch_gpt.corpus").set_value("tang_song").run()
+    assert at.success[0].value.startswith("39,232 characters")
+    at.radio(key="scratch_gpt.corpus").set_value("upload").run()
+    assert not at.exception and at.info[0].value == EN["scratch_gpt.data.upload_first"]
+    at.file_uploader(key="scratch_gpt.upload").upload("photo.txt", bytes(range(256)) * 40, "text/plain").run()
+    assert at.error[0].value == "'photo.txt' looks like a binary file, not text."
+    poem = "床前明月光，疑是地上霜。举头望明月，低头思故乡。\n" * 60
+    at.file_uploader(key="scratch_gpt.upload").upload("poem.txt", poem.encode("gb18030"), "text/plain").run()
+    assert at.success[0].value.startswith("1,500 characters") and "gb18030" in at.caption[0].value
+    at.number_input(key="scratch_gpt.w.n_head").set_value(3).run()
+    assert at.error[0].value == ("These settings cannot train: n_embd (128) must be divisible by n_head (3).")
+    assert not any(b.key == "scratch_gpt.start" for b in at.button), "no run can start with bad settings"
+
+
+def test_ladder_shows_each_rung(page):
+    at = page
+    for key, value in {"n_layer": 1, "n_embd": 32, "n_head": 2, "block_size": 32, "eval_iters": 2}.items():
+        at.number_input(key=f"scratch_gpt.w.{key}").set_value(value)
+    at = open_tab(at.run(), EN["scratch_gpt.tab.ladder"])
+    at.number_input(key="scratch_gpt.ladder_steps").set_value(20).run()
+    at.button(key="scratch_gpt.ladder_start").click().run()
+    job = shared_runner().get(at.session_state["scratch_gpt.ladder_job"])
+    at = wait_for(at, job)
+    bars = figure_titled(at, EN["scratch_gpt.ladder.chart"]).data[0]
+    assert list(bars.x) == ["bigram table", "MLP (8 characters)", "one attention layer", "full GPT"]
+    assert all(0 < v < math.log(77) for v in values(bars.y))
