@@ -24,7 +24,8 @@ from backends.core.paths import cache_dir
 from backends.rag.types import Chunk, ChunkSettings, IngestReport, Passage
 
 # Bumped whenever ingest or chunking changes what a file turns into (2: running headers/footers removed).
-FORMAT = 2
+FORMAT = 3  # 3: no file name stored (the same bytes from another user must not show the first uploader's name)
+NAME = "\x00doc\x00"  # where the uploader's file name stood in the report's message
 
 
 def embeddings_cache_dir() -> Path:
@@ -66,6 +67,7 @@ def get(key: str, doc: str) -> tuple[IngestReport, list[Chunk], np.ndarray] | No
     report = report_from_json(meta["report"])
     # the same bytes may arrive under another file name: the cached entry takes this upload's name
     report.doc = doc
+    report.message = report.message.replace(NAME, doc)
     report.passages = [Passage(doc, p.page, p.text) for p in report.passages]
     chunks = [Chunk(i, doc, int(page), text, int(start)) for i, (page, start, text) in enumerate(meta["chunks"])]
     return report, chunks, vectors
@@ -78,8 +80,13 @@ def put(key: str, report: IngestReport, chunks: list[Chunk], vectors: np.ndarray
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=key[:8] + ".", dir=folder.parent))
     try:
-        meta = {"format": FORMAT, "report": report_to_json(report),
-                "chunks": [[c.page, c.start, c.text] for c in chunks]}
+        # Content-addressed and shared by every session: keep no trace of who uploaded it under which name.
+        stored = report_to_json(report)
+        stored["message"] = report.message.replace(report.doc, NAME)
+        stored["doc"] = NAME
+        for passage in stored.get("passages", []):
+            passage["doc"] = NAME
+        meta = {"format": FORMAT, "report": stored, "chunks": [[c.page, c.start, c.text] for c in chunks]}
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         np.save(tmp / "embeddings.npy", np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
         os.rename(tmp, folder)

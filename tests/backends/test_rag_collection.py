@@ -187,3 +187,14 @@ def test_a_collection_of_only_bad_files_is_empty_and_searchable():
     col = build_collection(None, [("x.pdf", b"nope", None)], SETTINGS)
     assert len(col) == 0 and col.embeddings.shape == (0, 384) and col.reports[0].status == "error"
     assert col.search("anything") == [] and col.candidates_table("anything") == []
+
+
+def test_the_shared_embedding_cache_never_shows_another_uploaders_file_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
+    pdf = SAMPLE.read_bytes()
+    alice = build_collection(None, [("alice-secret-plan.pdf", pdf, None)], SETTINGS)
+    bob = build_collection(None, [("bob.pdf", pdf, None)], SETTINGS)  # same bytes: served from the cache
+    assert "alice-secret-plan.pdf" in alice.reports[0].message
+    assert bob.reports[0].message == alice.reports[0].message.replace("alice-secret-plan.pdf", "bob.pdf")
+    stored = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "rag-embeddings").rglob("*.json"))
+    assert stored and "alice" not in stored
