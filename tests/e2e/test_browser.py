@@ -133,3 +133,29 @@ def test_rag_indexes_a_real_upload_and_answers_with_its_sources(page, app_url):
     assert page.get_by_text(", page ", exact=False).count() >= 1
     assert page.locator('[data-testid="stException"]').count() == 0
     shoot(page, "rag-chat")
+
+
+def test_a_teachers_link_opens_the_same_view_in_another_browser_session(browser, app_url):
+    """The teacher sets a view; a student's separate browser session opens the link and sees the same."""
+    teacher = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    teacher.goto(f"{app_url}/attention?lang=zh")
+    wait_until_idle(teacher)
+    zh = strings("zh")
+    teacher.wait_for_selector(f'h1:has-text("{zh["page.attention.title"]}")')
+    box = teacher.get_by_label(zh["attention.text"], exact=True)
+    box.fill("老师的句子：猫坐在垫子上。")
+    box.press("Control+Enter")
+    wait_until_idle(teacher)
+    teacher.wait_for_function("() => location.search.includes('text=')")
+    link = teacher.url
+    assert "lang=zh" in link
+    student = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    student.goto(link)
+    wait_until_idle(student)
+    student.wait_for_selector(f'h1:has-text("{zh["page.attention.title"]}")')
+    student.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg')
+    assert student.get_by_label(zh["attention.text"], exact=True).input_value() == "老师的句子：猫坐在垫子上。"
+    assert student.locator('[data-testid="stException"]').count() == 0
+    shoot(student, "shared-link-zh")
+    teacher.context.close()
+    student.context.close()
