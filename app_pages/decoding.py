@@ -253,13 +253,20 @@ def inspect_tab():
     st.plotly_chart(distribution_figure(dist, t("dec.dist_title", step=step, kept=dist.kept, vocab=dist.vocab_size)),
                     key=P + "dist")
     st.markdown(t("dec.branch_intro"))
-    alt = st.selectbox(t("dec.branch_with"), dist.raw, key=P + "branch_alt",
-                       format_func=lambda a: f"{a.text!r} (p={a.prob:.3f})")
+    # The default alternative is the most likely token the run did NOT take: branching on the
+    # token already taken would only reproduce the same text.
+    taken = steps[step].token_id
+    others = [i for i, a in enumerate(dist.raw) if a.token_id != taken]
+    alt = st.selectbox(t("dec.branch_with"), dist.raw, index=others[0] if others else 0,
+                       key=f"{P}branch_alt.{column['id']}.{step}",
+                       format_func=lambda a: f"{a.text!r} (p={a.prob:.3f})" + (" ✓" if a.token_id == taken else ""))
     if st.button(t("dec.branch"), key=P + "branch"):
         out, branched = st.empty(), []
-        for s in dec.branch(loaded, prompt_ids, result["ids"], step, alt.token_id, result["config"]):
-            branched.append(s)
-            out.markdown(probability_chips(steps[:step] + branched), unsafe_allow_html=True)
+        with queue_status():
+            for s in dec.branch(loaded, prompt_ids, result["ids"], step, alt.token_id, result["config"]):
+                branched.append(s)
+                out.markdown(probability_chips(steps[:step] + branched), unsafe_allow_html=True)
+        out.empty()  # shown once, below, with its caption
         st.session_state[P + "branch_result"] = (column["id"], step, branched)
     saved = st.session_state.get(P + "branch_result")
     if saved and saved[0] == column["id"]:

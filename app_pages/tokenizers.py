@@ -13,7 +13,7 @@ from backends.models.registry import ModelNotAvailable
 from components.i18n import t
 from components.job_status import job_status
 from components.show_code import show_code
-from components.token_chips import token_chips
+from components.token_chips import token_chips, visible_whitespace
 
 P = "tok."
 SAMPLES = json.loads((Path(__file__).resolve().parent.parent / "assets/samples/tokenizer_texts.json").read_text("utf-8"))
@@ -299,13 +299,17 @@ def trained_result(job):
 
 
 def add_trained(result):
-    """A callback, so it runs before the multiselect it changes is drawn."""
+    """A callback, so it runs before the multiselect it changes is drawn. The button sits in the job's
+    fragment, whose rerun would not redraw the comparison: show_trained asks for a full rerun."""
     trained()[result.tok.name] = result
     st.session_state[P + "chosen"] = [*st.session_state[P + "chosen"], result.tok.name]
     st.session_state[P + "tab"] = t("tok.tab.compare")
+    st.session_state[P + "added"] = True
 
 
 def show_trained(result):
+    if st.session_state.pop(P + "added", False):
+        st.rerun(scope="app")  # the comparison (outside this fragment) shows the new tokenizer at once
     st.success(t("tok.trained", kind=result.kind, got=result.vocab_size, asked=result.requested_vocab_size,
                  s=f"{result.seconds:.2f}"))
     if result.note:
@@ -318,8 +322,9 @@ def show_trained(result):
                        key=P + f"download.{name}")
     if result.merges:
         st.markdown(t("tok.merges", n=len(result.merges)))
-        st.dataframe(pd.DataFrame([{"#": m.rank + 1, t("tok.merge.pair"): f"{m.left} + {m.right}",
-                                    t("tok.merge.new"): m.new, t("tok.merge.count"): m.count}
+        ws = visible_whitespace  # a merge of " " + "t" must show its space
+        st.dataframe(pd.DataFrame([{"#": m.rank + 1, t("tok.merge.pair"): f"{ws(m.left)} + {ws(m.right)}",
+                                    t("tok.merge.new"): ws(m.new), t("tok.merge.count"): m.count}
                                    for m in result.merges]), hide_index=True, key=P + f"merges.{name}")
     show_code(training.train, training.merge_counts)
 

@@ -5,6 +5,8 @@ import html
 
 import plotly.graph_objects as go
 
+from components.i18n import t
+
 
 def _color(prob: float) -> str:
     # Red (unlikely) through yellow to green (likely): how sure the model was of its pick.
@@ -28,46 +30,68 @@ def distribution_figure(dist, title: str) -> go.Figure:
     """Top tokens of one step: the model's raw probability next to what filtering left."""
     names = [repr(a.text) for a in dist.raw]
     fig = go.Figure([
-        go.Bar(name="raw softmax", x=names, y=[a.prob for a in dist.raw], marker_color="#b8b0f0"),
-        go.Bar(name="after filters", x=names, y=[a.filtered_prob for a in dist.raw], marker_color="#6c4cf4"),
+        go.Bar(name=t("dec.fig.raw"), x=names, y=[a.prob for a in dist.raw], marker_color="#b8b0f0"),
+        go.Bar(name=t("dec.fig.filtered"), x=names, y=[a.filtered_prob for a in dist.raw], marker_color="#6c4cf4"),
     ])
-    fig.update_layout(barmode="group", height=300, title=title, margin=dict(l=10, r=10, t=40, b=10),
-                      yaxis_title="probability", legend=dict(orientation="h", y=1.1))
+    # The legend sits below the title, above the plot area, so no bar can run into it.
+    fig.update_layout(barmode="group", height=340, title=dict(text=title, y=0.97), margin=dict(l=10, r=10, t=80, b=10),
+                      yaxis_title=t("dec.fig.probability"), legend=dict(orientation="h", x=0, y=1.02,
+                                                                        yanchor="bottom"))
+    fig.update_yaxes(range=[0, min(1.0, max([a.prob for a in dist.raw] + [0.01]) * 1.1)])
     return fig
 
 
+def _on_best_path(beam, best_ids: list[int]) -> bool:
+    return list(beam.ids) == list(best_ids[: len(beam.ids)])
+
+
 def beam_tree_figure(result, decode) -> go.Figure:
-    """Every step's kept beams (purple), finished hypotheses (green) and dropped candidates (grey)."""
+    """Every step's kept beams (purple), finished hypotheses (green) and dropped candidates (grey).
+
+    Only the tokens of the best hypothesis are written on the tree (alternating above and below
+    the path, so neighbours never overlap); every other node tells its token and text on hover.
+    """
     fig = go.Figure()
-    kept_x, kept_y, kept_text, kept_hover = [], [], [], []
+    kept_x, kept_y, kept_hover = [], [], []
+    path_x, path_y, path_text, path_pos = [], [], [], []
     edges_x, edges_y = [], []
     other = {"finished": ([], [], [], "#2e9d57"), "dropped": ([], [], [], "#bbbbbb")}
+    width = max([len(step.kept) for step in result.steps] + [1])
     for step_no, step in enumerate(result.steps, start=1):
         for rank, beam in enumerate(step.kept):
+            hover = f"{t('dec.fig.step')} {step_no} · {beam.score:.2f}<br>{html.escape(decode(beam.ids))}"
+            if _on_best_path(beam, result.best_ids):
+                path_x.append(step_no)
+                path_y.append(-rank)
+                path_text.append(html.escape(decode([beam.token_id]).replace("\n", "↵")[:12]))
+                path_pos.append("top center" if len(path_x) % 2 else "bottom center")
             kept_x.append(step_no)
             kept_y.append(-rank)
-            kept_text.append(decode([beam.token_id]))
-            kept_hover.append(f"step {step_no} · score {beam.score:.2f}<br>{html.escape(decode(beam.ids))}")
+            kept_hover.append(hover)
             if beam.parent >= 0:
                 edges_x += [step_no - 1, step_no, None]
                 edges_y += [-beam.parent, -rank, None]
         for kind in ("finished", "dropped"):
             xs, ys, hover, _ = other[kind]
             for j, beam in enumerate(getattr(step, kind)):
-                xs.append(step_no + 0.25)
-                ys.append(-len(step.kept) - j * 0.6 if kind == "dropped" else -rank - 0.5 - j * 0.3)
+                xs.append(step_no + 0.3)
+                ys.append(-width - 0.4 - j * 0.35 if kind == "dropped" else 0.6 + j * 0.3)
                 score = beam.normalized if beam.normalized is not None else beam.score
-                hover.append(f"{kind} · {score:.2f}<br>{html.escape(decode(beam.ids))}")
+                hover.append(f"{t('dec.fig.' + kind)} · {score:.2f}<br>{html.escape(decode(beam.ids))}")
     fig.add_trace(go.Scatter(x=edges_x, y=edges_y, mode="lines", line=dict(color="#c9c2f5"), hoverinfo="skip",
                              showlegend=False))
-    fig.add_trace(go.Scatter(x=kept_x, y=kept_y, mode="markers+text", text=kept_text, textposition="top center",
-                             marker=dict(color="#6c4cf4", size=9), hovertext=kept_hover, hoverinfo="text",
-                             name="kept"))
+    fig.add_trace(go.Scatter(x=kept_x, y=kept_y, mode="markers", marker=dict(color="#6c4cf4", size=8),
+                             hovertext=kept_hover, hoverinfo="text", name=t("dec.fig.kept")))
+    fig.add_trace(go.Scatter(x=path_x, y=path_y, mode="markers+text", text=path_text, textposition=path_pos,
+                             marker=dict(color="#f4a300", size=11, line=dict(color="#6c4cf4", width=1)),
+                             textfont=dict(size=11), hoverinfo="skip", name=t("dec.fig.best")))
     for kind, (xs, ys, hover, color) in other.items():
         if xs:
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=color, size=6, symbol="x"),
-                                     hovertext=hover, hoverinfo="text", name=kind))
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step",
-                      legend=dict(orientation="h", y=1.08))
-    fig.update_yaxes(visible=False)
+                                     hovertext=hover, hoverinfo="text", name=t("dec.fig." + kind)))
+    steps = len(result.steps)
+    fig.update_layout(height=180 + 55 * width, margin=dict(l=10, r=10, t=60, b=10),
+                      xaxis_title=t("dec.fig.step"), legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom"))
+    fig.update_xaxes(range=[0.4, steps + 0.8], dtick=1 if steps <= 40 else 5)
+    fig.update_yaxes(visible=False, range=[-width - 1.2, 1.6])
     return fig

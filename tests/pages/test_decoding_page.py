@@ -71,7 +71,12 @@ def test_beam_column_draws_its_tree(page):
     keep_columns(page, {"beam 5"})
     page.button(key="dec.run").click().run()
     tree = figures(page)[0]
-    assert {trace.name for trace in tree.data} >= {"kept", "dropped"}
+    assert {trace.name for trace in tree.data} >= {"kept beam", "best hypothesis", "dropped"}
+    best = next(trace for trace in tree.data if trace.name == "best hypothesis")
+    labelled = [trace for trace in tree.data if trace.text is not None and len(trace.text)]
+    assert labelled == [best], "only the best path carries labels, so they cannot pile up"
+    beam = next(iter(page.session_state["dec.results"].values()))["beam"]
+    assert len(beam.best_ids) - 1 <= len(best.text) <= len(beam.best_ids), "one label per token of the best"
 
 
 def test_inspect_shows_the_distribution_and_branches(page):
@@ -82,14 +87,18 @@ def test_inspect_shows_the_distribution_and_branches(page):
     dist = figures(page)[0]
     assert [trace.name for trace in dist.data] == ["raw softmax", "after filters"]
     original = page.session_state["dec.results"]
-    alternatives = page.selectbox(key="dec.branch_alt").options
+    column_id = next(iter(original))
+    alternatives = page.selectbox(key=f"dec.branch_alt.{column_id}.0").options
     page.select_slider(key="dec.inspect_step").set_value(2).run()
-    page.selectbox(key="dec.branch_alt").select_index(1).run()
+    # By default the branch takes the most likely token the run did not take (greedy took the first).
+    assert page.selectbox(key=f"dec.branch_alt.{column_id}.2").index == 1
     page.button(key="dec.branch").click().run()
-    column_id, step, steps = page.session_state["dec.branch_result"]
-    greedy_ids = next(iter(original.values()))["ids"]
+    _, step, steps = page.session_state["dec.branch_result"]
+    greedy_ids = original[column_id]["ids"]
     assert step == 2 and steps[0].index == 2 and steps[0].token_id != greedy_ids[2]
     assert len(alternatives) == 15
+    branched_html = [m.value for m in page.markdown if m.value.startswith('<div style="line-height:1.9">')]
+    assert len(branched_html) == 1, "the branched text is shown once"
 
 
 def test_empty_prompt_is_a_message_not_a_crash(page):

@@ -81,9 +81,12 @@ def test_training_a_tokenizer_adds_a_column(page):
     assert any("Trained a bpe tokenizer" in s.value for s in page.success)
     merges = page.dataframe[0].value
     assert len(merges) == 50 and merges["count"].iloc[0] >= merges["count"].iloc[-1]
+    assert any("·" in pair for pair in merges["pair"]), "merges with a space show it (·)"
     add = next(b for b in page.button if b.key.startswith("tok.add."))
     add.click().run()
-    open_tab(page, "Side by side")
+    assert page.session_state["tok.tab"] == "Side by side", "adding switches to the comparison"
+    trained_name = next(iter(page.session_state["tok.trained"]))
+    assert page.session_state["tok.chosen"][-1] == trained_name and len(page.session_state["tok.chosen"]) == 6
     counts = table(page)
     assert len(counts) == 6 and any(name.endswith("trained)") for name in counts)
 
