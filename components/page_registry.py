@@ -37,6 +37,7 @@ TOPICS: tuple[PageInfo, ...] = (
     PageInfo("decoding", "app_pages/decoding.py", ":material/alt_route:", "generation"),
     PageInfo("lora", "app_pages/lora.py", ":material/tune:", "finetuning"),
     PageInfo("rag", "app_pages/rag.py", ":material/quick_reference_all:", "rag"),
+    PageInfo("serving", "app_pages/serving.py", ":material/dns:", "deployment"),
 )
 PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)
 
