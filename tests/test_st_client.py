@@ -7,6 +7,7 @@ import pytest
 
 from bench.st_client import Session, SessionError, dump, start_server
 from components.i18n import strings
+from components.page_registry import HOME
 
 ROOT = Path(__file__).resolve().parents[1]
 EN = strings("en")
@@ -107,29 +108,23 @@ def test_two_sessions_keep_their_own_values(tiny_server):
     asyncio.run(both())
 
 
-def test_the_real_app_opens_its_home_page_and_a_page_by_url(tmp_path):
+def test_the_real_app_opens_a_page_by_url_and_switches_pages(tmp_path):
     server = start_server(ROOT / "app.py", ROOT, tmp_path / "streamlit.log", env={"HF_HUB_OFFLINE": "1"})
 
     async def visit():
-        home, tokenizers = Session(server.url), Session(server.url, page="tokenizers")
+        session = Session(server.url, page="tokenizers")  # as a browser opening /tokenizers
         try:
-            await home.open(timeout=120)
-            assert home.heading() == EN["page.home.title"], dump(home)
-            assert home.find_text(EN["home.map"]) is not None, dump(home)
-            await tokenizers.connect()
-            await tokenizers.rerun()  # opening /tokenizers: the first run names the page by its url path
-            await tokenizers.wait_for(lambda: tokenizers.heading() == EN["page.tokenizers.title"], 120,
-                                      "the tokenizers page's title")
-            # A later rerun asks for the page by its script hash (from st.navigation) and stays there,
-            # and a page link's target is reached by its url path.
-            await tokenizers.wait_for(lambda: tokenizers.finished_runs, 120, "the page's first run")
-            await tokenizers.run(timeout=120)
-            assert tokenizers.heading() == EN["page.tokenizers.title"], dump(tokenizers)
-            await home.goto("tokenizers", timeout=120)
-            assert home.heading() == EN["page.tokenizers.title"], dump(home)
-            assert home.errors() == [] and tokenizers.errors() == []
+            await session.open(timeout=180)
+            assert session.heading() == EN["page.tokenizers.title"], dump(session)
+            # A later rerun asks for the page by the hash st.navigation named, and stays there.
+            await session.run(timeout=120)
+            assert session.heading() == EN["page.tokenizers.title"], dump(session)
+            await session.goto(HOME.url_path if HOME.url_path in session.pages else "", timeout=120)
+            assert session.heading() == EN["page.home.title"], dump(session)
+            assert session.find_text(EN["home.map"]) is not None, dump(session)
+            assert session.errors() == []
         finally:
-            await asyncio.gather(home.close(), tokenizers.close())
+            await session.close()
 
     try:
         asyncio.run(visit())
