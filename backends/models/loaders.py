@@ -304,8 +304,13 @@ def load_vision_model(key: CacheKey, resolved: Resolved, location: str, local_on
     """The vision page's kinds: an ImageNet classifier (EfficientNet-Lite0 from its package), CLIP-style
     dual encoders (any transformers model with get_image_features/get_text_features), BLIP captioner
     and BLIP VQA. For these `tokenizer` holds the class names or the model's processor."""
-    from transformers import (AutoConfig, AutoModel, AutoProcessor, BlipForConditionalGeneration,
-                              BlipForQuestionAnswering)
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoProcessor,
+        BlipForConditionalGeneration,
+        BlipForQuestionAnswering,
+    )
 
     spec = resolved.spec
     try:
@@ -317,7 +322,7 @@ def load_vision_model(key: CacheKey, resolved: Resolved, location: str, local_on
         else:
             cls = {"clip": AutoModel, "blip-caption": BlipForConditionalGeneration,
                    "blip-vqa": BlipForQuestionAnswering}[key.variant]
-            common = dict(trust_remote_code=False, local_files_only=local_only)
+            common = {"trust_remote_code": False, "local_files_only": local_only}
             archs = AutoConfig.from_pretrained(location, **common).architectures or []
             if key.variant == "clip" and archs and not any(a.endswith("Model") for a in archs):
                 raise ModelNotAvailable(f"{key.model!r} is a {', '.join(archs)}, not an image-text dual encoder "
