@@ -47,7 +47,8 @@ def _unique_name(name: str, taken: set[str]) -> str:
         n += 1
 
 
-def _prepare(ctx, files, settings, loaded, model, taken: set[str], known_sha: set[str], max_bytes, max_pages):
+def _prepare(ctx, files, settings, loaded, model, taken: set[str], known_sha: set[str], max_bytes, max_pages,
+             ocr: bool = True):
     """Ingest + chunk every file (or take it from the cache). Returns per-file entries in upload order."""
     entries = []
     tokenizer = loaded.tokenizer if settings.method == "tokens" else None
@@ -62,7 +63,7 @@ def _prepare(ctx, files, settings, loaded, model, taken: set[str], known_sha: se
                                   "skipped.", sha256=sha)
             entries.append((report, [], None, None))
             continue
-        key = embed_cache.cache_key(sha, password, settings, model)
+        key = embed_cache.cache_key(sha, password, settings, model, ocr)
         cached = embed_cache.get(key, name)
         if cached is not None:
             report, chunks, vectors = cached
@@ -73,7 +74,14 @@ def _prepare(ctx, files, settings, loaded, model, taken: set[str], known_sha: se
                            stage="ingest", doc=name, page=page, pages=pages)
                 return ctx.stopped
 
-            report = ingest_file(name, data, password, max_bytes=max_bytes, max_pages=max_pages, on_page=on_page)
+            def on_ocr(page, pages, seconds, i=i, name=name):
+                done = "" if seconds is None else f" ({seconds:.1f} s)"
+                ctx.report(INGEST_SHARE * (i + (page - 1) / pages) / len(files),
+                           f"OCR {name}: page {page}/{pages}{done}", stage="ocr", doc=name, page=page, pages=pages,
+                           seconds=seconds)
+
+            report = ingest_file(name, data, password, max_bytes=max_bytes, max_pages=max_pages, on_page=on_page,
+                                 ocr=ocr, on_ocr=on_ocr)
             ctx.check_stop()
             chunks = chunk_passages(report.passages, settings, tokenizer) if report.status == INGEST_OK else []
             entries.append((report, chunks, None, key if report.status == INGEST_OK else None))
@@ -109,11 +117,12 @@ def _embed_new(ctx, loaded, entries, batch_size: int) -> None:
             embed_cache.put(key, report, chunks, part)
 
 
-def _assemble(name, model, settings, device, old_chunks, old_reports, old_vectors, entries, dim):
+def _assemble(name, model, settings, device, old_chunks, old_reports, old_vectors, entries, dim, store="faiss",
+              store_url=None):
     chunks, blocks = list(old_chunks), [old_vectors] if old_vectors is not None and len(old_vectors) else []
     for report, new_chunks, vectors, _ in entries:
         for c in new_chunks:
-            chunks.append(Chunk(len(chunks), c.doc, c.page, c.text, c.start))
+            chunks.append(Chunk(len(chunks), c.doc, c.page, c.text, c.start, c.kind))
         if new_chunks:
             blocks.append(vectors)
     embeddings = np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), dtype=np.float32)
@@ -121,39 +130,43 @@ def _assemble(name, model, settings, device, old_chunks, old_reports, old_vector
     again = {e[0].doc for e in entries}
     kept = [r for r in old_reports if r.status == INGEST_OK or r.doc not in again]
     reports = kept + [e[0] for e in entries]
-    return Collection(name, model, settings, chunks, reports, embeddings, device)
+    return Collection(name, model, settings, chunks, reports, embeddings, device, store=store, store_url=store_url)
 
 
 def build_collection(ctx, files: list[tuple[str, bytes, str | None]], settings: ChunkSettings,
                      embed_model: str = DEFAULT_EMBED_MODEL, device: str = "cpu", name: str = "session",
-                     batch_size: int = DEFAULT_BATCH, max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES):
-    """Index `files` ((name, bytes, password or None) each) into a new Collection."""
+                     batch_size: int = DEFAULT_BATCH, max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES,
+                     ocr: bool = True, store: str = "faiss", store_url: str | None = None):
+    """Index `files` ((name, bytes, password or None) each) into a new Collection.
+
+    ocr=False leaves scanned pages and images unread (each report says so); store picks the
+    vector store ("faiss" in-process, or "qdrant": in-process, or the server at store_url)."""
     ctx = ctx or _Quiet()
     ctx.report(0.0, f"loading {embed_model}", stage="model")
     loaded = load_embedder(embed_model, device)
     validate_settings(settings, max_tokens(loaded))
-    entries = _prepare(ctx, files, settings, loaded, embed_model, set(), set(), max_bytes, max_pages)
+    entries = _prepare(ctx, files, settings, loaded, embed_model, set(), set(), max_bytes, max_pages, ocr)
     _embed_new(ctx, loaded, entries, batch_size)
-    ctx.report(0.97, "building the FAISS and BM25 indexes", stage="index")
+    ctx.report(0.97, "building the vector and BM25 indexes", stage="index")
     collection = _assemble(name, embed_model, settings, device, [], [], None, entries,
-                           loaded.model.get_embedding_dimension())
+                           loaded.model.get_embedding_dimension(), store, store_url)
     ctx.report(1.0, f"{len(collection.chunks)} chunks from {len(collection.documents)} document(s)", stage="done")
     return collection
 
 
 def add_files(ctx, collection, files: list[tuple[str, bytes, str | None]], batch_size: int = DEFAULT_BATCH,
-              max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES):
+              max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES, ocr: bool = True):
     """A new Collection holding `collection`'s chunks plus those of `files`; `collection` is not changed."""
     ctx = ctx or _Quiet()
     loaded = load_embedder(collection.embed_model, collection.device)
     taken = set(collection.documents)
     known = {r.sha256 for r in collection.reports if r.status == INGEST_OK}
     entries = _prepare(ctx, files, collection.settings, loaded, collection.embed_model, taken, known,
-                       max_bytes, max_pages)
+                       max_bytes, max_pages, ocr)
     _embed_new(ctx, loaded, entries, batch_size)
-    ctx.report(0.97, "building the FAISS and BM25 indexes", stage="index")
+    ctx.report(0.97, "building the vector and BM25 indexes", stage="index")
     new = _assemble(collection.name, collection.embed_model, collection.settings, collection.device,
                     collection.chunks, collection.reports, collection.embeddings, entries,
-                    collection.embeddings.shape[1])
+                    collection.embeddings.shape[1], collection.store_kind, collection.store_url)
     ctx.report(1.0, f"{len(new.chunks)} chunks from {len(new.documents)} document(s)", stage="done")
     return new

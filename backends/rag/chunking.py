@@ -66,7 +66,7 @@ def chunk_passages(passages: list[Passage], settings: ChunkSettings, tokenizer=N
     for passage in passages:
         pieces = [p for p in splitter.split_text(passage.text) if p.strip()]
         for piece, start in zip(pieces, _offsets(passage.text, pieces)):
-            chunks.append(Chunk(first_id + len(chunks), passage.doc, passage.page, piece, start))
+            chunks.append(Chunk(first_id + len(chunks), passage.doc, passage.page, piece, start, passage.kind))
     return chunks
 
 

@@ -22,9 +22,10 @@ from backends.core.paths import cache_dir
 from backends.rag.embed_cache import report_from_json, report_to_json
 from backends.rag.embedder import embed_query, load_embedder
 from backends.rag.index import BM25, DenseIndex, order_for, retrieve
+from backends.rag.stores import make_store
 from backends.rag.types import METHODS, Chunk, ChunkSettings, Hit, IngestReport
 
-FORMAT = 1
+FORMAT = 2  # 2: each chunk carries its kind (text layer, OCR, form, annotation)
 _NAME = re.compile(r"^[\w][\w .\-]{0,63}$", re.UNICODE)
 
 
@@ -60,7 +61,8 @@ def delete_collection(name: str) -> None:
 
 class Collection:
     def __init__(self, name: str, embed_model: str, settings: ChunkSettings, chunks: list[Chunk],
-                 reports: list[IngestReport], embeddings: np.ndarray, device: str = "cpu", _dense=None):
+                 reports: list[IngestReport], embeddings: np.ndarray, device: str = "cpu", _dense=None,
+                 store: str = "faiss", store_url: str | None = None):
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2 or len(embeddings) != len(chunks):
             raise CollectionError(f"{len(chunks)} chunks but embeddings of shape {embeddings.shape}: "
@@ -69,7 +71,8 @@ class Collection:
             raise CollectionError("Chunk ids must be 0, 1, 2, ... in order.")
         self.name, self.embed_model, self.settings, self.device = name, embed_model, settings, device
         self.chunks, self.reports, self.embeddings = list(chunks), list(reports), embeddings
-        self.dense = _dense if _dense is not None else DenseIndex(embeddings)
+        self.store_kind, self.store_url = store, store_url
+        self.dense = _dense if _dense is not None else make_store(store, embeddings, store_url, embed_model)
         self.bm25 = BM25([c.text for c in self.chunks])
 
     def __len__(self) -> int:
@@ -131,11 +134,12 @@ class Collection:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
         try:
-            faiss.write_index(self.dense.faiss, str(tmp / "index.faiss"))
+            dense = self.dense if isinstance(self.dense, DenseIndex) else DenseIndex(self.embeddings)
+            faiss.write_index(dense.faiss, str(tmp / "index.faiss"))
             np.save(tmp / "embeddings.npy", self.embeddings, allow_pickle=False)
             meta = {"format": FORMAT, "name": self.name, "embed_model": self.embed_model,
                     "settings": asdict(self.settings), "reports": [report_to_json(r) for r in self.reports],
-                    "chunks": [[c.doc, c.page, c.start, c.text] for c in self.chunks]}
+                    "chunks": [[c.doc, c.page, c.start, c.text, c.kind] for c in self.chunks]}
             (tmp / "collection.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
             if folder.exists():
                 shutil.rmtree(folder)
@@ -146,7 +150,7 @@ class Collection:
         return folder
 
     @classmethod
-    def load(cls, folder: Path, device: str = "cpu") -> "Collection":
+    def load(cls, folder: Path, device: str = "cpu", store: str = "faiss", store_url: str | None = None) -> Collection:
         import faiss
 
         folder = Path(folder)
@@ -160,13 +164,14 @@ class Collection:
         if meta.get("format") != FORMAT:
             raise CollectionError(f"{str(folder)!r} was saved in format {meta.get('format')!r}; this version reads "
                                   f"format {FORMAT}. Build the collection again.")
-        chunks = [Chunk(i, doc, int(page), text, int(start))
-                  for i, (doc, page, start, text) in enumerate(meta["chunks"])]
+        chunks = [Chunk(i, doc, int(page), text, int(start), kind)
+                  for i, (doc, page, start, text, kind) in enumerate(meta["chunks"])]
         if index.ntotal != len(chunks) or index.d != embeddings.shape[1]:
             raise CollectionError(f"{str(folder)!r} is inconsistent: {index.ntotal} vectors in the index for "
                                   f"{len(chunks)} chunks. Build the collection again.")
         settings = ChunkSettings(**meta["settings"])
         reports = [report_from_json(r) for r in meta["reports"]]
+        dense = DenseIndex.from_faiss(index) if store == "faiss" else None
         return cls(meta["name"], meta["embed_model"], settings, chunks, reports, embeddings, device,
-                   _dense=DenseIndex.from_faiss(index))
+                   _dense=dense, store=store, store_url=store_url)
 

@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from backends.core.paths import cache_dir
-from backends.rag.types import Chunk, ChunkSettings, IngestReport, Passage
+from backends.rag.types import KIND_TEXT, Chunk, ChunkSettings, IngestReport, Passage
 
 # Bumped whenever ingest or chunking changes what a file turns into (2: running headers/footers removed).
-FORMAT = 3  # 3: no file name stored (the same bytes from another user must not show the first uploader's name)
+# 3: no file name stored (the same bytes from another user must not show the first uploader's name);
+# 4: passage kinds (text layer, OCR, form, annotation), OCR on or off in the key, no silent text loss.
+FORMAT = 4
 NAME = "\x00doc\x00"  # where the uploader's file name stood in the report's message
 
 
@@ -34,9 +36,10 @@ def embeddings_cache_dir() -> Path:
     return path
 
 
-def cache_key(file_sha256: str, password: str | None, settings: ChunkSettings, model: str) -> str:
+def cache_key(file_sha256: str, password: str | None, settings: ChunkSettings, model: str, ocr: bool = True) -> str:
     secret = hashlib.sha256(password.encode("utf-8")).hexdigest() if password is not None else "-"
-    parts = [file_sha256, secret, settings.method, str(settings.size), str(settings.overlap), model, str(FORMAT)]
+    parts = [file_sha256, secret, settings.method, str(settings.size), str(settings.overlap), model, str(FORMAT),
+             "ocr" if ocr else "no-ocr"]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -49,9 +52,10 @@ def report_to_json(report: IngestReport) -> dict:
 
 
 def report_from_json(data: dict) -> IngestReport:
-    passages = [Passage(p["doc"], int(p["page"]), p["text"]) for p in data.get("passages", [])]
+    passages = [Passage(p["doc"], int(p["page"]), p["text"], p.get("kind", KIND_TEXT)) for p in data.get("passages", [])]
     return IngestReport(data["doc"], data["status"], data["message"], int(data.get("pages", 0)), passages,
-                        data.get("sha256", ""))
+                        data.get("sha256", ""), [int(p) for p in data.get("ocr_pages", [])],
+                        float(data.get("ocr_seconds", 0.0)))
 
 
 def get(key: str, doc: str) -> tuple[IngestReport, list[Chunk], np.ndarray] | None:
@@ -68,8 +72,9 @@ def get(key: str, doc: str) -> tuple[IngestReport, list[Chunk], np.ndarray] | No
     # the same bytes may arrive under another file name: the cached entry takes this upload's name
     report.doc = doc
     report.message = report.message.replace(NAME, doc)
-    report.passages = [Passage(doc, p.page, p.text) for p in report.passages]
-    chunks = [Chunk(i, doc, int(page), text, int(start)) for i, (page, start, text) in enumerate(meta["chunks"])]
+    report.passages = [Passage(doc, p.page, p.text, p.kind) for p in report.passages]
+    chunks = [Chunk(i, doc, int(page), text, int(start), kind)
+              for i, (page, start, text, kind) in enumerate(meta["chunks"])]
     return report, chunks, vectors
 
 
@@ -86,7 +91,7 @@ def put(key: str, report: IngestReport, chunks: list[Chunk], vectors: np.ndarray
         stored["doc"] = NAME
         for passage in stored.get("passages", []):
             passage["doc"] = NAME
-        meta = {"format": FORMAT, "report": stored, "chunks": [[c.page, c.start, c.text] for c in chunks]}
+        meta = {"format": FORMAT, "report": stored, "chunks": [[c.page, c.start, c.text, c.kind] for c in chunks]}
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         np.save(tmp / "embeddings.npy", np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
         os.rename(tmp, folder)

@@ -1,9 +1,13 @@
 """Uploaded file bytes -> page passages, with a report that says what happened.
 
 PDFs are read with pypdf page by page, so every passage keeps its page number;
-.txt and .md files are one page. Bad input never raises: it comes back as an
-IngestReport whose status and message say what was wrong and what to do, so
-the other files of the same upload are still indexed.
+.txt and .md files are one page (in any common encoding, detected and named); images
+are one page read by OCR. Scanned PDF pages (a page-sized image under a tiny text
+layer) are read by OCR too, unless it is switched off. Form values and comments are
+passages of their own kind. Nothing is lost silently: a file that ends with no passages
+is never "ok", and every report says what was kept and what was not. Bad input never
+raises: it comes back as an IngestReport whose status and message say what was wrong
+and what to do, so the other files of the same upload are still indexed.
 """
 from __future__ import annotations
 
@@ -12,21 +16,30 @@ import io
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import PurePath
-from typing import Callable
 
+from backends.rag import pdf_parts
+from backends.rag.ocr import OcrError, ocr_image
+from backends.rag.text_encoding import decode_text
 from backends.rag.types import (
-    INGEST_ERROR, INGEST_NEEDS_PASSWORD, INGEST_NO_TEXT, INGEST_OK, IngestReport, Passage,
+    INGEST_ERROR,
+    INGEST_NEEDS_PASSWORD,
+    INGEST_NO_TEXT,
+    INGEST_OK,
+    KIND_ANNOTATION,
+    KIND_FORM,
+    KIND_OCR,
+    KIND_TEXT,
+    IngestReport,
+    Passage,
 )
-from backends.core.text_files import decode_upload
 
 MAX_BYTES = 50 * 2**20
 MAX_PAGES = 500
 TEXT_SUFFIXES = (".txt", ".md")
-SUFFIXES = (".pdf",) + TEXT_SUFFIXES
-# Below this many letters/digits per page on pages that carry images, a PDF is a scan
-# (ImageMagick writes a one-word "Background" label over each image, for instance).
-MIN_CHARS_PER_IMAGE_PAGE = 25
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+SUFFIXES = (".pdf",) + TEXT_SUFFIXES + IMAGE_SUFFIXES
 _HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -36,10 +49,14 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n:,} bytes"
 
 
-def clean_text(text: str) -> str:
-    """NFKC (ligatures such as 'ﬁ' become 'fi'), no NULs or replacement characters, words
-    hyphenated across a line break joined again, runs of spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text or "").replace("\x00", "").replace("\ufffd", "")
+def clean_text(text: str, keep_replacement: bool = False) -> str:
+    """NFKC (ligatures such as 'ﬁ' become 'fi'), words hyphenated across a line break joined
+    again, runs of spaces collapsed. NULs become the placeholder □ (page_text resolves them
+    first; a NUL here has no font to tell what it was). U+FFFD from a PDF's text layer is
+    dropped; keep_replacement keeps it (a text file's undecodable bytes stay visible)."""
+    text = unicodedata.normalize("NFKC", text or "").replace("\x00", pdf_parts.PLACEHOLDER)
+    if not keep_replacement:
+        text = text.replace("\ufffd", "")
     text = _HYPHEN_BREAK.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
@@ -56,11 +73,14 @@ def _report(name, status, message, data, passages=(), pages=0) -> IngestReport:
 
 def ingest_file(name: str, data: bytes, password: str | None = None,
                 max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES,
-                on_page: Callable[[int, int], bool | None] | None = None) -> IngestReport:
+                on_page: Callable[[int, int], bool | None] | None = None, ocr: bool = True,
+                on_ocr: Callable[[int, int, float | None], None] | None = None) -> IngestReport:
     """Read one uploaded file; never raises for bad content (see the report's status and message).
 
     on_page(page, pages) is called after each PDF page; returning True stops reading (the
-    report is then an error that says so).
+    report is then an error that says so). ocr=False leaves scanned pages and images unread
+    (the report says which). on_ocr(page, pages, seconds) is called before OCR of a page
+    (seconds None) and after it.
     """
     name = str(name or "unnamed")
     data = bytes(data or b"")
@@ -75,8 +95,10 @@ def ingest_file(name: str, data: bytes, password: str | None = None,
                        "split it into smaller files or raise the limit.", data)
     if suffix in TEXT_SUFFIXES:
         return _ingest_text(name, data)
+    if suffix in IMAGE_SUFFIXES:
+        return _ingest_image(name, data, ocr, on_ocr)
     try:
-        return _ingest_pdf(name, data, password, max_pages, on_page)
+        return _ingest_pdf(name, data, password, max_pages, on_page, ocr, on_ocr)
     except Exception as exc:  # pypdf raises many kinds on damaged files; the report carries it
         return _report(name, INGEST_ERROR, f"{name!r} could not be read as a PDF{_truncation_hint(data)}: "
                        f"{type(exc).__name__}: {exc}", data)
@@ -97,7 +119,7 @@ def strip_running_lines(passages: list[Passage], share: float = 0.6, min_pages: 
     small model given several chunks tends to answer by repeating them. Returns the new
     passages and how many lines were removed.
     """
-    if len(passages) < min_pages:
+    if sum(p.kind == KIND_TEXT for p in passages) < min_pages:
         return passages, 0
 
     def edges(text: str) -> list[int]:
@@ -105,7 +127,7 @@ def strip_running_lines(passages: list[Passage], share: float = 0.6, min_pages: 
         return sorted(set(kept[:EDGE_LINES] + kept[-EDGE_LINES:]))
 
     counts: dict[str, int] = {}
-    for passage in passages:
+    for passage in (p for p in passages if p.kind == KIND_TEXT):
         lines = passage.text.splitlines()
         for key in {_line_key(lines[i]) for i in edges(passage.text)}:
             counts[key] = counts.get(key, 0) + 1
@@ -114,23 +136,71 @@ def strip_running_lines(passages: list[Passage], share: float = 0.6, min_pages: 
         return passages, 0
     result, removed = [], 0
     for passage in passages:
+        if passage.kind != KIND_TEXT:
+            result.append(passage)
+            continue
         lines = passage.text.splitlines()
         drop = {i for i in edges(passage.text) if _line_key(lines[i]) in running}
-        removed += len(drop)
         text = "\n".join(line for i, line in enumerate(lines) if i not in drop).strip()
-        if text:
-            result.append(Passage(passage.doc, passage.page, text))
+        if not _meaningful(text):  # a page's only content is never a header: keep the page whole
+            result.append(passage)
+            continue
+        removed += len(drop)
+        result.append(Passage(passage.doc, passage.page, text, passage.kind))
     return result, removed
 
 
 def _ingest_text(name: str, data: bytes) -> IngestReport:
-    text, warning = decode_upload(data)
-    note = f" {warning}" if warning else ""
-    text = clean_text(text)
-    if not text:
-        return _report(name, INGEST_ERROR, f"{name!r} holds no text.{note}", data)
-    status_note = f"{name!r}: 1 page of text, {len(text):,} characters." + note
+    decoded = decode_text(data)
+    note = f" Note: {decoded.note}." if decoded.note else ""
+    text = clean_text(decoded.text, keep_replacement=True)
+    if not _meaningful(text):
+        return _report(name, INGEST_NO_TEXT, f"{name!r} holds no text (0 passages, nothing indexed).{note}", data)
+    status_note = f"{name!r}: 1 page of text, {len(text):,} characters, all kept." + note
     return _report(name, INGEST_OK, status_note, data, [Passage(name, 1, text)], pages=1)
+
+
+def _ocr_passage(name: str, page: int, images) -> tuple[Passage | None, float, str]:
+    """OCR of a page's images: (passage or None, seconds, error message or '')."""
+    texts, seconds = [], 0.0
+    for image in images:
+        try:
+            result = ocr_image(image)
+        except OcrError as exc:
+            return None, seconds, str(exc)
+        seconds += result.seconds
+        if result.text.strip():
+            texts.append(result.text)
+    text = clean_text("\n".join(texts))
+    return (Passage(name, page, text, KIND_OCR) if text else None), seconds, ""
+
+
+def _ingest_image(name: str, data: bytes, ocr: bool, on_ocr) -> IngestReport:
+    from PIL import Image, UnidentifiedImageError
+
+    if not ocr:
+        return _report(name, INGEST_NO_TEXT, f"{name!r} is an image and OCR is switched off: nothing indexed. "
+                       "Switch OCR on to read its text.", data, pages=1)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if on_ocr is not None:
+                on_ocr(1, 1, None)
+            passage, seconds, error = _ocr_passage(name, 1, [image.copy()])
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        return _report(name, INGEST_ERROR, f"{name!r} could not be read as an image ({type(exc).__name__}: {exc}).",
+                       data)
+    if on_ocr is not None:
+        on_ocr(1, 1, seconds)
+    if error:
+        return _report(name, INGEST_ERROR, f"{name!r}: {error}", data, pages=1)
+    if passage is None:
+        return _report(name, INGEST_NO_TEXT, f"{name!r}: OCR found no text in the image ({seconds:.1f} s): "
+                       "nothing indexed.", data, pages=1)
+    report = _report(name, INGEST_OK, f"{name!r}: 1 image read by OCR in {seconds:.1f} s, {len(passage.text):,} "
+                     "characters.", data, [passage], pages=1)
+    report.ocr_pages, report.ocr_seconds = [1], seconds
+    return report
 
 
 def _truncation_hint(data: bytes) -> str:
@@ -138,7 +208,8 @@ def _truncation_hint(data: bytes) -> str:
         if b"%%EOF" not in data[-2048:] else ""
 
 
-def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int, on_page=None) -> IngestReport:
+def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int, on_page=None, ocr: bool = True,
+                on_ocr=None) -> IngestReport:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -164,36 +235,98 @@ def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int, on
     if len(pages) > max_pages:
         return _report(name, INGEST_ERROR, f"{name!r} has {len(pages)} pages, over the {max_pages}-page limit: "
                        "split it or raise the limit.", data, pages=len(pages))
-    passages, failed, image_pages, chars = [], [], 0, 0
+    read = _read_pages(name, pages, ocr, on_page, on_ocr)
+    if read.stopped:
+        return _report(name, INGEST_ERROR, f"{name!r}: stopped at page {read.stopped} of {len(pages)}.", data)
+    notes += read.notes
+    passages, running = strip_running_lines(read.passages)
+    if running:
+        notes.append(f"{running} repeated header/footer line(s) left out")
+    note = (" Note: " + "; ".join(notes) + ".") if notes else ""
+    if not passages:
+        why = "its pages are images (a scan?) and OCR is switched off" if read.scans and not ocr else \
+            "no page has a text layer" if not read.scans else "OCR found no text on its scanned pages"
+        return _report(name, INGEST_NO_TEXT, f"{name!r} ({len(pages)} page(s)): 0 passages, nothing indexed: "
+                       f"{why}.{note}", data, pages=len(pages))
+    characters = sum(len(p.text) for p in passages)
+    with_text = len({p.page for p in passages})
+    message = f"{name!r}: {with_text} of {len(pages)} page(s) with text, {len(passages)} passage(s), " \
+              f"{characters:,} characters.{note}"
+    report = _report(name, INGEST_OK, message, data, passages, pages=len(pages))
+    report.ocr_pages, report.ocr_seconds = read.ocr_pages, read.ocr_seconds
+    return report
+
+
+class _PagesRead:
+    def __init__(self):
+        self.passages: list[Passage] = []
+        self.notes: list[str] = []
+        self.scans: list[int] = []  # pages whose content is an image
+        self.ocr_pages: list[int] = []
+        self.ocr_seconds = 0.0
+        self.stopped = 0
+
+
+def _pages_list(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:20])) + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
+
+
+def _read_pages(name: str, pages: list, ocr: bool, on_page, on_ocr) -> _PagesRead:
+    read, failed, nuls, forms, comments, empty_scans = _PagesRead(), [], {}, 0, 0, []
     for number, page in enumerate(pages, start=1):
         try:
-            text = clean_text(page.extract_text())
+            raw, count, mark = pdf_parts.page_text(page)
+            text = clean_text(raw)
+            if count:
+                nuls[mark] = nuls.get(mark, 0) + count
         except Exception as exc:  # one damaged page must not cost the others
             failed.append(f"{number} ({type(exc).__name__})")
             text = None
+        if text is not None:
+            if text:
+                read.passages.append(Passage(name, number, text))
+            page_forms, page_comments = pdf_parts.form_and_comments(page)
+            for lines, kind in ((page_forms, KIND_FORM), (page_comments, KIND_ANNOTATION)):
+                if lines:
+                    read.passages.append(Passage(name, number, "\n".join(lines), kind))
+            forms, comments = forms + len(page_forms), comments + len(page_comments)
+            if _meaningful(text) < pdf_parts.SCAN_TEXT_CHARS and pdf_parts.has_page_sized_image(page):
+                read.scans.append(number)
+                if ocr:
+                    if on_ocr is not None:
+                        on_ocr(number, len(pages), None)
+                    passage, seconds, error = _ocr_passage(name, number, pdf_parts.page_images(page))
+                    read.ocr_seconds += seconds
+                    if on_ocr is not None:
+                        on_ocr(number, len(pages), seconds)
+                    if error:
+                        read.notes.append(f"OCR of page {number} failed: {error}")
+                    elif passage is not None:
+                        read.passages.append(passage)
+                        read.ocr_pages.append(number)
+                    else:
+                        empty_scans.append(number)
         if on_page is not None and on_page(number, len(pages)):
-            return _report(name, INGEST_ERROR, f"{name!r}: stopped at page {number} of {len(pages)}.", data)
-        if text is None:
-            continue
-        image_pages += _has_images(page)
-        chars += _meaningful(text)
-        if text:
-            passages.append(Passage(name, number, text))
+            read.stopped = number
+            return read
     if failed:
-        notes.append(f"page(s) {', '.join(failed)} could not be read")
-    scanned = image_pages == len(pages) and chars < MIN_CHARS_PER_IMAGE_PAGE * len(pages)
-    if chars == 0 or scanned:
-        return _report(name, INGEST_NO_TEXT, f"{name!r} ({len(pages)} page(s)) has no text layer: its pages "
-                       "are images (a scan?). OCR is not built in; run it through an OCR tool first.",
-                       data, pages=len(pages))
-    passages, running = strip_running_lines(passages)
-    if running:
-        notes.append(f"{running} repeated header/footer line(s) left out")
-    characters = sum(len(p.text) for p in passages)
-    message = f"{name!r}: {len(passages)} of {len(pages)} page(s) with text, {characters:,} characters."
-    if notes:
-        message += " Note: " + "; ".join(notes) + "."
-    return _report(name, INGEST_OK, message, data, passages, pages=len(pages))
+        read.notes.append(f"page(s) {', '.join(failed)} could not be read")
+    if read.ocr_pages:
+        read.notes.append(f"page(s) {_pages_list(read.ocr_pages)} are scans: their text was read by OCR "
+                          f"({read.ocr_seconds:.1f} s)")
+    if empty_scans:
+        read.notes.append(f"page(s) {_pages_list(empty_scans)} are scans on which OCR found no text")
+    if read.scans and not ocr:
+        read.notes.append(f"page(s) {_pages_list(read.scans)} look like scans (a page-sized image under at most "
+                          f"{pdf_parts.SCAN_TEXT_CHARS} characters of text): their image content was NOT read "
+                          "(OCR is off)")
+    if forms or comments:
+        read.notes.append(f"{forms} form field value(s) and {comments} comment(s) indexed, labelled as such")
+    for mark, count in nuls.items():
+        what = "the minus sign − (U+2212, TeX's symbol font)" if mark == pdf_parts.MINUS else \
+            "the placeholder □ (their font maps them to no character)"
+        read.notes.append(f"{count} unmapped glyph(s) shown as {what}")
+    return read
 
 
 def _decrypt(reader, password: str | None) -> str:
@@ -211,14 +344,6 @@ def _decrypt(reader, password: str | None) -> str:
     except DependencyError as exc:
         return f"is encrypted in a way this installation cannot open ({exc})."
     return "is password-protected and the password given is wrong: check it and try again."
-
-
-def _has_images(page) -> bool:
-    try:
-        xobjects = page.get("/Resources", {}).get_object().get("/XObject", {}).get_object()
-        return any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.values())
-    except Exception:
-        return False
 
 
 _LINEARIZED_FIRST = re.compile(rb"/Linearized\b[^>]*?/O\s+(\d+)")

@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 
 INGEST_OK, INGEST_NEEDS_PASSWORD, INGEST_NO_TEXT, INGEST_ERROR = "ok", "needs_password", "no_text", "error"
 METHODS = ("dense", "sparse", "hybrid")
+# Where a passage's text came from: the PDF's text layer, OCR of an image, filled form fields, annotations.
+KIND_TEXT, KIND_OCR, KIND_FORM, KIND_ANNOTATION = "text", "ocr", "form", "annotation"
+KINDS = (KIND_TEXT, KIND_OCR, KIND_FORM, KIND_ANNOTATION)
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,7 @@ class Passage:
     doc: str
     page: int
     text: str
+    kind: str = KIND_TEXT
 
 
 @dataclass
@@ -26,6 +30,8 @@ class IngestReport:
     pages: int = 0
     passages: list[Passage] = field(default_factory=list)
     sha256: str = ""
+    ocr_pages: list[int] = field(default_factory=list)  # pages whose text came from OCR
+    ocr_seconds: float = 0.0  # OCR time in all
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,8 @@ class Chunk:
     doc: str
     page: int
     text: str
-    start: int  # character offset of the chunk in its page's text
+    start: int  # character offset of the chunk in its passage's text
+    kind: str = KIND_TEXT  # the passage's kind (text layer, OCR, form, annotation)
 
 
 @dataclass(frozen=True)

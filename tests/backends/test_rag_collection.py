@@ -53,13 +53,13 @@ def test_bad_files_are_reported_and_the_others_indexed():
         ("cut.pdf", pdf[: len(pdf) // 3], None),
         ("notes.txt", "LoRA adapters are small.\n".encode(), None),
         ("locked.pdf", (SHARED / "libreoffice-writer-password.pdf").read_bytes(), "openpassword"),
-        ("scan.pdf", (SHARED / "imagemagick-images.pdf").read_bytes(), None),
+        ("blank.txt", b" \n\t ", None),
     ]
     ctx = Recorder()
     col = build_collection(ctx, files, SETTINGS, name="s1")
     status = {r.doc: r.status for r in col.reports}
     assert status == {"renamed.pdf": "error", "guide.pdf": "ok", "empty.pdf": "error", "cut.pdf": "error",
-                      "notes.txt": "ok", "locked.pdf": "ok", "scan.pdf": "no_text"}
+                      "notes.txt": "ok", "locked.pdf": "ok", "blank.txt": "no_text"}
     assert col.documents == ["guide.pdf", "notes.txt", "locked.pdf"]
     assert {c.page for c in col.chunks if c.doc == "guide.pdf"} == set(range(1, 9))
     assert col.embeddings.shape == (len(col.chunks), 384)

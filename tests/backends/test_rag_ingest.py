@@ -28,7 +28,8 @@ EXPECTED = {
     "multicolumn.pdf": ("ok", 3, "Two-Column Document with Lorem Ipsum"),
     "google-doc-document.pdf": ("ok", 1, "Beautiful is better than ugly"),
     "habibi.pdf": ("ok", 1, "حَبيبي"),
-    "imagemagick-images.pdf": ("no_text", 6, None),
+    # six page-sized images under a one-word text layer ("Background"): scans (OCR is off here)
+    "imagemagick-images.pdf": ("ok", 6, "Background"),
     "libreoffice-writer-password.pdf": ("needs_password", 0, None),
     "unreadablemetadata.pdf": ("ok", 3, "24mm Diameter"),
 }
@@ -42,7 +43,7 @@ def test_every_shared_pdf_is_covered():
 def test_shared_pdf_outcome(name):
     status, pages, phrase = EXPECTED[name]
     data = read(name)
-    report = ingest_file(name, data)
+    report = ingest_file(name, data, ocr=False)
     assert report.status == status, report.message
     assert report.doc == name and repr(name) in report.message
     assert report.pages == pages
@@ -55,9 +56,10 @@ def test_shared_pdf_outcome(name):
         assert report.passages == []
 
 
-def test_image_only_pdf_says_no_text_layer_and_no_ocr():
-    report = ingest_file("scan.pdf", read("imagemagick-images.pdf"))
-    assert "no text layer" in report.message and "OCR is not built in" in report.message
+def test_image_pages_under_a_one_word_label_are_reported_as_unread_scans_when_ocr_is_off():
+    report = ingest_file("scan.pdf", read("imagemagick-images.pdf"), ocr=False)
+    assert "page(s) 1, 2, 3, 4, 5, 6 look like scans" in report.message
+    assert "NOT read (OCR is off)" in report.message
 
 
 def test_encrypted_pdf_needs_its_password_and_works_with_it():
@@ -113,13 +115,15 @@ def test_size_and_page_limits():
 def test_text_files_are_page_one_and_invalid_utf8_is_reported():
     ok = ingest_file("notes.md", "# Title\n\nCafé au lait.".encode())
     assert ok.status == "ok" and ok.passages == [Passage("notes.md", 1, "# Title\n\nCafé au lait.")]
-    bad = ingest_file("latin.txt", "Caf\xe9 au lait".encode("latin-1"))
-    assert bad.status == "ok" and "not valid UTF-8" in bad.message and "byte 3" in bad.message
-    assert bad.passages[0].text == "Caf au lait"
+    latin = ingest_file("latin.txt", "Caf\xe9 au lait".encode("latin-1"))
+    assert latin.status == "ok" and "not UTF-8" in latin.message and "byte at 3" in latin.message
+    assert "decoded as CP125" in latin.message and latin.passages[0].text == "Café au lait"
 
 
 def test_clean_text():
-    assert clean_text("ﬁne  work-\ning\r\n\n\n\nnext\x00") == "fine working\n\nnext"
+    # a NUL is never deleted (page_text resolves a PDF's NULs to the character they stand for first)
+    assert clean_text("ﬁne  work-\ning\r\n\n\n\nnext\x00") == "fine working\n\nnext\u25a1"
+    assert clean_text("a\ufffdb") == "ab" and clean_text("a\ufffdb", keep_replacement=True) == "a\ufffdb"
 
 
 def test_sample_pdf_has_eight_topic_pages():
