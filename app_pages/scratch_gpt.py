@@ -21,6 +21,7 @@ from backends.scratch_gpt import (
     TrainSettings,
     decode_text_upload,
     export_hf,
+    inspect_prompt,
     ladder_job,
     load,
     load_corpus,
@@ -122,7 +123,7 @@ with c2:
                      train=f"{len(prepared.train):,}", val=f"{len(prepared.val):,}"))
         if name in CORPORA:
             st.caption(t(f"scratch_gpt.corpus.{name}.source"))
-        st.code(text[:400], language=None)
+        st.code(text[:300], language=None, height=140)
 if prepared is None:
     st.stop()
 lines = baselines(prepared)
@@ -258,14 +259,10 @@ def inspect_tab():
     unknown = tok.unknown(prompt)
     if unknown:
         st.warning(t("scratch_gpt.inspect.unknown", chars=" ".join(repr(c) for c in unknown[:20])))
-    import torch
-
-    ids = torch.tensor([tok.encode(prompt)[-model.config.block_size:]])
-    seen = tok.decode(ids[0].tolist())
+    ids, result = inspect_prompt(model, tok, prompt)
+    seen = tok.decode(ids)
     if len(seen) < len(prompt):
         st.caption(t("scratch_gpt.inspect.cut", n=model.config.block_size))
-    model.eval()
-    result = model.inspect(ids)
     a, b = st.columns([1, 2])
     with a:
         st.plotly_chart(next_char_figure(result.next_probs.numpy(), tok.itos), key=P + "next_chart")

@@ -28,6 +28,7 @@ from .train import (
     Checkpoint,
     copy_checkpoint,
     estimate_loss,
+    inspect_prompt,
     ladder_job,
     lr_at,
     sample,
@@ -37,6 +38,7 @@ from .train import (
 __all__ = [
     "BABY", "CORPORA", "GPT", "MAX_UPLOAD_BYTES", "POSITIONS", "RUNGS", "CharTokenizer", "Checkpoint", "GPTConfig",
     "Inspection", "Prepared", "TrainSettings", "copy_checkpoint", "decode_text_upload", "estimate_loss", "export_hf",
+    "inspect_prompt",
     "ladder_job", "load", "load_corpus", "lr_at", "prepare", "runs_dir", "safe_name", "sample", "save",
     "to_transformers", "train_job",
 ]

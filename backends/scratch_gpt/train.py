@@ -109,6 +109,18 @@ def sample(model: GPT, tokenizer: CharTokenizer, prompt: str, n: int, temperatur
     return tokenizer.decode(ids[0, 1 if not prompt else 0:].tolist())
 
 
+@torch.no_grad()
+def inspect_prompt(model: GPT, tokenizer: CharTokenizer, prompt: str):
+    """Attention maps and next-token probabilities for the last block_size tokens of a prompt (one turn)."""
+    ids = torch.tensor([tokenizer.encode(prompt)[-model.config.block_size:]], dtype=torch.long)
+    was_training = model.training
+    model.eval()
+    with shared_scheduler().turn(LABEL):
+        result = model.inspect(ids)
+    model.train(was_training)
+    return ids[0].tolist(), result
+
+
 def new_checkpoint(prepared: Prepared, config: GPTConfig, settings: TrainSettings) -> Checkpoint:
     config = replace(config, vocab_size=prepared.tokenizer.vocab_size)
     model = GPT(config, torch.Generator().manual_seed(settings.seed))
