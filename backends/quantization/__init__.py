@@ -1,0 +1,21 @@
+"""Quantization benchmark: size, speed and quality of every precision of one model, on this machine.
+
+One file per format or library, in the spirit of peft's tuners:
+  variants.py          what a variant is (spec, runner, built copy) and how its bytes are counted
+  torch_variants.py    fp32 (baseline), bf16, fp16 (GPU), PyTorch dynamic int8 (fbgemm)
+  torchao_variants.py  torchao int8 weight-only, int8 dynamic activation + int8 weight, int4 weight-only
+  onnx_variant.py      ONNX export run by ONNX Runtime, fp32 and dynamically quantized int8
+  gguf_variant.py      GGUF Q8_0 / Q4_0 / Q5_1 with the `gguf` package's quantizers (quality and size)
+  bnb_variant.py       bitsandbytes LLM.int8() and NF4
+  catalog.py           every variant in table order, which run on a device, their code
+  teaching.py          the quantizers written out by hand (int8 absmax / zero point, per tensor,
+                       channel, group; GGUF Q8_0 and Q4_0 blocks), tested against the libraries
+  text.py              the held-out text (assets/texts/) and the fixed prompt
+  measure.py           perplexity over strided windows, KLD and top-1 against fp32, speed, RSS
+  run.py               the benchmark as a background job (BenchConfig -> BenchReport)
+  report.py            the report as JSON (optimum-benchmark's field names) and back
+"""
+from backends.quantization.catalog import SPECS, availability, snippet, spec
+from backends.quantization.run import BenchConfig, BenchReport, VariantResult, run_job
+
+__all__ = ["SPECS", "BenchConfig", "BenchReport", "VariantResult", "availability", "run_job", "snippet", "spec"]

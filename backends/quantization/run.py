@@ -1,0 +1,222 @@
+"""The benchmark as a background job: every chosen variant built on its own copy, measured, freed.
+
+fp32 always runs first: it is the baseline of the speed-ups and the reference of KLD and top-1. A
+variant that is unavailable or fails gets its row with the reason and the others still run; Stop
+keeps the rows finished so far.
+"""
+from __future__ import annotations
+
+import gc
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import psutil
+import torch
+
+from backends.quantization import catalog, measure
+from backends.quantization import text as T
+from backends.quantization.variants import VariantUnavailable
+
+OK, FAILED, UNAVAILABLE, STOPPED = "ok", "failed", "unavailable", "stopped"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    variants: tuple[str, ...] = ("fp32", "bf16", "torch-dynamic-int8", "torchao-int8-wo", "onnx-int8", "gguf-q8_0",
+                                 "gguf-q4_0")
+    ppl_tokens: int = 20_000  # the held-out slice scored by every variant
+    window: int = 1024
+    stride: int = 512
+    kld_tokens: int = 1024  # fp32's full distributions are kept for this many scored tokens
+    prefill_tokens: int = 128
+    new_tokens: int = 32
+    runs: int = 3
+    keep: tuple[str, ...] = ()  # variants whose model copy the caller keeps
+    prompt: str = T.PROMPT
+
+    def validate(self) -> BenchConfig:
+        for key in self.variants + self.keep:
+            catalog.spec(key)  # unknown names raise with the list of known ones
+        if not self.variants:
+            raise ValueError("No variant chosen: pick at least one.")
+        limits = {"ppl_tokens": (16, 200_000), "window": (16, 8192), "stride": (1, 8192), "kld_tokens": (0, 8192),
+                  "prefill_tokens": (1, 4096), "new_tokens": (1, 512), "runs": (1, 50)}
+        for name, (lo, hi) in limits.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"{name} = {value!r} is not allowed: expected an integer from {lo} to {hi}.")
+        if self.stride > self.window:
+            raise ValueError(f"stride = {self.stride} is larger than window = {self.window}: tokens would be skipped.")
+        if not self.prompt.strip():
+            raise ValueError("The prompt is empty.")
+        return self
+
+    def ordered(self) -> tuple[str, ...]:
+        """fp32 first (baseline and reference), then the others in catalog order."""
+        chosen = set(self.variants) | {catalog.BASELINE}
+        return tuple(s.key for s in catalog.SPECS if s.key in chosen)
+
+
+@dataclass
+class VariantResult:
+    key: str
+    label: str
+    family: str
+    bits: float
+    status: str = OK
+    error: str = ""
+    note: str = ""
+    disk_bytes: int | None = None
+    mem_bytes: int | None = None
+    quantize_s: float | None = None
+    load_s: float | None = None
+    prefill_tps: float | None = None
+    prefill_tps_p90: float | None = None
+    decode_tps: float | None = None
+    decode_tps_p90: float | None = None
+    bound_tps: float | None = None  # copy bandwidth / weight bytes: the memory-bound ceiling
+    peak_rss_bytes: int | None = None
+    perplexity: float | None = None
+    nll: float | None = None
+    ppl_tokens: int | None = None
+    kld: float | None = None
+    kld_tokens: int | None = None
+    top1: float | None = None
+    continuation: str = ""
+    kv_cache: bool = True
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VariantResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class BenchReport:
+    model: str
+    device: str
+    config: BenchConfig
+    rows: list[VariantResult] = field(default_factory=list)
+    bandwidth: float = 0.0  # bytes/s of a tensor copy
+    threads: int = 1
+    seconds: float = 0.0
+    stopped: bool = False
+    kept: dict = field(default_factory=dict)  # variant key -> model copy, for the session (not exported)
+
+    def row(self, key: str) -> VariantResult | None:
+        return next((r for r in self.rows if r.key == key), None)
+
+
+def estimate_bytes(base: torch.nn.Module, config: BenchConfig, vocab: int) -> int:
+    """Memory a run needs on top of what is loaded: one copy at a time (two while quantizing),
+    fp32's kept distributions, and the copies kept for the session."""
+    weights = sum(p.numel() * p.element_size() for p in base.parameters())
+    return 2 * weights + config.kld_tokens * vocab * 4 + len(config.keep) * weights
+
+
+def check_memory(base, config: BenchConfig, vocab: int) -> None:
+    need, free = estimate_bytes(base, config, vocab), psutil.virtual_memory().available
+    if need > free:
+        raise MemoryError(f"This run needs about {need / 2**30:.2f} GB and {free / 2**30:.2f} GB are free: pick a "
+                          "smaller model, fewer kept variants or fewer KLD tokens.")
+
+
+def run_job(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str = "cpu") -> BenchReport:
+    """Background-job form (backends/core/jobs.py): events kind="row" carry each finished row."""
+    config = config.validate()
+    started = time.perf_counter()
+    vocab = base.get_output_embeddings().weight.shape[0]
+    check_memory(base, config, vocab)
+    ids = T.token_slice(tokenizer, config.ppl_tokens)
+    spans = measure.windows(ids.shape[1], config.window, config.stride)
+    prompt = T.prompt_ids(tokenizer, config.prompt)
+    prefill = ids[:, :config.prefill_tokens]
+    report = BenchReport(model_name, device, config, threads=torch.get_num_threads())
+    ctx.report(0.0, "measuring memory bandwidth", kind="setup")
+    report.bandwidth = measure.copy_bandwidth()
+    reference = measure.Reference(kld_tokens=config.kld_tokens)
+    order = config.ordered()
+    with tempfile.TemporaryDirectory(prefix="llmpg-quant-") as workdir:
+        for n, key in enumerate(order):
+            if ctx.stopped:
+                report.stopped = True
+                break
+            row = one_variant(ctx, key, base, tokenizer, config, device, Path(workdir), ids, spans, prompt, prefill,
+                              reference, report, (n, len(order)))
+            report.rows.append(row)
+            ctx.report((n + 1) / len(order), f"{row.label}: {row.status}", kind="row", row=row.to_dict())
+            if row.status == STOPPED:
+                report.stopped = True
+                break
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def one_variant(ctx, key, base, tokenizer, config, device, workdir, ids, spans, prompt, prefill, reference, report,
+                position) -> VariantResult:
+    spec = catalog.spec(key)
+    row = VariantResult(spec.key, spec.label, spec.family, spec.bits)
+    reason = spec.available(device)
+    if reason:
+        row.status, row.error = UNAVAILABLE, reason
+        return row
+    n, total = position
+
+    def say(step: str, fraction: float = 0.0):
+        ctx.report((n + fraction) / total, f"{spec.label}: {step}", kind="progress", variant=key, step=step)
+
+    started = time.perf_counter()
+    built = None
+    try:
+        with measure.PeakRSS() as rss:
+            say("building")
+            built = spec.build(base, device, workdir)
+            row.note, row.quantize_s, row.load_s = built.note, built.quantize_s, built.load_s
+            row.mem_bytes, row.disk_bytes = built.mem_bytes, built.disk_bytes
+            row.kv_cache = built.runner.kv_cache
+            say("perplexity", 0.1)
+            q = measure.quality(built.runner, ids, spans, reference, fill=key == catalog.BASELINE,
+                                should_stop=lambda: ctx.stopped,
+                                on_window=lambda i, m: say(f"perplexity {i}/{m}", 0.1 + 0.6 * i / m))
+            if q is None:
+                row.status = STOPPED
+                return row
+            row.perplexity, row.nll, row.ppl_tokens = q.perplexity, q.nll, q.tokens
+            row.kld, row.kld_tokens, row.top1 = q.kld, q.kld_tokens, q.top1
+            if key == catalog.BASELINE:
+                row.kld, row.top1, row.kld_tokens = 0.0, 1.0, reference.held()
+            say("speed", 0.7)
+            if built.measures_speed:
+                s = measure.speed(built.runner, prefill, prompt, config.new_tokens, config.runs,
+                                  should_stop=lambda: ctx.stopped)
+                if s is None:
+                    row.status = STOPPED
+                    return row
+                row.prefill_tps, row.prefill_tps_p90 = s.prefill()
+                row.decode_tps, row.decode_tps_p90 = s.decode()
+                row.bound_tps = report.bandwidth / row.mem_bytes if row.mem_bytes else None
+                tokens = s.continuation_ids
+            else:
+                tokens = measure.greedy_ids(built.runner, prompt, config.new_tokens)
+            row.continuation = tokenizer.decode(tokens, skip_special_tokens=True)
+        row.peak_rss_bytes = rss.peak
+        if key in config.keep and built.model is not None:
+            report.kept[key] = built.model
+    except VariantUnavailable as exc:
+        row.status, row.error = UNAVAILABLE, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a variant's failure (missing kernel, export error) is its row's
+        row.status, row.error = FAILED, f"{type(exc).__name__}: {exc}"
+    finally:
+        row.seconds = time.perf_counter() - started
+        if built is not None:
+            built.runner.close()
+            built.model = None
+        del built
+        gc.collect()
+    return row

@@ -1,0 +1,197 @@
+"""Quantizers written out by hand, to read: int8 absmax and zero-point, per tensor / channel / group,
+and GGUF's Q8_0 and Q4_0 blocks.
+
+They are checked against the libraries in tests/backends/test_quantization_teaching.py: our Q8_0 and
+Q4_0 bytes equal the `gguf` package's, our int8 per-channel weights equal torchao's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+GRANULARITIES = ("tensor", "channel", "group32", "group64", "group128")
+BLOCK = 32  # values per GGUF Q8_0 / Q4_0 block
+
+
+def round_half_away(x: torch.Tensor) -> torch.Tensor:
+    """Round to nearest, ties away from zero (C's roundf, which ggml uses), not torch's ties-to-even."""
+    a = x.abs()
+    whole = torch.floor(a)
+    return torch.sign(x) * (whole + (a - whole >= 0.5).to(x.dtype))
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """Integer codes, the scale (and zero point) per group, and what they decode back to."""
+
+    q: torch.Tensor  # int8 / uint8 codes, the weight's shape
+    scale: torch.Tensor  # one per group
+    zero_point: torch.Tensor | None
+    dequantized: torch.Tensor
+    granularity: str
+    symmetric: bool
+
+    def error(self, w: torch.Tensor) -> torch.Tensor:
+        return self.dequantized - w
+
+    def rmse(self, w: torch.Tensor) -> float:
+        return float(self.error(w).pow(2).mean().sqrt())
+
+    @property
+    def scales(self) -> int:
+        return self.scale.numel()
+
+
+def _groups(w: torch.Tensor, granularity: str) -> torch.Tensor:
+    """w (out, in) viewed as rows of one quantization group each."""
+    if granularity == "tensor":
+        return w.reshape(1, -1)
+    if granularity == "channel":  # one scale per output row, as torchao's PerRow / PerAxis(0)
+        return w.reshape(w.shape[0], -1)
+    if granularity.startswith("group"):
+        size = int(granularity[5:])
+        if w.shape[-1] % size:
+            raise ValueError(f"group size {size} does not divide the row length {w.shape[-1]}.")
+        return w.reshape(-1, size)
+    raise ValueError(f"Unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}.")
+
+
+def quantize_int8(w: torch.Tensor, granularity: str = "channel", symmetric: bool = True,
+                  half_range: float = 127.0) -> Quantized:
+    """8-bit codes for a weight matrix.
+
+    Symmetric (absmax): scale = max|w| / 127, q = round(w / scale) in [-127, 127], zero maps to 0.
+    (torchao divides by 127.5, half of the 255 steps from -128 to 127: pass half_range=127.5.)
+    Asymmetric (zero point): scale = (max - min) / 255, zero_point = round(-min / scale) - 128,
+    q = round(w / scale) + zero_point in [-128, 127]; uses all 256 codes when w is lopsided.
+    """
+    w = w.detach().float()
+    rows = _groups(w, granularity)
+    if symmetric:
+        scale = rows.abs().amax(dim=1, keepdim=True) / half_range
+        scale = torch.where(scale == 0, torch.ones_like(scale), scale)
+        q = torch.clamp(torch.round(rows / scale), -128 if half_range > 127 else -127, 127)
+        deq = q * scale
+        zero = None
+    else:
+        lo = torch.minimum(rows.amin(dim=1, keepdim=True), torch.zeros(1))
+        hi = torch.maximum(rows.amax(dim=1, keepdim=True), torch.zeros(1))
+        scale = (hi - lo) / 255
+        scale = torch.where(scale == 0, torch.ones_like(scale), scale)
+        zero = torch.clamp(torch.round(-lo / scale) - 128, -128, 127)
+        q = torch.clamp(torch.round(rows / scale) + zero, -128, 127)
+        deq = (q - zero) * scale
+        zero = zero.flatten()
+    return Quantized(q.to(torch.int8).reshape(w.shape), scale.flatten(), zero, deq.reshape(w.shape),
+                     granularity, symmetric)
+
+
+def error_grid(error: torch.Tensor, cells: tuple[int, int] = (48, 48)) -> np.ndarray:
+    """Mean |error| pooled onto a small grid, for a heatmap of where a scheme loses precision."""
+    e = error.abs()[None, None]
+    pooled = torch.nn.functional.adaptive_avg_pool2d(e, (min(cells[0], e.shape[2]), min(cells[1], e.shape[3])))
+    return pooled[0, 0].numpy()
+
+
+def granularity_table(w: torch.Tensor) -> list[dict]:
+    """RMSE, max error and the scales' own cost for each granularity, symmetric and asymmetric."""
+    rows = []
+    for g in GRANULARITIES:
+        for symmetric in (True, False):
+            qz = quantize_int8(w, g, symmetric)
+            err = qz.error(w.float())
+            extra = qz.scales * (2 if symmetric else 3)  # fp16 scale (+ int8 zero point) per group
+            rows.append({"granularity": g, "symmetric": symmetric, "scales": qz.scales, "rmse": qz.rmse(w),
+                         "max_error": float(err.abs().max()), "bits_per_weight": 8 + 8 * extra / w.numel()})
+    return rows
+
+
+def weight_stats(w: torch.Tensor, sigmas: float = 6.0) -> dict:
+    """What makes a matrix hard to quantize: its spread and the few large outliers that set absmax."""
+    w = w.detach().float().flatten()
+    std = float(w.std())
+    outliers = int((w.abs() > sigmas * std).sum())
+    return {"numel": w.numel(), "mean": float(w.mean()), "std": std, "absmax": float(w.abs().max()),
+            "absmax_over_std": float(w.abs().max()) / std if std else 0.0, "outliers": outliers,
+            "outlier_share": outliers / w.numel(), "sigmas": sigmas}
+
+
+# --- GGUF blocks: 32 weights share one float16 scale ------------------------------------------
+
+def _blocks(x) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1)
+    if x.numel() % BLOCK:
+        raise ValueError(f"{x.numel()} values are not a whole number of {BLOCK}-value blocks.")
+    return x.reshape(-1, BLOCK)
+
+
+def _fp16_bytes(d: torch.Tensor) -> np.ndarray:
+    return d.to(torch.float16).numpy().view(np.uint8).reshape(-1, 2)
+
+
+def q8_0(x) -> np.ndarray:
+    """GGUF Q8_0: per 32 values, d = max|x| / 127 as float16, then 32 int8 codes round(x / d).
+
+    34 bytes per block (8.5 bits per weight). Like ggml, x is multiplied by 1/d in float32 and
+    rounded half away from zero, so the bytes equal llama.cpp's.
+    """
+    b = _blocks(x)
+    d = b.abs().amax(dim=1, keepdim=True) / 127
+    inv = torch.where(d == 0, torch.zeros_like(d), 1 / d)
+    q = round_half_away(b * inv).to(torch.int8)
+    return np.concatenate([_fp16_bytes(d), q.numpy().view(np.uint8)], axis=1)
+
+
+def q4_0(x) -> np.ndarray:
+    """GGUF Q4_0: per 32 values, d = (the value with the largest magnitude) / -8 as float16, codes
+    q = trunc(x / d + 8.5) clipped to 0..15 (so x ~ d * (q - 8)), two codes per byte: values 0-15
+    in the low nibbles, 16-31 in the high nibbles. 18 bytes per block (4.5 bits per weight).
+    """
+    b = _blocks(x)
+    idx = b.abs().argmax(dim=1, keepdim=True)
+    d = torch.gather(b, 1, idx) / -8
+    inv = torch.where(d == 0, torch.zeros_like(d), 1 / d)
+    q = torch.clamp(torch.trunc(b * inv + 8.5), 0, 15).to(torch.uint8)
+    packed = q[:, :16] | (q[:, 16:] << 4)
+    return np.concatenate([_fp16_bytes(d), packed.numpy()], axis=1)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One GGUF block taken apart."""
+
+    kind: str
+    scale: float
+    codes: list[int]  # the integers as stored (Q4_0: 0..15)
+    values: list[float]  # what they decode to
+    original: list[float]
+    nbytes: int
+
+
+def decode_block(kind: str, raw: np.ndarray, original=None) -> Block:
+    """Read one Q8_0 / Q4_0 block's bytes back: scale, codes and the values they stand for."""
+    raw = np.asarray(raw, dtype=np.uint8).reshape(-1)
+    d = float(raw[:2].view(np.float16)[0])
+    if kind == "Q8_0":
+        codes = raw[2:].view(np.int8).astype(int).tolist()
+        values = [d * c for c in codes]
+    elif kind == "Q4_0":
+        low, high = raw[2:] & 0x0F, raw[2:] >> 4
+        codes = np.concatenate([low, high]).astype(int).tolist()
+        values = [d * (c - 8) for c in codes]
+    else:
+        raise ValueError(f"Unknown block kind {kind!r}; expected Q8_0 or Q4_0.")
+    orig = [] if original is None else np.asarray(original, dtype=np.float32).reshape(-1).tolist()
+    return Block(kind, d, codes, values, orig, raw.size)
+
+
+def dequantize_blocks(kind: str, raw: np.ndarray) -> np.ndarray:
+    """All blocks of a tensor back to float32 (our own reading of the format)."""
+    raw = np.asarray(raw, dtype=np.uint8).reshape(-1, 34 if kind == "Q8_0" else 18)
+    d = raw[:, :2].copy().view(np.float16).astype(np.float32)
+    if kind == "Q8_0":
+        return (raw[:, 2:].copy().view(np.int8).astype(np.float32) * d).reshape(-1)
+    codes = np.concatenate([raw[:, 2:] & 0x0F, raw[:, 2:] >> 4], axis=1).astype(np.float32) - 8
+    return (codes * d).reshape(-1)

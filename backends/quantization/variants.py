@@ -1,0 +1,143 @@
+"""What every variant is: a spec (name, bits, whether it runs here, how to build it, its code) and
+a runner (logits for quality; prefill and one decode step for speed).
+
+One file per format or library holds the specs of that family (torch_variants, torchao_variants,
+onnx_variant, gguf_variant, bnb_variant); catalog.py lists them all.
+"""
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+class VariantUnavailable(RuntimeError):
+    """This variant cannot run on this machine (missing package, kernel or device); the reason is the message."""
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    key: str
+    label: str
+    family: str  # "torch" | "torchao" | "onnx" | "gguf" | "bitsandbytes"
+    bits: float  # bits per weight of the quantized linear layers (scales included where the format fixes them)
+    build: Callable[..., Built]  # build(base_model, device, workdir) -> Built, on a copy: never touches base_model
+    available: Callable[[str], str | None]  # device -> None when it runs, else the reason
+    snippet: str  # the same variant as plain library code, for the "show the code" expander
+    int8: bool = False  # counts for the best-int8 speed-up
+
+
+class Runner:
+    """Runs one variant. Subclasses: TorchRunner here, OrtRunner in onnx_variant."""
+
+    kv_cache = True  # False: each decode step recomputes the whole sequence
+    speed_note = ""  # shown in the row when the speed is not the format's own
+
+    def logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """(1, T) token ids -> (1, T, vocab) float32 logits."""
+        raise NotImplementedError
+
+    def start(self, ids: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        """Prefill: (state for the next step, float32 logits of the last position)."""
+        raise NotImplementedError
+
+    def step(self, state: Any, token: int) -> tuple[Any, torch.Tensor]:
+        """One decode step from `state` with the new token."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free what the runner holds (the model copy, an inference session)."""
+
+
+class TorchRunner(Runner):
+    def __init__(self, model: torch.nn.Module, speed_note: str = ""):
+        self.model = model
+        self.speed_note = speed_note
+        self.device = next(model.parameters()).device
+
+    @torch.inference_mode()
+    def logits(self, ids):
+        return self.model(input_ids=ids.to(self.device), use_cache=False).logits.float().cpu()
+
+    @torch.inference_mode()
+    def start(self, ids):
+        out = self.model(input_ids=ids.to(self.device), use_cache=True)
+        return out.past_key_values, out.logits[0, -1].float().cpu()
+
+    @torch.inference_mode()
+    def step(self, state, token):
+        ids = torch.tensor([[token]], device=self.device)
+        out = self.model(input_ids=ids, past_key_values=state, use_cache=True)
+        return out.past_key_values, out.logits[0, -1].float().cpu()
+
+    def close(self):
+        self.model = None
+
+
+@dataclass
+class Built:
+    runner: Runner
+    mem_bytes: int  # weights as held in memory by this variant
+    disk_bytes: int  # the variant's own serialized file(s)
+    quantize_s: float  # conversion time (export + quantize where there is one)
+    load_s: float  # copy / deserialize / open-session time
+    note: str = ""
+    model: torch.nn.Module | None = None  # a torch copy that can be kept in the session
+    measures_speed: bool = True  # False: quality only (GGUF dequantized into fp32)
+    details: dict = field(default_factory=dict)
+
+
+def torch_built(model: torch.nn.Module, quantize_s: float, load_s: float, note: str = "") -> Built:
+    """A torch copy measured: weight bytes in memory, its torch.save size, a runner over it."""
+    return Built(TorchRunner(model), state_bytes(model), serialized_bytes(model), quantize_s, load_s, note, model)
+
+
+def tensor_bytes(t: torch.Tensor) -> int:
+    """Bytes a tensor really holds: quantized tensor subclasses (torchao) count their inner tensors."""
+    if hasattr(t, "__tensor_flatten__") and type(t) is not torch.Tensor and type(t) is not torch.nn.Parameter:
+        names, _ = t.__tensor_flatten__()
+        return sum(tensor_bytes(getattr(t, n)) for n in names)
+    if t.is_quantized:
+        return t.numel() * t.element_size() + 8 * (t.q_per_channel_scales().numel() if t.qscheme() in (
+            torch.per_channel_affine, torch.per_channel_symmetric) else 1)
+    return t.numel() * t.element_size()
+
+
+def _key(t: torch.Tensor):
+    try:
+        return t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape)
+    except (RuntimeError, NotImplementedError, TypeError):
+        return id(t)
+
+
+def state_bytes(model: torch.nn.Module) -> int:
+    """Weight bytes in memory over the state dict, tied weights once (fbgemm's packed weights included)."""
+    seen, total = set(), 0
+    for value in model.state_dict().values():
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        for t in items:
+            if not isinstance(t, torch.Tensor):
+                continue
+            k = _key(t)
+            if k in seen:
+                continue
+            seen.add(k)
+            total += tensor_bytes(t)
+    return total
+
+
+def serialized_bytes(model: torch.nn.Module) -> int:
+    """Size of `torch.save(model.state_dict())`: what the variant takes on disk in PyTorch's format."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+def timed(fn, *args, **kwargs):
+    started = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - started

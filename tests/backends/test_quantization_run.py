@@ -1,0 +1,182 @@
+"""The benchmark job on the real offline SmolLM2: rows, quality by hand, failures, stop, the shared model untouched."""
+import copy
+import hashlib
+import json
+import math
+import time
+
+import pytest
+import torch
+
+from backends.core.jobs import shared_runner
+from backends.models.cache import shared_cache
+from backends.quantization import BenchConfig, availability, run_job, snippet, spec
+from backends.quantization import measure as M
+from backends.quantization import report as R
+from backends.quantization import text as T
+
+SMALL = {"ppl_tokens": 300, "window": 128, "stride": 64, "kld_tokens": 128, "prefill_tokens": 32, "new_tokens": 6,
+         "runs": 2}
+
+
+def checksum(model) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return shared_cache().get("smollm2-135m-instruct")
+
+
+def run(base, tokenizer, **config):
+    job = shared_runner().submit("quantization-test", run_job, base, tokenizer, BenchConfig(**config), "smollm2")
+    assert job.wait(600), "the run finished"
+    assert job.status == "done", job.error
+    return job.result
+
+
+@pytest.fixture(scope="module")
+def full(loaded):
+    before = checksum(loaded.model)
+    report = run(loaded.model, loaded.tokenizer, variants=("fp32", "gguf-q8_0", "onnx-int8-wo", "torch-dynamic-int8"),
+                 keep=("gguf-q8_0",), **SMALL)
+    return report, before
+
+
+def test_every_row_is_measured_and_the_shared_model_is_unchanged(full, loaded):
+    report, before = full
+    assert checksum(loaded.model) == before, "the cached model was modified"
+    assert [r.key for r in report.rows] == ["fp32", "torch-dynamic-int8", "onnx-int8-wo", "gguf-q8_0"]
+    assert all(r.status == "ok" for r in report.rows), [(r.key, r.error) for r in report.rows]
+    fp32, dyn, onnx, q8 = report.rows
+    assert fp32.kld == 0.0 and fp32.top1 == 1.0 and fp32.kld_tokens == 128
+    assert 10 < fp32.perplexity < 500 and fp32.ppl_tokens == 299
+    for r in (fp32, dyn, onnx):
+        assert r.prefill_tps > 0 and r.decode_tps > 0 and r.decode_tps_p90 <= r.decode_tps + 1e-9
+        assert r.peak_rss_bytes > r.mem_bytes and r.disk_bytes > 0 and r.continuation.strip()
+    assert fp32.mem_bytes == pytest.approx(134.5e6 * 4, rel=0.01), "tied embedding counted once"
+    assert q8.disk_bytes < 0.3 * fp32.disk_bytes and q8.decode_tps is None and "llama" in q8.note
+    assert q8.kld < 0.02 and q8.top1 > 0.9, "Q8_0 is nearly lossless"
+    assert onnx.kld < 0.1 and not onnx.kv_cache and onnx.disk_bytes < fp32.disk_bytes
+    assert dyn.mem_bytes < 0.5 * fp32.mem_bytes
+    assert fp32.bound_tps == pytest.approx(report.bandwidth / fp32.mem_bytes)
+    kept = report.kept["gguf-q8_0"]
+    assert set(report.kept) == {"gguf-q8_0"} and kept is not loaded.model
+
+
+def test_perplexity_by_hand_equals_the_row(full, loaded):
+    report, _ = full
+    ids = T.token_slice(loaded.tokenizer, SMALL["ppl_tokens"])
+    nll, count, prev_end = 0.0, 0, 0
+    with torch.inference_mode():
+        for begin in range(0, ids.shape[1], SMALL["stride"]):
+            end = min(begin + SMALL["window"], ids.shape[1])
+            first = max(prev_end, begin + 1)  # score each token once; the very first has no context
+            logits = loaded.model(ids[:, begin:end]).logits[0].double()
+            for pos in range(first, end):
+                nll -= float(torch.log_softmax(logits[pos - begin - 1], -1)[ids[0, pos]])
+                count += 1
+            prev_end = end
+            if end == ids.shape[1]:
+                break
+    assert count == report.rows[0].ppl_tokens
+    assert report.rows[0].perplexity == pytest.approx(math.exp(nll / count), rel=1e-5)
+
+
+def test_a_rerun_gives_the_identical_perplexity(full, loaded):
+    again = run(loaded.model, loaded.tokenizer, variants=("fp32",), **SMALL)
+    assert again.rows[0].perplexity == full[0].rows[0].perplexity
+
+
+def test_a_failing_variant_gets_its_error_and_the_others_still_run(loaded):
+    base = copy.deepcopy(loaded.model)
+
+    def no_bf16(module, args, output):  # a kernel that is missing for one dtype, as on some CPUs
+        if output.dtype == torch.bfloat16:
+            raise RuntimeError("no bfloat16 kernel for this layer")
+
+    base.model.layers[0].mlp.register_forward_hook(no_bf16)
+    report = run(base, loaded.tokenizer, variants=("fp32", "bf16", "gguf-q4_0"),
+                 **{**SMALL, "ppl_tokens": 100, "kld_tokens": 32})
+    status = {r.key: (r.status, r.error) for r in report.rows}
+    assert status["bf16"] == ("failed", "RuntimeError: no bfloat16 kernel for this layer")
+    assert status["fp32"][0] == "ok" and status["gguf-q4_0"][0] == "ok"
+    assert report.row("gguf-q4_0").kld > report.row("fp32").kld
+
+
+def test_stop_keeps_the_rows_finished_so_far(loaded):
+    config = BenchConfig(variants=("fp32", "bf16", "gguf-q8_0"), **{**SMALL, "ppl_tokens": 100})
+    job = shared_runner().submit("quantization-test", run_job, loaded.model, loaded.tokenizer, config, "smollm2")
+    deadline = time.time() + 300
+    while not any(e.data.get("kind") == "row" for e in job.events_since(0)) and time.time() < deadline:
+        time.sleep(0.2)
+    job.stop()
+    assert job.wait(300)
+    report = job.result
+    assert report.stopped and report.rows[0].key == "fp32" and report.rows[0].status == "ok"
+    assert len(report.rows) < 3 or report.rows[-1].status == "stopped"
+
+
+@pytest.mark.parametrize("key, max_kld", [("bf16", 0.05), ("torchao-int8-wo", 0.05), ("gguf-q4_0", 1.5),
+                                           ("bnb-int8", 0.2)])
+def test_each_variant_stays_within_its_expected_error_on_a_fixed_prompt(loaded, key, max_kld, tmp_path):
+    ids = T.prompt_ids(loaded.tokenizer)
+    with torch.inference_mode():
+        ref = torch.log_softmax(loaded.model(ids).logits[0].double(), -1)
+    built = spec(key).build(loaded.model, "cpu", tmp_path)
+    logp = torch.log_softmax(built.runner.logits(ids)[0].double(), -1)
+    kld = float((ref.exp() * (ref - logp)).sum(-1).mean())
+    assert 0 < kld < max_kld
+    assert built.mem_bytes < 0.6 * 538e6
+
+
+def test_windows_score_every_token_once():
+    spans = M.windows(10, 4, 2)
+    scored = [b + i for b, e, f in spans for i in range(f, e - b)]
+    assert scored == list(range(1, 10))
+    with pytest.raises(ValueError, match="window=4, stride=5"):
+        M.windows(10, 4, 5)
+
+
+def test_bad_settings_quote_the_value():
+    with pytest.raises(ValueError, match="Unknown variant 'int3'"):
+        BenchConfig(variants=("int3",)).validate()
+    with pytest.raises(ValueError, match="ppl_tokens = 5 is not allowed"):
+        BenchConfig(ppl_tokens=5).validate()
+    with pytest.raises(ValueError, match="stride = 600 is larger than window = 512"):
+        BenchConfig(window=512, stride=600).validate()
+    with pytest.raises(ValueError, match="No variant chosen"):
+        BenchConfig(variants=()).validate()
+
+
+def test_availability_names_a_reason_for_each_missing_variant():
+    here = availability("cpu")
+    assert here["fp32"] is None and here["gguf-q8_0"] is None
+    assert "GPU" in here["fp16"]
+    assert all(reason is None or reason.strip() for reason in here.values())
+    assert 'from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct"' in snippet("torchao-int8-wo",
+                                                                            "HuggingFaceTB/SmolLM2-135M-Instruct")
+
+
+def test_report_json_round_trip_and_bad_uploads(full):
+    report, _ = full
+    text = R.to_json(report)
+    doc = json.loads(text)
+    assert doc["benchmarks"][0]["decode"]["throughput"]["unit"] == "tokens/s"
+    back = R.from_json(text.encode())
+    assert [r.key for r in back["rows"]] == [r.key for r in report.rows]
+    assert back["rows"][0].perplexity == report.rows[0].perplexity
+    assert back["rows"][1].mem_bytes == pytest.approx(report.rows[1].mem_bytes, abs=1)
+    with pytest.raises(R.ReportError, match="'x.json' is not valid JSON"):
+        R.from_json(b"{nope", "x.json")
+    with pytest.raises(R.ReportError, match="format 'other'"):
+        R.from_json(b'{"format": "other"}', "y.json")
+    with pytest.raises(R.ReportError, match="not UTF-8"):
+        R.from_json(b"\xff\xfe\x00", "z.json")
+    bad = json.dumps({"format": R.FORMAT, "benchmarks": [{"name": "fp32", "quality": {"perplexity": "high"}}]})
+    with pytest.raises(R.ReportError, match="fp32.perplexity = 'high': expected a number"):
+        R.from_json(bad)
