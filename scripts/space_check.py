@@ -16,7 +16,11 @@ When run as root the user is created with useradd and entered with setpriv, keep
 CAP_DAC_READ_SEARCH (read anything, write nothing it does not own): this machine's Python lives
 under /root, which the image's does not.
 
-Usage: .venv/bin/python scripts/space_check.py   (exit status 0 when the contract holds)
+To stay within a few minutes on 2 cores, models this machine has already converted are copied
+into the fresh HOME first (the build step then runs and finds them; `--convert` makes it convert
+from scratch), and pages are opened four tabs at a time.
+
+Usage: .venv/bin/python scripts/space_check.py [--convert]   (exit status 0 when the contract holds)
 """
 from __future__ import annotations
 
@@ -159,7 +163,8 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
-def check_pages(base: str) -> list[tuple[str, str, float]]:
+def check_pages(base: str, at_once: int = 4) -> list[tuple[str, str, float]]:
+    """Open the pages `at_once` tabs at a time (one browser session each), then wait for each one."""
     from playwright.sync_api import sync_playwright
 
     from components.i18n import strings
@@ -168,23 +173,48 @@ def check_pages(base: str) -> list[tuple[str, str, float]]:
     english, results = strings("en"), []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        for info in PAGES:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.set_default_timeout(120_000)
-            started = time.perf_counter()
-            title = english[f"page.{info.key}.title"]
-            try:
-                page.goto(base + ("/" if info is HOME else f"/{info.url_path}"))
-                page.wait_for_selector(f'h1:has-text("{title}")')
-                page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-                errors = page.locator('[data-testid="stException"]')
-                verdict = "ok" if errors.count() == 0 else f"exception: {errors.first.inner_text()[:200]!r}"
-            except Exception as exc:  # noqa: BLE001 - one page failing must not hide the others
-                verdict = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-            results.append((info.key, verdict, time.perf_counter() - started))
-            page.close()
+        for start in range(0, len(PAGES), at_once):
+            opened = []
+            for info in PAGES[start:start + at_once]:
+                page = browser.new_page(viewport={"width": 1300, "height": 900})
+                page.set_default_timeout(150_000)
+                page.goto(base + ("/" if info is HOME else f"/{info.url_path}"), wait_until="commit")
+                opened.append((info, page, time.perf_counter()))
+            for info, page, started in opened:
+                title = english[f"page.{info.key}.title"]
+                try:
+                    page.wait_for_selector(f'h1:has-text("{title}")')
+                    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+                    errors = page.locator('[data-testid="stException"]')
+                    verdict = "ok" if errors.count() == 0 else f"exception: {errors.first.inner_text()[:200]!r}"
+                except Exception as exc:  # noqa: BLE001 - one page failing must not hide the others
+                    verdict = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                results.append((info.key, verdict, time.perf_counter() - started))
+                page.close()
         browser.close()
     return results
+
+
+def seed_converted_models(env: dict, uid: int | None) -> str:
+    """Put this machine's converted models where the image's build step leaves them, if there are any.
+
+    The build step then still runs (as the user, with the image's environment) but finds the
+    conversion done instead of redoing it (30 s to 2 min on 2 busy cores); `--convert` redoes it.
+    """
+    from backends.core.paths import models_dir
+    from backends.models.registry import KNOWN
+
+    target = Path(env["LLMPG_CACHE_DIR"]) / "models"
+    seeded = []
+    for spec in KNOWN:
+        source = models_dir() / spec.key
+        if spec.gguf_file and (source / "CONVERTED.json").exists():
+            shutil.copytree(source, target / spec.key)
+            seeded.append(spec.key)
+    if uid is not None:
+        for path in [Path(env["HOME"]), *Path(env["HOME"]).rglob("*")]:
+            os.chown(path, uid, -1)
+    return ", ".join(seeded) or "nothing"
 
 
 def main() -> int:
@@ -204,6 +234,8 @@ def main() -> int:
         os.chown(home, uid, -1)
     read_only_copy(image_files(), app)
     env = container_env(docker, home)
+    if "--convert" not in sys.argv:
+        print(f"seeded from this machine's converted models: {seed_converted_models(env, uid)}")
     print(f"app copy {app} (read-only), HOME {home}, user {USER if uid is not None else os.getuid()}, port {port}")
     proc, log_path = None, work / "server.log"
     try:
