@@ -96,8 +96,9 @@ def main():
             print(f"{e['step']:>5} {e['train_loss']:7.3f} {e['val_loss']:6.3f}")
         torch.set_num_threads(job_threads())
         val_loss = estimate_loss(ckpt.model, prepared.val, config.block_size, settings.batch_size, 200, seed=1234)
-        print(f"\nfull preset: {ckpt.step} steps in {train_s:.1f} s ({ckpt.step / train_s:.1f} steps/s); "
-              f"val loss on 200 batches {val_loss:.4f}")
+        print(f"\nfull preset: {ckpt.step} steps in {train_s:.1f} s wall ({ckpt.step / train_s:.1f} steps/s), "
+              f"{ckpt.cpu_seconds:.1f} s of CPU on the job's thread; val loss on 200 batches {val_loss:.4f}")
+        print(f"load average during the run (1/5/15 min): {os.getloadavg()} on {os.cpu_count()} cores")
 
     short = replace(settings, max_iters=args.steps, eval_interval=0, sample_interval=0, eval_iters=1)
     tokens = args.steps * short.batch_size * config.block_size

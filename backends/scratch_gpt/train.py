@@ -35,7 +35,8 @@ class Checkpoint:
     optimizer_state: dict
     batch_rng: torch.Tensor  # state of the generator that draws batches
     step: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the training loops
+    cpu_seconds: float = 0.0  # CPU time of the job's thread in them (what the machine's load does not change)
     history: list[dict] = field(default_factory=list)  # the step/eval/sample events so far
 
     def evals(self) -> list[dict]:
@@ -159,7 +160,7 @@ def train_job(ctx, prepared: Prepared, config: GPTConfig, settings: TrainSetting
 
     if ckpt.step == 0:
         evaluate()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     while ckpt.step < s.max_iters and not ctx.stopped:
         t0 = time.perf_counter()
         x, y = get_batch(prepared.train, cfg.block_size, s.batch_size, gen)
@@ -175,6 +176,7 @@ def train_job(ctx, prepared: Prepared, config: GPTConfig, settings: TrainSetting
             event("sample", None, "", text=sample(model, ckpt.tokenizer, "", s.sample_chars, s.temperature,
                                                  s.seed + ckpt.step))
     ckpt.seconds += time.perf_counter() - started
+    ckpt.cpu_seconds += time.thread_time() - cpu_started
     if not ckpt.evals() or ckpt.evals()[-1]["step"] != ckpt.step:
         evaluate()
     ckpt.optimizer_state = optimizer.state_dict()

@@ -44,6 +44,7 @@ def test_200_steps_on_shakespeare_beat_the_unigram_baseline(english):
     assert math.isclose(evals[0]["val_loss"], math.log(english.tokenizer.vocab_size), rel_tol=0.1)
     steps = [e.data for e in job.events_since(0) if e.data.get("kind") == "step"]
     assert len(steps) == 200 and all(s["tokens_per_s"] > 0 for s in steps)
+    assert 0 < ckpt.cpu_seconds <= ckpt.seconds * 1.05
     samples = [e.data["text"] for e in job.events_since(0) if e.data.get("kind") == "sample"]
     assert len(samples) == 2 and all(len(s) == 40 for s in samples)
     # the model's own estimate matches an independent one on the same batches
