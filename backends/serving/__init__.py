@@ -13,16 +13,20 @@ One concept a file:
                     client, streaming with per-token logprobs (what generation pages call)
   __main__.py       `python -m backends.serving` (`make serve`): uvicorn on localhost
 
-Only remote.py is re-exported here: importing the package must stay light (no FastAPI, no
-Gradio), because generation pages import it for the remote engine.
+Only remote.py and the adapters folder are re-exported here: importing the package must stay
+light (no FastAPI, no Gradio), because generation pages import it for the remote engine. A page
+that wants its LoRA adapter served saves it (peft's save_pretrained, safetensors) into
+`adapters_dir() / <name>`; the server then lists it as `<base key>+<name>`.
 """
+from backends.serving.models import adapters_dir, saved_adapters
 from backends.serving.remote import (
-                                     RemoteEngine,
-                                     RemoteError,
-                                     RemoteStep,
-                                     Unsupported,
-                                     api_params,
-                                     unsupported_reason,
+    RemoteEngine,
+    RemoteError,
+    RemoteStep,
+    Unsupported,
+    api_params,
+    unsupported_reason,
 )
 
-__all__ = ["RemoteEngine", "RemoteError", "RemoteStep", "Unsupported", "api_params", "unsupported_reason"]
+__all__ = ["RemoteEngine", "RemoteError", "RemoteStep", "Unsupported", "adapters_dir", "api_params", "saved_adapters",
+           "unsupported_reason"]

@@ -233,6 +233,9 @@ def test_a_saved_lora_adapter_is_served_and_answers_like_the_lora_page(tmp_path,
     A.save_adapter(trained, tmp_path / "pirate", LM)
     (tmp_path / "pickled").mkdir()
     (tmp_path / "pickled" / "adapter_model.bin").write_bytes(b"never unpickled")
+    from backends.serving import adapters_dir, saved_adapters
+
+    assert adapters_dir() == tmp_path and [m.id for m in saved_adapters()] == [f"{LM}+pirate"]
     prompt = "Where do penguins live?"
     after = generate(trained, base.tokenizer, prompt, 8)
     with live_server(ServerSettings(gradio=False)) as url:
