@@ -41,7 +41,7 @@ def _best_c(fit, score, grid) -> tuple[object, list]:
 def tfidf_pipeline(c: float = 1.0):
     return make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, lowercase=True, max_features=200_000),
-        LogisticRegression(C=c, max_iter=2000, class_weight="balanced", solver="saga"),
+        LogisticRegression(C=c, max_iter=2000, class_weight="balanced", solver="saga", random_state=0),
     )
 
 
