@@ -9,14 +9,26 @@ from backends.core.jobs import DONE, FAILED, shared_runner
 from backends.rag import pipeline
 from backends.rag.build import build_collection
 from backends.rag.citations import WEAK_COSINE
-from backends.rag.collection import (Collection, CollectionError, collection_folder, delete_collection,
-                                    saved_collections)
+from backends.rag.collection import (
+    Collection,
+    CollectionError,
+    collection_folder,
+    delete_collection,
+    saved_collections,
+)
 from backends.rag.evaluate import EvalSetError, load_eval_set, run_retrieval_eval
-from backends.rag.generators import GeneratorError, LocalGenerator, OpenAICompatibleGenerator
+from backends.rag.generators import (
+    GeneratorError,
+    LocalGenerator,
+    OpenAICompatibleGenerator,
+)
+from backends.rag.ingest import SUFFIXES
 from backends.rag.projection import project_2d
 from backends.rag.rerank import DEFAULT_RERANKER, rerank, reranker_available
+from backends.rag.stores import StoreError
 from backends.rag.types import INGEST_NEEDS_PASSWORD, METHODS, ChunkSettings
 from components import rag as views
+from components.experiments import experiments_panel
 from components.guard import allow, queue_status
 from components.i18n import t
 from components.job_status import job_status, newly_finished
@@ -32,6 +44,7 @@ UPLOAD_MAX_MB = 50
 DEFAULT_ENDPOINT = "http://localhost:11434/v1"
 # Smaller than a page of the sample, so pages split into several chunks and retrieval has to choose.
 DEFAULT_CHUNKS = ChunkSettings("characters", 500, 80)
+PROMPT_HITS = 2  # passages the generator reads: a 135M model answers better from fewer (bench/rag.py)
 
 st.title(t("page.rag.title"))
 st.caption(t("rag.intro"))
@@ -64,6 +77,7 @@ with st.expander(t("rag.settings"), expanded=collection is None):
                                help=t("rag.rerank_help", model=DEFAULT_RERANKER))
         if not can_rerank:
             st.caption(t("rag.rerank_missing", model=DEFAULT_RERANKER))
+        store, store_url = views.store_settings()
     with s2:
         st.markdown("**" + t("rag.generation_side") + "**")
         backend = st.radio(t("rag.backend"), ("local", "openai"), horizontal=True, key=P + "backend",
@@ -76,6 +90,8 @@ with st.expander(t("rag.settings"), expanded=collection is None):
             st.text_input(t("rag.api_key"), type="password", key=P + "api_key", help=t("rag.api_key_help"))
             st.text_input(t("rag.api_key_env"), "OPENAI_API_KEY", key=P + "api_key_env")
         max_new = st.slider(t("rag.max_new"), 16, 512, 160, 16, key=P + "max_new")
+        prompt_hits = st.slider(t("rag.prompt_hits"), 1, 10, PROMPT_HITS, key=P + "prompt_hits",
+                                help=t("rag.prompt_hits_help"))
 
 
 def make_generator():
@@ -111,7 +127,8 @@ def start_indexing(settings: ChunkSettings) -> None:
     too_big = [name for name, data, _ in files if len(data) > UPLOAD_MAX_MB * 2**20]
     st.session_state[P + "index_message"] = t("rag.too_big", names=", ".join(too_big), mb=UPLOAD_MAX_MB) if too_big else None
     job = runner.submit("rag-index", build_collection, files, settings, embed_name or "all-minilm-l6-v2",
-                        current_device(), "session")
+                        current_device(), "session", ocr=st.session_state.get(P + "ocr", True), store=store,
+                        store_url=store_url)
     st.session_state[P + "index_job"] = job.id
 
 
@@ -122,8 +139,9 @@ if collection is None and P + "index_job" not in st.session_state and SAMPLE_PDF
 
 def documents_tab():
     st.toggle(t("rag.use_sample"), True, key=P + "use_sample", help=t("rag.use_sample_help"))
-    st.file_uploader(t("rag.upload"), type=["pdf", "txt", "md"], accept_multiple_files=True, key=P + "uploads",
-                     max_upload_size=UPLOAD_MAX_MB)
+    st.file_uploader(t("rag.upload"), type=[s.lstrip(".") for s in SUFFIXES], accept_multiple_files=True,
+                     key=P + "uploads", max_upload_size=UPLOAD_MAX_MB)
+    st.toggle(t("rag.ocr"), True, key=P + "ocr", help=t("rag.ocr_help"))
     locked = [r.doc for r in (collection.reports if collection else []) if r.status == INGEST_NEEDS_PASSWORD]
     for name in locked:
         st.text_input(t("rag.password", doc=name), type="password", key=P + "pw." + name)
@@ -181,9 +199,10 @@ def save_and_open():
         b1, b2 = c2.columns(2)
         if b1.button(t("rag.open"), disabled=chosen is None, key=P + "open"):
             try:
-                st.session_state[P + "collection"] = Collection.load(collection_folder(chosen), current_device())
+                st.session_state[P + "collection"] = Collection.load(collection_folder(chosen), current_device(),
+                                                                     store, store_url)
                 st.rerun()
-            except CollectionError as exc:
+            except (CollectionError, StoreError) as exc:
                 st.error(t("rag.open_failed", name=chosen, error=str(exc)))
         if b2.button(t("rag.delete"), disabled=chosen is None, key=P + "delete"):
             try:
@@ -224,12 +243,13 @@ def chat_tab():
     try:
         with st.spinner(t("rag.retrieving")), queue_status():
             turn = pipeline.prepare_turn(search, generator, turns, question.strip(), method, top_k, weak_threshold,
-                                         tokenizer, compare)
+                                         tokenizer, compare, collection.embed_texts, prompt_hits)
         with st.chat_message("assistant"), queue_status():
             if turn.query != turn.question:
                 st.caption(t("rag.rewritten", q=turn.query))
             if turn.weak:
                 st.warning(t("rag.weak"))
+            views.extractive_answer(turn)
             if compare:
                 left, right = st.columns(2)
                 left.markdown("**" + t("rag.with_retrieval") + "**")
@@ -267,7 +287,8 @@ def retrieval_tab():
     hits = collection.candidates_table(question, query_vec=query)
     chosen = {h.chunk.id for h in collection.search(question, method=method, k=top_k, query_vec=query)}
     st.caption(t("rag.glass_caption", n=len(hits), k=top_k, method=t("rag.method." + method)))
-    st.dataframe(views.candidates_frame(hits, chosen), hide_index=True, key=P + "candidates")
+    st.dataframe(views.candidates_frame(hits, chosen), hide_index=True, key=P + "candidates",
+                 column_config=views.candidates_columns())
     best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
     if best is not None and best < weak_threshold:
         st.warning(t("rag.weak_best", score=f"{best:.3f}", threshold=weak_threshold))
@@ -324,7 +345,7 @@ def answers_section(items, k):
         generator, _ = make_generator()
         if generator is not None:
             job = runner.submit("rag-answers", pipeline.answer_eval_job, search, generator, with_refs, method, k,
-                                min(max_new, 120))
+                                min(max_new, 120), collection.embed_texts, prompt_hits)
             st.session_state[P + "answer_job"] = job.id
     job_status(P + "answer_job", lambda j: t("rag.eval.answering", done=f"{(j.progress or 0) * 100:.0f}"),
                answers_done)
@@ -335,7 +356,10 @@ def answers_done(job):
         st.error(job.error or job.status)
         return
     frame = pd.DataFrame(job.result)
-    st.metric(t("rag.eval.mean_f1"), f"{frame['token_f1'].mean():.3f}")
+    c1, c2 = st.columns(2)
+    c1.metric(t("rag.eval.mean_f1"), f"{frame['token_f1'].mean():.3f}")
+    if "extractive_f1" in frame:
+        c2.metric(t("rag.eval.extractive_f1"), f"{frame['extractive_f1'].mean():.3f}")
     st.dataframe(frame, hide_index=True, key=P + "answer_rows")
 
 
@@ -345,3 +369,5 @@ for tab, render in zip(tabs, (documents_tab, chat_tab, retrieval_tab, evaluate_t
     if tab.open:
         with tab:
             render()
+
+experiments_panel("rag")

@@ -9,6 +9,7 @@ import streamlit as st
 from backends.rag.types import INGEST_OK, Hit
 from components.i18n import t
 
+
 def reports_table(reports, chunks) -> None:
     per_doc: dict[str, int] = {}
     for chunk in chunks:
@@ -20,6 +21,8 @@ def reports_table(reports, chunks) -> None:
     for r in reports:
         if r.status != INGEST_OK:
             st.warning(f"**{r.doc}**: {r.message}")
+        elif "Note:" in r.message:  # kept, but something was left out or read another way: say so
+            st.info(f"**{r.doc}**: {r.message}")
 
 
 def chunk_inspector(collection, key: str = "rag.inspect") -> None:
@@ -36,6 +39,7 @@ def chunk_inspector(collection, key: str = "rag.inspect") -> None:
     st.caption(t("rag.inspect_stats", n=len(chosen), mean=f"{np.mean(lengths):.0f}", low=min(lengths),
                  high=max(lengths)))
     frame = pd.DataFrame({"id": [c.id for c in chosen], t("rag.col.page"): [c.page for c in chosen],
+                          t("rag.col.kind"): [t("rag.kind." + c.kind) for c in chosen],
                           t("rag.col.chars"): lengths, t("rag.col.start"): [c.start for c in chosen],
                           t("rag.col.text"): [c.text for c in chosen]})
     st.dataframe(frame, hide_index=True, key=key + ".table",
@@ -59,7 +63,7 @@ def citation_cards(turn) -> None:
         scored_by = "rerank" if hit.rerank_score is not None else t("rag.method." + turn.method)
         title = f"{mark} [{number}] {source_label(hit)} · {scored_by} {hit.score:.3f}"
         with st.expander(title, expanded=False):
-            st.markdown(f"> {hit.chunk.text}")
+            st.markdown("> " + highlighted(hit, turn.extractive))
             st.caption(scores_line(hit))
             if citation is not None and citation.inferred:
                 st.caption(t("rag.inferred", share=f"{citation.overlap:.0%}"))
@@ -74,16 +78,63 @@ def scores_line(hit: Hit) -> str:
     return " · ".join(parts)
 
 
+NOT_RANKED = "–"
+
+
 def candidates_frame(hits: list[Hit], chosen: set[int]) -> pd.DataFrame:
+    """One row per candidate; a method that did not rank a chunk in its own top list shows a dash."""
     def fmt(value):
         return None if value is None else round(float(value), 4)
+
+    def rank(value):
+        return NOT_RANKED if value is None else str(value)
 
     return pd.DataFrame([{
         t("rag.col.rank"): h.rank, t("rag.col.top_k"): h.chunk.id in chosen,
         t("rag.col.doc"): h.chunk.doc, t("rag.col.page"): h.chunk.page,
-        "dense": fmt(h.dense_score), "dense #": h.dense_rank, "BM25": fmt(h.sparse_score), "BM25 #": h.sparse_rank,
-        "RRF": fmt(h.fused_score), "RRF #": h.fused_rank, t("rag.col.text"): h.chunk.text[:300],
+        "dense": fmt(h.dense_score), "dense #": rank(h.dense_rank), "BM25": fmt(h.sparse_score),
+        "BM25 #": rank(h.sparse_rank), "RRF": fmt(h.fused_score), "RRF #": rank(h.fused_rank),
+        t("rag.col.text"): h.chunk.text[:300],
     } for h in hits])
+
+
+def candidates_columns() -> dict:
+    """Column help for the glass box: why a rank can be a dash."""
+    return {name: st.column_config.TextColumn(name, help=t("rag.col.rank_help", method=method))
+            for name, method in (("dense #", "dense"), ("BM25 #", "BM25"), ("RRF #", "RRF"))}
+
+
+def highlighted(hit: Hit, found) -> str:
+    """The chunk's text with the extractive answer's sentence highlighted, when it is in this chunk."""
+    text = hit.chunk.text
+    if found is None or found.hit.chunk.id != hit.chunk.id:
+        return text.replace("\n", " ")
+    before, sentence, after = text[: found.start], text[found.start : found.end], text[found.end :]
+    flat = " ".join(sentence.replace("[", "(").replace("]", ")").split())
+    return (before + f":orange-background[**{flat}**]" + after).replace("\n", " ")
+
+
+def extractive_answer(turn) -> None:
+    """The sentence of the sources that best answers, quoted word for word with its citation."""
+    found = turn.extractive
+    if found is None:
+        return
+    st.markdown(f"**{t('rag.extractive')}** {found.span} [{found.number}]")
+    st.caption(t("rag.extractive_quote", sentence=found.sentence, n=found.number, source=source_label(found.hit)),
+               help=t("rag.extractive_help"))
+
+
+def store_settings() -> tuple[str, str | None]:
+    """The vector store: FAISS in this process, or Qdrant (in this process, or a server URL)."""
+    from backends.rag.stores import STORES
+
+    store = st.radio(t("rag.store"), STORES, horizontal=True, key="rag.store", help=t("rag.store_help"),
+                     format_func=lambda s: t("rag.store." + s))
+    url = None
+    if store == "qdrant":
+        url = st.text_input(t("rag.store_url"), "", key="rag.store_url", placeholder="http://localhost:6333",
+                            help=t("rag.store_url_help")).strip() or None
+    return store, url
 
 
 def projection_figure(points: np.ndarray, query_point: np.ndarray, chunks, top_ids: set[int]) -> go.Figure:
@@ -120,6 +171,7 @@ def show_turn(turn) -> None:
             st.caption(t("rag.rewritten", q=turn.query))
         if turn.weak:
             st.warning(t("rag.weak"))
+        extractive_answer(turn)
         if turn.baseline_answer is not None:
             left, right = st.columns(2)
             left.markdown("**" + t("rag.with_retrieval") + "**\n\n" + turn.answer)

@@ -20,7 +20,7 @@ import numpy as np
 
 from backends.core.paths import cache_dir
 from backends.rag.embed_cache import report_from_json, report_to_json
-from backends.rag.embedder import embed_query, load_embedder
+from backends.rag.embedder import embed, embed_query, load_embedder
 from backends.rag.index import BM25, DenseIndex, order_for, retrieve
 from backends.rag.stores import make_store
 from backends.rag.types import METHODS, Chunk, ChunkSettings, Hit, IngestReport
@@ -85,6 +85,10 @@ class Collection:
 
     def embedder(self):
         return load_embedder(self.embed_model, self.device)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of texts by the collection's own model (the extractive answer's sentences)."""
+        return embed(self.embedder(), list(texts))
 
     def query_embedding(self, question: str) -> np.ndarray:
         try:

@@ -54,3 +54,28 @@ def test_comparison_builds_a_prompt_without_sources(collection, server):
     turn = answer(search_with(collection), generator, [], "What does top-p keep?", k=2, compare=True)
     assert "Passage [" not in turn.baseline_prompt and "Passage [1]" in turn.prompt
     assert turn.baseline_answer == turn.answer  # the local test server replies the same either way
+
+
+def test_the_extractive_answer_finds_the_384_dimensions_sentence(collection):
+    from backends.rag.extractive import extract_answer
+
+    question = "How many dimensions does an all-MiniLM-L6-v2 vector have?"
+    hits = collection.search(question, "hybrid", k=4)
+    found = extract_answer(question, hits, collection.embed_texts)
+    assert found.span == "384 dimensions" and found.hit.chunk.page == 2
+    assert "every vector has 384 dimensions" in found.sentence
+    assert found.hit.chunk.text[found.start:found.end].split() == found.sentence.split()
+    assert found.cited == f"384 dimensions [{found.number}]" and hits[found.number - 1] is found.hit
+
+
+def test_a_self_contained_follow_up_is_searched_as_asked_not_joined(collection, server):
+    from backends.rag.followups import needs_context
+
+    generator = OpenAICompatibleGenerator(server, "tiny", api_key=KEY)
+    first = answer(search_with(collection), generator, [], "How does WordPiece mark a piece?", k=3)
+    follow = prepare_turn(search_with(collection), generator, [first], "What does LoRA freeze?", k=3,
+                          embed_texts=collection.embed_texts)
+    assert follow.query == "What does LoRA freeze?" and not follow.rewritten
+    assert follow.hits[0].chunk.page == 5 and follow.extractive.hit.chunk.page == 5
+    assert needs_context("And its rank?") and needs_context("它有多少维？") and not needs_context(
+        "What is mean reciprocal rank?")

@@ -7,7 +7,6 @@ import pytest
 from backends.core.jobs import DONE, shared_runner
 from components.i18n import strings
 from components.page_registry import PAGES
-
 from tests.openai_server import ANSWER_PIECES, KEY
 from tests.sample_pdfs import PDFS
 
@@ -79,16 +78,16 @@ def test_uploads_are_indexed_and_bad_files_explained_without_losing_the_others(p
         ("pdflatex-4-pages.pdf", (PDFS / "pdflatex-4-pages.pdf").read_bytes(), "application/pdf"),
         ("locked.pdf", (PDFS / "libreoffice-writer-password.pdf").read_bytes(), "application/pdf"),
         ("notes.pdf", b"just some text, not a PDF at all", "application/pdf"),
-        ("scan.pdf", (PDFS / "imagemagick-images.pdf").read_bytes(), "application/pdf"),
+        ("blank.txt", b"  \n\n  ", "text/plain"),
     ]).run()
     page.button(key="rag.index_button").click().run()
     collection = wait_for_index(page)
     status = {r.doc: r.status for r in collection.reports}
     assert status["pdflatex-4-pages.pdf"] == "ok" and status["locked.pdf"] == "needs_password"
-    assert status["notes.pdf"] == "error" and status["scan.pdf"] == "no_text"
+    assert status["notes.pdf"] == "error" and status["blank.txt"] == "no_text"
     assert {c.page for c in collection.chunks if c.doc == "pdflatex-4-pages.pdf"} == {1, 2, 3, 4}
     warnings = "\n".join(w.value for w in page.warning)
-    assert "locked.pdf" in warnings and "notes.pdf" in warnings and "scan.pdf" in warnings
+    assert "locked.pdf" in warnings and "notes.pdf" in warnings and "blank.txt" in warnings
     # The password box appears for the locked file; with it, the file is indexed too.
     page.text_input(key="rag.pw.locked.pdf").input("openpassword").run()
     page.button(key="rag.index_button").click().run()
@@ -113,6 +112,11 @@ def test_a_question_gets_an_answer_from_the_right_page_with_its_sources(page):
     shown = [e.label for e in page.expander]
     assert any(f"[1] {turn.hits[0].chunk.doc}, page {turn.hits[0].chunk.page}" in label for label in shown)
     assert any(m.value == turn.answer for m in page.markdown)
+    # the extractive answer: a sentence of the sources, quoted with its citation and highlighted in its source
+    found = turn.extractive
+    assert found.hit.chunk.page in pages and found.sentence in turn.hits[found.number - 1].chunk.text.replace("\n", " ")
+    assert any(m.value == f"**{EN['rag.extractive']}** {found.span} [{found.number}]" for m in page.markdown)
+    assert any(":orange-background[**" + found.sentence in m.value for m in page.markdown)
 
 
 def test_the_glass_box_lists_every_candidate_with_all_scores(page):
@@ -121,6 +125,8 @@ def test_the_glass_box_lists_every_candidate_with_all_scores(page):
     page.text_input(key="rag.glass_q").input(question).run()
     frame = page.dataframe[0].value
     assert {"dense", "BM25", "RRF"} <= set(frame.columns)
+    ranks = list(frame["BM25 #"]) + list(frame["dense #"])
+    assert "None" not in map(str, ranks) and "–" in ranks, "a chunk one method did not rank shows a dash"
     assert frame.iloc[0][EN["rag.col.page"]] in pages
     assert frame[EN["rag.col.top_k"]].sum() == 4
     chart = next(f for f in figures(page) if f.layout.title.text == EN["rag.map.title"])
@@ -204,3 +210,20 @@ def test_a_collection_is_saved_reopened_and_deleted(open_page, tmp_path, monkeyp
     at.text_input(key="rag.save_name").input("../outside").run()
     at.button(key="rag.save").click().run()
     assert any("not allowed" in e.value for e in at.error)
+
+
+def test_an_uploaded_image_is_read_by_ocr_and_marked_in_the_inspector(page):
+    import io
+
+    from tests.backends.test_rag_silent_loss import text_image
+
+    buffer = io.BytesIO()
+    text_image(["The vault opens at seven.", "Bring the blue key."], 900, 260, 36).save(buffer, "PNG")
+    page.toggle(key="rag.use_sample").set_value(False).run()
+    page.file_uploader(key="rag.uploads").set_value(("note.png", buffer.getvalue(), "image/png")).run()
+    page.button(key="rag.index_button").click().run()
+    collection = wait_for_index(page)
+    assert [r.status for r in collection.reports] == ["ok"] and collection.chunks[0].kind == "ocr"
+    assert "vault opens at seven" in collection.chunks[0].text
+    inspector = page.dataframe[1].value
+    assert list(inspector[EN["rag.col.kind"]]) == [EN["rag.kind.ocr"]]
