@@ -103,7 +103,7 @@ def train_vqa(features: VqaFeatures, data: EasyVqa, settings: VqaSettings, repor
                 loss.backward()
                 optimizer.step()
             step += 1
-            if report is not None and (step % 20 == 0 or step == total):
+            if report is not None and (step % 5 == 0 or step == total):
                 report(step / total, "step", step=step, epoch=epoch, loss=float(loss))
         if trained.stopped:
             break

@@ -1,0 +1,95 @@
+"""Choosing images and the image-text space; every failure is a message in the page, never a crash."""
+from __future__ import annotations
+
+import streamlit as st
+
+from backends import vision as V
+from backends.models.registry import ModelNotAvailable
+from backends.vision.samples import SAMPLES, sample
+from components.i18n import t
+from components.model_picker import load_or_explain
+
+P = "vision."
+UPLOAD_MB = 50
+
+
+def pick_image(where: str, default: str = "chelsea (cat)") -> V.LoadedImage | None:
+    """Sample gallery, upload or camera; the chosen image, or None with the reason shown."""
+    source = st.radio(t("vision.image.source"), ["sample", "upload", "camera"], horizontal=True,
+                      key=f"{P}{where}.source", format_func=lambda s: t(f"vision.image.source.{s}"))
+    if source == "sample":
+        names = list(SAMPLES)
+        name = st.selectbox(t("vision.image.sample"), names, index=names.index(default), key=f"{P}{where}.sample")
+        return sample(name)
+    if source == "upload":
+        file = st.file_uploader(t("vision.image.upload"), key=f"{P}{where}.upload", max_upload_size=UPLOAD_MB)
+    else:
+        file = st.camera_input(t("vision.image.camera"), key=f"{P}{where}.camera")
+    if file is None:
+        st.info(t("vision.image.none"))
+        return None
+    try:
+        loaded = V.load_image(file.getvalue(), file.name)
+    except V.ImageError as exc:
+        st.error(str(exc))
+        return None
+    if loaded.notes:
+        st.caption(t("vision.image.notes", notes="; ".join(loaded.notes)))
+    return loaded
+
+
+def conse_parts():
+    """The two cached models ConSE is built from, or None (the reason is shown)."""
+    classifier = load_or_explain(V.CLASSIFIER, variant="image-classifier")
+    encoder = load_or_explain(V.ENCODER, variant="sentence") if classifier else None
+    return (classifier, encoder) if encoder else None
+
+
+def image_text_space():
+    """The space the zero-shot, search and Grad-CAM tabs use: ConSE offline, or a CLIP the user names."""
+    method = st.radio(t("vision.method"), ["conse", "clip"], horizontal=True, key=P + "method",
+                      format_func=lambda m: t(f"vision.method.{m}"))
+    if method == "clip":
+        name = st.text_input(t("vision.clip.name"), value=V.DEFAULT_CLIP, key=P + "clip_name",
+                             help=t("vision.clip.help")).strip()
+        if not name:
+            st.warning(t("vision.clip.empty"))
+            return None
+        loaded = load_or_explain(name, variant="clip")
+        if loaded is None:
+            st.info(t("vision.clip.fallback"))
+            return None
+        st.caption(t("vision.clip.running", model=name, source=loaded.source))
+        return V.ClipSpace(loaded)
+    parts = conse_parts()
+    if parts is None:
+        return None
+    key = P + "conse_space"
+    cached = st.session_state.get(key)
+    if cached is None or cached.classifier is not parts[0] or cached.encoder is not parts[1]:
+        try:
+            with st.spinner(t("vision.conse.preparing")):
+                cached = V.ConseSpace(*parts)
+        except (ModelNotAvailable, OSError) as exc:
+            st.error(str(exc))
+            return None
+        st.session_state[key] = cached
+    st.caption(t("vision.conse.running"))
+    return cached
+
+
+def read_uploads(files) -> V.ZipResult:
+    result = V.load_uploads([(f.name, f.getvalue()) for f in files])
+    for name, why in result.skipped:
+        st.warning(t("vision.upload.skipped", name=name, why=why))
+    return result
+
+
+def image_and_panel(where: str):
+    """A picker with the image in a narrow left column; returns (image or None, the wide right column)."""
+    left, right = st.columns([1, 2])
+    with left:
+        item = pick_image(where)
+        if item is not None:
+            st.image(item.image, caption=item.name)
+    return item, right
