@@ -39,6 +39,7 @@ TOPICS: tuple[PageInfo, ...] = (
     PageInfo("classifier", "app_pages/classifier.py", ":material/category:", "finetuning"),
     PageInfo("rag", "app_pages/rag.py", ":material/quick_reference_all:", "rag"),
     PageInfo("serving", "app_pages/serving.py", ":material/dns:", "deployment"),
+    PageInfo("quantization", "app_pages/quantization.py", ":material/speed:", "deployment"),
     PageInfo("vision", "app_pages/vision.py", ":material/image_search:", "multimodal"),
 )
 PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)

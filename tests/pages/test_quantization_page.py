@@ -1,0 +1,111 @@
+"""The quantization page on the real offline SmolLM2: what a user sees on arrival, a two-variant run, bad input."""
+import json
+import time
+from dataclasses import asdict
+
+import pytest
+
+from backends.core.jobs import shared_runner
+from backends.quantization import BenchConfig
+from backends.quantization import report as R
+from components.i18n import strings
+from components.page_registry import PAGES
+
+from .plotly_helpers import figure_titled, values
+
+QUANT = next(p for p in PAGES if p.key == "quantization")
+EN = strings("en")
+
+# What a browser must see once the page has run (tests/e2e/test_browser.py): the table of variants.
+BROWSER_MUST_SHOW = "text=" + EN["quantization.variants_here"].replace("**", "").format(device="cpu")
+
+
+def check_page(at):
+    """On arrival: every variant with whether it runs here (or why not), and the settings to start a run."""
+    table = at.dataframe[0].value
+    here = dict(zip(table[EN["quantization.col.variant"]], table[EN["quantization.col.here"]]))
+    assert here["fp32 (baseline)"] == "runs here" and here["GGUF Q8_0"] == "runs here"
+    assert "GPU" in here["fp16"], "a variant that cannot run says why"
+    assert len(here) >= 10
+    assert at.button(key="quantization.start").label == EN["quantization.start"]
+    assert "fp32" in at.multiselect(key="quantization.w.variants").value
+    assert any(i.value == EN["quantization.none_yet"] for i in at.info)
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page(QUANT)
+
+
+def small(open_page, **extra):
+    """The page opened with short settings (set before its first run, as the widgets start from them)."""
+    cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(BenchConfig()).items()}
+    cfg.update({"variants": ["fp32", "gguf-q8_0"], "ppl_tokens": 200, "window": 100, "stride": 50, "kld_tokens": 64,
+                "prefill_tokens": 16, "new_tokens": 5, "runs": 1, "keep": [], **extra})
+    return open_page(QUANT, **{"quantization.cfg": cfg})
+
+
+def wait(at, job):
+    deadline = time.time() + 400
+    while not job.done and time.time() < deadline:
+        time.sleep(2)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert job.done and job.status == "done", job.error
+    at.run()
+
+
+def test_two_variants_fill_the_table_charts_and_texts(open_page):
+    page = small(open_page, keep=["gguf-q8_0"])
+    page.button(key="quantization.start").click().run()
+    job = shared_runner().get(page.session_state["quantization.job"])
+    assert job is not None, "the run went to the background runner"
+    wait(page, job)
+    assert any(s.value.startswith("2 of 2 variants measured") for s in page.success)
+    table = next(d.value for d in page.dataframe if EN["quantization.col.ppl"] in d.value.columns)
+    rows = table.set_index(EN["quantization.col.variant"])
+    assert list(rows.index) == ["fp32 (baseline)", "GGUF Q8_0"]
+    fp32, q8 = rows.loc["fp32 (baseline)"], rows.loc["GGUF Q8_0"]
+    assert fp32[EN["quantization.col.kld"]] == 0 and 0 < q8[EN["quantization.col.kld"]] < 0.05
+    assert q8[EN["quantization.col.disk"]] < 0.3 * fp32[EN["quantization.col.disk"]]
+    assert fp32[EN["quantization.col.decode"]] > 0 and fp32[EN["quantization.col.text"]].strip()
+    size = figure_titled(page, EN["quantization.chart.size_ppl"])
+    assert sorted(values(size.data[0].x).round(1)) == sorted([q8[EN["quantization.col.disk"]],
+                                                              fp32[EN["quantization.col.disk"]]])
+    speed = figure_titled(page, EN["quantization.chart.speed"])
+    assert list(speed.data[0].x) == ["fp32 (baseline)"], "GGUF speed needs llama.cpp: no bar"
+    kept = page.session_state["quantization.kept"]
+    assert set(kept) == {"gguf-q8_0"} and kept["gguf-q8_0"]["bytes"] > 0
+    assert any("GGUF Q8_0: " in c.value and "MiB" in c.value for c in page.caption)
+    assert any(d.proto.label == EN["quantization.export"] for d in page.get("download_button"))
+    exported = json.loads(R.to_json(page.session_state["quantization.report"]))
+    assert [b["name"] for b in exported["benchmarks"]] == ["fp32", "gguf-q8_0"]
+    page.session_state["quantization.tab"] = EN["quantization.tab.earlier"]
+    page.run()
+    page.file_uploader(key="quantization.overlay_file").upload("run.json", json.dumps(exported).encode(),
+                                                               "application/json").run()
+    assert any("run.json" in c.value and "2 rows" in c.value for c in page.caption)
+    page.file_uploader(key="quantization.overlay_file").set_value(("bad.json", b"[1, 2]", "application/json"))
+    page.run()
+    assert any("'bad.json' is not a quantization benchmark report" in e.value for e in page.error)
+
+
+def test_bad_settings_are_explained_and_start_nothing(open_page):
+    page = small(open_page, stride=500)
+    page.button(key="quantization.start").click().run()
+    assert any("stride = 500 is larger than window = 100" in e.value for e in page.error)
+    assert "quantization.job" not in page.session_state
+
+
+def test_how_it_works_takes_a_real_matrix_apart(page):
+    page.session_state["quantization.tab"] = EN["quantization.tab.how"]
+    page.run()
+    assert not page.exception
+    metrics = {m.label: m.value for m in page.metric}
+    assert metrics[EN["quantization.how.shape"]] == "576 × 1536"
+    grain = next(d.value for d in page.dataframe if "RMSE" in d.value.columns)
+    absmax = grain[grain[EN["quantization.how.col.kind"]] == "symmetric (absmax)"]
+    assert absmax["RMSE"].iloc[0] > absmax["RMSE"].iloc[-1], "per tensor loses more than groups of 32"
+    figure_titled(page, EN["quantization.how.heatmap"])
+    blocks = [d.value for d in page.dataframe if EN["quantization.how.col.code"] in d.value.columns]
+    assert len(blocks) == 2 and len(blocks[0]) == 32 and blocks[1][EN["quantization.how.col.code"]].between(0, 15).all()
