@@ -100,8 +100,8 @@ except D.DataError as exc:
     st.error(str(exc))
     st.stop()
 names = split.label_names
-st.success(t("classifier.data.split", n=len(data), train=len(split.train), of=split.total_train,
-             val=len(split.val), test=len(split.test), labels=", ".join(names)))
+st.success(t("classifier.data.split", n=f"{len(data):,}", train=f"{len(split.train):,}",
+             of=f"{split.total_train:,}", val=len(split.val), test=len(split.test), labels=", ".join(names)))
 with st.expander(t("classifier.data.view"), expanded=False):
     d1, d2 = st.columns(2)
     d1.plotly_chart(C.balance_figure(data.counts()), key=P + "balance")

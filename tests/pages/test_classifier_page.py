@@ -28,7 +28,7 @@ def table(at, *columns):
 
 def check_page(at):
     """On arrival: the default split of the tweets and the TF-IDF baseline's results on its 1,000 test tweets."""
-    assert any("38158 labelled examples" in s.value and "2000 training" in s.value for s in at.success)
+    assert any("38,158 labelled examples" in s.value and "2,000 training" in s.value for s in at.success)
     compare = table(at, "Model", "Macro-F1", "ECE")
     assert list(compare["Model"]) == [TFIDF]
     confusion = figure_titled(at, f"Confusion matrix · {TFIDF}")
