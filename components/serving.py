@@ -49,14 +49,15 @@ def server_panel() -> str | None:
 
 def request_form(running_url: str | None) -> tuple[str, str, dict | None, str | None]:
     """(endpoint, server base URL, JSON body, API key or None) from the page's widgets."""
+    # Paths as labels: they read the same in every language, so a language switch keeps the choice.
     endpoint = st.radio(t("serving.endpoint"), ENDPOINTS, horizontal=True, key=P + "endpoint",
-                        format_func=lambda e: f"{t('serving.endpoint.' + e)} · {PATHS[e]}")
+                        format_func=PATHS.get, help=t("serving.endpoint_help"))
     left, right = st.columns(2)
     local = running_url or f"http://127.0.0.1:{int(st.session_state.get(P + 'port', DEFAULT_PORT))}"
-    if st.session_state.get(P + "url_local") != local:  # follow this app's server unless another was typed
-        if st.session_state.get(P + "url") in (None, st.session_state.get(P + "url_local")):
-            st.session_state[P + "url"] = local
-        st.session_state[P + "url_local"] = local
+    # Follow this app's server unless another one was typed (a language switch redraws the field empty).
+    if not st.session_state.get(P + "url") or st.session_state.get(P + "url") == st.session_state.get(P + "url_local"):
+        st.session_state[P + "url"] = local
+    st.session_state[P + "url_local"] = local
     base_url = left.text_input(t("serving.url"), key=P + "url", help=t("serving.url_help"))
     api_key = right.text_input(t("serving.api_key"), type="password", key=P + "key",
                                help=t("serving.api_key_help")) or None

@@ -92,3 +92,12 @@ def test_snippets_run_against_a_live_server_and_the_models_endpoint_lists_models
             assert code["curl"].startswith(f"curl {url}/v1/{endpoint}")
             compile(code["openai"], "snippet", "exec")
             compile(code["langchain"], "snippet", "exec")
+
+
+def test_switching_the_language_keeps_the_request(page):
+    page.radio(key="serving.endpoint").set_value("completions").run()
+    page.radio(key="app.lang").set_value("zh").run()
+    assert page.title[0].value == strings("zh")["page.serving.title"]
+    assert page.radio(key="serving.endpoint").value == "completions"
+    assert page.text_input(key="serving.url").value == "http://127.0.0.1:8000"
+    assert any(c.value.startswith("curl http://127.0.0.1:8000/v1/completions") for c in page.code)
