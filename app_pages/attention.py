@@ -16,6 +16,7 @@ from components.attention import (
     thumbnails,
 )
 from components import url_state
+from components.experiments import experiments_panel
 from components.guard import queue_status
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
@@ -273,3 +274,5 @@ for tab, render in zip(tabs, (head_view, model_view, head_summary, rollout_view,
     if tab.open:
         with tab:
             render()
+
+experiments_panel("attention", loaded)

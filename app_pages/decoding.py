@@ -10,6 +10,7 @@ from backends.decoding import sampling
 from backends.decoding.metrics import kv_cache_comparison, metrics
 from components import url_state
 from components.decoding import beam_tree_figure, distribution_figure, probability_chips
+from components.experiments import experiments_panel
 from components.guard import allow, queue_status
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
@@ -355,3 +356,5 @@ for tab, render in zip(tabs, (compare_tab, inspect_tab, prompting_tab, kv_tab, e
     if tab.open:
         with tab:
             render()
+
+experiments_panel("decoding", loaded)

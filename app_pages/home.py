@@ -5,6 +5,7 @@ from backends.models.env import environment
 from backends.core.jobs import DONE, shared_runner
 from backends.models.loaders import prepare_job
 from backends.models.registry import find_spec, package_folder
+from components.first_visit import first_visit_tip
 from components.i18n import t
 from components.job_status import job_status
 from components.page_registry import STAGES, pages_in_stage
@@ -14,6 +15,7 @@ JOB_KEY = "home.prepare_job"
 
 st.title(t("page.home.title"))
 st.markdown(t("home.intro"))
+first_visit_tip()
 
 st.header(t("home.map"))
 for row_start in range(0, len(STAGES), 4):

@@ -9,6 +9,7 @@ from backends.lora import train as T
 from backends.lora.config import (QUANTIZATION, SCHEDULES, LoraSettings, SettingsError, linear_layers, plan,
                                   quantization_available, snippet)
 from backends.models.registry import find_spec
+from components.experiments import experiments_panel
 from components.i18n import t
 from components.lora.compare import compare_view
 from components.lora.train import absorb_finished, history_view, live_view, runs, start_disabled, start_run
@@ -247,3 +248,5 @@ for tab, render in zip(tabs, (data_tab, config_tab, train_tab, compare_tab, hist
     if tab.open:
         with tab:
             render()
+
+experiments_panel("lora", loaded)

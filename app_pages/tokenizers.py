@@ -10,6 +10,7 @@ from backends.tokenizers import tokenization as tz
 from backends.tokenizers import training
 from backends.core.jobs import DONE, shared_runner
 from backends.models.registry import ModelNotAvailable
+from components.experiments import experiments_panel
 from components.i18n import t
 from components.job_status import job_status
 from components.show_code import show_code
@@ -333,3 +334,5 @@ for tab, render in zip(tabs, (compare_tab, chat_tab, batch_tab, train_tab)):
     if tab.open:
         with tab:
             render()
+
+experiments_panel("tokenizers")

@@ -1,2 +1,7 @@
 """Tokenizers: the zoo of real offline tokenizers (zoo.py, with engines.py and files.py),
 what a page does with them (tokenization.py), and training your own (training.py, merges.py)."""
+
+# The public API other topics use (backends.experiments).
+from backends.tokenizers.tokenization import token_strings, tokenize
+
+__all__ = ["token_strings", "tokenize"]

@@ -1,0 +1,85 @@
+"""One click sets a page up for an experiment: its session-state keys, as the page's own widgets read them.
+
+Each function is a button callback (it runs before the page is drawn, so the widgets take the values)
+and takes the experiment from backends.experiments; the values come from `experiment.params`, the
+same ones the measurement uses, so the page shows what the panel measured. The experiment's own
+text (exp.<page>.<id>.then) says what to press next.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from backends import decoding as dec
+from backends.experiments import Experiment, Observation
+from backends.lora import LoraSettings
+from components.i18n import t
+
+
+def _clear(prefix: str) -> None:
+    for key in [k for k in st.session_state if str(k).startswith(prefix)]:
+        del st.session_state[key]
+
+
+def decoding(exp: Experiment) -> None:
+    """The page's columns become the experiment's columns (named by their settings), ready to run."""
+    p = exp.params
+    _clear("dec.col.")
+    st.session_state.pop("dec.results", None)
+    columns = []
+    for i, (name, fields) in enumerate(zip(p["names"], p["columns"])):
+        columns.append({"id": i, "name": name, "config": dec.DecodingConfig(**fields)})
+    st.session_state["dec.columns"], st.session_state["dec.next_id"] = columns, len(columns)
+    st.session_state["decoding.model"] = p["model"]
+    st.session_state["dec.prompt"], st.session_state["dec.chat"] = p["prompt"], True
+    st.session_state["dec.max_new"] = max(c.get("max_new_tokens", 24) for c in p["columns"])
+    st.session_state["dec.seed"] = next((c["seed"] for c in p["columns"] if "seed" in c), 42)
+    st.session_state["dec.tab"] = t("dec.tab.compare")
+
+
+def tokenizers(exp: Experiment) -> None:
+    st.session_state["tok.text"] = exp.params["text"]
+    st.session_state["tok.chosen"] = list(exp.params["chosen"])
+    st.session_state["tok.show_ids"] = exp.id == "space"
+    st.session_state["tok.tab"] = t("tok.tab.compare")
+
+
+def attention(exp: Experiment, observed: Observation | None = None) -> None:
+    """Model and text; with a measured observation that names a head, that head in the head view."""
+    st.session_state["attention.model"] = exp.params["model"]
+    st.session_state["attention.text"] = exp.params["text"]
+    st.session_state["attention.use_pair"] = False
+    if observed is not None and "layer" in observed.values:
+        st.session_state["attention.layer"] = int(observed.values["layer"])
+        st.session_state["attention.head"] = int(observed.values["head"])
+        st.session_state["attention.tab"] = t("attention.tab.head")
+    else:
+        st.session_state["attention.layer"] = st.session_state["attention.head"] = 0
+        st.session_state["attention.tab"] = t("attention.tab.head" if exp.id == "causal"
+                                              else "attention.tab.summary")
+
+
+def lora(exp: Experiment) -> None:
+    """The settings the Configure tab's plan then counts (its widgets are drawn afresh from `lora.cfg`)."""
+    p = exp.params
+    cfg = st.session_state.setdefault("lora.cfg", {})
+    cfg["rank"] = int(p["ranks"][1] if "ranks" in p else p.get("rank", 8))
+    cfg["target_modules"] = list(p["targets"][1] if "targets" in p else LoraSettings().target_modules)
+    _clear("lora.w.")
+    st.session_state["lora.model"] = p["model"]
+    st.session_state["lora.tab"] = t("lora.tab.config")
+
+
+def rag(exp: Experiment) -> None:
+    p = exp.params
+    if exp.id == "with_without":
+        st.session_state["rag.compare"] = True
+        st.session_state["rag.top_k"] = int(p["k"])
+        st.session_state["rag.max_new"] = int(p["max_new"])
+        st.session_state["rag.method"] = "hybrid"
+        st.session_state["rag.tab"] = t("rag.tab.chat")
+    else:
+        st.session_state["rag.glass_q"] = p["question"]
+        st.session_state["rag.tab"] = t("rag.tab.retrieval")
+
+
+SETUPS = {"decoding": decoding, "tokenizers": tokenizers, "attention": attention, "lora": lora, "rag": rag}
