@@ -99,8 +99,13 @@ def compare_table(reports: dict, runs: dict) -> pd.DataFrame:
                      t("classifier.col.macro_f1"): round(r.macro_f1, 4),
                      t("classifier.col.val_f1"): round(run.val_macro_f1, 4) if run.val_macro_f1 is not None else None,
                      "ECE": round(r.ece, 4), t("classifier.col.seconds"): round(run.seconds, 1),
-                     t("classifier.col.stop"): run.stop_reason})
+                     t("classifier.col.stop"): stop_label(run.stop_reason)})
     return pd.DataFrame(rows)
+
+
+def stop_label(reason: str) -> str:
+    """How a run ended: finished, stopped, early stopping, or the failure's own message."""
+    return t(f"classifier.stop.{reason}") if reason in ("done", "stopped", "early_stopping") else reason
 
 
 def per_class_table(r) -> pd.DataFrame:
