@@ -1,7 +1,10 @@
 """LLM Playground entry point: sidebar, then the navigation built from the page registry."""
 import streamlit as st
 
+from backends.core.paths import ASSETS
 from backends.core.warmup import warm_imports
+
+FAVICON = ASSETS / "favicon.png"
 
 # Heavy libraries are imported once, in one thread, before any page runs: several sessions
 # importing transformers/peft for the first time at once broke on a cold server.
@@ -10,11 +13,14 @@ warm_imports()
 from components.guard import passcode_gate, show_failure  # noqa: E402
 from components.i18n import t  # noqa: E402
 from components.page_registry import HOME, PAGES  # noqa: E402
-from components.sidebar import device_picker, language_picker, loaded_models_panel, present_toggle  # noqa: E402
+from components.sidebar import (device_picker, language_picker, loaded_models_panel, present_toggle,  # noqa: E402
+                                translate_builtin_widgets)
 
-st.set_page_config(page_title="LLM Playground", page_icon=":material/school:", layout="wide")
+# A local file: a :material/…: or emoji icon is fetched from a font or image host, which fails offline.
+st.set_page_config(page_title="LLM Playground", page_icon=str(FAVICON), layout="wide")
 
 language_picker()
+translate_builtin_widgets()
 passcode_gate()
 device_picker()
 present_toggle()

@@ -139,10 +139,12 @@ tabs = st.tabs([t("attention.tab.head"), t("attention.tab.model"), t("attention.
                 t("attention.tab.rollout"), t("attention.tab.hand"), t("attention.tab.positions"),
                 t("attention.tab.export")], key=P + "tab", on_change="rerun")
 title = t("attention.head_title", layer=layer, head=head)
+AXES = dict(x_title=t("attention.axis.key"), y_title=t("attention.axis.query"), value_name=t("attention.axis.weight"))
+LAYER_HEAD = dict(head_title=t("attention.head"), layer_title=t("attention.layer"))
 
 
 def head_view():
-    head_fig = heatmap_figure(matrix, tokens, title, masked=masked)
+    head_fig = heatmap_figure(matrix, tokens, title, masked=masked, **AXES)
     st.plotly_chart(head_fig, key=P + "heatmap", config={"toImageButtonOptions": {"filename": "attention"}})
     st.subheader(t("attention.lines"))
     focus_options = [-1, *range(len(tokens))]
@@ -156,27 +158,38 @@ def head_view():
 
 def model_view():
     st.caption(t("attention.model_help"))
-    st.plotly_chart(model_view_figure(derived("thumbs", lambda: thumbnails(result.attentions)), selected=(layer, head)), key=P + "model_view",
+    thumbs = derived("thumbs", lambda: thumbnails(result.attentions))
+    st.plotly_chart(model_view_figure(thumbs, selected=(layer, head), **LAYER_HEAD), key=P + "model_view",
                     on_select=on_model_view_click, selection_mode="points")
+
+
+HEAD_LABEL_KEYS = dict(zip(att.LABELS, ("same", "previous", "first", "broad", "mixed")))
+
+
+def head_label(label: str) -> str:
+    return t("attention.label." + HEAD_LABEL_KEYS[label]) if label in HEAD_LABEL_KEYS else label
 
 
 def head_summary():
     stats = derived("stats", lambda: att.head_stats(result, special_mask=result.special_mask))
-    counts = {label: sum(row.count(label) for row in stats.labels) for label in att.LABELS}
+    # Head labels come from the backend in English; shown in the UI language.
+    shown = [[head_label(label) for label in row] for row in stats.labels]
+    counts = {head_label(label): sum(row.count(label) for row in stats.labels) for label in att.LABELS}
     st.caption(" · ".join(f"**{label}**: {n}" for label, n in counts.items()))
     s1, s2 = st.columns(2)
-    s1.plotly_chart(layer_head_figure(stats.entropy, stats.labels, t("attention.entropy")), key=P + "entropy")
-    s2.plotly_chart(layer_head_figure(stats.mean_distance, stats.labels, t("attention.distance"), "Cividis"),
-                    key=P + "distance")
+    s1.plotly_chart(layer_head_figure(stats.entropy, shown, t("attention.entropy"), **LAYER_HEAD),
+                    key=P + "entropy")
+    s2.plotly_chart(layer_head_figure(stats.mean_distance, shown, t("attention.distance"), "Cividis",
+                                      **LAYER_HEAD), key=P + "distance")
     table = {
-        "layer": np.repeat(np.arange(n_layers), n_heads),
-        "head": np.tile(np.arange(n_heads), n_layers),
-        "label": [label for row in stats.labels for label in row],
-        "entropy (bits)": stats.entropy.ravel().round(3),
-        "mean distance": stats.mean_distance.ravel().round(2),
-        "previous": stats.previous_token.ravel().round(3),
-        "first": stats.first_token.ravel().round(3),
-        "same": stats.same_token.ravel().round(3),
+        t("attention.layer"): np.repeat(np.arange(n_layers), n_heads),
+        t("attention.head"): np.tile(np.arange(n_heads), n_layers),
+        t("attention.col.label"): [label for row in shown for label in row],
+        t("attention.col.entropy"): stats.entropy.ravel().round(3),
+        t("attention.col.distance"): stats.mean_distance.ravel().round(2),
+        t("attention.col.previous"): stats.previous_token.ravel().round(3),
+        t("attention.col.first"): stats.first_token.ravel().round(3),
+        t("attention.col.same"): stats.same_token.ravel().round(3),
     }
     st.caption(t("attention.table_help"))
     st.dataframe(table, hide_index=True, key=P + "head_table", on_select=on_table_select,
@@ -193,8 +206,9 @@ def rollout_view():
                             marker_color="#6c4cf4", hovertemplate="%{x}<br>%{y:.4f}<extra></extra>"))
     bars.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=t("attention.share"))
     st.plotly_chart(bars, key=P + "rollout_bars")
-    st.plotly_chart(heatmap_figure(roll, result.tokens, t("attention.rollout_all"), x_title="input token",
-                                   y_title="output token"), key=P + "rollout_map")
+    st.plotly_chart(heatmap_figure(roll, result.tokens, t("attention.rollout_all"), x_title=t("attention.axis.input"),
+                                   y_title=t("attention.axis.output"), value_name=t("attention.share")),
+                    key=P + "rollout_map")
 
 
 def by_hand():
@@ -211,12 +225,15 @@ def by_hand():
         if decoder:
             st.caption(t("attention.rope_note", kv=manual.kv_head))
         h1, h2 = st.columns(2)
-        h1.plotly_chart(matrix_figure(manual.q, manual.tokens, "Q"), key=P + "q")
-        h2.plotly_chart(matrix_figure(manual.k, manual.tokens, "K"), key=P + "k")
+        h1.plotly_chart(matrix_figure(manual.q, manual.tokens, "Q", x_title=t("attention.axis.dimension")), key=P + "q")
+        h2.plotly_chart(matrix_figure(manual.k, manual.tokens, "K", x_title=t("attention.axis.dimension")), key=P + "k")
         h3, h4 = st.columns(2)
-        h3.plotly_chart(heatmap_figure(manual.scores, manual.tokens, "QKᵀ/√d", colorscale="RdBu",
-                                       masked=~manual.mask if show_mask else None), key=P + "scores")
-        h4.plotly_chart(heatmap_figure(manual.probs, manual.tokens, t("attention.softmax")), key=P + "probs")
+        # Raw scores are signed: a diverging scale centred on 0 (white), reversed so positive is red.
+        h3.plotly_chart(heatmap_figure(manual.scores, manual.tokens, "QKᵀ/√d", colorscale="RdBu_r", zmid=0.0,
+                                       masked=~manual.mask if show_mask else None, x_title=AXES["x_title"],
+                                       y_title=AXES["y_title"], value_name=t("attention.axis.score")),
+                        key=P + "scores")
+        h4.plotly_chart(heatmap_figure(manual.probs, manual.tokens, t("attention.softmax"), **AXES), key=P + "probs")
         show_code(att.manual_attention, att.bert_qk, att.llama_qk, att.split_heads, att.rope_cos_sin,
                   att.apply_rope, att.scaled_scores, att.softmax)
 
@@ -229,8 +246,8 @@ def positions():
     pe = att.sinusoidal_encoding(n_pos, d_model)
     pe_fig = go.Figure(go.Heatmap(z=pe, colorscale="RdBu", zmid=0,
                                   hovertemplate="position %{y}<br>dimension %{x}<br>%{z:.3f}<extra></extra>"))
-    pe_fig.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="dimension",
-                         yaxis_title="position")
+    pe_fig.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=t("attention.axis.dimension"),
+                         yaxis_title=t("attention.axis.position"))
     st.plotly_chart(pe_fig, key=P + "sinusoidal")
     st.markdown(t("attention.rope_intro"))
     cfg = loaded.model.config

@@ -45,6 +45,14 @@ def columns_from_link(text: str) -> list[tuple[str, dec.DecodingConfig]]:
 PRESET_LINK = columns_to_link(list(dec.PRESETS.items()))
 
 
+PRESET_KEYS = dict(zip(dec.PRESETS, ("greedy", "beam", "sampling", "nucleus")))
+
+
+def shown_name(name: str) -> str:
+    """A preset's name in the UI language (the stored name, also in links and exports, stays the preset's)."""
+    return t("dec.preset." + PRESET_KEYS[name]) if name in PRESET_KEYS else name
+
+
 def columns() -> list[dict]:
     """This session's decoding columns: {"id", "name", "config"}; ids keep widget keys stable.
 
@@ -77,7 +85,7 @@ def remove_column(cid: int) -> None:
 
 def duplicate_column(cid: int) -> None:
     source = next(c for c in columns() if c["id"] == cid)
-    add_column(source["name"] + " (copy)", source["config"])
+    add_column(shown_name(source["name"]) + t("dec.copy_suffix"), source["config"])
 
 
 def reset_presets() -> None:
@@ -94,23 +102,23 @@ def config_editor(column: dict, seed: int, max_new: int) -> dec.DecodingConfig |
                             format_func=lambda s: t(f"dec.strategy.{s}"))
     values = dict(strategy=strategy, seed=seed, max_new_tokens=max_new)
     if strategy == "sample":
-        values["temperature"] = st.slider("temperature", 0.05, 2.0, float(c.temperature), 0.05, key=k + "temperature")
-        values["top_k"] = st.number_input("top-k (0 = off)", 0, 1000, int(c.top_k), key=k + "top_k")
+        values["temperature"] = st.slider(t("dec.param.temperature"), 0.05, 2.0, float(c.temperature), 0.05, key=k + "temperature")
+        values["top_k"] = st.number_input(t("dec.param.top_k"), 0, 1000, int(c.top_k), key=k + "top_k")
         values["top_p"] = st.slider("top-p", 0.05, 1.0, float(c.top_p), 0.05, key=k + "top_p")
         values["min_p"] = st.slider("min-p", 0.0, 0.5, float(c.min_p), 0.01, key=k + "min_p")
-        values["typical_p"] = st.slider("typical-p", 0.05, 1.0, float(c.typical_p), 0.05, key=k + "typical_p")
+        values["typical_p"] = st.slider(t("dec.param.typical_p"), 0.05, 1.0, float(c.typical_p), 0.05, key=k + "typical_p")
     if strategy == "beam":
-        values["num_beams"] = st.slider("num_beams", 2, dec.MAX_BEAMS, max(2, int(c.num_beams)), key=k + "beams")
-        values["length_penalty"] = st.slider("length_penalty", -2.0, 3.0, float(c.length_penalty), 0.1,
+        values["num_beams"] = st.slider(t("dec.param.num_beams"), 2, dec.MAX_BEAMS, max(2, int(c.num_beams)), key=k + "beams")
+        values["length_penalty"] = st.slider(t("dec.param.length_penalty"), -2.0, 3.0, float(c.length_penalty), 0.1,
                                              key=k + "length_penalty")
-        values["early_stopping"] = st.toggle("early_stopping", bool(c.early_stopping), key=k + "early")
+        values["early_stopping"] = st.toggle(t("dec.param.early_stopping"), bool(c.early_stopping), key=k + "early")
     if strategy == "contrastive":
         values["top_k"] = st.number_input(t("dec.candidates"), 2, 20, max(2, int(c.top_k) or 4), key=k + "ck")
-        values["penalty_alpha"] = st.slider("penalty_alpha", 0.05, 1.0, float(c.penalty_alpha), 0.05,
+        values["penalty_alpha"] = st.slider(t("dec.param.penalty_alpha"), 0.05, 1.0, float(c.penalty_alpha), 0.05,
                                             key=k + "alpha")
-    values["repetition_penalty"] = st.slider("repetition_penalty", 0.5, 2.0, float(c.repetition_penalty), 0.05,
+    values["repetition_penalty"] = st.slider(t("dec.param.repetition_penalty"), 0.5, 2.0, float(c.repetition_penalty), 0.05,
                                              key=k + "rep")
-    values["no_repeat_ngram_size"] = st.number_input("no_repeat_ngram_size", 0, 10, int(c.no_repeat_ngram_size),
+    values["no_repeat_ngram_size"] = st.number_input(t("dec.param.no_repeat_ngram_size"), 0, 10, int(c.no_repeat_ngram_size),
                                                      key=k + "ngram")
     try:
         config = dataclasses.replace(c, **values).validate()
@@ -189,7 +197,7 @@ def compare_tab():
     outs, configs = {}, {}
     for column, slot in zip(cols, grid):
         with slot:
-            st.markdown(f"**{column['name']}**")
+            st.markdown(f"**{shown_name(column['name'])}**")
             with st.expander(t("dec.settings")):
                 configs[column["id"]] = config_editor(column, int(seed), int(max_new))
                 d1, d2 = st.columns(2)
@@ -215,7 +223,7 @@ def compare_tab():
     for column in cols:  # beam trees need the page's full width
         result = results.get(column["id"])
         if result is not None and result["beam"] is not None:
-            st.markdown(t("dec.beam_tree", name=column["name"]))
+            st.markdown(t("dec.beam_tree", name=shown_name(column["name"])))
             st.plotly_chart(beam_tree_figure(result["beam"], loaded.tokenizer.decode), key=f"{P}beam.{column['id']}")
     with st.expander(t("dec.code")):
         for column in cols:
@@ -243,7 +251,7 @@ def inspect_tab():
         st.info(t("dec.inspect_first"))
         return
     column = st.selectbox(t("dec.inspect_column"), runnable, key=P + "inspect_col",
-                          format_func=lambda c: c["name"])
+                          format_func=lambda c: shown_name(c["name"]))
     result = results[column["id"]]
     steps = result["steps"]
     step = st.select_slider(t("dec.inspect_step"), options=list(range(len(steps))), key=P + "inspect_step",

@@ -18,6 +18,9 @@ st.markdown(t("home.intro"))
 first_visit_tip()
 
 st.header(t("home.map"))
+# Long page titles wrap instead of being cut off mid-word in the narrow map columns.
+st.html("<style>[data-testid='stPageLink'] p, [data-testid='stPageLink-NavLink'] p "
+        "{white-space: normal !important; overflow: visible !important; text-overflow: clip !important}</style>")
 for row_start in range(0, len(STAGES), 4):
     cols = st.columns(4)
     for col, stage in zip(cols, STAGES[row_start : row_start + 4]):
@@ -45,19 +48,22 @@ st.caption(
 )
 
 st.subheader(t("home.embedded"))
+# Ticks as checkboxes and words, not ✅/❌: without a colour-emoji font those were tofu boxes.
 st.dataframe(
     [
         {
             t("home.col.model"): m.hub_id,
-            t("home.col.kind"): m.kind,
+            t("home.col.kind"): t("kind." + m.kind) if t("kind." + m.kind) != "kind." + m.kind else m.kind,
             t("home.col.license"): m.license,
-            t("home.col.installed"): "✅" if m.installed else "❌",
-            t("home.col.ready"): "✅" if m.ready else t("home.needs_prepare") if m.installed else "❌",
+            t("home.col.installed"): m.installed,
+            t("home.col.ready"): t("home.ready") if m.ready else t("home.needs_prepare") if m.installed
+            else t("home.not_installed"),
         }
         for m in env.models
     ],
     hide_index=True,
     width="stretch",
+    column_config={t("home.col.installed"): st.column_config.CheckboxColumn(disabled=True)},
 )
 if not all(m.installed for m in env.models):
     st.warning(t("home.missing_models"))

@@ -6,7 +6,7 @@ import streamlit as st
 
 from backends.lora import data as D
 from backends.lora import train as T
-from backends.lora.config import (QUANTIZATION, SCHEDULES, LoraSettings, SettingsError, linear_layers, plan,
+from backends.lora.config import (NO_BITSANDBYTES, NO_CUDA, QUANTIZATION, SCHEDULES, LoraSettings, SettingsError, linear_layers, plan,
                                   quantization_available, snippet)
 from backends.models.registry import find_spec
 from components.experiments import experiments_panel
@@ -126,8 +126,10 @@ def config_tab():
         options = list(layers)
         cfg["target_modules"] = [m for m in cfg["target_modules"] if m in options] or options[:1]
         setting("target_modules", st.multiselect, t("lora.cfg.targets"), options,
-                format_func=lambda m: f"{m} ({layers[m][0][0]}→{layers[m][0][1]}, ×{len(layers[m])})",
                 help=t("lora.cfg.targets_help"))
+        # Shapes under the chips (inside them the text was cut off: "v_proj (576→1").
+        st.caption(" · ".join(f"`{m}` {layers[m][0][0]}→{layers[m][0][1]} ×{len(layers[m])}"
+                              for m in cfg["target_modules"]))
     with c2:
         st.markdown(t("lora.cfg.training"))
         setting("learning_rate", st.number_input, t("lora.cfg.lr"), 1e-6, 0.1, format="%.5f", step=1e-4)
@@ -208,6 +210,7 @@ def import_settings():
 
 def quantization_ok():
     ok, reason = quantization_available()
+    reason = {NO_BITSANDBYTES: t("lora.cfg.no_bitsandbytes"), NO_CUDA: t("lora.cfg.no_cuda")}.get(reason, reason)
     return ok and loaded.key.device.startswith("cuda"), reason or t("lora.cfg.quant_device")
 
 

@@ -233,7 +233,8 @@ def batch_tab():
     lines = st.text_area(t("tok.batch_texts"), t("tok.batch_default"), key=P + "batch_texts", height=110)
     b1, b2, b3 = st.columns(3)
     key = b1.selectbox(t("tok.batch_tokenizer"), options, key=P + "batch_tok", format_func=label)
-    side = b2.radio(t("tok.padding_side"), ["right", "left"], horizontal=True, key=P + "batch_side")
+    side = b2.radio(t("tok.padding_side"), ["right", "left"], horizontal=True, key=P + "batch_side",
+                    format_func=lambda s: t(f"tok.side.{s}"))
     cut = b3.number_input(t("tok.truncation"), 0, 512, 0, key=P + "batch_cut", help=t("tok.truncation_help"))
     texts = [line for line in lines.splitlines() if line.strip()]
     if not texts:
@@ -244,8 +245,8 @@ def batch_tab():
     except (ModelNotAvailable, ValueError) as exc:
         st.warning(str(exc))
         return
-    if batch.pad_note:
-        st.caption(batch.pad_note)
+    if batch.pad_note:  # the tokenizer has no padding token of its own: say which one stands in
+        st.caption(t("tok.pad_standin", name=label(key), pad=repr(batch.pad_token)))
     st.caption(t("tok.batch_shape", rows=len(batch.ids), width=len(batch.ids[0]), pad=batch.pad_token,
                  pad_id=batch.pad_id, cut=sum(batch.truncated)))
     names = [f"{i}: {x[:24]}" for i, x in enumerate(texts)]

@@ -20,8 +20,12 @@ def _tick_step(n: int, max_ticks: int = 48) -> int:
 
 
 def heatmap_figure(matrix: np.ndarray, tokens: list[str], title: str = "", masked: np.ndarray | None = None,
-                   x_title: str = "key", y_title: str = "query", colorscale: str = SCALE) -> go.Figure:
-    """Query x key heatmap with token labels; `masked` cells (True = hidden) are drawn as gaps."""
+                   x_title: str = "key", y_title: str = "query", colorscale: str = SCALE,
+                   zmid: float | None = None, value_name: str = "weight") -> go.Figure:
+    """Query x key heatmap with token labels; `masked` cells (True = hidden) are drawn as gaps.
+
+    `zmid=0` centres a diverging scale on zero (raw scores: 0 is white, positive and negative
+    get their own colour, the same depth for the same size)."""
     z = np.asarray(matrix, dtype=np.float32)
     if masked is not None:
         z = np.where(masked, np.nan, z)
@@ -34,8 +38,9 @@ def heatmap_figure(matrix: np.ndarray, tokens: list[str], title: str = "", maske
             x=labels,
             y=labels,
             colorscale=colorscale,
+            zmid=zmid,
             hoverongaps=False,
-            hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>weight: %{{z:.4f}}<extra></extra>",
+            hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>{value_name}: %{{z:.4f}}<extra></extra>",
         )
     )
     size = int(min(900, max(420, 14 * n + 160)))
@@ -118,7 +123,8 @@ def thumbnails(attentions: np.ndarray, size: int = 24) -> np.ndarray:
     return padded.reshape(L, H, m, g, m, g).mean(axis=(3, 5))
 
 
-def model_view_figure(thumbs: np.ndarray, selected: tuple[int, int] | None = None) -> go.Figure:
+def model_view_figure(thumbs: np.ndarray, selected: tuple[int, int] | None = None, head_title: str = "head",
+                      layer_title: str = "layer") -> go.Figure:
     """Every layer (rows) x head (columns) as one tiled image (from `thumbnails`); a point per tile makes it clickable."""
     L, H, m, _ = thumbs.shape
     gap = max(1, m // 8)
@@ -140,23 +146,25 @@ def model_view_figure(thumbs: np.ndarray, selected: tuple[int, int] | None = Non
         fig.add_shape(type="rect", x0=head * cell - 0.5, x1=head * cell + m - 0.5, y0=layer * cell - 0.5,
                       y1=layer * cell + m - 0.5, line=dict(color="#f28c28", width=3))
     fig.update_xaxes(tickvals=[h * cell + m / 2 for h in range(H)], ticktext=[str(h) for h in range(H)],
-                     title="head", side="top", showgrid=False, zeroline=False)
+                     title=head_title, side="top", showgrid=False, zeroline=False)
     fig.update_yaxes(tickvals=[l * cell + m / 2 for l in range(L)], ticktext=[str(l) for l in range(L)],
-                     title="layer", autorange="reversed", showgrid=False, zeroline=False)
-    fig.update_layout(height=int(min(1600, max(300, 26 * L * max(1.0, m / 24)))) , margin=dict(l=10, r=10, t=40, b=10),
+                     title=layer_title, autorange="reversed", showgrid=False, zeroline=False)
+    # Tiles about 56 px tall (30 layers: 1,760 px): big enough to see and to click.
+    fig.update_layout(height=int(min(2400, max(360, 56 * L + 80))), margin=dict(l=10, r=10, t=40, b=10),
                       plot_bgcolor="white", clickmode="event+select", dragmode=False)
     return fig
 
 
-def layer_head_figure(values: np.ndarray, labels: list[list[str]] | None, title: str, colorscale: str = "Viridis"):
+def layer_head_figure(values: np.ndarray, labels: list[list[str]] | None, title: str, colorscale: str = "Viridis",
+                      head_title: str = "head", layer_title: str = "layer"):
     L, H = values.shape
     text = labels if labels is not None else None
     fig = go.Figure(go.Heatmap(
         z=values, x=list(range(H)), y=list(range(L)), colorscale=colorscale, text=text,
         hovertemplate="layer %{y} · head %{x}<br>%{z:.3f}" + ("<br>%{text}" if text else "") + "<extra></extra>"))
     fig.update_layout(title=title, height=int(max(260, 22 * L + 80)), margin=dict(l=10, r=10, t=40, b=10))
-    fig.update_xaxes(title="head", dtick=1)
-    fig.update_yaxes(title="layer", autorange="reversed", dtick=1 if L <= 32 else None)
+    fig.update_xaxes(title=head_title, dtick=1)
+    fig.update_yaxes(title=layer_title, autorange="reversed", dtick=1 if L <= 32 else None)
     return fig
 
 

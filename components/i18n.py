@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 LANGS = {"en": "English", "zh": "简体中文"}
 STATE_KEY = "app.lang"
@@ -31,9 +32,18 @@ def strings(lang: str) -> dict[str, str]:
     return table
 
 
+_last_lang = ["en"]
+
+
 def current_lang() -> str:
+    """This session's language. Outside a script run (AppTest formatting a widget's options after
+    the run, in the test's own thread) there is no session: the language the last run used."""
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return _last_lang[0]
     lang = st.session_state.get(STATE_KEY, "en")
-    return lang if lang in LANGS else "en"
+    lang = lang if lang in LANGS else "en"
+    _last_lang[0] = lang
+    return lang
 
 
 def t(key: str, **values) -> str:

@@ -19,7 +19,9 @@ def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, 
     The choice is kept in the link as `?<param>=` (a page with two pickers names two params)."""
     specs = [s for s in KNOWN if s.kind in kinds]
     options = [s.key for s in specs] + [OTHER]
-    labels = {s.key: f"{s.label} · {t('kind.' + s.kind)}" + (" · offline" if package_folder(s) else "") for s in specs}
+    # Short labels (a narrow column cut the long ones off); kind and offline status go in a caption below.
+    labels = {s.key: s.label for s in specs}
+    details = {s.key: t("kind." + s.kind) + (" · " + t("picker.offline") if package_folder(s) else "") for s in specs}
     labels[OTHER] = t("picker.other")
     key = f"{page}.model"
     linked = url_state.read(param)  # a shared link names the model (a known key, or a hub id / folder)
@@ -30,6 +32,7 @@ def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, 
     st.session_state.setdefault(key, default if default in options else options[0])
     choice = st.selectbox(t("picker.model"), options, format_func=labels.get, key=key)
     if choice != OTHER:
+        st.caption(details[choice])
         url_state.write(param, choice, default if default in options else options[0])
         return choice
     typed = st.text_input(

@@ -6,7 +6,7 @@ import streamlit as st
 from backends.models.cache import shared_cache
 from backends.core.device import available_devices, resolve_device
 from components import url_state
-from components.i18n import LANGS, STATE_KEY, t
+from components.i18n import LANGS, STATE_KEY, current_lang, t
 
 DEVICE_KEY = "app.device_choice"
 
@@ -36,6 +36,20 @@ def language_picker() -> None:
     )
 
 
+# Streamlit draws the file uploader's button in English whatever the page's language.
+UPLOAD_BUTTON_CSS = """<style>
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] p { font-size: 0 !important; }
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] p::after {
+  content: "%s"; font-size: 0.875rem; }
+</style>"""
+
+
+def translate_builtin_widgets() -> None:
+    """Streamlit's own widget texts in the UI language (today: the uploader's button)."""
+    if current_lang() != "en":
+        st.html(UPLOAD_BUTTON_CSS % t("app.upload_button"))
+
+
 def present_toggle() -> None:
     """Larger text for a projector; `?present=1` in a link turns it on."""
     url_state.bind(PRESENT_KEY, "present", default=False, parse=url_state.parse_bool, dump=url_state.dump_bool)
@@ -63,7 +77,7 @@ def loaded_models_panel() -> None:
             st.markdown(f"**{device}** · {cache.used_bytes(device) / 2**20:,.0f} MiB")
             for entry in (e for e in entries if e.key.device == device):
                 k = entry.key
-                variant = "" if k.variant == "default" else f" · {k.variant}"
+                variant = "" if k.variant == "default" else f" · `{k.variant}`"
                 size = (t("sidebar.shared_weights", variant=entry.shares_weights_with.variant)
                         if entry.shares_weights_with else f"{entry.nbytes / 2**20:,.0f} MiB")
                 st.markdown(f"`{k.model}`  \n{k.dtype}{variant} · {size}")

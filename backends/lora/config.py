@@ -128,12 +128,17 @@ class LoraSettings:
         return self
 
 
+NO_BITSANDBYTES = "bitsandbytes is not installed (pip install bitsandbytes)"
+NO_CUDA = "bitsandbytes quantization needs a CUDA GPU, and none is available"
+
+
 def quantization_available() -> tuple[bool, str]:
-    """QLoRA / 8-bit need bitsandbytes and a CUDA GPU; the reason is shown beside the disabled option."""
+    """QLoRA / 8-bit need bitsandbytes and a CUDA GPU; the reason (NO_BITSANDBYTES or NO_CUDA) is shown
+    beside the disabled option (a page shows it in its own language)."""
     if importlib.util.find_spec("bitsandbytes") is None:
-        return False, "bitsandbytes is not installed (pip install bitsandbytes)"
+        return False, NO_BITSANDBYTES
     if not torch.cuda.is_available():
-        return False, "bitsandbytes quantization needs a CUDA GPU, and none is available"
+        return False, NO_CUDA
     return True, ""
 
 

@@ -21,7 +21,7 @@ def loss_figure(steps: list[dict], evals: list[dict], log_scale: bool) -> go.Fig
                       xaxis_title=t("lora.chart.step"), legend=dict(orientation="h", y=-0.2),
                       yaxis=dict(title=t("lora.chart.loss"), type="log" if log_scale else "linear"),
                       yaxis2=dict(title=t("lora.chart.lr"), overlaying="y", side="right", showgrid=False,
-                                  exponentformat="e"))
+                                  exponentformat="e", rangemode="tozero"))  # a learning rate is never negative
     return fig
 
 

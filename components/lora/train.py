@@ -100,23 +100,30 @@ def live_view() -> None:
             st.rerun(scope="app")
         steps, evals, samples, last = collect(current)
         total = record["total"] if record else 1
-        if not current.done:
-            eta = f"{last['eta_s']:.0f}" if last else "…"
-            st.progress(current.progress or 0.0, text=t("lora.train.progress", step=len(steps), total=total, eta=eta))
+        if not current.done and last is None:
+            # Before the first step (copying the model, the first evaluation and samples): say what
+            # is happening instead of "step 0, about … s left" and a chart of one point.
+            st.progress(0.0, text=t("lora.train.preparing", s=f"{current.elapsed:.0f}"))
+            if current.queued is not None:
+                st.caption(t("app.queue_wait", n=current.queued[0] + 1, s=f"{current.queued[1]:.0f}"))
+        elif not current.done:
+            st.progress(current.progress or 0.0, text=t("lora.train.progress", step=len(steps), total=total,
+                                                        eta=f"{last['eta_s']:.0f}"))
             m1, m2, m3, m4 = st.columns(4)
-            m1.metric(t("lora.metric.loss"), f"{last['loss']:.3f}" if last else "–")
-            m2.metric(t("lora.metric.lr"), f"{last['lr']:.2e}" if last else "–")
-            m3.metric(t("lora.metric.tokens_s"), f"{last['tokens_per_s']:.0f}" if last else "–")
-            m4.metric(t("lora.metric.eta"), f"{last['eta_s']:.0f} s" if last else "–")
-            if st.button(t("lora.train.stop"), key=P + "stop", icon=":material/stop:"):
-                current.stop()
-                st.caption(t("lora.train.stopping"))
-        else:
+            m1.metric(t("lora.metric.loss"), f"{last['loss']:.3f}")
+            m2.metric(t("lora.metric.lr"), f"{last['lr']:.2e}")
+            m3.metric(t("lora.metric.tokens_s"), f"{last['tokens_per_s']:.0f}")
+            m4.metric(t("lora.metric.eta"), f"{last['eta_s']:.0f} s")
+        if not current.done and st.button(t("lora.train.stop"), key=P + "stop", icon=":material/stop:"):
+            current.stop()
+            st.caption(t("lora.train.stopping"))
+        if current.done:
             message = status_text(current, record)
             (st.error if current.status == FAILED else st.warning if current.status == STOPPED else st.success)(
                 message)
-        log = st.toggle(t("lora.train.log_scale"), key=P + "log_scale")
-        st.plotly_chart(loss_figure(steps, evals, log), key=P + "loss_chart")
+        if len(steps) >= 2:
+            log = st.toggle(t("lora.train.log_scale"), key=P + "log_scale")
+            st.plotly_chart(loss_figure(steps, evals, log), key=P + "loss_chart")
         if evals:
             st.caption(t("lora.train.eval_now", loss=f"{evals[-1]['eval_loss']:.3f}", step=evals[-1]["step"],
                          best=f"{min(e['eval_loss'] for e in evals):.3f}"))
@@ -125,7 +132,7 @@ def live_view() -> None:
             rows = {t("lora.col.prompt"): [p for p, _ in samples[-1]["outputs"]]}
             for s in samples[-3:]:
                 rows[t("lora.col.at_step", step=s["step"])] = [text for _, text in s["outputs"]]
-            st.dataframe(pd.DataFrame(rows), hide_index=True, key=P + "samples_table")
+            st.table(pd.DataFrame(rows).set_index(t("lora.col.prompt")))  # a table wraps whole answers
 
     panel()
 

@@ -22,15 +22,16 @@ def check_page(at):
     assert metrics["Device"] == "cpu"
     assert metrics["torch"].startswith("2.") and metrics["transformers"].startswith("5.")
     table = at.dataframe[0].value
-    assert list(table["Model"]) == ["HuggingFaceTB/SmolLM2-135M-Instruct", "sentence-transformers/all-MiniLM-L6-v2"]
-    assert set(table["Installed"]) == {"✅"}
+    assert list(table["Model"][:2]) == ["HuggingFaceTB/SmolLM2-135M-Instruct", "sentence-transformers/all-MiniLM-L6-v2"]
+    assert set(table["Installed"]) == {True}, "every embedded model's package is installed"
+    assert set(table["Ready"]) <= {EN["home.ready"], EN["home.needs_prepare"]}
 
 
 def test_prepare_button_appears_when_the_conversion_is_missing(open_page, tmp_path, monkeypatch):
     monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
     at = open_page(HOME)
     table = at.dataframe[0].value
-    assert list(table["Ready"]) == [EN["home.needs_prepare"], "✅"]
+    assert list(table["Ready"][:2]) == [EN["home.needs_prepare"], EN["home.ready"]]
     assert at.button(key="home.prepare_button").label.startswith("Prepare HuggingFaceTB/SmolLM2-135M-Instruct")
 
 
@@ -47,5 +48,5 @@ def test_prepare_button_converts_smollm2_in_the_background(open_page, tmp_path, 
     assert job.wait(300) and job.status == "done"
     at.run()
     assert any(s.value.startswith("Ready: converted in") for s in at.success)
-    assert list(at.dataframe[0].value["Ready"]) == ["✅", "✅"]
+    assert list(at.dataframe[0].value["Ready"][:2]) == [EN["home.ready"], EN["home.ready"]]
     assert (tmp_path / "models" / "smollm2-135m-instruct" / "model.safetensors").exists()

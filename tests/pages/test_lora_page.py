@@ -60,6 +60,10 @@ def test_a_small_run_draws_its_loss_chart_and_enables_the_comparison(page):
 
 def check_small_run(page, job):
     assert page.button(key="lora.start").disabled, "one run at a time per session"
+    if not any(e.data.get("kind") == "step" for e in job.events_since(0)):  # none yet when the page was drawn
+        assert any(p.proto.text.startswith("Preparing the run") for p in page.get("progress"))
+        assert not [f for f in figures(page) if f.layout.title.text == "Loss while training"], "no 1-point chart"
+        assert EN["lora.metric.loss"] not in [m.label for m in page.metric], "no dashes before the first step"
     deadline = time.time() + 300
     while not job.done and time.time() < deadline:  # the page keeps rerunning while the job trains
         time.sleep(2)
