@@ -104,10 +104,10 @@ def train_vqa(features: VqaFeatures, data: EasyVqa, settings: VqaSettings, repor
                 optimizer.step()
             step += 1
             if report is not None and (step % 5 == 0 or step == total):
-                report(step / total, "step", step=step, epoch=epoch, loss=float(loss))
+                report(step / total, "step", step=step, epoch=epoch, loss=loss.item())
         if trained.stopped:
             break
-        row = {"epoch": epoch, "step": step, "loss": float(loss),
+        row = {"epoch": epoch, "step": step, "loss": loss.item(),
                "train_acc": evaluate(model, xi, xq, y), "test_acc": evaluate(model, ti, tq, ty)}
         trained.history.append(row)
         if report is not None:
