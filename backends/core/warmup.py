@@ -38,10 +38,30 @@ HEAVY = (
     ("langchain_text_splitters", ("RecursiveCharacterTextSplitter",)),
     ("httpx", ()),
     ("gguf", ()),
+    ("sentencepiece", ()),
+    ("charset_normalizer", ("from_bytes",)),
+    ("PIL.Image", ("open",)),
+    ("torchvision", ()),
+    ("matplotlib", ()),
+    ("matplotlib.pyplot", ()),
+    ("skimage.data", ()),
+    ("sklearn.linear_model", ("LogisticRegression",)),
+    ("sklearn.feature_extraction.text", ("TfidfVectorizer",)),
+    ("efficientnet_lite_pytorch", ()),
+    ("easy_vqa", ()),
+    ("onnx", ()),
+    ("onnxruntime", ()),
+    ("onnxruntime.quantization", ("quantize_dynamic",)),
+    ("torchao", ()),
+    ("torchao.quantization", ()),
+    ("bitsandbytes", ()),
+    ("rapidocr_onnxruntime", ()),
+    ("qdrant_client", ("QdrantClient",)),
+    ("openai", ("OpenAI",)),
 )
 
-# Imported by backends that never run inside the Streamlit app's sessions (the REST server's own
-# process imports them at its start), or light enough to import without harm in any thread.
+# Imported only by the REST server (its own process, or one thread the serving page starts once:
+# no sessions race on them), or light enough to import without harm in any thread.
 NOT_IN_APP = {"fastapi", "uvicorn", "gradio", "gradio_client", "starlette", "pydantic", "psutil", "filelock",
               "huggingface_hub", "packaging"}
 
