@@ -92,7 +92,13 @@ def main() -> None:
     config = BenchConfig(variants=tuple(keys), ppl_tokens=args.ppl_tokens, runs=args.runs, new_tokens=args.new_tokens)
     started = time.perf_counter()
     job = shared_runner().submit("quantization-bench", run_job, loaded.model, loaded.tokenizer, config, "smollm2")
-    job.wait()
+    seen = 0
+    while not job.wait(2):
+        for event in job.events_since(seen):
+            if event.data.get("kind") == "row":
+                row = event.data["row"]
+                print(f"  {time.perf_counter() - started:6.0f} s  {row['label']}: {row['status']}", flush=True)
+        seen = len(job.events_since(0))
     table_s = time.perf_counter() - started
     if job.status != "done":
         raise SystemExit(f"the run {job.status}: {job.error}")

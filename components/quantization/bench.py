@@ -129,7 +129,7 @@ def live() -> None:
             st.caption(t("quantization.stopping"))
         done = rows_of(current)
         if done:
-            table(done)
+            table(done, "live_table")
 
     panel()
 
@@ -138,7 +138,7 @@ def fmt(value, digits=1, scale=1.0):
     return None if value is None else round(value / scale, digits)
 
 
-def table(rows: list[VariantResult]) -> None:
+def table(rows: list[VariantResult], key: str) -> None:
     st.dataframe(pd.DataFrame([{
         t("quantization.col.variant"): r.label, t("quantization.col.status"): r.status,
         t("quantization.col.disk"): fmt(r.disk_bytes, 1, 1e6), t("quantization.col.ram"): fmt(r.mem_bytes, 1, 1e6),
@@ -149,7 +149,7 @@ def table(rows: list[VariantResult]) -> None:
         t("quantization.col.ppl"): fmt(r.perplexity, 3), t("quantization.col.kld"): fmt(r.kld, 5),
         t("quantization.col.top1"): fmt(r.top1, 2, 0.01), t("quantization.col.text"): r.continuation,
         t("quantization.col.note"): r.error or r.note,
-    } for r in rows]), hide_index=True, key=P + "results_table" if not running() else P + "live_table")
+    } for r in rows]), hide_index=True, key=P + key)
 
 
 def results(hub_id: str) -> None:
@@ -164,7 +164,7 @@ def results(hub_id: str) -> None:
     (st.warning if report.stopped else st.success)(t(
         "quantization.stopped" if report.stopped else "quantization.done", n=len(ok), total=len(report.rows),
         s=f"{report.seconds:.0f}", model=report.model, bw=f"{report.bandwidth / 1e9:.1f}", threads=report.threads))
-    table(report.rows)
+    table(report.rows, "results_table")
     st.caption(t("quantization.table_note", tokens=report.config.ppl_tokens, kld=report.config.kld_tokens,
                  window=report.config.window, stride=report.config.stride))
     overlays = [(o["label"], o["rows"]) for o in st.session_state.get(P + "overlays", [])]
