@@ -123,7 +123,8 @@ def watch(session: Session, result: Result, t0: float) -> None:
         if kind == "heading" and el.heading.body == title:
             result.mark("title", now)
         elif kind == "exception":
-            error(f"exception in {result.phase}: {el.exception.type}: {el.exception.message[:200]}")
+            where = next((line.strip() for line in reversed(el.exception.stack_trace) if "File " in line), "")
+            error(f"exception in {result.phase}: {el.exception.type}: {el.exception.message[:200]} {where[:160]}")
         elif kind == "alert" and el.alert.format == Alert.ERROR:
             error(f"st.error in {result.phase}: {el.alert.body[:200]}")
         elif kind == "markdown":
