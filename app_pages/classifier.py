@@ -101,12 +101,13 @@ except D.DataError as exc:
     st.stop()
 names = split.label_names
 st.success(t("classifier.data.split", n=f"{len(data):,}", train=f"{len(split.train):,}",
-             of=f"{split.total_train:,}", val=len(split.val), test=len(split.test), labels=", ".join(names)))
+             of=f"{split.total_train:,}", val=len(split.val), test=len(split.test), labels=", ".join(f"`{n}`" for n in names)))
 with st.expander(t("classifier.data.view"), expanded=False):
     d1, d2 = st.columns(2)
     d1.plotly_chart(C.balance_figure(data.counts()), key=P + "balance")
     d2.plotly_chart(C.length_figure(*D.length_histogram(data)), key=P + "lengths")
-    st.dataframe(pd.DataFrame({"text": split.train.texts[:50], "label": [names[y] for y in split.train.labels[:50]]}),
+    st.dataframe(pd.DataFrame({t("classifier.col.text"): split.train.texts[:50],
+                               t("classifier.col.label"): [names[y] for y in split.train.labels[:50]]}),
                  hide_index=True, key=P + "preview")
 
 if "tfidf" not in runs:  # seconds on the default split: every visit starts with a result to look at
@@ -273,17 +274,16 @@ def try_tab(loaded):
         return
     tokenizer = loaded.tokenizer if loaded else None
     usable = {k: run for k, run in runs.items() if k == "tfidf" or tokenizer is not None}
-    rows = []
+    # one row per class (label names are data), one column of probabilities per model
+    table = {t("classifier.col.class"): list(names)}
     for kind, run in usable.items():
-        probs = predict_texts(run, tokenizer, [text])[0]
-        rows.append({t("classifier.col.model"): C.model_label(kind), **{n: round(float(p), 3) for n, p in
-                                                                          zip(names, probs)},
-                     t("classifier.col.predicted"): names[int(probs.argmax())]})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key=P + "try_table")
+        table[C.model_label(kind)] = [round(float(p), 3) for p in predict_texts(run, tokenizer, [text])[0]]
+    st.dataframe(pd.DataFrame(table), hide_index=True, key=P + "try_table")
     kind = st.selectbox(t("classifier.try.explain"), list(usable), format_func=C.model_label, key=P + "try_model",
                         index=len(usable) - 1)
     why = explain(usable[kind], tokenizer, text)
-    st.markdown(t("classifier.try.why", label=names[why.target], method=why.method))
+    method = "gradient" if why.method == "gradient x input" else "tfidf"
+    st.markdown(t("classifier.try.why", label=f"`{names[why.target]}`", method=t(f"classifier.method.{method}")))
     st.markdown(C.attribution_html(why.tokens, why.scores), unsafe_allow_html=True)
     st.caption(t("classifier.try.legend"))
 

@@ -120,10 +120,11 @@ def misclassified_table(texts, y_true, probs: np.ndarray, labels, limit: int = 2
     wrong = [i for i in np.argsort(-probs.max(1), kind="stable") if pred[i] != y_true[i]][:limit]
     rows = []
     for i in wrong:
-        row = {t("classifier.col.text"): texts[i], t("classifier.col.true"): labels[y_true[i]],
-               t("classifier.col.predicted"): labels[pred[i]]}
-        row.update({f"p({name})": round(float(probs[i, k]), 3) for k, name in enumerate(labels)})
-        rows.append(row)
+        rows.append({t("classifier.col.text"): texts[i], t("classifier.col.true"): labels[y_true[i]],
+                     t("classifier.col.predicted"): labels[pred[i]],
+                     t("classifier.col.confidence"): round(float(probs[i, pred[i]]), 3),
+                     t("classifier.col.p_true"): round(float(probs[i, y_true[i]]), 3),
+                     t("classifier.col.probs"): " · ".join(f"{n} {p:.3f}" for n, p in zip(labels, probs[i]))})
     return pd.DataFrame(rows)
 
 

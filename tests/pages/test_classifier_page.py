@@ -86,8 +86,9 @@ def test_a_short_fine_tune_reaches_the_results_the_try_box_and_the_export(open_p
     chart = figure_titled(at, EN["classifier.chart.title"])
     assert list(values(chart.data[0].x)) == list(range(1, 11))
     # the try box: every model's probabilities, and gradient x input tokens of the fine-tuned one
-    probs = table(at, "Model", "negative", "Predicted")
-    assert len(probs) == 2 and np.allclose(probs[["negative", "neutral", "positive"]].sum(1), 1, atol=0.01)
+    probs = table(at, "Class", TFIDF, EN["classifier.model.full"])
+    assert list(probs["Class"]) == ["negative", "neutral", "positive"]
+    assert np.allclose(probs[[TFIDF, EN["classifier.model.full"]]].sum(0), 1, atol=0.01)
     assert any("gradient x input" in m.value for m in at.markdown)
     assert any("delayed</span>" in m.value for m in at.markdown)
     at.button(key="classifier.prepare").click().run()
