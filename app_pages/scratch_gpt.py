@@ -34,6 +34,7 @@ from backends.scratch_gpt import (
 from backends.scratch_gpt.attention import CausalSelfAttention
 from backends.scratch_gpt.positions import Rotary
 from components.attention import heatmap_figure
+from components.experiments import experiments_panel
 from components.i18n import t
 from components.job_status import newly_finished
 from components.scratch_gpt import (
@@ -185,11 +186,12 @@ def train_tab():
     live_view(lines)
     if runs():
         table = [{t("scratch_gpt.col.run"): r["label"], t("scratch_gpt.col.corpus"): r["corpus"],
-                  t("scratch_gpt.col.positions"): r["positions"], t("scratch_gpt.col.status"): r["status"],
+                  t("scratch_gpt.col.positions"): t(f"scratch_gpt.pos.{r['positions']}"), t("scratch_gpt.col.status"): r["status"],
                   t("scratch_gpt.col.steps"): r["steps"][-1]["step"] if r["steps"] else 0,
                   t("scratch_gpt.col.val"): round(r["evals"][-1]["val_loss"], 4) if r["evals"] else None,
-                  t("scratch_gpt.col.seconds"): round(r["seconds"], 1), "seed": r["settings"]["seed"],
-                  "layers": r["config"]["n_layer"], "d": r["config"]["n_embd"], "lr": r["settings"]["learning_rate"]}
+                  t("scratch_gpt.col.seconds"): round(r["seconds"], 1), t("scratch_gpt.cfg.seed"): r["settings"]["seed"],
+                  t("scratch_gpt.cfg.n_layer"): r["config"]["n_layer"], t("scratch_gpt.cfg.n_embd"): r["config"]["n_embd"],
+                  t("scratch_gpt.cfg.lr"): r["settings"]["learning_rate"]}
                  for r in runs()]
         st.dataframe(pd.DataFrame(table), hide_index=True, key=P + "runs_table")
 
@@ -242,7 +244,7 @@ def active_model():
         st.info(t("scratch_gpt.inspect.none"))
         return None, None
     ckpt = active["checkpoint"]
-    st.caption(t("scratch_gpt.inspect.which", label=active["label"], positions=ckpt.config.positions,
+    st.caption(t("scratch_gpt.inspect.which", label=active["label"], positions=t(f"scratch_gpt.pos.{ckpt.config.positions}"),
                  params=f"{ckpt.model.num_params():,}"))
     return ckpt.model, ckpt.tokenizer
 
@@ -314,7 +316,7 @@ def save_tab():
                            mime="application/zip", key=P + "download")
     if saved:
         st.divider()
-        pick = st.selectbox(t("scratch_gpt.save.load"), saved, key=P + "load_pick")
+        pick = st.selectbox(t("scratch_gpt.save.load"), saved, key=P + "load_pick", format_func=lambda n: f"scratch_gpt/{n}")
         if st.button(t("scratch_gpt.save.load_go"), key=P + "load"):
             try:
                 loaded, loaded_tok, meta = load(runs_dir() / pick)
@@ -336,3 +338,5 @@ for tab, body in zip(tabs, (train_tab, ladder_tab, inspect_tab, save_tab, code_t
     if tab.open:
         with tab:
             body()
+
+experiments_panel("scratch_gpt")
