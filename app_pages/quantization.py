@@ -3,7 +3,6 @@ import streamlit as st
 
 from backends.models.registry import find_spec
 from backends.quantization.gguf_variant import llama_cpp_installed
-from backends.quantization.text import TEXT_NAME
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
 from components.quantization import bench as B
@@ -38,7 +37,7 @@ def bench_tab():
     if not llama_cpp_installed():
         st.caption(t("quantization.llama_cpp"))
     B.settings(loaded.key.device, reasons)
-    st.caption(t("quantization.text_note", text=TEXT_NAME))
+    st.caption(t("quantization.text_note", text=t("quantization.text_name")))
     st.button(t("quantization.start"), key=P + "start", type="primary", icon=":material/play_arrow:",
               disabled=B.running(), on_click=B.start, args=(loaded, name))
     B.status_line()

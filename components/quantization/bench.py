@@ -27,6 +27,11 @@ P = "quantization."
 PPL_CHOICES = (1_000, 2_000, 5_000, 10_000, 20_000)
 
 
+def label(key: str) -> str:
+    """A variant's name in the page's language (the backend's English label is the JSON's)."""
+    return t(f"quantization.variant.{key}")
+
+
 def cfg() -> dict:
     """Settings kept in one plain dict, so they survive lazy tabs (as on the LoRA page)."""
     if P + "cfg" not in st.session_state:
@@ -38,7 +43,7 @@ def cfg() -> dict:
 def variants_table(device: str) -> dict[str, str | None]:
     reasons = availability(device)
     st.dataframe(pd.DataFrame([{
-        t("quantization.col.variant"): s.label, t("quantization.col.family"): s.family,
+        t("quantization.col.variant"): label(s.key), t("quantization.col.family"): s.family,
         t("quantization.col.bits"): s.bits,
         t("quantization.col.here"): t("quantization.runs_here") if reasons[s.key] is None else reasons[s.key],
     } for s in SPECS]), hide_index=True, key=P + "variants_table")
@@ -50,7 +55,7 @@ def settings(device: str, reasons: dict) -> None:
     usable = [s.key for s in SPECS if reasons[s.key] is None]
     c["variants"] = [k for k in c["variants"] if k in usable]
     c["variants"] = st.multiselect(t("quantization.variants"), usable, default=c["variants"],
-                                   format_func=lambda k: spec(k).label, key=P + "w.variants")
+                                   format_func=label, key=P + "w.variants")
     a, b, k = st.columns(3)
     c["ppl_tokens"] = a.select_slider(t("quantization.ppl_tokens"), PPL_CHOICES + tuple(
         [c["ppl_tokens"]] if c["ppl_tokens"] not in PPL_CHOICES else []), value=c["ppl_tokens"],
@@ -58,7 +63,7 @@ def settings(device: str, reasons: dict) -> None:
     c["runs"] = int(b.number_input(t("quantization.runs"), 1, 50, c["runs"], key=P + "w.runs"))
     keepable = [key for key in c["variants"] if spec(key).family not in ("onnx",)]
     c["keep"] = k.multiselect(t("quantization.keep"), keepable, default=[x for x in c["keep"] if x in keepable],
-                              format_func=lambda x: spec(x).label, key=P + "w.keep", help=t("quantization.keep_help"))
+                              format_func=label, key=P + "w.keep", help=t("quantization.keep_help"))
     with st.expander(t("quantization.advanced")):
         cols = st.columns(5)
         for col, name in zip(cols, ("window", "stride", "kld_tokens", "prefill_tokens", "new_tokens")):
@@ -105,7 +110,7 @@ def absorb_finished() -> None:
     st.session_state[P + "failed"] = None
     kept = st.session_state.setdefault(P + "kept", {})
     for key, model in result.kept.items():
-        kept[key] = {"model": model, "label": spec(key).label, "bytes": state_bytes(model), "run": job.id}
+        kept[key] = {"model": model, "label": label(key), "bytes": state_bytes(model), "run": job.id}
     result.kept = {}
     st.session_state[P + "report"] = result
 
@@ -140,7 +145,7 @@ def fmt(value, digits=1, scale=1.0):
 
 def table(rows: list[VariantResult], key: str) -> None:
     st.dataframe(pd.DataFrame([{
-        t("quantization.col.variant"): r.label, t("quantization.col.status"): r.status,
+        t("quantization.col.variant"): label(r.key), t("quantization.col.status"): r.status,
         t("quantization.col.disk"): fmt(r.disk_bytes, 1, 1e6), t("quantization.col.ram"): fmt(r.mem_bytes, 1, 1e6),
         t("quantization.col.quantize"): fmt(r.quantize_s, 2), t("quantization.col.load"): fmt(r.load_s, 2),
         t("quantization.col.prefill"): fmt(r.prefill_tps), t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),
@@ -176,13 +181,13 @@ def results(hub_id: str) -> None:
     cols = st.columns(min(4, max(1, len(ok))))
     for i, r in enumerate(ok):
         with cols[i % len(cols)]:
-            st.markdown(f"**{r.label}**")
+            st.markdown(f"**{label(r.key)}**")
             st.text(r.continuation)
     st.download_button(t("quantization.export"), R.to_json(report), file_name="quantization-benchmark.json",
                        mime="application/json", key=P + "export")
     with st.expander(t("quantization.code")):
         for r in report.rows:
-            st.caption(r.label)
+            st.caption(label(r.key))
             st.code(snippet(r.key, hub_id), language="python")
 
 
