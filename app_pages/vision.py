@@ -12,7 +12,12 @@ from components.i18n import t
 from components.show_code import show_code
 from components.vision.blip import blip_panel
 from components.vision.charts import probability_bars
-from components.vision.inputs import image_and_panel, image_text_space, pick_image
+from components.vision.inputs import (
+    image_and_panel,
+    image_text_space,
+    pick_image,
+    sample_name,
+)
 from components.vision.search import search_tab
 from components.vision.vqa import ask_panel, train_panel
 
@@ -51,10 +56,14 @@ def zeroshot_tab():
         st.success(t("vision.zs.best", label=best, p=f"{result.probs.max():.1%}"))
     if len(templates) > 1:
         st.markdown(t("vision.zs.ensemble"))
-        rows = {t("vision.zs.template"): [*templates, t("vision.zs.ensembled")]}
-        for j, label in enumerate(labels):
-            rows[label] = [f"{p:.1%}" for p in result.per_template[:, j]] + [f"{result.probs[j]:.1%}"]
+        # Labels and templates are the user's text: rows per label, templates numbered (#1, #2...).
+        rows = {t("vision.zs.label"): labels}
+        for i in range(len(templates)):
+            rows[f"#{i + 1}"] = [f"{p:.1%}" for p in result.per_template[i]]
+        rows[t("vision.zs.ensembled")] = [f"{p:.1%}" for p in result.probs]
         st.dataframe(rows, hide_index=True, key=P + "zs.table")
+        st.caption(t("vision.zs.templates_legend",
+                     legend=" · ".join(f"#{i + 1} `{tpl}`" for i, tpl in enumerate(templates))))
     if space.method == "conse":
         probs = space.probs([item.image])[0].numpy()
         top = V.top_classes(probs, space.class_names, space.top_k)
@@ -90,11 +99,12 @@ def why_tab():
         code = (V.vit_cam,)
     alpha = st.slider(t("vision.why.alpha"), 0.0, 1.0, 0.45, 0.05, key=P + "why.alpha")
     with left:
-        st.image(item.image, caption=item.name)
+        st.image(item.image, caption=sample_name(item.name))
     with right:
         st.image(V.overlay(item.image, cam.heatmap, alpha), caption=t("vision.why.caption", label=label,
                                                                        score=f"{cam.score:.3f}"))
-    st.caption(t("vision.why.layer", layer=cam.layer))
+    h, w = cam.grid.shape
+    st.caption(t(f"vision.why.layer.{'efficientnet' if space.method == 'conse' else 'vit'}", h=h, w=w))
     show_code(*code)
 
 

@@ -11,22 +11,10 @@ from PIL import Image
 
 from backends.vision.images import LoadedImage
 
-# name shown -> skimage.data function; all ship inside the scikit-image wheel (no download), and all
+# skimage.data functions (the page shows translated names); all ship inside the scikit-image wheel (no download), and all
 # state CC0, public domain or no known copyright restrictions (moon and clock: scikit-image's own).
-SAMPLES = {
-    "chelsea (cat)": "chelsea",
-    "coffee": "coffee",
-    "astronaut": "astronaut",
-    "rocket": "rocket",
-    "camera(man)": "camera",
-    "coins": "coins",
-    "moon": "moon",
-    "clock": "clock",
-    "hubble deep field": "hubble_deep_field",
-    "retina": "retina",
-    "horse (silhouette)": "horse",
-    "text": "text",
-}
+SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "camera", "coins", "moon", "clock", "hubble_deep_field",
+           "retina", "horse", "text")
 _lock = threading.Lock()
 _memo: dict[str, LoadedImage] = {}
 
@@ -39,7 +27,7 @@ def sample(name: str) -> LoadedImage:
         if name not in _memo:
             import skimage.data
 
-            array = getattr(skimage.data, SAMPLES[name])()
+            array = getattr(skimage.data, name)()
             if array.dtype == bool:
                 array = np.where(array, 0, 255).astype(np.uint8)  # the horse: black on white
             _memo[name] = LoadedImage(name, Image.fromarray(array).convert("RGB"))

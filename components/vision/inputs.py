@@ -13,13 +13,18 @@ P = "vision."
 UPLOAD_MB = 50
 
 
-def pick_image(where: str, default: str = "chelsea (cat)") -> V.LoadedImage | None:
+def sample_name(name: str) -> str:
+    """A sample's name in the UI language; other images keep their file name."""
+    return t(f"vision.sample.{name}") if name in SAMPLES else name
+
+
+def pick_image(where: str, default: str = "chelsea") -> V.LoadedImage | None:
     """Sample gallery, upload or camera; the chosen image, or None with the reason shown."""
     source = st.radio(t("vision.image.source"), ["sample", "upload", "camera"], horizontal=True,
                       key=f"{P}{where}.source", format_func=lambda s: t(f"vision.image.source.{s}"))
     if source == "sample":
-        names = list(SAMPLES)
-        name = st.selectbox(t("vision.image.sample"), names, index=names.index(default), key=f"{P}{where}.sample")
+        name = st.selectbox(t("vision.image.sample"), SAMPLES, index=SAMPLES.index(default), key=f"{P}{where}.sample",
+                            format_func=sample_name)
         return sample(name)
     if source == "upload":
         file = st.file_uploader(t("vision.image.upload"), key=f"{P}{where}.upload", max_upload_size=UPLOAD_MB)
@@ -91,5 +96,5 @@ def image_and_panel(where: str):
     with left:
         item = pick_image(where)
         if item is not None:
-            st.image(item.image, caption=item.name)
+            st.image(item.image, caption=sample_name(item.name))
     return item, right

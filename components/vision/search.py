@@ -10,7 +10,7 @@ from components.i18n import t
 from components.job_status import job_status, newly_finished
 from components.show_code import show_code
 from components.vision.charts import embedding_map
-from components.vision.inputs import image_text_space, read_uploads
+from components.vision.inputs import image_text_space, read_uploads, sample_name
 
 P = "vision.search."
 COLUMNS = 4
@@ -43,7 +43,7 @@ def _adopt() -> None:
 def _grid(gallery: V.Gallery, hits: list[V.Hit]) -> None:
     for start in range(0, len(hits), COLUMNS):
         for col, hit in zip(st.columns(COLUMNS), hits[start:start + COLUMNS]):
-            col.image(gallery.thumbnails[hit.index], caption=f"{hit.name} · {hit.score:.3f}")
+            col.image(gallery.thumbnails[hit.index], caption=f"{sample_name(hit.name)} · {hit.score:.3f}")
 
 
 def search_tab() -> None:
@@ -83,12 +83,12 @@ def search_tab() -> None:
         vector = space.embed_texts([query])[0]
         hits, label = V.search_vector(gallery, vector, k), query
     else:
-        choice = st.selectbox(t("vision.search.like"), range(len(gallery)), format_func=gallery.names.__getitem__,
+        choice = st.selectbox(t("vision.search.like"), range(len(gallery)), format_func=lambda i: sample_name(gallery.names[i]),
                               key=P + "like")
         vector = gallery.vectors[choice]
-        hits, label = V.search_vector(gallery, vector, k, exclude=choice), gallery.names[choice]
+        hits, label = V.search_vector(gallery, vector, k, exclude=choice), sample_name(gallery.names[choice])
     _grid(gallery, hits)
     points, query_point = V.pca_2d(gallery.vectors, vector[None])
-    st.plotly_chart(embedding_map(points, gallery.names, query_point, label, t("vision.search.map")),
+    st.plotly_chart(embedding_map(points, [sample_name(n) for n in gallery.names], query_point, label, t("vision.search.map")),
                     key=P + "map")
     show_code(V.build_gallery, V.search_vector, V.pca_2d)

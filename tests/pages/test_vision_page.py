@@ -58,8 +58,11 @@ def open_tab(at, label):
 def test_zero_shot_bad_labels_and_templates_are_quoted_and_ensembling_shows(page):
     at = open_tab(page, "vision.tab.zeroshot")
     check_page(at)
-    table = _table(at, EN["vision.zs.template"])
-    assert len(table) == 6 and table.iloc[-1, 0] == "ensemble of all"
+    table = _table(at, EN["vision.zs.label"])
+    assert list(table.columns) == ["Label", "#1", "#2", "#3", "#4", "#5", "ensemble of all"]
+    cat = table[table["Label"] == "cat"].iloc[0]
+    assert all(float(cat[f"#{i}"].rstrip("%")) > 50 for i in range(1, 6))
+    assert any("#1 `a photo of a {}.`" in c.value for c in at.caption)
     at.text_input(key="vision.zs.labels").set_value("cat").run()
     assert "at least two labels" in at.error[0].value and "'cat'" in at.error[0].value
     at.text_input(key="vision.zs.labels").set_value("coffee, cat").run()
@@ -121,7 +124,7 @@ def test_search_from_uploads_asks_for_files_first(page):
 def test_why_tab_draws_a_heatmap_for_the_label(page):
     at = open_tab(page, "vision.tab.why")
     assert any(c.startswith('Grad-CAM for "cat"') for image in at.image for c in image.captions)
-    assert "EfficientNet-Lite0 last conv block" in texts(at)
+    assert "EfficientNet-Lite0's last conv block (7 x 7 positions)" in texts(at)
     at.text_input(key="vision.why.label").set_value("  ").run()
     assert at.warning[0].value == EN["vision.why.empty"]
     at.text_input(key="vision.why.label").set_value("cat").run()
