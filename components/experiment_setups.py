@@ -82,4 +82,13 @@ def rag(exp: Experiment) -> None:
         st.session_state["rag.tab"] = t("rag.tab.retrieval")
 
 
-SETUPS = {"decoding": decoding, "tokenizers": tokenizers, "attention": attention, "lora": lora, "rag": rag}
+def scratch_gpt(exp: Experiment) -> None:
+    """The corpus and the baby preset (n_embd 256 for the width experiment), drawn afresh from `scratch_gpt.cfg`."""
+    cfg = st.session_state.setdefault("scratch_gpt.cfg", {})
+    cfg["n_embd"] = int(exp.params["widths"][1]) if "widths" in exp.params else 128
+    _clear("scratch_gpt.w.")
+    st.session_state["scratch_gpt.corpus"] = exp.params.get("corpus", "shakespeare")
+    st.session_state["scratch_gpt.tab"] = t("scratch_gpt.tab.train")
+
+
+SETUPS = {"scratch_gpt": scratch_gpt, "decoding": decoding, "tokenizers": tokenizers, "attention": attention, "lora": lora, "rag": rag}

@@ -9,6 +9,8 @@ with the numbers, and whether the prediction was right. Texts: assets/locales/*/
 """
 from __future__ import annotations
 
+import string
+
 import streamlit as st
 
 from backends.experiments import EXPERIMENTS, Experiment, Observation, find
@@ -22,6 +24,14 @@ P = "exp."
 
 def text(exp: Experiment, part: str, **values) -> str:
     return t(f"exp.{exp.page}.{exp.id}.{part}", **values)
+
+
+def question(exp: Experiment) -> str:
+    """The question, with the experiment's parameters it names filled in (only those: a parameter
+    named like one of t()'s own arguments must not reach it)."""
+    raw = text(exp, "question")
+    names = {name for _, name, _, _ in string.Formatter().parse(raw) if name}
+    return raw.format(**{name: exp.params[name] for name in names}) if names else raw
 
 
 def choice_label(exp: Experiment, choice: str) -> str:
@@ -66,7 +76,7 @@ def verdict(exp: Experiment, guess: str | None, observed: Observation) -> None:
 
 
 def experiment_view(exp: Experiment, device: str) -> None:
-    st.markdown(text(exp, "question", **exp.params))
+    st.markdown(question(exp))
     guess = st.radio(t("exp.predict"), exp.choices, index=None, key=f"{P}{exp.key}.guess",
                      format_func=lambda c: choice_label(exp, c))
     b1, b2 = st.columns(2)

@@ -8,16 +8,17 @@ predicts, each measured on the real offline models through the topic packages' p
   decoding.py    temperature, top-k = 1 against greedy, the repetition penalty
   lora.py        what trains (rank, target layers, share), and a fresh adapter changes nothing
   rag.py         with and without retrieval, an off-topic question
+  scratch_gpt.py an untrained model's loss, width and parameters, the alphabet of a corpus
 
 The outcome is always read off the measured numbers, never written down: tests/backends/
 test_experiments.py runs every experiment and asserts its stated observation holds, so the
 panel cannot teach what the app does not show.
 """
-from backends.experiments import attention, decoding, lora, rag, tokenizers
+from backends.experiments import attention, decoding, lora, rag, scratch_gpt, tokenizers
 from backends.experiments.base import DEFAULT_DEVICE, Experiment, Observation
 
 EXPERIMENTS: dict[str, tuple[Experiment, ...]] = {
-    module.__name__.rsplit(".", 1)[-1]: module.EXPERIMENTS for module in (tokenizers, attention, decoding, lora, rag)
+    module.__name__.rsplit(".", 1)[-1]: module.EXPERIMENTS for module in (scratch_gpt, tokenizers, attention, decoding, lora, rag)
 }
 
 

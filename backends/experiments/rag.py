@@ -83,6 +83,17 @@ def measure_off_topic(params, device):
                        threshold=fmt(rag.WEAK_COSINE))
 
 
+def measure_paraphrase(params, device):
+    """Which method ranks the right page first for a question that shares no key word with it."""
+    collection = sample_collection(device)
+    first = {m: collection.search(params["question"], method=m, k=1)[0].chunk.page for m in ("dense", "sparse")}
+    right = {m: first[m] == params["page"] for m in first}
+    outcome = ("both" if all(right.values()) else "dense" if right["dense"] else "sparse" if right["sparse"]
+               else "neither")
+    return observation("rag.paraphrase", outcome, "dense", dense=first["dense"], sparse=first["sparse"],
+                       page=params["page"])
+
+
 EXPERIMENTS = (
     Experiment("rag", "with_without", ("with", "without", "same"), "with",
                {"questions": QUESTIONS, "question": QUESTIONS[0][0], "answer": QUESTIONS[0][1], "k": 4, "max_new": 64},
@@ -90,4 +101,6 @@ EXPERIMENTS = (
     Experiment("rag", "off_topic", ("weak", "strong"), "weak",
                {"question": "Who painted the Mona Lisa?",
                     "on_topic": "How many tokens are in GPT-2's byte-level BPE vocabulary?"}, measure_off_topic),
+    Experiment("rag", "paraphrase", ("dense", "sparse", "both", "neither"), "dense",
+               {"question": "What makes the output less random?", "page": 4}, measure_paraphrase),
 )

@@ -87,3 +87,15 @@ def test_home_shows_where_to_start_until_dismissed(open_page):
     assert not any("Where to start" in m.value for m in at.markdown)
     at.run()
     assert not any("Where to start" in m.value for m in at.markdown), "dismissed for the rest of the session"
+
+
+def test_scratch_gpt_set_up_widens_the_model_the_plan_counts(open_page):
+    at = open_page(PAGE["scratch_gpt"])
+    at = pick(at, "scratch_gpt", "width")
+    at.button(key="exp.scratch_gpt.width.setup").click().run()
+    assert at.session_state["scratch_gpt.cfg"]["n_embd"] == 256
+    at.button(key="exp.scratch_gpt.width.check").click().run()
+    large = find("scratch_gpt", "width").run().values["large"]
+    assert any(c.value.startswith(f"{large} parameters") for c in at.caption), "the page's plan counts the same model"
+    assert f"**{large}**" in panel_texts(at)
+    assert [i.value for i in at.info] [-1].startswith("The measurement says: 4.")
