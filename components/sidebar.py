@@ -85,3 +85,9 @@ def loaded_models_panel() -> None:
                 if st.button(t("sidebar.unload"), key=unload_id, icon=":material/eject:", type="tertiary"):
                     cache.unload(k)
                     st.rerun()
+        # Models this session made for itself (quantized variants it kept): its own memory, not shared.
+        own = st.session_state.get("quantization.kept", {})
+        if own:
+            st.markdown(t("sidebar.session_models"))
+            for item in own.values():
+                st.markdown(f"{item['label']} · {item['bytes'] / 2**20:,.0f} MiB")

@@ -76,7 +76,8 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    # The first page of a fresh server waits for the one-time warm-up of the heavy libraries (app.py).
+    page.set_default_timeout(180_000)
     yield page
     context.close()
 

@@ -138,6 +138,7 @@ def test_rag_indexes_a_real_upload_and_answers_with_its_sources(page, app_url):
 def test_a_teachers_link_opens_the_same_view_in_another_browser_session(browser, app_url):
     """The teacher sets a view; a student's separate browser session opens the link and sees the same."""
     teacher = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    teacher.set_default_timeout(180_000)
     teacher.goto(f"{app_url}/attention?lang=zh")
     wait_until_idle(teacher)
     zh = strings("zh")
@@ -150,6 +151,7 @@ def test_a_teachers_link_opens_the_same_view_in_another_browser_session(browser,
     link = teacher.url
     assert "lang=zh" in link
     student = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    student.set_default_timeout(180_000)
     student.goto(link)
     wait_until_idle(student)
     student.wait_for_selector(f'h1:has-text("{zh["page.attention.title"]}")')

@@ -35,7 +35,9 @@ ALLOWED = {
     # field names of the chat format, and the label of Streamlit's own Stop button
     "role", "content", "user", "assistant", "system", "stop", "sink", "playground",
     # more terms: parts of a LoRA run, RAG's pieces, and the fields of a training file
-    "adapter", "adapters", "chunk", "chunks", "response", "turns", "messages", "text",
+    "adapter", "adapters", "chunk", "chunks", "response", "turns", "messages", "text", "endpoint", "endpoints",
+    "server-sent", "event", "sentiment", "open", "knowledge", "foundation", "karpathy", "preston", "parry",
+    "crowdflower", "scikit-learn", "gutenberg", "milton",
 }
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’_.-]*[A-Za-z0-9]|[A-Za-z]")
 

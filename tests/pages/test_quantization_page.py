@@ -77,6 +77,8 @@ def test_two_variants_fill_the_table_charts_and_texts(open_page):
     kept = page.session_state["quantization.kept"]
     assert set(kept) == {"gguf-q8_0"} and kept["gguf-q8_0"]["bytes"] > 0
     assert any("GGUF Q8_0: " in c.value and "MiB" in c.value for c in page.caption)
+    sidebar = [m.value for m in page.sidebar.markdown]
+    assert any(v.startswith("GGUF Q8_0") and "MiB" in v for v in sidebar), "the sidebar lists the kept variant"
     assert any(d.proto.label == EN["quantization.export"] for d in page.get("download_button"))
     exported = json.loads(R.to_json(page.session_state["quantization.report"]))
     assert [b["name"] for b in exported["benchmarks"]] == ["fp32", "gguf-q8_0"]
