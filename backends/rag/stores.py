@@ -82,7 +82,7 @@ class QdrantStore:
         n = min(n, self.ntotal)
         if n <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        exact = self._models.SearchParams(exact=True)
+        exact = self._models.SearchParams(exact=True) if self.url else None  # the local mode is always exact
         with self._lock:
             points = self.client.query_points(self.name, query=query.tolist(), limit=n, search_params=exact).points
         return (np.array([p.score for p in points], dtype=np.float32),
