@@ -250,6 +250,8 @@ def chat_tab():
             if turn.weak:
                 st.warning(t("rag.weak"))
             views.extractive_answer(turn)
+            if turn.extractive is not None:
+                st.caption(t("rag.generated"))
             if compare:
                 left, right = st.columns(2)
                 left.markdown("**" + t("rag.with_retrieval") + "**")

@@ -172,6 +172,8 @@ def show_turn(turn) -> None:
         if turn.weak:
             st.warning(t("rag.weak"))
         extractive_answer(turn)
+        if turn.extractive is not None:
+            st.caption(t("rag.generated"))
         if turn.baseline_answer is not None:
             left, right = st.columns(2)
             left.markdown("**" + t("rag.with_retrieval") + "**\n\n" + turn.answer)
