@@ -1,6 +1,5 @@
 """A real short fine-tune of the offline MiniLM on the tweets: the shared model untouched, early stopping,
 stop, LoRA, attributions and the safetensors export round trip."""
-import hashlib
 import io
 import json
 import zipfile
@@ -15,25 +14,9 @@ from backends.classifier.export import ExportError, export_zip, load_export
 from backends.classifier.finetune import FinetuneSettings, SettingsError, finetune
 from backends.classifier.model import predict_proba
 from backends.models.cache import shared_cache
+from tests.torch_helpers import checksum, one_torch_thread  # noqa: F401 (an autouse fixture)
 
 FAST = {"batch_size": 16, "max_length": 32, "eval_every": 5, "learning_rate": 2e-4, "warmup_ratio": 0.0}
-
-
-def checksum(model) -> str:
-    digest = hashlib.sha256()
-    for name, p in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(p.detach().cpu().numpy().tobytes())
-    return digest.hexdigest()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tests train on the main thread; the app's jobs get jobs.job_threads() (one on 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

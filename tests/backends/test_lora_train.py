@@ -1,6 +1,5 @@
 """A real short LoRA run on the offline SmolLM2: loss, the untouched shared model, stop, adapters."""
 import copy
-import hashlib
 import json
 import time
 import zipfile
@@ -16,30 +15,12 @@ from backends.lora import adapters as A
 from backends.lora import data as D
 from backends.lora import train as T
 from backends.lora.config import LoraSettings
+from tests.torch_helpers import checksum, one_torch_thread  # noqa: F401 (an autouse fixture)
 
 NAME = "smollm2-135m-instruct"
 SETTINGS = LoraSettings(max_steps=6, batch_size=4, max_length=64, learning_rate=3e-3, warmup_steps=0,
                         schedule="constant", eval_fraction=0.25, eval_every=3, sample_every=6, sample_tokens=8,
                         dropout=0.0)
-
-
-def checksum(model) -> str:
-    digest = hashlib.sha256()
-    for name, p in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(p.detach().cpu().numpy().tobytes())
-    return digest.hexdigest()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Two busy-waiting OpenMP threads on a shared 2-core machine stall each other (0.6 s .. 20 s per
-    forward pass measured); one thread is steady. These tests call train_job on the main thread (the app
-    runs it as a job, which gets jobs.job_threads()); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The benchmark job on the real offline SmolLM2: rows, quality by hand, failures, stop, the shared model untouched."""
 import copy
-import hashlib
 import json
 import math
 import time
@@ -14,17 +13,10 @@ from backends.quantization import BenchConfig, availability, run_job, snippet, s
 from backends.quantization import measure as M
 from backends.quantization import report as R
 from backends.quantization import text as T
+from tests.torch_helpers import checksum
 
 SMALL = {"ppl_tokens": 300, "window": 128, "stride": 64, "kld_tokens": 128, "prefill_tokens": 32, "new_tokens": 6,
          "runs": 2}
-
-
-def checksum(model) -> str:
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
