@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from backends.tokenizers import tokenization as tz
-from backends.tokenizers import training
+from backends.tokenizers import merges, training
 from backends.core.jobs import DONE, shared_runner
 from backends.models.registry import ModelNotAvailable
 from components.experiments import experiments_panel
@@ -328,7 +328,7 @@ def show_trained(result):
         st.dataframe(pd.DataFrame([{"#": m.rank + 1, t("tok.merge.pair"): f"{ws(m.left)} + {ws(m.right)}",
                                     t("tok.merge.new"): ws(m.new), t("tok.merge.count"): m.count}
                                    for m in result.merges]), hide_index=True, key=P + f"merges.{name}")
-    show_code(training.train, training.merge_counts)
+    show_code(training.train, merges.merge_counts)
 
 
 for tab, render in zip(tabs, (compare_tab, chat_tab, batch_tab, train_tab)):

@@ -7,6 +7,7 @@ import pytest
 
 from backends.tokenizers import tokenization as T
 from backends.tokenizers import zoo as Z
+from backends.tokenizers import merges as M
 from backends.tokenizers import training as TT
 from backends.core.jobs import DONE, JobRunner
 
@@ -95,17 +96,17 @@ def _naive_counts(words: Counter, merges) -> list[int]:
             for pair in zip(seq, seq[1:]):
                 pairs[pair] += words[w]
         counts.append(pairs[(left, right)])
-        seqs = {w: TT._merge_word(seq, left, right) for w, seq in seqs.items()}
+        seqs = {w: M._merge_word(seq, left, right) for w, seq in seqs.items()}
     return counts
 
 
 def test_bpe_merges_are_in_order_with_counts():
     trained = TT.train("bpe", CORPUS, 600, n_merges=40)
     tk = Z.get_tokenizer(trained.tok).backend
-    merges = TT.bpe_merges(tk)
+    merges = M.bpe_merges(tk)
     assert len(merges) == 600 - 257
     assert [m.rank for m in trained.merges] == list(range(40))
-    words = TT.pretokenized_words(tk, CORPUS)
+    words = M.pretokenized_words(tk, CORPUS)
     assert [m.count for m in trained.merges] == _naive_counts(words, merges[:40])
     counts = [m.count for m in trained.merges]
     assert counts == sorted(counts, reverse=True)  # greedy: each merge is the most frequent pair left
@@ -120,7 +121,7 @@ def test_bpe_merges_are_in_order_with_counts():
 def test_merge_counts_on_a_tiny_example():
     words = Counter({"low": 5, "lower": 2, "newest": 6, "widest": 3})
     merges = [("e", "s"), ("es", "t"), ("l", "o"), ("lo", "w")]
-    assert TT.merge_counts(words, merges) == [9, 9, 7, 7]
+    assert M.merge_counts(words, merges) == [9, 9, 7, 7]
 
 
 def test_downloads_load_back():
