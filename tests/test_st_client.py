@@ -1,6 +1,7 @@
 """bench/st_client.py, the classroom benchmark's websocket client, against real `streamlit run` servers."""
 import asyncio
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,13 @@ TINY_APP = textwrap.dedent('''
     if question:
         st.markdown(f"asked: {question}")
 ''')
+
+
+def run(coroutine):
+    """asyncio.run in a thread of its own: after the browser tests, Playwright's sync API keeps an event
+    loop running in this thread for the rest of the session, and asyncio.run refuses to start there."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +96,7 @@ async def _tiny_session(url):
 
 
 def test_the_client_sets_widgets_clicks_and_reads_the_result(tiny_server):
-    asyncio.run(_tiny_session(tiny_server.url))
+    run(_tiny_session(tiny_server.url))
 
 
 def test_two_sessions_keep_their_own_values(tiny_server):
@@ -105,7 +113,7 @@ def test_two_sessions_keep_their_own_values(tiny_server):
         finally:
             await asyncio.gather(one.close(), two.close())
 
-    asyncio.run(both())
+    run(both())
 
 
 def test_the_real_app_opens_a_page_by_url_and_switches_pages(tmp_path):
@@ -127,6 +135,6 @@ def test_the_real_app_opens_a_page_by_url_and_switches_pages(tmp_path):
             await session.close()
 
     try:
-        asyncio.run(visit())
+        run(visit())
     finally:
         server.stop()

@@ -85,7 +85,7 @@ def model_nbytes(model: torch.nn.Module) -> int:
 def share_weights(module: torch.nn.Module) -> torch.nn.Module:
     """A copy of `module` (its own submodules and config) over the very same parameter and buffer tensors."""
     same = {id(t): t for t in _tensors(module)}
-    with MODEL_BUILD:
+    with MODEL_BUILD, torch.inference_mode(False):
         return copy.deepcopy(module, memo=same)
 
 
@@ -103,7 +103,7 @@ def shared_variant(base: LoadedModel, key: CacheKey) -> LoadedModel:
                            nbytes=model_nbytes(model), load_s=time.perf_counter() - started,
                            shares_weights_with=base.key)
     if key.variant == "sentence":
-        with MODEL_BUILD:
+        with MODEL_BUILD, torch.inference_mode(False):
             loaded = _load_sentence_model(key, resolve(key.model), base.location, base.source != "hub", started)
         holder = loaded.model[0]
         # sentence-transformers 5+ keeps the transformer in `.model` (`auto_model` is a read-only alias)
@@ -216,7 +216,9 @@ def _weights_location(resolved: Resolved) -> str:
 def load_model(key: CacheKey) -> LoadedModel:
     """Load one cache entry. Holds MODEL_BUILD throughout: loading patches torch process-wide
     (backends/core/build_lock.py), so no other module may be built meanwhile."""
-    with MODEL_BUILD:
+    # Never inside inference mode, whatever the caller is in: parameters made there are inference
+    # tensors, and every later backward pass through the model (Grad-CAM, training a copy) fails.
+    with MODEL_BUILD, torch.inference_mode(False):
         return _load_model_now(key)
 
 

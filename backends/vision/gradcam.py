@@ -52,7 +52,7 @@ def efficientnet_cam(model: torch.nn.Module, image: Image.Image, class_index: in
                      top_k: int = 10, target: str = "") -> GradCam:
     """Grad-CAM for an ImageNet class (`class_index`) or a ConSE label (`label_vector` + `class_vectors`)."""
     batch = preprocess([image])
-    with shared_scheduler().turn("vision.gradcam"), torch.enable_grad():
+    with shared_scheduler().turn("vision.gradcam"), torch.inference_mode(False), torch.enable_grad():
         with torch.no_grad():
             maps = model.extract_features(batch)
         maps = maps.detach().requires_grad_(True)
@@ -72,7 +72,7 @@ def vit_cam(space, image: Image.Image, text: str) -> GradCam:
     model = space.loaded.model
     pixels = space.pixel_values([image])
     text_vector = torch.from_numpy(space.embed_texts([text])[0])
-    with shared_scheduler().turn("vision.gradcam"), torch.enable_grad():
+    with shared_scheduler().turn("vision.gradcam"), torch.inference_mode(False), torch.enable_grad():
         pixels = pixels.clone().requires_grad_(True)
         out = model.get_image_features(pixel_values=pixels, output_hidden_states=True)
         tokens = out.hidden_states[-2]  # entering the last block: its attention mixes them into the output
