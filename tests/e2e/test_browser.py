@@ -113,12 +113,16 @@ def test_decoding_streams_tokens_coloured_by_probability(page, app_url):
 def test_rag_indexes_a_real_upload_and_answers_with_its_sources(page, app_url):
     rag = next(p for p in PAGES if p.key == "rag")
     _open_from_navigation(page, app_url, rag)
-    page.get_by_text("from 1 file(s)", exact=False).first.wait_for(timeout=120_000)  # the sample, indexed on arrival
+    page.locator("text=how_language_models_work.pdf >> visible=true").first.wait_for(timeout=120_000)  # indexed
     pdf = PDFS / "pdflatex-4-pages.pdf"
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(pdf))
     wait_until_idle(page)
-    page.get_by_role("button", name=EN["rag.index"]).click()
-    page.get_by_text("from 2 file(s)", exact=False).first.wait_for(timeout=180_000)
+    button = page.get_by_role("button", name=EN["rag.index"])
+    button.click()
+    page.wait_for_timeout(1000)
+    # The index button is disabled while the job runs and enabled again when the new collection is in.
+    page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => b.innerText.includes("
+                           f"{EN['rag.index']!r}) && !b.disabled)", timeout=180_000)
     wait_until_idle(page)
     shoot(page, "rag-documents")
     page.get_by_role("tab", name=EN["rag.tab.chat"]).click()
