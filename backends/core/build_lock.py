@@ -8,6 +8,8 @@ model load) gets uninitialised or meta weights; two loads that overlap restore e
 patches in the wrong order. Seen here: eight sessions' first uses at once gave "Cannot copy
 out of meta tensor" for SmolLM2. So every model load and every construction of a module
 outside a training step holds `MODEL_BUILD` (re-entrant: a load inside a build is fine).
+Never ask the model cache for a model while holding it: another thread may be loading that
+model, and its load waits for this lock (the cold-start test once hung exactly so).
 """
 from __future__ import annotations
 

@@ -37,9 +37,9 @@ def peft_wrap():
 
     from backends.core.build_lock import MODEL_BUILD
 
+    base = shared_cache().get("all-minilm-l6-v2").model  # never ask the cache while holding the lock
     with MODEL_BUILD:  # as backends/lora does: peft builds new layers
-        model = copy.deepcopy(shared_cache().get("all-minilm-l6-v2").model)
-        wrapped = get_peft_model(model, LoraConfig(r=2, target_modules=["query"]))
+        wrapped = get_peft_model(copy.deepcopy(base), LoraConfig(r=2, target_modules=["query"]))
     assert all(p.device.type == "cpu" for p in wrapped.parameters()), "a layer was built on the meta device"
     lora_a = [p for n, p in wrapped.named_parameters() if "lora_A" in n]
     assert lora_a and all(float(p.abs().sum()) > 0 for p in lora_a), "peft's init ran (not emptied by a load)"
