@@ -325,10 +325,14 @@ def evaluate_tab():
     k = st.slider("k", 1, 10, top_k, key=P + "eval_k")
     report = run_retrieval_eval(search, items, METHODS, k)
     summary = pd.DataFrame(report.summary_rows())
-    st.dataframe(summary, hide_index=True, key=P + "eval_summary")
+    # The backend's column names, shown in the page's language (the chart reads the backend's).
+    shown = {"method": t("rag.eval.col.method"), "found": t("rag.eval.col.found"),
+             "questions": t("rag.eval.col.questions")}
+    st.dataframe(summary.rename(columns=shown), hide_index=True, key=P + "eval_summary")
     st.plotly_chart(views.eval_figure(summary, k), key=P + "eval_chart")
     with st.expander(t("rag.eval.per_question")):
-        per_question = {"question": report.questions, "pages": [", ".join(map(str, i.pages)) for i in items]}
+        per_question = {t("rag.eval.col.question"): report.questions,
+                        t("rag.eval.col.pages"): [", ".join(map(str, i.pages)) for i in items]}
         for name, result in report.results.items():
             per_question[f"{name} #"] = result.ranks
         st.dataframe(pd.DataFrame(per_question), hide_index=True, key=P + "eval_rows")
