@@ -71,8 +71,9 @@ def vit_cam(space, image: Image.Image, text: str) -> GradCam:
     """Grad-CAM on a CLIP-style vision tower for the cosine between `image` and `text`."""
     model = space.loaded.model
     pixels = space.pixel_values([image])
-    text_vector = torch.from_numpy(space.embed_texts([text])[0])
+    text_vector = space.embed_texts([text])[0]
     with shared_scheduler().turn("vision.gradcam"), torch.inference_mode(False), torch.enable_grad():
+        text_vector = torch.tensor(text_vector)  # made here, not in a caller's inference mode
         pixels = pixels.clone().requires_grad_(True)
         out = model.get_image_features(pixel_values=pixels, output_hidden_states=True)
         tokens = out.hidden_states[-2]  # entering the last block: its attention mixes them into the output

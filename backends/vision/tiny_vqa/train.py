@@ -74,6 +74,8 @@ def evaluate(model: TinyVqa, image: torch.Tensor, question: torch.Tensor, answer
     return hits / max(1, len(answers))
 
 
+@torch.inference_mode(False)  # the calling thread may be in inference mode: train with autograd anyway
+@torch.enable_grad()
 def train_vqa(features: VqaFeatures, data: EasyVqa, settings: VqaSettings, report=None, should_stop=None) -> TrainedVqa:
     settings.validate()
     started = time.perf_counter()
