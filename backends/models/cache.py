@@ -16,6 +16,7 @@ from typing import Callable
 from backends.core.device import device_memory_bytes
 from backends.core.memo import SingleFlightLRU
 from backends.models.loaders import CacheKey, LoadedModel, load_model, shared_variant, unique_nbytes
+from backends.models.open_clip_loader import is_open_clip_name, load_open_clip
 from backends.models.registry import find_spec
 from backends.core.shared import process_wide
 
@@ -64,6 +65,8 @@ class ModelCache:
             base = self._memo.get(replace(key, variant="default"))
             if base.kind in SHARED_VARIANTS[key.variant]:
                 return shared_variant(base, key)
+        if is_open_clip_name(key.model):  # `open_clip:` names: open_clip's own layout, not a transformers folder
+            return load_open_clip(key)
         return self._loader(key)
 
     hits = property(lambda self: self._memo.hits)

@@ -4,6 +4,7 @@
 - classifier.py  EfficientNet-Lite0 (ImageNet): preprocessing, logits, pooled features
 - conse.py       ConSE, the offline zero-shot space built from EfficientNet-Lite0 + MiniLM
 - clip.py        real CLIP-style dual encoders (transformers) when given a hub id or folder
+- open_clip_space.py  any open_clip model (`open_clip:` names: ARCH/TAG, hf-hub:repo, a folder)
 - zeroshot.py    labels x prompt templates -> probabilities, prompt ensembling
 - search.py      a gallery index: search by text or image, the 2-D map
 - gradcam.py     Grad-CAM heatmaps (EfficientNet's last conv block; a ViT's last block for CLIP)
@@ -31,6 +32,7 @@ from backends.vision.images import (
     load_uploads,
     load_zip,
 )
+from backends.vision.open_clip_space import DEFAULT_OPEN_CLIP, OpenClipSpace
 from backends.vision.search import (
     Gallery,
     Hit,
@@ -51,9 +53,10 @@ from backends.vision.zeroshot import (
 )
 
 __all__ = [
-    "CLASSIFIER", "DEFAULT_CAPTIONER", "DEFAULT_CLIP", "DEFAULT_TEMPLATES", "DEFAULT_VQA", "ENCODER", "STRATEGIES",
+    "CLASSIFIER", "DEFAULT_CAPTIONER", "DEFAULT_CLIP", "DEFAULT_OPEN_CLIP", "DEFAULT_TEMPLATES", "DEFAULT_VQA",
+    "ENCODER", "STRATEGIES",
     "Caption", "ClipSpace", "ConseSpace", "Gallery", "GradCam", "Hit", "ImageError", "LabelError", "LoadedImage",
-    "ZeroShot", "ZipResult", "answer", "build_gallery", "captions", "check_templates", "clean_labels",
+    "OpenClipSpace", "ZeroShot", "ZipResult", "answer", "build_gallery", "captions", "check_templates", "clean_labels",
     "efficientnet_cam", "index_job", "load_image", "load_uploads", "load_zip", "logits_of", "overlay", "pca_2d",
     "search_image", "search_text", "search_vector", "top_classes", "vit_cam", "zero_shot",
 ]

@@ -52,8 +52,10 @@ def conse_parts():
 
 def image_text_space():
     """The space the zero-shot, search and Grad-CAM tabs use: ConSE offline, or a CLIP the user names."""
-    method = st.radio(t("vision.method"), ["conse", "clip"], horizontal=True, key=P + "method",
+    method = st.radio(t("vision.method"), ["conse", "clip", "open_clip"], horizontal=True, key=P + "method",
                       format_func=lambda m: t(f"vision.method.{m}"))
+    if method == "open_clip":
+        return open_clip_space()
     if method == "clip":
         name = st.text_input(t("vision.clip.name"), value=V.DEFAULT_CLIP, key=P + "clip_name",
                              help=t("vision.clip.help")).strip()
@@ -81,6 +83,28 @@ def image_text_space():
         st.session_state[key] = cached
     st.caption(t("vision.conse.running"))
     return cached
+
+
+def open_clip_space():
+    """An open_clip model the user names (`open_clip:ARCH/TAG`, `open_clip:hf-hub:repo` or a folder), or None."""
+    name = st.text_input(t("vision.open_clip.name"), value=V.DEFAULT_OPEN_CLIP, key=P + "open_clip_name",
+                         help=t("vision.open_clip.help")).strip()
+    if not name:
+        st.warning(t("vision.open_clip.empty"))
+        return None
+    if not name.startswith("open_clip:"):
+        name = "open_clip:" + name  # the form is the same with or without the prefix
+    loaded = load_or_explain(name, variant="clip")
+    if loaded is None:
+        st.info(t("vision.clip.fallback"))
+        return None
+    space = V.OpenClipSpace(loaded)
+    st.caption(t("vision.open_clip.running", model=name.removeprefix("open_clip:"), source=loaded.source))
+    # Grad-CAM reads the tokens entering a ViT's last block; open_clip's ResNet and timm towers have none.
+    if st.session_state.get(P + "tab") == t("vision.tab.why") and not space.has_vit_tower:
+        st.warning(t("vision.open_clip.no_gradcam", model=name))
+        return None
+    return space
 
 
 def read_uploads(files) -> V.ZipResult:
