@@ -25,18 +25,20 @@ TINY_CFG = {
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
+# The same text tower with open_clip's ModifiedResNet image tower (as in RN50): no ViT tokens for Grad-CAM.
+TINY_RESNET_CFG = {**TINY_CFG, "vision_cfg": {"image_size": 32, "layers": [1, 1, 1, 1], "width": 16, "head_width": 16}}
 
 
-def build_tiny_open_clip(folder) -> str:
+def build_tiny_open_clip(folder, cfg: dict = TINY_CFG) -> str:
     """A random open_clip CLIP saved as open_clip_config.json + open_clip_model.safetensors; returns its name."""
     import open_clip
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    model = open_clip.CLIP(**TINY_CFG)
+    model = open_clip.CLIP(**cfg)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CFG, "preprocess_cfg": {}}))
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {}}))
     return f"open_clip:{folder}"
 
 
@@ -113,6 +115,15 @@ def test_open_clip_plumbing_zero_shot_search_and_gradcam(tiny):
     assert 0.0 <= cam.heatmap.min() and cam.heatmap.max() <= 1.0
     after = loaded.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # the cached model is never changed
+
+
+def test_open_clip_plumbing_a_resnet_tower_embeds_and_says_it_has_no_vit_tokens(tmp_path):
+    space = V.OpenClipSpace(ModelCache().get(build_tiny_open_clip(tmp_path / "rn", TINY_RESNET_CFG), variant="clip"))
+    assert not space.has_vit_tower
+    result = V.zero_shot(space, space.embed_images(_images()[:1])[0], ["cat", "dog"], ["a photo of a {}."])
+    assert result.probs.sum() == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="ModifiedResNet"):
+        V.vit_cam(space, _images()[0], "cat")
 
 
 def test_open_clip_plumbing_pickled_weights_are_refused(tmp_path):

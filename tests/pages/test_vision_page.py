@@ -146,3 +146,38 @@ def test_vqa_tab_blip_offline_explains_and_the_tiny_model_trains(page):
     assert any(s.value.startswith("Trained:") for s in at.success)
     assert any("Tiny VQA" in f.layout.title.text for f in figures(at))
     assert at.markdown and any(m.value.startswith("**Answer:") for m in at.markdown)
+
+
+def test_open_clip_plumbing_offline_default_is_explained_and_a_tiny_folder_runs_zero_shot_and_gradcam(page, tmp_path):
+    from tests.backends.test_vision_open_clip import build_tiny_open_clip
+
+    at = open_tab(page, "vision.tab.zeroshot")
+    at.radio(key="vision.method").set_value("open_clip").run()
+    assert "open_clip weights need the network" in at.error[0].value
+    assert "ViT-B-32/laion2b_s34b_b79k" in at.error[0].value and at.info[0].value == EN["vision.clip.fallback"]
+    folder = build_tiny_open_clip(tmp_path / "open_clip").removeprefix("open_clip:")
+    at.text_input(key="vision.open_clip_name").set_value(folder).run()  # the prefix may be left out
+    assert not at.error, [e.value for e in at.error]
+    assert f"Running open_clip model {folder} (from local-path)." in texts(at)
+    assert abs(sum(_bars(at).values()) - 1) < 1e-4  # plumbing only: a random model's probabilities
+    at = open_tab(at, "vision.tab.why")
+    assert not at.error, [e.value for e in at.error]
+    assert any(c.startswith('Grad-CAM for "cat"') for image in at.image for c in image.captions)
+    assert EN["vision.why.layer.vit"].format(h=4, w=4) in texts(at)
+    at = open_tab(at, "vision.tab.zeroshot")
+    at.radio(key="vision.method").set_value("conse").run()
+
+
+def test_open_clip_plumbing_a_resnet_tower_says_grad_cam_needs_a_vit(page, tmp_path):
+    from tests.backends.test_vision_open_clip import (
+        TINY_RESNET_CFG,
+        build_tiny_open_clip,
+    )
+
+    at = open_tab(page, "vision.tab.why")
+    at.radio(key="vision.method").set_value("open_clip").run()
+    name = build_tiny_open_clip(tmp_path / "rn", TINY_RESNET_CFG)
+    at.text_input(key="vision.open_clip_name").set_value(name).run()
+    assert not at.error, [e.value for e in at.error]
+    assert at.warning[0].value == EN["vision.open_clip.no_gradcam"].format(model=name)
+    at.radio(key="vision.method").set_value("conse").run()
