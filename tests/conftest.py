@@ -13,9 +13,9 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="module")
 def close_abandoned_generators():
-    """A half-consumed token generator (generate_stream, beam search) holds torch.inference_mode for
-    the thread that iterated it until it is closed, and a later test's backward pass in that thread
-    then fails ("does not require grad"). Collecting closes them before each test module."""
+    """Close generators a test module abandoned half-read before the next module starts, and make
+    sure gradients are on: a test that leaves the thread's autograd state changed must not decide
+    whether a later module's backward passes work (see backends.decoding.steps.inference_steps)."""
     gc.collect()
     import torch
 

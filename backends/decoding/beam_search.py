@@ -22,7 +22,7 @@ from typing import Callable, Generator
 import torch
 
 from backends.decoding.config import DecodingConfig
-from backends.decoding.steps import eos_ids, model_device, new_cache, next_token_logits
+from backends.decoding.steps import eos_ids, inference_steps, model_device, new_cache, next_token_logits
 from backends.decoding.sampling import apply_repetition_penalty, ban_repeated_ngrams
 
 UNREACHABLE = -1.0e9  # transformers' score for "cannot be chosen"
@@ -78,6 +78,7 @@ def beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
             on_step(step)
 
 
+@inference_steps
 def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
                      should_stop: Callable[[], bool] | None = None) -> Generator[BeamStep, None, BeamResult]:
     """The same search as a generator: yields each `BeamStep`, returns the `BeamResult`."""
@@ -96,60 +97,59 @@ def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
     steps: list[BeamStep] = []
     cache = new_cache(loaded)
     new = torch.tensor([list(prompt_ids)], device=model_device(loaded))
-    with torch.inference_mode():
-        for step in range(max_new):
-            if should_stop is not None and should_stop():
-                break
-            length = step + 1  # generated tokens once this step's token is added
-            logits = next_token_logits(loaded, new, cache, len(prompt_ids) + step)  # [beams, vocab]
-            logits = logits.cpu()  # the bookkeeping below is small: keep it on the CPU
-            log_probs = _penalize(logits.log_softmax(dim=-1), [b.ids for b in running], prompt_ids, config)
-            vocab = log_probs.shape[-1]
-            totals = log_probs + torch.tensor([b.score for b in running])[:, None]
-            top_scores, top_index = torch.topk(totals.flatten(), min(2 * n, totals.numel()))
-            probs = logits.softmax(dim=-1)
-            candidates = []
-            for score, index in zip(top_scores.tolist(), top_index.tolist()):
-                parent, token = divmod(index, vocab)
-                prob = float(probs[parent, token])
-                candidates.append(Beam(running[parent].ids + [token], score, parent, token, prob))
-            ends = torch.tensor([c.token_id in stop_ids or length >= max_new for c in candidates])
+    for step in range(max_new):
+        if should_stop is not None and should_stop():
+            break
+        length = step + 1  # generated tokens once this step's token is added
+        logits = next_token_logits(loaded, new, cache, len(prompt_ids) + step)  # [beams, vocab]
+        logits = logits.cpu()  # the bookkeeping below is small: keep it on the CPU
+        log_probs = _penalize(logits.log_softmax(dim=-1), [b.ids for b in running], prompt_ids, config)
+        vocab = log_probs.shape[-1]
+        totals = log_probs + torch.tensor([b.score for b in running])[:, None]
+        top_scores, top_index = torch.topk(totals.flatten(), min(2 * n, totals.numel()))
+        probs = logits.softmax(dim=-1)
+        candidates = []
+        for score, index in zip(top_scores.tolist(), top_index.tolist()):
+            parent, token = divmod(index, vocab)
+            prob = float(probs[parent, token])
+            candidates.append(Beam(running[parent].ids + [token], score, parent, token, prob))
+        ends = torch.tensor([c.token_id in stop_ids or length >= max_new for c in candidates])
 
-            # The n best continuations that do not end carry on.
-            carry_scores = top_scores + ends.float() * UNREACHABLE
-            carry = torch.topk(carry_scores, n).indices.tolist()
+        # The n best continuations that do not end carry on.
+        carry_scores = top_scores + ends.float() * UNREACHABLE
+        carry = torch.topk(carry_scores, n).indices.tolist()
 
-            # Continuations that end, among the n best, compete for the finished pool.
-            normalized = top_scores / (length ** lp)
-            pool_full = bool(all(b is not None for b in pool)) and early is True
-            blocked = pool_full or not can_improve
-            eligible = ends & (torch.arange(len(candidates)) < n)
-            entry = normalized + (UNREACHABLE if blocked else 0.0) + (~eligible).float() * UNREACHABLE
-            merged = torch.cat([pool_scores, entry])
-            best = torch.topk(merged, n).indices.tolist()
-            newly = [i - n for i in best if i >= n and eligible[i - n] and not blocked]
-            pool = [pool[i] if i < n else _finish(candidates[i - n], normalized[i - n]) if i - n in newly else None
-                    for i in best]
-            pool_scores = merged[best]
+        # Continuations that end, among the n best, compete for the finished pool.
+        normalized = top_scores / (length ** lp)
+        pool_full = bool(all(b is not None for b in pool)) and early is True
+        blocked = pool_full or not can_improve
+        eligible = ends & (torch.arange(len(candidates)) < n)
+        entry = normalized + (UNREACHABLE if blocked else 0.0) + (~eligible).float() * UNREACHABLE
+        merged = torch.cat([pool_scores, entry])
+        best = torch.topk(merged, n).indices.tolist()
+        newly = [i - n for i in best if i >= n and eligible[i - n] and not blocked]
+        pool = [pool[i] if i < n else _finish(candidates[i - n], normalized[i - n]) if i - n in newly else None
+                for i in best]
+        pool_scores = merged[best]
 
-            kept = [replace(candidates[i], score=float(carry_scores[i])) for i in carry]
-            finished = [pool[best.index(i + n)] for i in newly]
-            dropped = [c for i, c in enumerate(candidates) if i not in carry and i not in newly]
-            record = BeamStep(kept=kept, finished=finished, dropped=dropped)
-            steps.append(record)
-            yield record
+        kept = [replace(candidates[i], score=float(carry_scores[i])) for i in carry]
+        finished = [pool[best.index(i + n)] for i in newly]
+        dropped = [c for i, c in enumerate(candidates) if i not in carry and i not in newly]
+        record = BeamStep(kept=kept, finished=finished, dropped=dropped)
+        steps.append(record)
+        yield record
 
-            running = kept
-            # transformers' check whether a running beam can still beat the finished ones
-            best_len = max_new if (early == "never" and lp > 0) else length
-            best_possible = carry_scores[carry[0]] / (best_len ** lp)
-            all_finished = all(b is not None for b in pool)
-            if all_finished:
-                can_improve = can_improve and bool(best_possible > pool_scores.min())
-            if not can_improve or (all_finished and early is True) or bool(ends.all()):
-                break
-            cache.reorder_cache(torch.tensor([c.parent for c in kept], device=new.device))
-            new = torch.tensor([[c.token_id] for c in kept], device=new.device)
+        running = kept
+        # transformers' check whether a running beam can still beat the finished ones
+        best_len = max_new if (early == "never" and lp > 0) else length
+        best_possible = carry_scores[carry[0]] / (best_len ** lp)
+        all_finished = all(b is not None for b in pool)
+        if all_finished:
+            can_improve = can_improve and bool(best_possible > pool_scores.min())
+        if not can_improve or (all_finished and early is True) or bool(ends.all()):
+            break
+        cache.reorder_cache(torch.tensor([c.parent for c in kept], device=new.device))
+        new = torch.tensor([[c.token_id] for c in kept], device=new.device)
 
     hypotheses = [b for b in pool if b is not None]
     if not hypotheses:  # stopped before anything finished: the best running beam

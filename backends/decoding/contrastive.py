@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from backends.decoding.steps import Candidate, TextTracker, eos_ids, model_device, new_cache, token_step
+from backends.decoding.steps import Candidate, TextTracker, eos_ids, inference_steps, model_device, new_cache, token_step
 from backends.decoding.sampling import process_logits
 from backends.core.scheduler import shared_scheduler
 
@@ -35,42 +35,42 @@ def contrastive_scores(probs: torch.Tensor, candidate_h: torch.Tensor, context_h
     return (1 - alpha) * probs - alpha * similarity, similarity
 
 
+@inference_steps
 def contrastive_stream(loaded, prompt_ids, config, should_stop, top_n, forced_first, start_index):
     """The token loop of contrastive search; called by `generate_stream` (same arguments, same `TokenStep`s)."""
     model, stop_ids, text = loaded.model, eos_ids(loaded), TextTracker(loaded.tokenizer)
     base, head = model.base_model, model.get_output_embeddings()
     ids = list(prompt_ids)
     cache = new_cache(loaded)
-    with torch.inference_mode():
+    with shared_scheduler().turn("decode"):
+        out = base(input_ids=torch.tensor([ids], device=model_device(loaded)), past_key_values=cache,
+                   use_cache=True)
+    context_h = out.last_hidden_state[0]  # [t, d]
+    logits = head(context_h[-1]).float()
+    for step in range(config.max_new_tokens):
+        if should_stop is not None and should_stop():
+            return
+        scores = process_logits(logits, ids, config)
+        probs = scores.softmax(dim=-1)
+        if step == 0 and forced_first is not None:
+            cand_ids = torch.tensor([forced_first], device=probs.device)
+        else:
+            cand_ids = torch.topk(probs, config.top_k).indices
+        k = len(cand_ids)
+        cache.batch_repeat_interleave(k)  # one copy of the context per candidate
+        mask = torch.ones(k, len(ids) + 1, dtype=torch.long, device=probs.device)
         with shared_scheduler().turn("decode"):
-            out = base(input_ids=torch.tensor([ids], device=model_device(loaded)), past_key_values=cache,
-                       use_cache=True)
-        context_h = out.last_hidden_state[0]  # [t, d]
-        logits = head(context_h[-1]).float()
-        for step in range(config.max_new_tokens):
-            if should_stop is not None and should_stop():
-                return
-            scores = process_logits(logits, ids, config)
-            probs = scores.softmax(dim=-1)
-            if step == 0 and forced_first is not None:
-                cand_ids = torch.tensor([forced_first], device=probs.device)
-            else:
-                cand_ids = torch.topk(probs, config.top_k).indices
-            k = len(cand_ids)
-            cache.batch_repeat_interleave(k)  # one copy of the context per candidate
-            mask = torch.ones(k, len(ids) + 1, dtype=torch.long, device=probs.device)
-            with shared_scheduler().turn("decode"):
-                cand_h = base(input_ids=cand_ids[:, None], attention_mask=mask, past_key_values=cache,
-                              use_cache=True).last_hidden_state[:, -1]
-            score, similarity = contrastive_scores(probs[cand_ids], cand_h, context_h, config.penalty_alpha)
-            best = int(torch.argmax(score))
-            cache.batch_select_indices(torch.tensor([best], device=probs.device))
-            token = int(cand_ids[best])
-            candidates = [Candidate(int(c), loaded.tokenizer.decode([int(c)]), float(p), float(s), float(v))
-                          for c, p, s, v in zip(cand_ids, probs[cand_ids], similarity, score)]
-            yield token_step(loaded, start_index + step, token, logits, scores, top_n, text, candidates)
-            ids.append(token)
-            if token in stop_ids:
-                return
-            context_h = torch.cat([context_h, cand_h[best : best + 1]])
-            logits = head(cand_h[best]).float()
+            cand_h = base(input_ids=cand_ids[:, None], attention_mask=mask, past_key_values=cache,
+                          use_cache=True).last_hidden_state[:, -1]
+        score, similarity = contrastive_scores(probs[cand_ids], cand_h, context_h, config.penalty_alpha)
+        best = int(torch.argmax(score))
+        cache.batch_select_indices(torch.tensor([best], device=probs.device))
+        token = int(cand_ids[best])
+        candidates = [Candidate(int(c), loaded.tokenizer.decode([int(c)]), float(p), float(s), float(v))
+                      for c, p, s, v in zip(cand_ids, probs[cand_ids], similarity, score)]
+        yield token_step(loaded, start_index + step, token, logits, scores, top_n, text, candidates)
+        ids.append(token)
+        if token in stop_ids:
+            return
+        context_h = torch.cat([context_h, cand_h[best : best + 1]])
+        logits = head(cand_h[best]).float()

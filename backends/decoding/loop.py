@@ -15,10 +15,11 @@ from backends.decoding.beam_search import iter_beam_search
 from backends.decoding.config import DecodingConfig
 from backends.decoding.contrastive import contrastive_stream
 from backends.decoding.sampling import pick_token, process_logits
-from backends.decoding.steps import (Alternative, StepDistribution, TextTracker, TokenStep, eos_ids, model_device, new_cache,
-                                     next_token_logits, token_step, top_alternatives)
+from backends.decoding.steps import (Alternative, StepDistribution, TextTracker, TokenStep, eos_ids, inference_steps,
+                                     model_device, new_cache, next_token_logits, token_step, top_alternatives)
 
 
+@inference_steps
 def generate_stream(
     loaded, prompt_ids: list[int], config: DecodingConfig, should_stop: Callable[[], bool] | None = None,
     top_n: int = 5, forced_first: int | None = None, start_index: int = 0,
@@ -43,18 +44,17 @@ def generate_stream(
     ids = list(prompt_ids)
     cache = new_cache(loaded)
     new = torch.tensor([ids], device=model_device(loaded))
-    with torch.inference_mode():
-        for step in range(config.max_new_tokens):
-            if should_stop is not None and should_stop():
-                return
-            logits = next_token_logits(loaded, new, cache, len(ids))[0]
-            scores = process_logits(logits, ids, config)
-            token = forced_first if (step == 0 and forced_first is not None) else pick_token(scores, config, generator)
-            yield token_step(loaded, start_index + step, token, logits, scores, top_n, text)
-            ids.append(token)
-            if token in stop_ids:
-                return
-            new = torch.tensor([[token]], device=new.device)
+    for step in range(config.max_new_tokens):
+        if should_stop is not None and should_stop():
+            return
+        logits = next_token_logits(loaded, new, cache, len(ids))[0]
+        scores = process_logits(logits, ids, config)
+        token = forced_first if (step == 0 and forced_first is not None) else pick_token(scores, config, generator)
+        yield token_step(loaded, start_index + step, token, logits, scores, top_n, text)
+        ids.append(token)
+        if token in stop_ids:
+            return
+        new = torch.tensor([[token]], device=new.device)
 
 
 

@@ -11,6 +11,30 @@ import torch
 from backends.core.scheduler import shared_scheduler
 
 
+def inference_steps(genfunc):
+    """Run a generator function's body under `torch.inference_mode`, one step at a time.
+
+    A `with torch.inference_mode():` around a loop that yields keeps the mode on for the thread that
+    iterates the generator while it is suspended (and until an abandoned one is collected): the
+    caller's own autograd work in between would silently run without gradients. Here the mode is
+    entered for each `next()` only and left before the item reaches the caller.
+    """
+    @functools.wraps(genfunc)
+    def wrapper(*args, **kwargs):
+        inner = genfunc(*args, **kwargs)
+        try:
+            while True:
+                with torch.inference_mode():
+                    try:
+                        item = next(inner)
+                    except StopIteration as end:
+                        return end.value
+                yield item
+        finally:
+            with torch.inference_mode():
+                inner.close()
+    return wrapper
+
 
 @dataclass(frozen=True)
 class Alternative:

@@ -448,3 +448,26 @@ def test_encode_prompt(lm):
         D.encode_prompt(lm, "  ", chat=False)
     with pytest.raises(ValueError, match="beam_search"):
         next(D.generate_stream(lm, chat, D.PRESETS["beam 5"]))
+
+
+@pytest.mark.parametrize("config", [
+    D.DecodingConfig(strategy="greedy", max_new_tokens=3),
+    D.DecodingConfig(strategy="contrastive", max_new_tokens=3, top_k=3, penalty_alpha=0.6),
+    D.DecodingConfig(strategy="beam", num_beams=2, max_new_tokens=3),
+], ids=["greedy", "contrastive", "beam"])
+def test_a_suspended_token_loop_leaves_the_callers_thread_out_of_inference_mode(lm, raw_ids, config):
+    """Between tokens (and after a run is abandoned half-way) the caller's thread is back to normal:
+    a backward pass it does there gets gradients. Each step still runs in inference mode."""
+    stream = (D.iter_beam_search(lm, raw_ids, config) if config.strategy == "beam"
+              else D.generate_stream(lm, raw_ids, config))
+    first = next(stream)
+    assert not torch.is_inference_mode_enabled()
+    weight = torch.ones(2, requires_grad=True)
+    (weight * 3).sum().backward()
+    assert weight.grad.tolist() == [3.0, 3.0]
+    if config.strategy != "beam":
+        assert first.token_id >= 0 and first.prob > 0
+    next(stream)
+    assert not torch.is_inference_mode_enabled()
+    del stream  # abandoned, not exhausted
+    assert not torch.is_inference_mode_enabled()
