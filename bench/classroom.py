@@ -33,7 +33,7 @@ same websocket (rerun with widget states, deltas, script_finished, fragment auto
 server does exactly the work it does for a browser; what is not measured is the browser's
 rendering time. tests/e2e/test_browser.py checks the pages in a real Chromium.
 
-Usage: .venv/bin/python bench/classroom.py [--sessions 6 30] [--timeout 600] [--max-new 16]
+Usage: .venv/bin/python bench/classroom.py [--sessions 6 30] [--timeout 600] [--max-new 16] [--only lora ...]
 Last line: {"sessions": N, "errors": ..., "p50_s": ..., "p95_s": ..., "first_token_p95_s": ...,
             "rss_mb_peak": ..., "rss_mb_per_session": ...} for the largest N.
 """
@@ -280,7 +280,8 @@ def server_env() -> dict:
 
 async def run_all(url: str, n: int, args) -> list[Result]:
     t0 = time.monotonic()
-    return await asyncio.gather(*(one_session(i, ACTIONS[i % len(ACTIONS)], url, args, t0) for i in range(n)))
+    pages = args.only or ACTIONS
+    return await asyncio.gather(*(one_session(i, pages[i % len(pages)], url, args, t0) for i in range(n)))
 
 
 def baseline_mb(args) -> float:
@@ -375,6 +376,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[6, 30])
     parser.add_argument("--timeout", type=float, default=600, help="seconds per session")
+    parser.add_argument("--only", nargs="+", choices=ACTIONS, default=None,
+                        help="deal only these pages (to see what one page's sessions cost); default: all six")
     parser.add_argument("--max-new", type=int, default=16, help="decoding: max new tokens per column")
     parser.add_argument("--rag-max-new", type=int, default=48, help="RAG: max new tokens of the answer")
     parser.add_argument("--question", default="What does LoRA freeze?")

@@ -69,6 +69,15 @@ def allow(action: str, per_minute: int | None = None) -> bool:
     return True
 
 
+class SessionToken:
+    """Lives exactly as long as this browser session's state: background jobs hold a weak
+    reference to it (backends.core.jobs.owned_by) and stop once it is gone."""
+
+
+def session_token() -> SessionToken:
+    return st.session_state.setdefault("app.session_token", SessionToken())
+
+
 def session_owner() -> str:
     """A name for this browser session in the compute queue (never shown to other sessions)."""
     return st.session_state.setdefault("app.owner", f"session-{id(st.session_state):x}")

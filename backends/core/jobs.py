@@ -12,6 +12,8 @@ import os
 import threading
 import time
 import traceback
+import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -24,6 +26,23 @@ THREADS_ENV = "LLMPG_JOB_THREADS"
 # result nobody picked up (a LoRA model copy of a closed tab) does not stay in memory for ever.
 RETAIN_S = 30 * 60
 MAX_FINISHED = 64
+
+
+_submitting = threading.local()
+
+
+@contextmanager
+def owned_by(owner: object):
+    """Jobs submitted inside the block belong to `owner` (a browser session's token object): once
+    the owner is gone (Streamlit drops a closed tab's session state after
+    `server.disconnectedSessionTTL`), its running jobs stop at their next stop check and their
+    results are forgotten at once, so a class that leaves keeps no training runs going."""
+    saved = getattr(_submitting, "owner", None)
+    _submitting.owner = weakref.ref(owner)
+    try:
+        yield
+    finally:
+        _submitting.owner = saved
 
 
 def job_threads() -> int:
@@ -57,7 +76,11 @@ class JobContext:
 
     @property
     def stopped(self) -> bool:
-        return self._job._stop.is_set()
+        job = self._job
+        if job._owner is not None and job._owner() is None and not job._stop.is_set():
+            job.orphaned = True  # the session that started it is gone
+            job._stop.set()
+        return job._stop.is_set()
 
     def check_stop(self) -> None:
         if self.stopped:
@@ -78,6 +101,8 @@ class Job:
         self.finished: float | None = None
         self.queued: tuple[int, float] | None = None  # (steps ahead, seconds) while waiting for compute
         self._events: list[JobEvent] = []
+        self._owner: weakref.ref | None = getattr(_submitting, "owner", None)  # see owned_by
+        self.orphaned = False  # stopped because its session is gone
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -127,7 +152,7 @@ class Job:
             torch.set_num_threads(job_threads())
             ctx = JobContext(self)
             # The job's model steps wait in the shared compute queue like everyone's; Stop cancels a wait.
-            with waiting_context(owner=self.id, should_stop=self._stop.is_set, on_wait=self._queued):
+            with waiting_context(owner=self.id, should_stop=lambda: ctx.stopped, on_wait=self._queued):
                 self.result = fn(ctx, *args, **kwargs)
             self.status = STOPPED if self._stop.is_set() else DONE
         except (JobStopped, Cancelled):
@@ -137,6 +162,8 @@ class Job:
             self._traceback = traceback.format_exc()
             self.status = FAILED
         finally:
+            if self.orphaned:
+                self.result = None  # nobody can pick it up: free the model copy now
             self.finished = time.time()
             self._done.set()
 
@@ -160,7 +187,7 @@ class JobRunner:
         finished = sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.finished)
         cutoff = time.time() - RETAIN_S
         for i, job in enumerate(finished):
-            if job.finished < cutoff or i < len(finished) - MAX_FINISHED:
+            if job.finished < cutoff or i < len(finished) - MAX_FINISHED or job.orphaned:
                 del self._jobs[job.id]
 
     def get(self, job_id: str | None) -> Job | None:

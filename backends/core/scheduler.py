@@ -31,9 +31,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from backends.core.memory import TRIM_AFTER_S, release_free_memory
 from backends.core.shared import process_wide
 
 SLOTS_ENV = "LLMPG_COMPUTE_SLOTS"
+TRACE_ENV = "LLMPG_SCHEDULER_TRACE"  # a file: one line per step (label, owner, waited, ran), for bench/classroom.py
 POLL_S = 0.2
 
 
@@ -106,6 +108,8 @@ class ComputeScheduler:
         self._ids = itertools.count(1)
         self._step_s: dict[str, float] = {}  # moving average of a step's duration, per label
         self.served = 0
+        trace = os.environ.get(TRACE_ENV)
+        self._trace = open(trace, "a", encoding="utf-8", buffering=1) if trace else None
 
     @contextmanager
     def turn(self, label: str = "compute", owner: str | None = None) -> Iterator[Ticket | None]:
@@ -203,12 +207,17 @@ class ComputeScheduler:
         return (position // self.slots + 1) * step
 
     def _release(self, ticket: Ticket) -> None:
+        if ticket.started is not None and time.perf_counter() - ticket.started >= TRIM_AFTER_S:
+            release_free_memory()  # a long step (training, attention) freed its activations: return them
         with self._cond:
             if self._running.pop(ticket.id, None) is not None and ticket.started is not None:
                 took = time.perf_counter() - ticket.started
                 old = self._step_s.get(ticket.label)
                 self._step_s[ticket.label] = took if old is None else 0.8 * old + 0.2 * took
                 self.served += 1
+                if self._trace is not None:
+                    self._trace.write(f"{ticket.started:.3f}\t{ticket.label}\t{ticket.owner}\t"
+                                      f"{ticket.started - ticket.asked:.3f}\t{took:.3f}\n")
             else:
                 try:
                     self._waiting.remove(ticket)

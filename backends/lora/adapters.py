@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 
 from backends.core.build_lock import MODEL_BUILD
 from backends.models.cache import canonical_name
+from backends.models.loaders import frozen_view
 from backends.lora.train import generate
 from backends.models.registry import find_spec
 
@@ -116,7 +117,7 @@ def load_adapter_zip(data: bytes, base_model: torch.nn.Module, base_name: str) -
     lora.inference_mode = False
     try:
         with MODEL_BUILD:
-            model = get_peft_model(copy.deepcopy(base_model), lora)
+            model = get_peft_model(frozen_view(base_model), lora)
     except ValueError as exc:  # e.g. target modules this model lacks
         raise AdapterError(f"This adapter does not fit {hub_name(base_name)!r}: {exc}") from exc
     expected = {k: tuple(v.shape) for k, v in get_peft_model_state_dict(model).items()}

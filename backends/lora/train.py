@@ -6,7 +6,6 @@ carry `kind`: "step" (loss, lr, tokens/s, ETA), "eval" (eval loss) and "sample" 
 """
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
@@ -20,6 +19,7 @@ from backends.lora import data as D
 from backends.lora.config import LoraSettings
 from backends.core.build_lock import MODEL_BUILD
 from backends.core.scheduler import shared_scheduler
+from backends.models.loaders import frozen_view
 
 SAMPLE_PROMPTS = (
     "What is the tallest mountain in the world?",
@@ -68,7 +68,10 @@ def prepare(tokenizer, examples: list[D.Example], settings: LoraSettings, model=
 
 
 def lora_copy(base: torch.nn.Module, settings: LoraSettings) -> PeftModel:
-    """A private deep copy of the base model with LoRA layers injected; `base` itself is untouched.
+    """A private copy of the base model with LoRA layers injected; `base` itself is untouched.
+
+    The copy's frozen weights are the cached model's own storage (`frozen_view`): thirty students
+    training adapters hold one copy of the base weights, each only their own LoRA matrices.
 
     Built under MODEL_BUILD: a model load in another thread would otherwise swap torch's init
     functions under peft's new layers (backends/core/build_lock.py)."""
@@ -76,7 +79,7 @@ def lora_copy(base: torch.nn.Module, settings: LoraSettings) -> PeftModel:
                         target_modules=list(settings.target_modules), task_type="CAUSAL_LM")
     with MODEL_BUILD:
         torch.manual_seed(settings.seed)
-        model = quantized_copy(base, settings.quantization) if settings.quantization != "none" else copy.deepcopy(base)
+        model = quantized_copy(base, settings.quantization) if settings.quantization != "none" else frozen_view(base)
         return get_peft_model(model, config)
 
 

@@ -89,6 +89,24 @@ def share_weights(module: torch.nn.Module) -> torch.nn.Module:
         return copy.deepcopy(module, memo=same)
 
 
+def frozen_view(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `module` whose parameters are new, frozen `Parameter`s over the original's storage.
+
+    For an adapter (LoRA) on a cached model: peft may freeze, wrap and replace the copy's modules
+    and flip its parameters' `requires_grad` without touching the cached model, and the base
+    weights stay in memory once, however many sessions train. Buffers are shared as they are.
+    Never write into the copy's weights in place (merge into a `copy.deepcopy` instead).
+    """
+    memo = {}
+    for p in module.parameters():
+        if id(p) not in memo:
+            memo[id(p)] = torch.nn.Parameter(p.detach(), requires_grad=False)
+    for b in module.buffers():
+        memo[id(b)] = b
+    with MODEL_BUILD, torch.inference_mode(False):
+        return copy.deepcopy(module, memo=memo)
+
+
 def shared_variant(base: LoadedModel, key: CacheKey) -> LoadedModel:
     """The `eager` or `sentence` variant of a loaded default model, holding no second copy of its weights.
 

@@ -17,8 +17,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
+    from backends.core.memory import tune_allocator
     from backends.serving.app import ServerSettings, create_app
 
+    tune_allocator()
     app = create_app(ServerSettings.from_env(gradio=not args.no_gradio))
     print(f"LLM Playground API on http://{args.host}:{args.port}/v1  (docs: /docs"
           f"{', demo: /gradio' if not args.no_gradio else ''})", flush=True)

@@ -8,13 +8,13 @@ the base model is read from `base_model_name_or_path`). The LoRA page keeps trai
 the browser session and offers them as a zip; it saves nothing to disk itself, so adapters are
 served once someone unzips one there.
 
-An adapter runs on a private `copy.deepcopy` of the cached base model (the shared one is never
-touched), kept in a small LRU of its own (a SmolLM2 copy is about 0.5 GB). Only safetensors are
+An adapter runs on a `frozen_view` of the cached base model (its own modules and LoRA layers over
+the cached weights' storage: the shared model is never touched and its weights are not copied),
+kept in a small LRU of its own. Only safetensors are
 read: a folder with a pickled adapter_model.bin alone is skipped.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import time
@@ -25,6 +25,7 @@ from backends.core.memo import SingleFlightLRU
 from backends.core.paths import cache_dir
 from backends.core.shared import process_wide
 from backends.models.cache import canonical_name, shared_cache
+from backends.models.loaders import frozen_view
 from backends.models.registry import (
     KNOWN,
     ModelNotAvailable,
@@ -110,7 +111,7 @@ def find_model(model_id: str, kind: str) -> ServedModel:
 
 
 def _load_adapter(key: tuple[str, str, float, str]):
-    """A LoadedModel-like object: the base's tokenizer, a deep copy of its weights with the adapter on."""
+    """A LoadedModel-like object: the base's tokenizer, a frozen view of its weights with the adapter on."""
     base_key, folder, _mtime, device = key
     from peft import PeftModel
 
@@ -119,7 +120,7 @@ def _load_adapter(key: tuple[str, str, float, str]):
     files = {p.name for p in Path(folder).iterdir()}
     if ADAPTER_WEIGHTS not in files:
         raise ApiError(404, f"Adapter folder {folder!r} has no {ADAPTER_WEIGHTS}.", code="model_not_found")
-    model = PeftModel.from_pretrained(copy.deepcopy(base.model), folder, is_trainable=False)
+    model = PeftModel.from_pretrained(frozen_view(base.model), folder, is_trainable=False)
     model.eval()
     return replace(base, model=model, source="lora-adapter", location=str(folder),
                    load_s=time.perf_counter() - started)

@@ -119,3 +119,38 @@ def test_finished_jobs_are_forgotten_when_too_many_or_too_old(monkeypatch):
     monkeypatch.setattr(jobs, "RETAIN_S", 0)
     runner.submit("later", lambda ctx: 1).wait(10)
     assert runner.get(done[2].id) is None and runner.get(slow.id) is None
+
+
+def test_a_running_job_stops_once_the_session_that_started_it_is_gone():
+    """Streamlit drops a closed tab's session state after its disconnected-session TTL; the token kept
+    there is the job's owner, so the job stops at its next check and drops its result."""
+    import gc
+
+    from backends.core.jobs import owned_by
+
+    class Token:
+        pass
+
+    def loop(ctx):
+        while not ctx.stopped:
+            time.sleep(0.01)
+        return "a model copy"
+
+    kept, dropped = Token(), Token()
+    runner = JobRunner()
+    with owned_by(kept):
+        stays = runner.submit("stays", loop)
+    with owned_by(dropped):
+        goes = runner.submit("goes", loop)
+    free = runner.submit("no-owner", loop)  # submitted outside any session: never orphaned
+    del dropped
+    gc.collect()
+    assert goes.wait(10) and goes.status == STOPPED and goes.orphaned and goes.result is None
+    time.sleep(0.2)
+    assert not stays.done and not free.done
+    stays.stop()
+    free.stop()
+    assert stays.wait(10) and not stays.orphaned and stays.result == "a model copy"
+    assert free.wait(10) and free.result == "a model copy"
+    runner.submit("next", lambda ctx: None)
+    assert runner.get(goes.id) is None and runner.get(stays.id) is stays, "an orphan's job is forgotten at once"

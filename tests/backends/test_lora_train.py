@@ -15,6 +15,7 @@ from backends.lora import adapters as A
 from backends.lora import data as D
 from backends.lora import train as T
 from backends.lora.config import LoraSettings
+from backends.models.loaders import unique_nbytes
 from tests.torch_helpers import checksum, one_torch_thread  # noqa: F401 (an autouse fixture)
 
 NAME = "smollm2-135m-instruct"
@@ -62,6 +63,20 @@ def test_the_shared_cached_model_is_untouched(lm, run):
     assert [p.requires_grad for p in lm.model.parameters()] == run["grads"]
     assert not any("lora" in name for name, _ in lm.model.named_modules())
     assert shared_cache().get(NAME).model is lm.model
+
+
+def test_the_trained_model_holds_no_second_copy_of_the_base_weights(lm, run):
+    """Thirty students training adapters hold the base model once: the run's frozen weights are the
+    cached model's own storage, and only the LoRA matrices are new (and trainable)."""
+    trained = run["result"].model
+    cached = {p.data_ptr() for p in lm.model.parameters()}
+    base = [(n, p) for n, p in trained.named_parameters() if "lora_" not in n]
+    lora = [(n, p) for n, p in trained.named_parameters() if "lora_" in n]
+    assert base and lora
+    assert all(p.data_ptr() in cached and not p.requires_grad for _, p in base)
+    assert all(p.data_ptr() not in cached and p.requires_grad for _, p in lora)
+    extra = unique_nbytes([lm.model, trained]) - unique_nbytes([lm.model])
+    assert extra == sum(p.numel() * p.element_size() for _, p in lora)
 
 
 def test_saved_adapter_reloads_with_peft_and_gives_identical_logits(lm, run, tmp_path):
