@@ -1,16 +1,22 @@
 """LLM Playground entry point: sidebar, then the navigation built from the page registry."""
 import streamlit as st
 
+from backends.core.memory import tune_allocator
 from backends.core.paths import ASSETS
 from backends.core.warmup import warm_imports
 
 FAVICON = ASSETS / "favicon.png"
 
+# Fewer malloc arenas and a fixed mmap threshold: freed activations go back to the system.
+tune_allocator()
+
 # Heavy libraries are imported once, in one thread, before any page runs: several sessions
 # importing transformers/peft for the first time at once broke on a cold server.
 warm_imports()
 
-from components.guard import passcode_gate, show_failure  # noqa: E402
+from components.engine import engine_panel  # noqa: E402
+from backends.core.jobs import owned_by  # noqa: E402
+from components.guard import passcode_gate, session_token, show_failure  # noqa: E402
 from components.i18n import t  # noqa: E402
 from components.page_registry import HOME, PAGES  # noqa: E402
 from components.sidebar import (device_picker, language_picker, loaded_models_panel, present_toggle,  # noqa: E402
@@ -24,6 +30,7 @@ translate_builtin_widgets()
 passcode_gate()
 device_picker()
 present_toggle()
+engine_panel()
 navigation = st.navigation(
     [
         st.Page(p.path, title=t(f"page.{p.key}.title"), icon=p.icon, url_path=p.url_path, default=p is HOME)
@@ -31,7 +38,8 @@ navigation = st.navigation(
     ]
 )
 try:
-    navigation.run()
+    with owned_by(session_token()):  # a closed tab's training runs stop once Streamlit drops its state
+        navigation.run()
 except Exception as exc:  # noqa: BLE001 (a page's bug must not end the session; Streamlit's own stops pass)
     show_failure(exc)
 # After the page, so models it just loaded are listed.

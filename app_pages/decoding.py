@@ -7,9 +7,11 @@ import streamlit as st
 
 from backends import decoding as dec
 from backends.decoding import sampling
-from backends.decoding.metrics import kv_cache_comparison, metrics
-from components import url_state
-from components.decoding import beam_tree_figure, distribution_figure, probability_chips
+from backends.decoding.metrics import kv_cache_comparison
+from backends.serving import unsupported_code
+from components import engine, url_state
+from components.decoding import (beam_tree_figure, distribution_figure, probability_chips, run_columns,
+                                 run_remote_columns)
 from components.experiments import experiments_panel
 from components.guard import allow, queue_status
 from components.i18n import t
@@ -129,27 +131,6 @@ def config_editor(column: dict, seed: int, max_new: int) -> dec.DecodingConfig |
     return config
 
 
-def run_columns(loaded, prompt_ids, active: list[dict], outs: dict, results: dict) -> None:
-    """All columns take turns one token at a time, so they grow side by side as they are generated."""
-    steps = {c["id"]: [] for c in active}
-    events = dec.stream_columns(loaded, prompt_ids, [c["config"] for c in active])
-    for event in events:
-        column = active[event.column]
-        cid = column["id"]
-        if event.token is not None:
-            steps[cid].append(event.token)
-            outs[cid].markdown(probability_chips(steps[cid]), unsafe_allow_html=True)
-        elif event.beam_step is not None and event.beam_step.kept:
-            outs[cid].markdown(loaded.tokenizer.decode(event.beam_step.kept[0].ids, skip_special_tokens=True) + " …")
-        if not event.done:
-            continue
-        beam = event.result if column["config"].strategy == "beam" else None
-        ids = beam.best_ids if beam is not None else [step.token_id for step in steps[cid]]
-        results[cid] = {"config": column["config"], "steps": steps[cid], "ids": ids, "beam": beam,
-                        "seconds": event.elapsed_s, "text": loaded.tokenizer.decode(ids, skip_special_tokens=True),
-                        "metrics": metrics(loaded, prompt_ids, ids, event.elapsed_s) if ids else None}
-
-
 st.title(t("page.decoding.title"))
 st.markdown(t("dec.intro"))
 
@@ -165,6 +146,10 @@ with left:
     seed = st.number_input(t("dec.seed"), 0, 2**31 - 1, key=P + "seed", help=t("dec.seed_help"))
     max_new = st.number_input(t("dec.max_new"), 1, dec.MAX_NEW_TOKENS, key=P + "max_new",
                               help=t("dec.max_new_help", cap=dec.MAX_NEW_TOKENS))
+    remote_model = None
+    if engine.remote_on():
+        remote_model = engine.remote_model_input(P + "remote_model", name or "smollm2-135m-instruct")
+        st.caption(t("dec.remote_note", server=engine.server_label()))
 loaded = load_or_explain(name) if name else None
 if loaded is None:
     st.stop()
@@ -193,8 +178,10 @@ def compare_tab():
     run = b3.button(t("dec.run"), type="primary", key=P + "run", width="stretch")
     st.caption(t("dec.stop_help"))
     results = st.session_state.setdefault(P + "results", {})
+    failed = {}  # column id -> the server's error, this run only
     grid = st.columns(len(cols)) if cols else []
     outs, configs = {}, {}
+    unsupported = {}
     for column, slot in zip(cols, grid):
         with slot:
             st.markdown(f"**{shown_name(column['name'])}**")
@@ -204,6 +191,11 @@ def compare_tab():
                 d1.button(t("dec.duplicate"), key=f"{P}dup.{column['id']}", on_click=duplicate_column,
                           args=(column["id"],), disabled=len(cols) >= MAX_COLUMNS)
                 d2.button(t("dec.remove"), key=f"{P}rm.{column['id']}", on_click=remove_column, args=(column["id"],))
+            why = (unsupported_code(configs[column["id"]], engine.extensions_on())
+                   if remote_model and configs[column["id"]] is not None else None)
+            if why:  # the API cannot express this column: say why, and run the others
+                unsupported[column["id"]] = why
+                st.caption(t("dec.remote_unsupported", reason=t("dec.remote_why." + why[0], **why[1])))
             outs[column["id"]] = st.empty()
     valid = [(c["name"], configs[c["id"]]) for c in cols if configs.get(c["id"]) is not None]
     url_state.write("cols", columns_to_link(valid) if valid else None, default=PRESET_LINK)
@@ -211,10 +203,20 @@ def compare_tab():
         prompt_ids = prompt_ids_or_warn()
         if prompt_ids is not None:
             st.session_state[P + "prompt_ids"] = prompt_ids
-            with queue_status():
-                run_columns(loaded, prompt_ids, [c for c in cols if configs[c["id"]] is not None], outs, results)
+            runnable = [c for c in cols if configs[c["id"]] is not None and c["id"] not in unsupported]
+            if remote_model:
+                try:
+                    failed = run_remote_columns(remote_model, prompt, chat, runnable, outs, results)
+                except ValueError as exc:  # a bad server URL or an empty model id
+                    st.error(t("dec.remote_failed", error=str(exc)))
+            else:
+                with queue_status():
+                    run_columns(loaded, prompt_ids, runnable, outs, results)
     for column, slot in zip(cols, grid):
         result = results.get(column["id"])
+        if column["id"] in failed:
+            outs[column["id"]].error(t("dec.remote_failed", error=failed[column["id"]]))
+            continue
         if result is None:
             outs[column["id"]].caption(t("dec.not_run"))
             continue
@@ -234,6 +236,8 @@ def compare_tab():
 
 
 def show_result(result):
+    if result.get("remote"):
+        st.caption(t("dec.remote_result", model=result["remote"]))
     if result["steps"]:
         st.markdown(probability_chips(result["steps"]), unsafe_allow_html=True)
     else:
@@ -246,7 +250,8 @@ def show_result(result):
 
 def inspect_tab():
     results = st.session_state.get(P + "results", {})
-    runnable = [c for c in columns() if c["id"] in results and results[c["id"]]["steps"]]
+    runnable = [c for c in columns() if c["id"] in results and results[c["id"]]["steps"]
+                and not results[c["id"]].get("remote")]
     if not runnable:
         st.info(t("dec.inspect_first"))
         return
@@ -363,6 +368,8 @@ def apply_record(record):
 for tab, render in zip(tabs, (compare_tab, inspect_tab, prompting_tab, kv_tab, export_tab)):
     if tab.open:
         with tab:
+            if remote_model and render in (inspect_tab, prompting_tab, kv_tab):
+                st.caption(t("dec.remote_in_app", model=name))  # they need the model's own tensors
             render()
 
 experiments_panel("decoding", loaded)

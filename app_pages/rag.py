@@ -1,5 +1,4 @@
 """RAG chat over your documents: every step on show, and answers that cite their pages."""
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +26,7 @@ from backends.rag.projection import project_2d
 from backends.rag.rerank import DEFAULT_RERANKER, rerank, reranker_available
 from backends.rag.stores import StoreError
 from backends.rag.types import INGEST_NEEDS_PASSWORD, METHODS, ChunkSettings
+from components import engine
 from components import rag as views
 from components.experiments import experiments_panel
 from components.guard import allow, queue_status
@@ -41,7 +41,6 @@ SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 SAMPLE_PDF = next(iter(sorted(SAMPLES.glob("*.pdf"))), None)
 SAMPLE_EVAL = SAMPLES / "sample_eval.jsonl"
 UPLOAD_MAX_MB = 50
-DEFAULT_ENDPOINT = "http://localhost:11434/v1"
 # Smaller than a page of the sample, so pages split into several chunks and retrieval has to choose.
 DEFAULT_CHUNKS = ChunkSettings("characters", 500, 80)
 PROMPT_HITS = 2  # passages the generator reads: a 135M model answers better from fewer (bench/rag.py)
@@ -80,15 +79,13 @@ with st.expander(t("rag.settings"), expanded=collection is None):
         store, store_url = views.store_settings()
     with s2:
         st.markdown("**" + t("rag.generation_side") + "**")
-        backend = st.radio(t("rag.backend"), ("local", "openai"), horizontal=True, key=P + "backend",
-                           format_func=lambda b: t("rag.backend." + b))
+        # One setting for every generation page: the sidebar's generation engine.
+        backend = "openai" if engine.remote_on() else "local"
         if backend == "local":
             llm_name = model_picker(P + "llm", ("causal-lm",), "smollm2-135m-instruct", param="llm")
         else:
-            st.text_input(t("rag.base_url"), DEFAULT_ENDPOINT, key=P + "base_url")
-            st.text_input(t("rag.remote_model"), "llama3.2", key=P + "remote_model")
-            st.text_input(t("rag.api_key"), type="password", key=P + "api_key", help=t("rag.api_key_help"))
-            st.text_input(t("rag.api_key_env"), "OPENAI_API_KEY", key=P + "api_key_env")
+            st.caption(t("rag.remote_note", server=engine.server_label()))
+            engine.remote_model_input(P + "remote_model", "smollm2-135m-instruct", label=t("rag.remote_model"))
         max_new = st.slider(t("rag.max_new"), 16, 512, 160, 16, key=P + "max_new")
         prompt_hits = st.slider(t("rag.prompt_hits"), 1, 10, PROMPT_HITS, key=P + "prompt_hits",
                                 help=t("rag.prompt_hits_help"))
@@ -104,9 +101,8 @@ def make_generator():
             st.error(t("rag.not_causal", model=llm_name))
             return None, None
         return LocalGenerator(loaded), loaded.tokenizer
-    key = st.session_state.get(P + "api_key") or os.environ.get(st.session_state.get(P + "api_key_env", ""), "")
-    return OpenAICompatibleGenerator(st.session_state[P + "base_url"], st.session_state[P + "remote_model"],
-                                     key or None), None
+    base_url, key = engine.settings()
+    return OpenAICompatibleGenerator(base_url, st.session_state[P + "remote_model"], key), None
 
 
 def gathered_files() -> list[tuple[str, bytes, str | None]]:

@@ -1,15 +1,24 @@
-"""Pictures for the decoding page: probability-coloured tokens, a step's distribution, the beam tree."""
+"""The decoding page's runs (in the app, or on the sidebar's server) and its pictures: probability-coloured
+tokens, a step's distribution, the beam tree."""
 from __future__ import annotations
 
 import html
+import math
+import time
 
 import plotly.graph_objects as go
 
+from backends import decoding as dec
+from backends.decoding.metrics import metrics
+from backends.serving import RemoteError
+from components import engine
 from components.i18n import t
 
 
 def _color(prob: float) -> str:
     # Red (unlikely) through yellow to green (likely): how sure the model was of its pick.
+    if math.isnan(prob):  # a remote server sent no probability
+        return "hsl(0, 0%, 90%)"
     hue = int(120 * max(0.0, min(1.0, prob)))
     return f"hsl({hue}, 75%, 85%)"
 
@@ -19,7 +28,8 @@ def probability_chips(steps, show_alternatives: int = 5) -> str:
     chips = []
     for s in steps:
         alternatives = "\n".join(f"{a.text!r}: {a.prob:.3f}" for a in s.top[:show_alternatives])
-        title = html.escape(f"#{s.index} · p={s.prob:.3f} (after filters {s.filtered_prob:.3f})\n{alternatives}")
+        title = html.escape(f"#{s.index} · p={s.prob:.3f} (after filters {s.filtered_prob:.3f})\n{alternatives}"
+                            if not math.isnan(s.filtered_prob) else f"#{s.index} · p=?")
         label = html.escape(s.text.replace("\n", "↵")) or "&nbsp;"
         chips.append(f'<span title="{title}" style="background:{_color(s.prob)};border-radius:3px;'
                      f'padding:0 2px;margin:0 1px;white-space:pre-wrap;font-size:0.92em">{label}</span>')
@@ -95,3 +105,61 @@ def beam_tree_figure(result, decode) -> go.Figure:
     fig.update_xaxes(range=[0.4, steps + 0.8], dtick=1 if steps <= 40 else 5)
     fig.update_yaxes(visible=False, range=[-width - 1.2, 1.6])
     return fig
+
+
+def run_columns(loaded, prompt_ids, active: list[dict], outs: dict, results: dict) -> None:
+    """All columns take turns one token at a time, so they grow side by side as they are generated."""
+    steps = {c["id"]: [] for c in active}
+    events = dec.stream_columns(loaded, prompt_ids, [c["config"] for c in active])
+    for event in events:
+        column = active[event.column]
+        cid = column["id"]
+        if event.token is not None:
+            steps[cid].append(event.token)
+            outs[cid].markdown(probability_chips(steps[cid]), unsafe_allow_html=True)
+        elif event.beam_step is not None and event.beam_step.kept:
+            outs[cid].markdown(loaded.tokenizer.decode(event.beam_step.kept[0].ids, skip_special_tokens=True) + " …")
+        if not event.done:
+            continue
+        beam = event.result if column["config"].strategy == "beam" else None
+        ids = beam.best_ids if beam is not None else [step.token_id for step in steps[cid]]
+        results[cid] = {"config": column["config"], "steps": steps[cid], "ids": ids, "beam": beam,
+                        "seconds": event.elapsed_s, "text": loaded.tokenizer.decode(ids, skip_special_tokens=True),
+                        "metrics": metrics(loaded, prompt_ids, ids, event.elapsed_s) if ids else None}
+
+
+def run_remote_columns(model_id: str, prompt: str, chat: bool, active: list[dict], outs: dict,
+                       results: dict) -> dict:
+    """The same side-by-side run on the sidebar's server: one stream per column, read in turns.
+
+    Returns {column id: the server's error message} for columns that failed (their old result is dropped)."""
+    failed = {}
+    streams, steps, elapsed = {}, {}, {}
+    for column in active:
+        cid = column["id"]
+        stream = engine.make_engine(model_id).stream_config(prompt, column["config"], chat=chat, top_logprobs=5,
+                                                            extensions=engine.extensions_on())
+        streams[cid], steps[cid], elapsed[cid] = dec.token_steps(stream), [], 0.0
+    by_id = {c["id"]: c for c in active}
+    while streams:
+        for cid in list(streams):
+            started = time.perf_counter()
+            try:
+                step = next(streams[cid])
+            except StopIteration:
+                elapsed[cid] += time.perf_counter() - started
+                del streams[cid]
+                results[cid] = {"config": by_id[cid]["config"], "steps": steps[cid], "ids": [], "beam": None,
+                                "seconds": elapsed[cid], "text": "".join(s.piece for s in steps[cid]),
+                                "metrics": dec.remote_metrics(steps[cid], elapsed[cid]) if steps[cid] else None,
+                                "remote": model_id}
+                continue
+            except RemoteError as exc:
+                del streams[cid]
+                failed[cid] = str(exc)
+                results.pop(cid, None)
+                continue
+            elapsed[cid] += time.perf_counter() - started
+            steps[cid].append(step)
+            outs[cid].markdown(probability_chips(steps[cid]), unsafe_allow_html=True)
+    return failed

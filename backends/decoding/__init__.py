@@ -10,6 +10,7 @@ One concept a file:
   contrastive.py  contrastive search, from the paper
   metrics.py      perplexity, distinct-n, repetition, KV cache on/off
   runs.py         `run_record` / `load_run`: a run as JSON, and back
+  remote.py       a remote server's streamed tokens as `TokenStep`s, and their metrics
 
 Equivalence with transformers (tested in tests/backends/test_decoding.py): greedy,
 sampling (same seed) and beam search give the tokens `model.generate` gives. Contrastive
@@ -21,15 +22,62 @@ Models come from the shared cache and are shared by all sessions: nothing here m
 them (no training mode, no hooks, no config or generation_config edits). Every loop keeps
 its own KV cache (`DynamicCache`), so one token costs one forward pass of one position.
 """
-from backends.decoding.beam_search import BeamResult, BeamStep, beam_search, iter_beam_search
-from backends.decoding.config import MAX_BEAMS, MAX_NEW_TOKENS, PRESETS, STRATEGIES, DecodingConfig
-from backends.decoding.loop import ColumnEvent, branch, distribution_at, generate_stream, stream_columns
+from backends.decoding.beam_search import (
+    BeamResult,
+    BeamStep,
+    beam_search,
+    iter_beam_search,
+)
+from backends.decoding.config import (
+    MAX_BEAMS,
+    MAX_NEW_TOKENS,
+    PRESETS,
+    STRATEGIES,
+    DecodingConfig,
+)
+from backends.decoding.loop import (
+    ColumnEvent,
+    branch,
+    distribution_at,
+    generate_stream,
+    stream_columns,
+)
+from backends.decoding.remote import remote_metrics, token_steps
 from backends.decoding.runs import RunOutput, RunRecord, load_run, run_record
-from backends.decoding.steps import Alternative, Candidate, StepDistribution, TokenStep, encode_prompt, eos_ids
+from backends.decoding.steps import (
+    Alternative,
+    Candidate,
+    StepDistribution,
+    TokenStep,
+    encode_prompt,
+    eos_ids,
+)
 
 __all__ = [
-    "Alternative", "BeamResult", "BeamStep", "Candidate", "ColumnEvent", "DecodingConfig", "MAX_BEAMS",
-    "MAX_NEW_TOKENS", "PRESETS", "RunOutput", "RunRecord", "STRATEGIES", "StepDistribution", "TokenStep",
-    "beam_search", "branch", "distribution_at", "encode_prompt", "eos_ids", "generate_stream", "iter_beam_search",
-    "load_run", "run_record", "stream_columns",
+    "MAX_BEAMS",
+    "MAX_NEW_TOKENS",
+    "PRESETS",
+    "STRATEGIES",
+    "Alternative",
+    "BeamResult",
+    "BeamStep",
+    "Candidate",
+    "ColumnEvent",
+    "DecodingConfig",
+    "RunOutput",
+    "RunRecord",
+    "StepDistribution",
+    "TokenStep",
+    "beam_search",
+    "branch",
+    "distribution_at",
+    "encode_prompt",
+    "eos_ids",
+    "generate_stream",
+    "iter_beam_search",
+    "load_run",
+    "remote_metrics",
+    "run_record",
+    "stream_columns",
+    "token_steps",
 ]

@@ -25,8 +25,9 @@ from backends.serving.remote import (
     RemoteStep,
     Unsupported,
     api_params,
+    unsupported_code,
     unsupported_reason,
 )
 
 __all__ = ["RemoteEngine", "RemoteError", "RemoteStep", "Unsupported", "adapters_dir", "api_params", "saved_adapters",
-           "unsupported_reason"]
+           "unsupported_code", "unsupported_reason"]

@@ -57,27 +57,40 @@ class RemoteStep:
     finish_reason: str | None = None
 
 
-def unsupported_reason(config, extensions: bool = False) -> str | None:
-    """Why `config` (a DecodingConfig or anything with its fields) cannot run remotely, or None."""
+REASONS = {
+    "beam": "beam search keeps several sequences; the OpenAI API returns one sampled or greedy sequence",
+    "contrastive": "contrastive search needs the model's hidden states, which the OpenAI API does not expose",
+    "strategy": "strategy {strategy!r} has no OpenAI API equivalent",
+    "typical_p": "typical-p is not an OpenAI API parameter",
+    "ngram": "n-gram bans are not an OpenAI API parameter",
+    "extension": "{knob} is not an OpenAI API parameter (vLLM and this app's server accept it: turn on the extensions)",
+}
+
+
+def unsupported_code(config, extensions: bool = False) -> tuple[str, dict] | None:
+    """Why `config` cannot run remotely, as (a key of REASONS, its fields), or None when it can."""
     strategy = getattr(config, "strategy", "greedy")
-    if strategy == "beam":
-        return "beam search keeps several sequences; the OpenAI API returns one sampled or greedy sequence"
-    if strategy == "contrastive":
-        return "contrastive search needs the model's hidden states, which the OpenAI API does not expose"
+    if strategy in ("beam", "contrastive"):
+        return strategy, {}
     if strategy not in ("greedy", "sample"):
-        return f"strategy {strategy!r} has no OpenAI API equivalent"
+        return "strategy", {"strategy": strategy}
     if getattr(config, "typical_p", 1.0) != 1.0:
-        return "typical-p is not an OpenAI API parameter"
+        return "typical_p", {}
     if getattr(config, "no_repeat_ngram_size", 0):
-        return "n-gram bans are not an OpenAI API parameter"
+        return "ngram", {}
     if not extensions:
         for knob in EXTENSION_KNOBS:
             if knob == "top_k" and strategy == "greedy":
                 continue
             if getattr(config, knob, OFF[knob]) != OFF[knob]:
-                return (f"{knob} is not an OpenAI API parameter (vLLM and this app's server accept it: "
-                        f"turn on the extensions)")
+                return "extension", {"knob": knob}
     return None
+
+
+def unsupported_reason(config, extensions: bool = False) -> str | None:
+    """Why `config` (a DecodingConfig or anything with its fields) cannot run remotely, or None."""
+    found = unsupported_code(config, extensions)
+    return None if found is None else REASONS[found[0]].format(**found[1])
 
 
 def api_params(config, extensions: bool = False) -> dict:

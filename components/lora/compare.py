@@ -1,11 +1,15 @@
 """The LoRA page's after-training view: base vs LoRA answers, adapter on/off, merge, save and load adapters."""
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from backends.lora import adapters as A
+from backends.serving import RemoteError, adapters_dir
 from backends.lora import data as D
 from backends.lora import train as T
+from components import engine
 from components.guard import queue_status
 from components.i18n import t
 from components.show_code import show_code
@@ -33,7 +37,60 @@ def load_uploaded_adapter(loaded, name: str) -> None:
         st.session_state.pop(P + key, None)
 
 
+ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def publish(model, name: str, adapter_name: str) -> str | None:
+    """Save the adapter where `make serve` finds it (served as `<base>+<adapter_name>`); an error text or None."""
+    if not ADAPTER_NAME.match(adapter_name):
+        return t("lora.publish.bad_name")
+    folder = adapters_dir() / adapter_name
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        A.save_adapter(model, folder, name)
+    except OSError as exc:
+        return t("lora.publish.failed", error=str(exc))
+    st.session_state[P + "published"] = f"{name}+{adapter_name}"
+    return None
+
+
+def remote_compare(name: str) -> None:
+    """Before/after on the sidebar's server: the base model and the adapter it hosts, greedy, same prompts."""
+    st.caption(t("lora.remote.note", server=engine.server_label()))
+    c1, c2 = st.columns(2)
+    with c1:
+        base_id = engine.remote_model_input(P + "remote_base", name, label=t("lora.remote.base"))
+    with c2:
+        adapter_id = engine.remote_model_input(P + "remote_adapter", st.session_state.get(P + "published", f"{name}+"),
+                                               label=t("lora.remote.adapter"))
+    prompts_text = st.text_area(t("lora.compare.prompts"), "\n".join(T.SAMPLE_PROMPTS + ("Who wrote Hamlet?",)),
+                                key=P + "remote_prompts", height=120)
+    max_new = st.slider(t("lora.compare.max_new"), 8, 120, 48, key=P + "remote_max_new")
+    prompts = [line.strip() for line in prompts_text.splitlines() if line.strip()]
+    if st.button(t("lora.compare.run"), key=P + "remote_run", type="primary", disabled=not prompts):
+        answers = []
+        try:
+            base, tuned = engine.make_engine(base_id), engine.make_engine(adapter_id)
+            with st.spinner(t("lora.compare.running", n=len(prompts))):
+                for prompt in prompts:
+                    messages = [{"role": "user", "content": prompt}]
+                    answers.append(A.Answer(prompt, base.chat(messages, max_tokens=int(max_new)).strip(),
+                                            tuned.chat(messages, max_tokens=int(max_new)).strip()))
+        except (ValueError, RemoteError) as exc:
+            st.error(t("lora.remote.failed", error=str(exc)))
+        else:
+            st.session_state[P + "remote_answers"] = answers
+    for answer in st.session_state.get(P + "remote_answers", []):
+        st.markdown(f"**{answer.prompt}**")
+        left, right = st.columns(2)
+        left.container(border=True).markdown(f"*{t('lora.compare.base')}*\n\n{answer.base}")
+        right.container(border=True).markdown(f"*{t('lora.compare.lora')}*\n\n{answer.lora}")
+
+
 def compare_view(loaded, name: str) -> None:
+    if engine.remote_on():
+        remote_compare(name)
+        st.divider()
     with st.expander(t("lora.adapter.upload_title"), expanded=P + "active" not in st.session_state):
         st.file_uploader(t("lora.adapter.upload"), type=["zip"], key=P + "adapter_upload", help=t("lora.adapter.help"),
                          max_upload_size=UPLOAD_MAX_MB)
@@ -100,4 +157,13 @@ def compare_view(loaded, name: str) -> None:
                        mime="application/zip", key=P + "download",
                        help=t("lora.adapter.download_help", kb=f"{len(st.session_state[P + 'zip']) / 1024:.0f}"))
     st.code(A.loading_snippet(name), language="python")
+    p1, p2 = st.columns([2, 1], vertical_alignment="bottom")
+    adapter_name = p1.text_input(t("lora.publish.name"), "my-adapter", key=P + "publish_name",
+                                 help=t("lora.publish.help"))
+    if p2.button(t("lora.publish.run"), key=P + "publish"):
+        error = publish(model, name, adapter_name.strip())
+        if error:
+            st.error(error)
+    if st.session_state.get(P + "published"):
+        st.success(t("lora.publish.done", id=st.session_state[P + "published"]))
     show_code(A.compare_answers, A.merged_copy, A.load_adapter_zip)

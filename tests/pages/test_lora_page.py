@@ -49,10 +49,12 @@ def small_run(at):
     return job
 
 
-def test_a_small_run_draws_its_loss_chart_and_enables_the_comparison(page):
+def test_a_small_run_draws_its_loss_chart_and_enables_the_comparison(page, monkeypatch, tmp_path):
+    monkeypatch.setenv("LLMPG_ADAPTERS_DIR", str(tmp_path))
     job = small_run(page)
     try:
         check_small_run(page, job)
+        check_publish_and_remote_compare(page)
     finally:
         job.stop()
         job.wait(60)
@@ -84,6 +86,34 @@ def check_small_run(page, job):
     assert any(d.proto.label == "Download the adapter (zip)" for d in page.get("download_button"))
     data = page.session_state["lora.zip"]
     assert {"adapter_config.json", "adapter_model.safetensors"} <= set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+
+
+def check_publish_and_remote_compare(page):
+    """Publish the adapter to `make serve`'s folder, then compare before/after on that server (our
+    own, live on a free port): its answers are the page's own in-app before/after answers."""
+    from backends.serving.app import ServerSettings
+    from backends.serving.local import ServerThread
+
+    page.text_input(key="lora.publish_name").input("Bad Name!")
+    page.button(key="lora.publish").click().run()
+    assert any("lowercase letters" in e.value for e in page.error)
+    page.text_input(key="lora.publish_name").input("pirate-test")
+    page.button(key="lora.publish").click().run()
+    assert any("smollm2-135m-instruct+pirate-test" in s.value for s in page.success)
+    page.text_area(key="lora.compare_prompts").input("What is 2 plus 3?")
+    page.slider(key="lora.compare_max_new").set_value(12)
+    page.button(key="lora.compare_run").click().run()
+    local = page.session_state["lora.answers"][0]
+    with ServerThread(ServerSettings(gradio=False, max_tokens=64)) as url:
+        page.toggle(key="engine.remote").set_value(True).run()
+        page.text_input(key="engine.base_url").input(url + "/v1").run()
+        assert page.text_input(key="lora.remote_adapter").value == "smollm2-135m-instruct+pirate-test"
+        page.text_area(key="lora.remote_prompts").input("What is 2 plus 3?")
+        page.slider(key="lora.remote_max_new").set_value(12)
+        page.button(key="lora.remote_run").click().run()
+    assert not page.exception and not page.error
+    remote = page.session_state["lora.remote_answers"][0]
+    assert (remote.base, remote.lora) == (local.base, local.lora) and remote.base
 
 
 def test_bad_settings_and_empty_uploads_are_explained_and_start_nothing(page):

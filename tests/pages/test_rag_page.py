@@ -157,18 +157,17 @@ def test_two_sessions_never_see_each_others_documents(open_page):
 
 
 def test_an_openai_compatible_server_answers_and_the_key_stays_hidden(page, server):
-    for key, value in {"rag.backend": "openai"}.items():
-        page.session_state[key] = value
-    page.run()
-    page.text_input(key="rag.base_url").input(server)
+    """The sidebar's generation engine (one setting for every generation page) sends RAG answers too."""
+    page.toggle(key="engine.remote").set_value(True).run()
+    page.text_input(key="engine.base_url").input(server)
     page.text_input(key="rag.remote_model").input("tiny")
-    page.text_input(key="rag.api_key").input("wrong-" + KEY).run()
+    page.text_input(key="engine.api_key").input("wrong-" + KEY).run()
     open_tab(page, "chat")
     page.chat_input(key="rag.ask").set_value("Who founded it?").run()
     error = "\n".join(e.value for e in page.error)
     assert "401" in error and KEY not in error
     assert not page.session_state["rag.turns"], "a failed request adds no turn"
-    page.text_input(key="rag.api_key").input(KEY).run()
+    page.text_input(key="engine.api_key").input(KEY).run()
     page.chat_input(key="rag.ask").set_value("Who founded it?").run()
     turn = page.session_state["rag.turns"][0]
     assert turn.answer == "".join(ANSWER_PIECES).strip()
