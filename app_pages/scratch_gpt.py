@@ -18,6 +18,7 @@ from backends.scratch_gpt import (
     RUNGS,
     Checkpoint,
     GPTConfig,
+    SubwordTokenizer,
     TrainSettings,
     decode_text_upload,
     export_hf,
@@ -37,6 +38,7 @@ from components.attention import heatmap_figure
 from components.experiments import experiments_panel
 from components.i18n import t
 from components.job_status import newly_finished
+from components.model_picker import add_session_model
 from components.scratch_gpt import (
     absorb_finished,
     baselines,
@@ -89,11 +91,26 @@ def text_source() -> tuple[str | None, str, str | None]:
     return cached[1], upload.name, cached[3]
 
 
+def subword_choices() -> dict:
+    """Tokenizers this session trained on the Tokenizers page that a GPT can use (the `tokenizers` JSON ones)."""
+    trained = st.session_state.get("tok.trained", {})
+    return {key: r for key, r in trained.items() if r.file_name.endswith(".json")}
+
+
+def chosen_tokenizer():
+    choice = st.session_state.get(P + "tokenizer", "char")
+    found = subword_choices().get(choice)
+    if found is None:
+        return None
+    return SubwordTokenizer(found.tok.label, found.data.decode("utf-8"))
+
+
 def prepared_data(text: str, name: str):
-    key = (name, len(text), hash(text), int(cfg["block_size"]))
+    choice = st.session_state.get(P + "tokenizer", "char")
+    key = (name, len(text), hash(text), int(cfg["block_size"]), choice)
     kept = st.session_state.get(P + "prepared")
     if kept is None or kept[0] != key:
-        kept = (key, prepare(name, text, int(cfg["block_size"])))
+        kept = (key, prepare(name, text, int(cfg["block_size"]), tokenizer=chosen_tokenizer()))
         st.session_state[P + "prepared"] = kept
     return kept[1]
 
@@ -109,6 +126,14 @@ with c1:
     if st.session_state.get(P + "corpus") == "upload":
         st.file_uploader(t("scratch_gpt.data.upload"), type=["txt", "md", "csv", "json", "py"], key=P + "upload",
                          help=t("scratch_gpt.data.upload_help", mb=MAX_UPLOAD_BYTES // 2**20))
+    subwords = subword_choices()
+    if st.session_state.get(P + "tokenizer", "char") not in ("char", *subwords):
+        st.session_state[P + "tokenizer"] = "char"
+    st.selectbox(t("scratch_gpt.data.tokenizer"), ["char", *subwords], key=P + "tokenizer",
+                 format_func=lambda k: t("scratch_gpt.data.tokenizer.char") if k == "char"
+                 else t("scratch_gpt.data.tokenizer.trained", name=subwords[k].tok.label))
+    if not subwords:
+        st.caption(t("scratch_gpt.data.tokenizer_hint"))
 text, name, problem = text_source()
 prepared = None
 if text is not None:
@@ -120,8 +145,13 @@ with c2:
     if prepared is None:
         (st.error if st.session_state.get(P + "upload") is not None else st.info)(problem)
     else:
-        st.success(t("scratch_gpt.data.ready", chars=f"{prepared.n_tokens:,}", vocab=prepared.tokenizer.vocab_size,
-                     train=f"{len(prepared.train):,}", val=f"{len(prepared.val):,}"))
+        if prepared.tokenizer.kind == "subword":
+            st.success(t("scratch_gpt.data.ready_subword", tokens=f"{prepared.n_tokens:,}", name=prepared.tokenizer.name,
+                         vocab=f"{prepared.tokenizer.vocab_size:,}", cpt=f"{prepared.chars_per_token:.2f}",
+                         train=f"{len(prepared.train):,}", val=f"{len(prepared.val):,}"))
+        else:
+            st.success(t("scratch_gpt.data.ready", chars=f"{prepared.n_tokens:,}", vocab=prepared.tokenizer.vocab_size,
+                         train=f"{len(prepared.train):,}", val=f"{len(prepared.val):,}"))
         if name in CORPORA:
             st.caption(t(f"scratch_gpt.corpus.{name}.source"))
         st.code(text[:300], language=None, height=140)
@@ -253,7 +283,8 @@ def inspect_tab():
     model, tok = active_model()
     if model is None:
         return
-    prompt = st.text_input(t("scratch_gpt.inspect.prompt"), "ROMEO:\nBut soft, what light" if "\n" in tok.stoi
+    prompt = st.text_input(t("scratch_gpt.inspect.prompt"), "ROMEO:\nBut soft, what light"
+                           if tok.kind == "subword" or "\n" in tok.stoi
                            else tok.decode(range(1, min(12, tok.vocab_size))), key=P + "prompt")
     if not prompt:
         st.warning(t("scratch_gpt.inspect.empty"))
@@ -261,7 +292,11 @@ def inspect_tab():
     unknown = tok.unknown(prompt)
     if unknown:
         st.warning(t("scratch_gpt.inspect.unknown", chars=" ".join(repr(c) for c in unknown[:20])))
-    ids, result = inspect_prompt(model, tok, prompt)
+    try:
+        ids, result = inspect_prompt(model, tok, prompt)
+    except ValueError as exc:
+        st.warning(str(exc))
+        return
     seen = tok.decode(ids)
     if len(seen) < len(prompt):
         st.caption(t("scratch_gpt.inspect.cut", n=model.config.block_size))
@@ -301,13 +336,14 @@ def save_tab():
             try:
                 folder = export_hf(model, tok, runs_dir() / safe_name(run_name), {"corpus": prepared.name})
                 st.session_state[P + "exported"] = str(folder)
+                add_session_model(f"scratch_gpt/{Path(folder).name}", str(folder))
             except (ValueError, OSError) as exc:
                 st.error(t("scratch_gpt.save.failed", name=run_name, error=str(exc)))
     exported = st.session_state.get(P + "exported")
     if exported:
         st.success(t("scratch_gpt.save.done"))
         st.code(exported, language=None)
-        st.caption(t("scratch_gpt.save.picker"))
+        st.caption(t("scratch_gpt.save.picker", name=f"scratch_gpt/{Path(exported).name}"))
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
             for f in sorted(Path(exported).iterdir()):

@@ -11,6 +11,13 @@ from components.i18n import t
 from components.sidebar import current_device
 
 OTHER = "__other__"
+SESSION_MODELS = "app.session_models"  # models this browser session made (a GPT trained from scratch)
+
+
+def add_session_model(name: str, folder: str, kind: str = "causal-lm") -> None:
+    """Offer a model this session built (a transformers folder) in every page's picker, for the session."""
+    own = [m for m in st.session_state.get(SESSION_MODELS, []) if m["path"] != folder]
+    st.session_state[SESSION_MODELS] = [*own, {"name": name, "path": folder, "kind": kind}]
 
 
 def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, param: str = "model") -> str | None:
@@ -18,10 +25,14 @@ def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, 
 
     The choice is kept in the link as `?<param>=` (a page with two pickers names two params)."""
     specs = [s for s in KNOWN if s.kind in kinds]
-    options = [s.key for s in specs] + [OTHER]
+    own = [m for m in st.session_state.get(SESSION_MODELS, []) if m["kind"] in kinds]
+    options = [s.key for s in specs] + [m["path"] for m in own] + [OTHER]
     # Short labels (a narrow column cut the long ones off); kind and offline status go in a caption below.
     labels = {s.key: s.label for s in specs}
     details = {s.key: t("kind." + s.kind) + (" · " + t("picker.offline") if package_folder(s) else "") for s in specs}
+    for m in own:
+        labels[m["path"]] = t("picker.session_model", name=m["name"])
+        details[m["path"]] = t("picker.session_detail", path=m["path"])
     labels[OTHER] = t("picker.other")
     key = f"{page}.model"
     linked = url_state.read(param)  # a shared link names the model (a known key, or a hub id / folder)

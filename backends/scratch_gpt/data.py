@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ CORPORA = {"shakespeare": ("shakespeare.txt", "en"), "tang_song": ("tang_song_po
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MIN_CHARS = 1000
 MAX_VOCAB = 8000
+MAX_SUBWORD_VOCAB = 16000  # the embedding and output layers grow with it
 UNK = "\ufffd"  # id 0: any character the training text did not have
 
 
@@ -53,10 +55,13 @@ def decode_text_upload(name: str, data: bytes) -> tuple[str, str | None]:
     return check_text(text, name), warning
 
 
-def check_text(text: str, name: str = "the text") -> str:
+def check_text(text: str, name: str = "the text", characters: bool = True) -> str:
+    """Normalised text, or ValueError: too short, or (for a character model) too many distinct characters."""
     text = text.replace("\r\n", "\n")
     if len(text.strip()) < MIN_CHARS:
         raise ValueError(f"{name} has {len(text.strip())} characters; at least {MIN_CHARS} are needed to train.")
+    if not characters:
+        return text
     distinct = len(set(text))
     if distinct > MAX_VOCAB:
         raise ValueError(f"{name} has {distinct} distinct characters; a character model here takes at most {MAX_VOCAB}.")
@@ -101,14 +106,65 @@ class CharTokenizer:
         return cls(data["chars"])
 
 
+class SubwordTokenizer:
+    """A subword tokenizer trained on the Tokenizers page (BPE, WordPiece or Unigram, a `tokenizers`
+    JSON): the GPT then predicts subword tokens instead of characters. Losses are per token, so
+    they are compared with a character model's per character (`chars_per_token`)."""
+
+    kind = "subword"
+
+    def __init__(self, name: str, tokenizer_json: str):
+        from tokenizers import Tokenizer
+
+        try:
+            self.backend = Tokenizer.from_str(tokenizer_json)
+        except Exception as exc:  # tokenizers raises its own exception type for a malformed file
+            raise ValueError(f"{name!r} is not a tokenizers JSON file: {exc}") from exc
+        self.name, self.raw = name, tokenizer_json
+        if self.vocab_size > MAX_SUBWORD_VOCAB:
+            raise ValueError(f"{name!r} has {self.vocab_size:,} tokens; a model here takes at most "
+                             f"{MAX_SUBWORD_VOCAB:,}: train a smaller vocabulary.")
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size()
+
+    @functools.cached_property
+    def itos(self) -> list[str]:
+        """Each id's text (what the page labels tokens with)."""
+        return [self.backend.decode([i], skip_special_tokens=False) or self.backend.id_to_token(i) or ""
+                for i in range(self.vocab_size)]
+
+    def unknown(self, text: str) -> list[str]:
+        return []  # the tokenizer maps any text to ids (bytes, or its unknown token)
+
+    def encode(self, text: str) -> list[int]:
+        return self.backend.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids) -> str:
+        return self.backend.decode(list(ids), skip_special_tokens=False)
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": "subword", "name": self.name, "tokenizer": self.raw}, ensure_ascii=False)
+
+
+def tokenizer_from_json(raw: str):
+    """A CharTokenizer or a SubwordTokenizer from its `to_json()`."""
+    data = json.loads(raw)
+    if isinstance(data, dict) and data.get("kind") == "subword" and isinstance(data.get("tokenizer"), str):
+        return SubwordTokenizer(str(data.get("name") or "subword"), data["tokenizer"])
+    return CharTokenizer.from_json(raw)
+
+
 @dataclass
 class Prepared:
     """A corpus split and encoded, ready to train on."""
 
     name: str
-    tokenizer: CharTokenizer
+    tokenizer: CharTokenizer | SubwordTokenizer
     train: torch.Tensor  # int64 ids
     val: torch.Tensor
+    chars_per_token: float = 1.0  # 1 for characters; a subword token covers several
 
     @property
     def n_tokens(self) -> int:
@@ -121,7 +177,8 @@ class Prepared:
         return -sum(math.log((counts.get(i, 0) + 1) / total) for i in self.val.tolist()) / len(self.val)
 
 
-def prepare(name: str, text: str, block_size: int, val_fraction: float = 0.1, segments: int = 10) -> Prepared:
+def prepare(name: str, text: str, block_size: int, val_fraction: float = 0.1, segments: int = 10,
+            tokenizer: SubwordTokenizer | None = None) -> Prepared:
     """Encode, then hold out the last `val_fraction` of each of `segments` equal parts for validation.
 
     nanoGPT holds out the end of the text; on a few concatenated plays that end is one play
@@ -130,21 +187,21 @@ def prepare(name: str, text: str, block_size: int, val_fraction: float = 0.1, se
     measure the same kind of text the model trains on, still never seen in training. A short
     text is cut into fewer parts, so that each held-out stretch is longer than the context.
     """
-    text = check_text(text, name)
-    tok = CharTokenizer.from_text(text)
+    text = check_text(text, name, characters=tokenizer is None)
+    tok = tokenizer or CharTokenizer.from_text(text)
     ids = torch.tensor(tok.encode(text), dtype=torch.long)
     # a short text gets fewer, longer stretches: each must hold more than one context window
     segments = max(1, min(segments, int(len(ids) * val_fraction) // (block_size + 2)))
     size = len(ids) // segments
     n_val = int(size * val_fraction)
     if n_val <= block_size + 1 or size - n_val <= block_size + 1:
-        raise ValueError(f"{name} is too short for a context of {block_size}: {len(ids)} characters.")
+        raise ValueError(f"{name} is too short for a context of {block_size}: {len(ids)} tokens.")
     train, val = [], []
     for k in range(segments):
         part = ids[k * size: (k + 1) * size if k < segments - 1 else len(ids)]
         train.append(part[: len(part) - n_val])
         val.append(part[len(part) - n_val:])
-    return Prepared(name, tok, torch.cat(train), torch.cat(val))
+    return Prepared(name, tok, torch.cat(train), torch.cat(val), chars_per_token=len(text) / max(len(ids), 1))
 
 
 def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator):

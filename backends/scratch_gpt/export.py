@@ -18,7 +18,7 @@ from safetensors.torch import load_model, save_model
 from backends.core.paths import cache_dir
 
 from .config import GPTConfig
-from .data import UNK, CharTokenizer
+from .data import UNK, CharTokenizer, SubwordTokenizer, tokenizer_from_json
 from .model import GPT
 
 WEIGHTS, META = "scratch_gpt.safetensors", "scratch_gpt.json"
@@ -38,7 +38,7 @@ def safe_name(name: str) -> str:
     return cleaned
 
 
-def save(model: GPT, tokenizer: CharTokenizer, folder: Path, extra: dict | None = None) -> Path:
+def save(model: GPT, tokenizer: CharTokenizer | SubwordTokenizer, folder: Path, extra: dict | None = None) -> Path:
     """Our format: the weights as safetensors (the tied head stored once) and config + characters as JSON."""
     folder.mkdir(parents=True, exist_ok=True)
     save_model(model, str(folder / WEIGHTS))
@@ -48,7 +48,7 @@ def save(model: GPT, tokenizer: CharTokenizer, folder: Path, extra: dict | None 
     return folder
 
 
-def load(folder: Path) -> tuple[GPT, CharTokenizer, dict]:
+def load(folder: Path) -> tuple[GPT, CharTokenizer | SubwordTokenizer, dict]:
     """Read a folder written by save(); ValueError naming what is wrong or missing."""
     folder = Path(folder)
     if not (folder / META).is_file() or not (folder / WEIGHTS).is_file():
@@ -60,9 +60,9 @@ def load(folder: Path) -> tuple[GPT, CharTokenizer, dict]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{META} in {str(folder)!r} is not format {FORMAT}.")
     config = GPTConfig.from_dict(meta.get("config"))
-    tokenizer = CharTokenizer.from_json(json.dumps(meta.get("tokenizer")))
+    tokenizer = tokenizer_from_json(json.dumps(meta.get("tokenizer")))
     if tokenizer.vocab_size != config.vocab_size:
-        raise ValueError(f"{tokenizer.vocab_size} characters but the model has a vocabulary of {config.vocab_size}.")
+        raise ValueError(f"{tokenizer.vocab_size} tokens but the model has a vocabulary of {config.vocab_size}.")
     model = GPT(config)
     missing, unexpected = load_model(model, str(folder / WEIGHTS), strict=False)
     if missing or unexpected:
@@ -70,10 +70,14 @@ def load(folder: Path) -> tuple[GPT, CharTokenizer, dict]:
     return model.eval(), tokenizer, meta
 
 
-def hf_tokenizer(tokenizer: CharTokenizer, block_size: int):
-    """The character vocabulary as a transformers fast tokenizer: a BPE with no merges is one token per character."""
+def hf_tokenizer(tokenizer: CharTokenizer | SubwordTokenizer, block_size: int):
+    """The vocabulary as a transformers fast tokenizer: a BPE with no merges is one token per character;
+    a subword tokenizer is its own `tokenizers` object."""
     from tokenizers import Tokenizer, decoders, models
     from transformers import PreTrainedTokenizerFast
+
+    if isinstance(tokenizer, SubwordTokenizer):
+        return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(tokenizer.raw), model_max_length=block_size)
 
     backend = Tokenizer(models.BPE(vocab=dict(tokenizer.stoi), merges=[], unk_token=UNK))
     backend.decoder = decoders.Fuse()
@@ -150,7 +154,7 @@ def to_transformers(model: GPT):
     return hf.eval()
 
 
-def export_hf(model: GPT, tokenizer: CharTokenizer, folder: Path, extra: dict | None = None) -> Path:
+def export_hf(model: GPT, tokenizer: CharTokenizer | SubwordTokenizer, folder: Path, extra: dict | None = None) -> Path:
     """Write a transformers folder (config.json, model.safetensors, tokenizer files) plus our own files,
     atomically: the folder appears complete or not at all."""
     folder = Path(folder)

@@ -98,9 +98,11 @@ def estimate_loss(model: nn.Module, data: torch.Tensor, block_size: int, batch_s
 @torch.no_grad()
 def sample(model: GPT, tokenizer: CharTokenizer, prompt: str, n: int, temperature: float, seed: int,
            top_k: int | None = None) -> str:
-    """n new characters after the prompt, one forward pass (one scheduler turn) each."""
+    """n new tokens (characters, or subwords) after the prompt, one forward pass (one scheduler turn) each."""
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.tensor([tokenizer.encode(prompt or "\n")], dtype=torch.long)
+    start = tokenizer.encode(prompt or "\n") or [0]  # a subword tokenizer may drop a lone newline
+    prompt = prompt if tokenizer.encode(prompt or "\n") else ""
+    ids = torch.tensor([start], dtype=torch.long)
     was_training = model.training
     model.eval()
     for _ in range(n):
@@ -113,7 +115,10 @@ def sample(model: GPT, tokenizer: CharTokenizer, prompt: str, n: int, temperatur
 @torch.no_grad()
 def inspect_prompt(model: GPT, tokenizer: CharTokenizer, prompt: str):
     """Attention maps and next-token probabilities for the last block_size tokens of a prompt (one turn)."""
-    ids = torch.tensor([tokenizer.encode(prompt)[-model.config.block_size:]], dtype=torch.long)
+    encoded = tokenizer.encode(prompt)[-model.config.block_size:]
+    if not encoded:
+        raise ValueError("The prompt gives no tokens: type some text.")
+    ids = torch.tensor([encoded], dtype=torch.long)
     was_training = model.training
     model.eval()
     with shared_scheduler().turn(LABEL):

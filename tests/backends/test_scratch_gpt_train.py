@@ -98,3 +98,32 @@ def test_sampling_is_seeded_and_chinese_trains(english):
     ckpt = run(poems, tiny, config=GPTConfig(block_size=16, n_layer=1, n_head=2, n_embd=32)).result
     a = sample(ckpt.model, ckpt.tokenizer, "床前", 10, 1.0, seed=3)
     assert a == sample(ckpt.model, ckpt.tokenizer, "床前", 10, 1.0, seed=3) and a.startswith("床前") and len(a) == 12
+
+
+def test_a_bpe_from_the_tokenizer_page_trains_saves_and_exports(tmp_path):
+    """The tokenizer page's trained BPE as the GPT's tokens: it trains (loss falls below the unigram
+    baseline of its own tokens), covers more characters per token than characters do, and the saved
+    and exported models round-trip with that tokenizer (transformers generates through it)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from backends.scratch_gpt import SubwordTokenizer, export_hf, load
+    from backends.tokenizers.training import train as train_tokenizer
+
+    text = load_corpus("shakespeare")
+    trained = train_tokenizer("bpe", text[:200_000], 600)
+    tok = SubwordTokenizer("bpe-600", trained.data.decode("utf-8"))
+    assert tok.vocab_size == trained.vocab_size and tok.decode(tok.encode("ROMEO: But soft")) == "ROMEO: But soft"
+    prepared = prepare("shakespeare", text, SMALL.block_size, tokenizer=tok)
+    assert prepared.chars_per_token > 2 and prepared.tokenizer is tok
+    ckpt = run(prepared, replace(QUICK, max_iters=120, eval_interval=60, sample_interval=0),
+               config=replace(SMALL, vocab_size=tok.vocab_size)).result
+    assert ckpt.evals()[-1]["val_loss"] < prepared.unigram_loss()
+    assert len(sample(ckpt.model, tok, "ROMEO:", 10, 0.8, 0)) > len("ROMEO:")
+    model, again, _ = load(export_hf(ckpt.model, tok, tmp_path / "bpe-gpt"))
+    assert again.to_json() == tok.to_json() and again.itos == tok.itos
+    hf_tok = AutoTokenizer.from_pretrained(tmp_path / "bpe-gpt")
+    hf = AutoModelForCausalLM.from_pretrained(tmp_path / "bpe-gpt")
+    ids = hf_tok("ROMEO:", return_tensors="pt").input_ids
+    assert ids[0].tolist() == tok.encode("ROMEO:")
+    with torch.no_grad():
+        assert torch.allclose(hf(ids).logits, model(ids)[0], atol=1e-4)

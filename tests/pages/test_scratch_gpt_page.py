@@ -90,7 +90,19 @@ def test_a_run_draws_its_loss_chart_then_the_model_is_inspected_and_exported(pag
     at.button(key="scratch_gpt.save").click().run()
     folder = at.session_state["scratch_gpt.exported"]
     assert any(c.value == folder for c in at.code) and folder.endswith("scratch_gpt/page-test")
-    loaded = shared_cache().get(folder)  # what the decoding page's picker does with the pasted path
+    # The other pages' pickers offer it for the rest of the session: the decoding page generates with it.
+    at.switch_page("app_pages/decoding.py").run()
+    picker = at.selectbox(key="decoding.model")
+    assert "scratch_gpt/page-test (yours)" in picker.options
+    picker.set_value(folder).run()
+    at.number_input(key="dec.max_new").set_value(8).run()
+    at.text_area(key="dec.prompt").input("ROMEO:").run()
+    at.toggle(key="dec.chat").set_value(False).run()
+    at.button(key="dec.run").click().run()
+    assert not at.exception and not at.error
+    texts = [r["text"] for r in at.session_state["dec.results"].values() if r["beam"] is None]
+    assert texts and all(len(text) > 0 for text in texts)
+    loaded = shared_cache().get(folder)
     try:
         assert type(loaded.model).__name__ == "GPT2LMHeadModel" and loaded.tokenizer.decode([1, 2]) is not None
     finally:
