@@ -19,6 +19,11 @@ session's first token waits:
   `should_stop()` returning true cancels the wait with `Cancelled`.
 - `max_waiting` bounds the queue: past it `turn` raises `QueueFull` at once (the REST
   server answers 429).
+- Training steps (`TRAINING_LABELS`) hold at most `training_slots` slots (default: all but one),
+  so at least one slot is always left for interactive work (a token, an attention run, a search),
+  and two students' backward passes, ~0.5 GB of activations each for SmolLM2, never run at once
+  on a two-core server. A training step that may not start yet lets the steps behind it go first;
+  everything else keeps its arrival order.
 """
 from __future__ import annotations
 
@@ -35,6 +40,8 @@ from backends.core.memory import TRIM_AFTER_S, release_free_memory
 from backends.core.shared import process_wide
 
 SLOTS_ENV = "LLMPG_COMPUTE_SLOTS"
+# Labels of training steps (forward + backward + optimizer): see training_slots.
+TRAINING_LABELS = frozenset({"lora", "classifier", "scratch_gpt", "vision.vqa_train"})
 TRACE_ENV = "LLMPG_SCHEDULER_TRACE"  # a file: one line per step (label, owner, waited, ran), for bench/classroom.py
 POLL_S = 0.2
 
@@ -97,10 +104,11 @@ def waiting_context(owner: str | None = None, on_wait: Callable[[int, float], No
 
 
 class ComputeScheduler:
-    def __init__(self, slots: int | None = None, max_waiting: int = 512):
+    def __init__(self, slots: int | None = None, max_waiting: int = 512, training_slots: int | None = None):
         if slots is not None and slots < 1:
             raise ValueError(f"slots must be at least 1, got {slots}.")
         self.slots = slots or default_slots()
+        self.training_slots = max(1, training_slots if training_slots is not None else self.slots - 1)
         self.max_waiting = max_waiting
         self._cond = threading.Condition()
         self._waiting: deque[Ticket] = deque()
@@ -167,8 +175,16 @@ class ComputeScheduler:
             return ticket
 
     def _may_start(self, ticket: Ticket) -> bool:
-        """Strictly in arrival order: only the head of the line may take a free slot."""
-        return len(self._running) < self.slots and bool(self._waiting) and self._waiting[0] is ticket
+        """In arrival order: the first step in line that may run takes a free slot (a training step
+        waits while the training slots are taken, and lets the steps behind it pass)."""
+        if len(self._running) >= self.slots:
+            return False
+        training = sum(1 for t in self._running.values() if t.label in TRAINING_LABELS)
+        for waiting in self._waiting:
+            if waiting.label in TRAINING_LABELS and training >= self.training_slots:
+                continue
+            return waiting is ticket
+        return False
 
     def _wait_for(self, ticket: Ticket) -> None:
         on_wait, should_stop = _local.on_wait, _local.should_stop
@@ -176,7 +192,7 @@ class ComputeScheduler:
         while True:
             with self._cond:
                 if self._may_start(ticket):
-                    self._waiting.popleft()
+                    self._waiting.remove(ticket)
                     ticket.started = time.perf_counter()
                     self._running[ticket.id] = ticket
                     if self._waiting and len(self._running) < self.slots:

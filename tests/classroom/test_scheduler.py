@@ -143,3 +143,34 @@ def test_turn_per_forward_takes_one_turn_per_forward_pass():
     assert sched.served == 3 and sched.state().running == 0
     layer(torch.ones(1, 2))
     assert sched.served == 3, "the hooks are gone after the block"
+
+
+def test_training_steps_leave_a_slot_for_interactive_work():
+    """With two slots, two sessions' training steps never run at once (their activations would add
+    up), and a token that arrives behind a waiting training step takes the free slot at once."""
+    sched = ComputeScheduler(slots=2)
+    assert sched.training_slots == 1
+    gate, events, lock = threading.Event(), [], threading.Lock()
+
+    def step(label, name):
+        with sched.turn(label, owner=name):
+            with lock:
+                events.append(("start", name))
+            gate.wait(5)
+
+    first = threading.Thread(target=step, args=("lora", "train-a"))
+    first.start()
+    _wait_until(lambda: sched.state().running == 1)
+    second = threading.Thread(target=step, args=("lora", "train-b"))
+    second.start()
+    _wait_until(lambda: sched.state().waiting == 1)
+    time.sleep(0.3)
+    assert sched.state().running == 1, "a second training step must not take the last slot"
+    token = threading.Thread(target=step, args=("decode", "student"))
+    token.start()
+    _wait_until(lambda: ("start", "student") in events)
+    assert sched.state().running == 2 and sched.position_of("train-b") == 0
+    gate.set()
+    for thread in (first, second, token):
+        thread.join()
+    assert [name for kind, name in events] == ["train-a", "student", "train-b"]
