@@ -89,6 +89,8 @@ with st.expander(t("rag.settings"), expanded=collection is None):
         max_new = st.slider(t("rag.max_new"), 16, 512, 160, 16, key=P + "max_new")
         prompt_hits = st.slider(t("rag.prompt_hits"), 1, 10, PROMPT_HITS, key=P + "prompt_hits",
                                 help=t("rag.prompt_hits_help"))
+        force_citation = st.toggle(t("rag.force_citation"), True, key=P + "force_citation",
+                                   disabled=backend != "local", help=t("rag.force_citation_help"))
 
 
 def make_generator():
@@ -239,7 +241,9 @@ def chat_tab():
     try:
         with st.spinner(t("rag.retrieving")), queue_status():
             turn = pipeline.prepare_turn(search, generator, turns, question.strip(), method, top_k, weak_threshold,
-                                         tokenizer, compare, collection.embed_texts, prompt_hits)
+                                         tokenizer, compare, collection.embed_texts, prompt_hits,
+                                         force_citation=force_citation)
+        prefill = {"prefix": turn.prefix} if turn.prefix else {}
         with st.chat_message("assistant"), queue_status():
             if turn.query != turn.question:
                 st.caption(t("rag.rewritten", q=turn.query))
@@ -252,12 +256,12 @@ def chat_tab():
                 left, right = st.columns(2)
                 left.markdown("**" + t("rag.with_retrieval") + "**")
                 with left:
-                    text = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new))
+                    text = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new, **prefill))
                 right.markdown("**" + t("rag.without_retrieval") + "**")
                 with right:
                     baseline = st.write_stream(generator.stream(turn.baseline_messages, max_new_tokens=max_new))
             else:
-                text, baseline = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new)), None
+                text, baseline = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new, **prefill)), None
     except GeneratorError as exc:
         st.error(str(exc))
         return

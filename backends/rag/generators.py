@@ -72,10 +72,16 @@ class LocalGenerator:
         # The rendered template already holds every special token; adding more would double the BOS.
         return list(self.loaded.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
 
-    def stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    can_prefill = True  # `stream(..., prefix=)` starts the answer with given text (citation forcing)
+
+    def stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0,
+               prefix: str = "") -> Iterator[str]:
+        """The answer's pieces; `prefix` is put in the model's mouth (yielded first, then continued)."""
         check_messages(messages)
         _check_options(max_new_tokens, temperature)
         ids = self.prompt_ids(messages)
+        if prefix:
+            ids += list(self.loaded.tokenizer(prefix, add_special_tokens=False)["input_ids"])
         window = getattr(self.loaded.model.config, "max_position_embeddings", None)
         if window and len(ids) + max_new_tokens > window:
             raise GeneratorError(f"The prompt has {len(ids)} tokens; with {max_new_tokens} new ones it exceeds "
@@ -86,6 +92,8 @@ class LocalGenerator:
             config = DecodingConfig(strategy="sample", max_new_tokens=max_new_tokens, temperature=float(temperature),
                                     top_k=0, top_p=1.0, seed=self.seed)
         stop = eos_ids(self.loaded)
+        if prefix:
+            yield prefix
         for step in generate_stream(self.loaded, ids, config, top_n=0):
             if step.token_id in stop:
                 return

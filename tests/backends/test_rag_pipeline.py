@@ -79,3 +79,26 @@ def test_a_self_contained_follow_up_is_searched_as_asked_not_joined(collection, 
     assert follow.hits[0].chunk.page == 5 and follow.extractive.hit.chunk.page == 5
     assert needs_context("And its rank?") and needs_context("它有多少维？") and not needs_context(
         "What is mean reciprocal rank?")
+
+
+def test_citation_forcing_starts_the_answer_with_the_extractive_passage_and_the_model_continues(collection):
+    """The in-app SmolLM2 is handed "According to [n]," ([n] = where the extractive answer was found)
+    and continues from it: the answer cites the right page and says the number the passage gives.
+    A server (no prefill in the OpenAI API) is never forced."""
+    from backends.models.cache import shared_cache
+    from backends.rag.generators import LocalGenerator
+
+    generator = LocalGenerator(shared_cache().get("smollm2-135m-instruct"))
+    question = "How many dimensions does an all-MiniLM-L6-v2 vector have?"
+    turn = answer(search_with(collection), generator, [], question, max_new_tokens=24,
+                  embed_texts=collection.embed_texts, prompt_hits=2, force_citation=True)
+    assert turn.prefix == f"According to [{turn.extractive.number}],"
+    assert turn.answer.startswith(turn.prefix) and len(turn.answer) > len(turn.prefix) + 5
+    assert "384" in turn.answer
+    assert turn.citations[0].hit is turn.extractive.hit and turn.citations[0].hit.chunk.page == 2
+    pieces = list(generator.stream(turn.messages, max_new_tokens=4, prefix="According to [1],"))
+    assert pieces[0] == "According to [1]," and len(pieces) > 1
+    remote = OpenAICompatibleGenerator("http://127.0.0.1:9/v1", "tiny")
+    not_forced = prepare_turn(search_with(collection), remote, [], question, embed_texts=collection.embed_texts,
+                              prompt_hits=2, force_citation=True)
+    assert not_forced.prefix == ""
