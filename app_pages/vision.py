@@ -72,7 +72,8 @@ def zeroshot_tab():
                      hide_index=True, key=P + "zs.classes")
         show_code(V.ConseSpace.embed_images, conse_from_probs, V.zero_shot)
     else:
-        show_code(V.ClipSpace.embed_images, V.ClipSpace.embed_texts, V.zero_shot)
+        kind = V.OpenClipSpace if space.method == "open_clip" else V.ClipSpace
+        show_code(kind.embed_images, kind.embed_texts, V.zero_shot)
 
 
 def why_tab():
