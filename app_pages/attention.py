@@ -41,7 +41,7 @@ left, right = st.columns([1, 2])
 with left:
     name = model_picker("attention", kinds=("embedding", "encoder", "causal-lm"), default="all-minilm-l6-v2")
     max_tokens = st.number_input(t("attention.max_tokens"), 8, 1024, step=8, key=P + "max_tokens",
-                                 help=t("attention.max_tokens_help"))
+                                 help=t("attention.max_tokens_help"), persist_state="session")
 loaded = load_or_explain(name, variant="eager") if name else None
 if loaded is None:
     st.info(t("attention.pick_model"))
@@ -49,12 +49,12 @@ if loaded is None:
 decoder = att.is_decoder(loaded)
 
 with right:
-    text = st.text_area(t("attention.text"), key=P + "text", height=90)
+    text = st.text_area(t("attention.text"), key=P + "text", height=90, persist_state="session")
     pair = None
     if not decoder:
-        use_pair = st.toggle(t("attention.use_pair"), key=P + "use_pair")
+        use_pair = st.toggle(t("attention.use_pair"), key=P + "use_pair", persist_state="session")
         if use_pair:
-            pair = st.text_input(t("attention.pair"), DEFAULT_PAIR, key=P + "pair")
+            pair = st.text_input(t("attention.pair"), DEFAULT_PAIR, key=P + "pair", persist_state="session")
 
 
 def analysis(loaded, text, pair, max_tokens) -> dict:
@@ -118,11 +118,11 @@ def on_table_select():
 
 
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-layer = c1.slider(t("attention.layer"), 0, n_layers - 1, key=P + "layer")
-head = c2.selectbox(t("attention.head"), list(range(n_heads)), key=P + "head")
-hide_special = c3.toggle(t("attention.hide_special"), key=P + "hide_special", help=t("attention.hide_special_help"))
+layer = c1.slider(t("attention.layer"), 0, n_layers - 1, key=P + "layer", persist_state="session")
+head = c2.selectbox(t("attention.head"), list(range(n_heads)), key=P + "head", persist_state="session")
+hide_special = c3.toggle(t("attention.hide_special"), key=P + "hide_special", help=t("attention.hide_special_help"), persist_state="session")
 show_mask = decoder and c4.toggle(t("attention.show_mask"), value=True, key=P + "show_mask",
-                                  help=t("attention.show_mask_help"))
+                                  help=t("attention.show_mask_help"), persist_state="session")
 
 matrix = result.attentions[layer, head]
 tokens = result.tokens
@@ -149,7 +149,7 @@ def head_view():
     st.subheader(t("attention.lines"))
     focus_options = [-1, *range(len(tokens))]
     focus = st.selectbox(t("attention.focus"), focus_options, key=P + "focus",
-                         format_func=lambda i: t("attention.all_tokens") if i < 0 else f"{i}: {tokens[i]}")
+                         format_func=lambda i: t("attention.all_tokens") if i < 0 else f"{i}: {tokens[i]}", persist_state="session")
     lines, group = lines_figure(matrix, tokens, focus=None if focus < 0 else focus)
     if group > 1:
         st.info(t("attention.grouped", g=group, n=len(tokens)))
@@ -200,7 +200,7 @@ def rollout_view():
     roll = derived("rollout", lambda: att.rollout(result))
     default_target = seq - 1 if decoder else 0
     target = st.selectbox(t("attention.rollout_target"), list(range(seq)), index=default_target,
-                          key=P + "rollout_target", format_func=lambda i: f"{i}: {result.tokens[i]}")
+                          key=P + "rollout_target", format_func=lambda i: f"{i}: {result.tokens[i]}", persist_state="session")
     st.caption(t("attention.rollout_help"))
     bars = go.Figure(go.Bar(x=[f"{i}:{tok}" for i, tok in enumerate(result.tokens)], y=roll[target],
                             marker_color="#6c4cf4", hovertemplate="%{x}<br>%{y:.4f}<extra></extra>"))
@@ -241,8 +241,8 @@ def by_hand():
 def positions():
     st.markdown(t("attention.pos_intro"))
     p1, p2 = st.columns(2)
-    n_pos = p1.slider(t("attention.positions"), 8, 512, 128, key=P + "pe_positions")
-    d_model = p2.slider(t("attention.d_model"), 16, 512, 128, step=16, key=P + "pe_dim")
+    n_pos = p1.slider(t("attention.positions"), 8, 512, 128, key=P + "pe_positions", persist_state="session")
+    d_model = p2.slider(t("attention.d_model"), 16, 512, 128, step=16, key=P + "pe_dim", persist_state="session")
     pe = att.sinusoidal_encoding(n_pos, d_model)
     pe_fig = go.Figure(go.Heatmap(z=pe, colorscale="RdBu", zmid=0,
                                   hovertemplate="position %{y}<br>dimension %{x}<br>%{z:.3f}<extra></extra>"))
@@ -253,7 +253,7 @@ def positions():
     cfg = loaded.model.config
     head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
     theta = float((getattr(cfg, "rope_parameters", None) or {}).get("rope_theta", 10000.0))
-    pair_index = st.slider(t("attention.rope_pair"), 0, head_dim // 2 - 1, 0, key=P + "rope_pair")
+    pair_index = st.slider(t("attention.rope_pair"), 0, head_dim // 2 - 1, 0, key=P + "rope_pair", persist_state="session")
     positions = np.arange(0, 33)
     points = att.rope_rotation_demo(positions, head_dim, theta, pair_index)
     rope_fig = go.Figure()

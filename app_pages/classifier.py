@@ -74,7 +74,7 @@ st.title(t("page.classifier.title"))
 st.markdown(t("classifier.intro"))
 
 source = st.radio(t("classifier.data.source"), ["tweets", "upload"], horizontal=True, key=P + "source",
-                  format_func=lambda s: t(f"classifier.data.source.{s}"))
+                  format_func=lambda s: t(f"classifier.data.source.{s}"), persist_state="session")
 if source == "tweets":
     st.caption(t("classifier.data.tweets_note"))
 else:
@@ -90,10 +90,10 @@ for name, value in {**DEFAULT_CAPS, "seed": 0}.items():  # widgets start from th
     st.session_state.setdefault(P + name, value)
 c1, c2, c3, c4 = st.columns(4)
 c1.number_input(t("classifier.data.max_train"), 10, 100_000, step=500, key=P + "max_train",
-                help=t("classifier.data.caps_help"))
-c2.number_input(t("classifier.data.max_val"), 2, 20_000, step=100, key=P + "max_val")
-c3.number_input(t("classifier.data.max_test"), 2, 20_000, step=100, key=P + "max_test")
-c4.number_input(t("classifier.data.seed"), 0, 2**31 - 1, key=P + "seed")
+                help=t("classifier.data.caps_help"), persist_state="session")
+c2.number_input(t("classifier.data.max_val"), 2, 20_000, step=100, key=P + "max_val", persist_state="session")
+c3.number_input(t("classifier.data.max_test"), 2, 20_000, step=100, key=P + "max_test", persist_state="session")
+c4.number_input(t("classifier.data.seed"), 0, 2**31 - 1, key=P + "seed", persist_state="session")
 try:
     split = current_split(data)
 except D.DataError as exc:
@@ -141,7 +141,7 @@ def results_tab():
     if st.session_state.get(P + "show_next") in available:
         st.session_state[P + "shown"] = st.session_state[P + "try_model"] = st.session_state.pop(P + "show_next")
     kind = st.selectbox(t("classifier.results.model"), available, format_func=C.model_label, key=P + "shown",
-                        index=len(available) - 1)
+                        index=len(available) - 1, persist_state="session")
     r, label = reports[kind], C.model_label(kind)
     m1, m2, m3 = st.columns(3)
     m1.metric(t("classifier.col.accuracy"), f"{r.accuracy:.3f}")
@@ -149,7 +149,7 @@ def results_tab():
     m3.metric(t("classifier.results.ece"), f"{r.ece:.3f}", help=t("classifier.results.ece_help"))
     left, right = st.columns(2)
     with left:
-        normalised = st.toggle(t("classifier.cm.normalised"), key=P + "normalised")
+        normalised = st.toggle(t("classifier.cm.normalised"), key=P + "normalised", persist_state="session")
         matrix = r.confusion_normalised if normalised else r.confusion
         st.plotly_chart(C.confusion_figure(matrix, names, normalised, label), key=P + "confusion")
     with right:
@@ -168,33 +168,33 @@ def results_tab():
 def settings_widgets():
     w1, w2, w3 = st.columns(3)
     cfg["method"] = w1.radio(t("classifier.ft.method"), F.METHODS, index=F.METHODS.index(cfg["method"]),
-                             format_func=lambda m: t(f"classifier.ft.method.{m}"), key=P + "w.method")
+                             format_func=lambda m: t(f"classifier.ft.method.{m}"), key=P + "w.method", persist_state="session")
     cfg["epochs"] = w1.number_input(t("classifier.ft.epochs"), 0.1, 100.0, float(cfg["epochs"]), step=0.5,
-                                    key=P + "w.epochs")
+                                    key=P + "w.epochs", persist_state="session")
     cfg["learning_rate"] = w2.number_input(t("classifier.ft.lr"), 1e-7, 1.0, float(cfg["learning_rate"]),
                                            format="%.6f", step=1e-5, key=P + "w.lr",
-                                           help=t("classifier.ft.lr_help"))
+                                           help=t("classifier.ft.lr_help"), persist_state="session")
     cfg["schedule"] = w2.selectbox(t("classifier.ft.schedule"), F.SCHEDULES, index=F.SCHEDULES.index(cfg["schedule"]),
-                                   key=P + "w.schedule")
+                                   key=P + "w.schedule", persist_state="session")
     cfg["warmup_ratio"] = w2.slider(t("classifier.ft.warmup"), 0.0, 0.5, float(cfg["warmup_ratio"]), 0.05,
-                                    key=P + "w.warmup")
-    cfg["batch_size"] = w3.number_input(t("classifier.ft.batch"), 1, 512, int(cfg["batch_size"]), key=P + "w.batch")
+                                    key=P + "w.warmup", persist_state="session")
+    cfg["batch_size"] = w3.number_input(t("classifier.ft.batch"), 1, 512, int(cfg["batch_size"]), key=P + "w.batch", persist_state="session")
     cfg["max_length"] = w3.number_input(t("classifier.ft.max_length"), 1, 4096, int(cfg["max_length"]),
-                                        key=P + "w.max_length", help=t("classifier.ft.max_length_help"))
+                                        key=P + "w.max_length", help=t("classifier.ft.max_length_help"), persist_state="session")
     e1, e2, e3 = st.columns(3)
     cfg["eval_every"] = e1.number_input(t("classifier.ft.eval_every"), 1, 100_000, int(cfg["eval_every"]),
-                                        key=P + "w.eval_every")
+                                        key=P + "w.eval_every", persist_state="session")
     cfg["patience"] = e2.number_input(t("classifier.ft.patience"), 0, 100, int(cfg["patience"]), key=P + "w.patience",
-                                      help=t("classifier.ft.patience_help"))
+                                      help=t("classifier.ft.patience_help"), persist_state="session")
     cfg["class_weighted"] = e3.toggle(t("classifier.ft.weighted"), bool(cfg["class_weighted"]), key=P + "w.weighted",
-                                      help=t("classifier.ft.weighted_help"))
+                                      help=t("classifier.ft.weighted_help"), persist_state="session")
     if cfg["method"] == "lora":
         l1, l2, l3 = st.columns(3)
-        cfg["lora_rank"] = l1.number_input(t("classifier.ft.rank"), 1, 4096, int(cfg["lora_rank"]), key=P + "w.rank")
+        cfg["lora_rank"] = l1.number_input(t("classifier.ft.rank"), 1, 4096, int(cfg["lora_rank"]), key=P + "w.rank", persist_state="session")
         cfg["lora_alpha"] = l2.number_input(t("classifier.ft.alpha"), 1, 8192, int(cfg["lora_alpha"]),
-                                            key=P + "w.alpha")
+                                            key=P + "w.alpha", persist_state="session")
         cfg["lora_targets"] = l3.multiselect(t("classifier.ft.targets"), LORA_TARGETS, list(cfg["lora_targets"]),
-                                             key=P + "w.targets")
+                                             key=P + "w.targets", persist_state="session")
     cfg["seed"] = int(st.session_state.get(P + "seed", 0))
 
 
@@ -268,7 +268,7 @@ def train_tab(loaded):
 
 
 def try_tab(loaded):
-    text = st.text_area(t("classifier.try.text"), TRY_DEFAULT, key=P + "try_text")
+    text = st.text_area(t("classifier.try.text"), TRY_DEFAULT, key=P + "try_text", persist_state="session")
     if not text.strip():
         st.info(t("classifier.try.empty"))
         return
@@ -280,7 +280,7 @@ def try_tab(loaded):
         table[C.model_label(kind)] = [round(float(p), 3) for p in predict_texts(run, tokenizer, [text])[0]]
     st.dataframe(pd.DataFrame(table), hide_index=True, key=P + "try_table")
     kind = st.selectbox(t("classifier.try.explain"), list(usable), format_func=C.model_label, key=P + "try_model",
-                        index=len(usable) - 1)
+                        index=len(usable) - 1, persist_state="session")
     why = explain(usable[kind], tokenizer, text)
     method = "gradient" if why.method == "gradient x input" else "tfidf"
     st.markdown(t("classifier.try.why", label=f"`{names[why.target]}`", method=t(f"classifier.method.{method}")))
@@ -293,7 +293,7 @@ def export_tab(loaded):
     if not exportable:
         st.info(t("classifier.export.none"))
         return
-    kind = st.selectbox(t("classifier.export.model"), exportable, format_func=C.model_label, key=P + "export_model")
+    kind = st.selectbox(t("classifier.export.model"), exportable, format_func=C.model_label, key=P + "export_model", persist_state="session")
     run = runs[kind]
     r = reports[kind]
     metrics = {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "ece": r.ece, "test_examples": len(split.test)}

@@ -101,27 +101,27 @@ def config_editor(column: dict, seed: int, max_new: int) -> dec.DecodingConfig |
     """The widgets of one column; returns its validated config or shows why it is invalid."""
     c, k = column["config"], f"{P}col.{column['id']}."
     strategy = st.selectbox(t("dec.strategy"), STRATEGIES, index=STRATEGIES.index(c.strategy), key=k + "strategy",
-                            format_func=lambda s: t(f"dec.strategy.{s}"))
+                            format_func=lambda s: t(f"dec.strategy.{s}"), persist_state="session")
     values = dict(strategy=strategy, seed=seed, max_new_tokens=max_new)
     if strategy == "sample":
-        values["temperature"] = st.slider(t("dec.param.temperature"), 0.05, 2.0, float(c.temperature), 0.05, key=k + "temperature")
-        values["top_k"] = st.number_input(t("dec.param.top_k"), 0, 1000, int(c.top_k), key=k + "top_k")
-        values["top_p"] = st.slider("top-p", 0.05, 1.0, float(c.top_p), 0.05, key=k + "top_p")
-        values["min_p"] = st.slider("min-p", 0.0, 0.5, float(c.min_p), 0.01, key=k + "min_p")
-        values["typical_p"] = st.slider(t("dec.param.typical_p"), 0.05, 1.0, float(c.typical_p), 0.05, key=k + "typical_p")
+        values["temperature"] = st.slider(t("dec.param.temperature"), 0.05, 2.0, float(c.temperature), 0.05, key=k + "temperature", persist_state="session")
+        values["top_k"] = st.number_input(t("dec.param.top_k"), 0, 1000, int(c.top_k), key=k + "top_k", persist_state="session")
+        values["top_p"] = st.slider("top-p", 0.05, 1.0, float(c.top_p), 0.05, key=k + "top_p", persist_state="session")
+        values["min_p"] = st.slider("min-p", 0.0, 0.5, float(c.min_p), 0.01, key=k + "min_p", persist_state="session")
+        values["typical_p"] = st.slider(t("dec.param.typical_p"), 0.05, 1.0, float(c.typical_p), 0.05, key=k + "typical_p", persist_state="session")
     if strategy == "beam":
-        values["num_beams"] = st.slider(t("dec.param.num_beams"), 2, dec.MAX_BEAMS, max(2, int(c.num_beams)), key=k + "beams")
+        values["num_beams"] = st.slider(t("dec.param.num_beams"), 2, dec.MAX_BEAMS, max(2, int(c.num_beams)), key=k + "beams", persist_state="session")
         values["length_penalty"] = st.slider(t("dec.param.length_penalty"), -2.0, 3.0, float(c.length_penalty), 0.1,
-                                             key=k + "length_penalty")
-        values["early_stopping"] = st.toggle(t("dec.param.early_stopping"), bool(c.early_stopping), key=k + "early")
+                                             key=k + "length_penalty", persist_state="session")
+        values["early_stopping"] = st.toggle(t("dec.param.early_stopping"), bool(c.early_stopping), key=k + "early", persist_state="session")
     if strategy == "contrastive":
-        values["top_k"] = st.number_input(t("dec.candidates"), 2, 20, max(2, int(c.top_k) or 4), key=k + "ck")
+        values["top_k"] = st.number_input(t("dec.candidates"), 2, 20, max(2, int(c.top_k) or 4), key=k + "ck", persist_state="session")
         values["penalty_alpha"] = st.slider(t("dec.param.penalty_alpha"), 0.05, 1.0, float(c.penalty_alpha), 0.05,
-                                            key=k + "alpha")
+                                            key=k + "alpha", persist_state="session")
     values["repetition_penalty"] = st.slider(t("dec.param.repetition_penalty"), 0.5, 2.0, float(c.repetition_penalty), 0.05,
-                                             key=k + "rep")
+                                             key=k + "rep", persist_state="session")
     values["no_repeat_ngram_size"] = st.number_input(t("dec.param.no_repeat_ngram_size"), 0, 10, int(c.no_repeat_ngram_size),
-                                                     key=k + "ngram")
+                                                     key=k + "ngram", persist_state="session")
     try:
         config = dataclasses.replace(c, **values).validate()
     except ValueError as exc:
@@ -143,9 +143,9 @@ url_state.bind(P + "chat", "chat", default=True, parse=url_state.parse_bool, dum
 left, right = st.columns([1, 2])
 with left:
     name = model_picker("decoding", kinds=("causal-lm",), default="smollm2-135m-instruct")
-    seed = st.number_input(t("dec.seed"), 0, 2**31 - 1, key=P + "seed", help=t("dec.seed_help"))
+    seed = st.number_input(t("dec.seed"), 0, 2**31 - 1, key=P + "seed", help=t("dec.seed_help"), persist_state="session")
     max_new = st.number_input(t("dec.max_new"), 1, dec.MAX_NEW_TOKENS, key=P + "max_new",
-                              help=t("dec.max_new_help", cap=dec.MAX_NEW_TOKENS))
+                              help=t("dec.max_new_help", cap=dec.MAX_NEW_TOKENS), persist_state="session")
     remote_model = None
     if engine.remote_on():
         remote_model = engine.remote_model_input(P + "remote_model", name or "smollm2-135m-instruct")
@@ -154,8 +154,8 @@ loaded = load_or_explain(name) if name else None
 if loaded is None:
     st.stop()
 with right:
-    prompt = st.text_area(t("dec.prompt"), key=P + "prompt", height=100)
-    chat = st.toggle(t("dec.chat"), key=P + "chat", help=t("dec.chat_help"))
+    prompt = st.text_area(t("dec.prompt"), key=P + "prompt", height=100, persist_state="session")
+    chat = st.toggle(t("dec.chat"), key=P + "chat", help=t("dec.chat_help"), persist_state="session")
 
 tabs = st.tabs([t("dec.tab.compare"), t("dec.tab.inspect"), t("dec.tab.prompting"), t("dec.tab.kv"),
                 t("dec.tab.export")], key=P + "tab", on_change="rerun")
@@ -256,11 +256,11 @@ def inspect_tab():
         st.info(t("dec.inspect_first"))
         return
     column = st.selectbox(t("dec.inspect_column"), runnable, key=P + "inspect_col",
-                          format_func=lambda c: shown_name(c["name"]))
+                          format_func=lambda c: shown_name(c["name"]), persist_state="session")
     result = results[column["id"]]
     steps = result["steps"]
     step = st.select_slider(t("dec.inspect_step"), options=list(range(len(steps))), key=P + "inspect_step",
-                            format_func=lambda i: f"{i}: {steps[i].text!r}")
+                            format_func=lambda i: f"{i}: {steps[i].text!r}", persist_state="session")
     prompt_ids = st.session_state[P + "prompt_ids"]
     before = prompt_ids + result["ids"][:step]
     dist = dec.distribution_at(loaded, before, result["config"], top_n=15)
@@ -273,7 +273,7 @@ def inspect_tab():
     others = [i for i, a in enumerate(dist.raw) if a.token_id != taken]
     alt = st.selectbox(t("dec.branch_with"), dist.raw, index=others[0] if others else 0,
                        key=f"{P}branch_alt.{column['id']}.{step}",
-                       format_func=lambda a: f"{a.text!r} (p={a.prob:.3f})" + (" ✓" if a.token_id == taken else ""))
+                       format_func=lambda a: f"{a.text!r} (p={a.prob:.3f})" + (" ✓" if a.token_id == taken else ""), persist_state="session")
     if st.button(t("dec.branch"), key=P + "branch"):
         out, branched = st.empty(), []
         with queue_status():
@@ -295,7 +295,7 @@ def prompting_tab():
     texts = {}
     for style, col in zip(styles, cols):
         texts[style] = col.text_area(t(f"dec.prompt.{style}"), t(f"dec.prompt.{style}.default"),
-                                     key=f"{P}pstyle.{style}", height=200)
+                                     key=f"{P}pstyle.{style}", height=200, persist_state="session")
     if st.button(t("dec.prompting_run"), key=P + "prompting_run"):
         config = dec.DecodingConfig(strategy="greedy", max_new_tokens=int(min(max_new, 40)))
         for style, col in zip(styles, cols):
@@ -312,7 +312,7 @@ def prompting_tab():
 
 def kv_tab():
     st.markdown(t("dec.kv_intro"))
-    n = st.slider(t("dec.kv_tokens"), 8, 128, 32, key=P + "kv_n")
+    n = st.slider(t("dec.kv_tokens"), 8, 128, 32, key=P + "kv_n", persist_state="session")
     if st.button(t("dec.kv_run"), key=P + "kv_run"):
         ids = prompt_ids_or_warn()
         if ids is not None:

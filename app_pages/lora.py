@@ -77,7 +77,7 @@ tabs = st.tabs([t("lora.tab.data"), t("lora.tab.config"), t("lora.tab.train"), t
 
 def data_tab():
     source = st.radio(t("lora.data.source"), ["shipped", "upload"], horizontal=True, key=P + "source",
-                      format_func=lambda s: t(f"lora.data.source.{s}"))
+                      format_func=lambda s: t(f"lora.data.source.{s}"), persist_state="session")
     if source == "shipped":
         st.caption(t("lora.data.shipped_note"))
     else:
@@ -90,7 +90,7 @@ def data_tab():
         return
     st.success(t("lora.data.loaded", n=len(examples)))
     st.dataframe(pd.DataFrame([e.as_row() for e in examples[:PREVIEW_ROWS]]), hide_index=True, key=P + "preview")
-    index = st.number_input(t("lora.data.example"), 0, len(examples) - 1, 0, key=P + "example_index")
+    index = st.number_input(t("lora.data.example"), 0, len(examples) - 1, 0, key=P + "example_index", persist_state="session")
     example = examples[int(index)]
     encoded = D.encode_example(loaded.tokenizer, example, int(cfg["max_length"]))
     st.markdown(t("lora.data.formatted"))
@@ -134,10 +134,10 @@ def config_tab():
         st.markdown(t("lora.cfg.training"))
         setting("learning_rate", st.number_input, t("lora.cfg.lr"), 1e-6, 0.1, format="%.5f", step=1e-4)
         cfg["schedule"] = st.selectbox(t("lora.cfg.schedule"), SCHEDULES, index=SCHEDULES.index(cfg["schedule"]),
-                                       key=P + "w.schedule")
+                                       key=P + "w.schedule", persist_state="session")
         setting("warmup_steps", st.number_input, t("lora.cfg.warmup"), 0, 10_000)
         unit = st.radio(t("lora.cfg.length_unit"), ["steps", "epochs"], horizontal=True, key=P + "w.unit",
-                        index=1 if cfg["epochs"] > 0 else 0, format_func=lambda u: t(f"lora.cfg.unit.{u}"))
+                        index=1 if cfg["epochs"] > 0 else 0, format_func=lambda u: t(f"lora.cfg.unit.{u}"), persist_state="session")
         if unit == "steps":
             setting("max_steps", st.number_input, t("lora.cfg.steps"), 1, 100_000)
             cfg["epochs"] = 0.0
@@ -158,7 +158,7 @@ def config_tab():
                 help=t("lora.cfg.patience_help"))
     ok, reason = quantization_ok()
     st.radio(t("lora.cfg.quantization"), QUANTIZATION, index=QUANTIZATION.index(cfg["quantization"]),
-             key=P + "w.quantization", horizontal=True, disabled=not ok, format_func=lambda q: t(f"lora.quant.{q}"))
+             key=P + "w.quantization", horizontal=True, disabled=not ok, format_func=lambda q: t(f"lora.quant.{q}"), persist_state="session")
     cfg["quantization"] = st.session_state[P + "w.quantization"] if ok else "none"
     if not ok:
         st.caption(t("lora.cfg.quant_disabled", reason=reason))

@@ -67,13 +67,13 @@ with st.expander(t("rag.settings"), expanded=collection is None):
         st.markdown("**" + t("rag.retrieval_side") + "**")
         embed_name = model_picker(P + "embed", ("embedding",), "all-minilm-l6-v2", param="embed")
         method = st.radio(t("rag.method"), METHODS, index=2, horizontal=True, key=P + "method",
-                          format_func=lambda m: t("rag.method." + m))
-        top_k = st.slider(t("rag.top_k"), 1, 10, 4, key=P + "top_k")
+                          format_func=lambda m: t("rag.method." + m), persist_state="session")
+        top_k = st.slider(t("rag.top_k"), 1, 10, 4, key=P + "top_k", persist_state="session")
         weak_threshold = st.slider(t("rag.weak_threshold"), 0.0, 1.0, WEAK_COSINE, 0.05, key=P + "weak",
-                                   help=t("rag.weak_help"))
+                                   help=t("rag.weak_help"), persist_state="session")
         can_rerank = reranker_available()
         use_rerank = st.toggle(t("rag.rerank"), False, key=P + "rerank", disabled=not can_rerank,
-                               help=t("rag.rerank_help", model=DEFAULT_RERANKER))
+                               help=t("rag.rerank_help", model=DEFAULT_RERANKER), persist_state="session")
         if not can_rerank:
             st.caption(t("rag.rerank_missing", model=DEFAULT_RERANKER))
         store, store_url = views.store_settings()
@@ -86,11 +86,11 @@ with st.expander(t("rag.settings"), expanded=collection is None):
         else:
             st.caption(t("rag.remote_note", server=engine.server_label()))
             engine.remote_model_input(P + "remote_model", "smollm2-135m-instruct", label=t("rag.remote_model"))
-        max_new = st.slider(t("rag.max_new"), 16, 512, 160, 16, key=P + "max_new")
+        max_new = st.slider(t("rag.max_new"), 16, 512, 160, 16, key=P + "max_new", persist_state="session")
         prompt_hits = st.slider(t("rag.prompt_hits"), 1, 10, PROMPT_HITS, key=P + "prompt_hits",
-                                help=t("rag.prompt_hits_help"))
+                                help=t("rag.prompt_hits_help"), persist_state="session")
         force_citation = st.toggle(t("rag.force_citation"), True, key=P + "force_citation",
-                                   disabled=backend != "local", help=t("rag.force_citation_help"))
+                                   disabled=backend != "local", help=t("rag.force_citation_help"), persist_state="session")
 
 
 def make_generator():
@@ -136,21 +136,21 @@ if collection is None and P + "index_job" not in st.session_state and SAMPLE_PDF
 
 
 def documents_tab():
-    st.toggle(t("rag.use_sample"), True, key=P + "use_sample", help=t("rag.use_sample_help"))
+    st.toggle(t("rag.use_sample"), True, key=P + "use_sample", help=t("rag.use_sample_help"), persist_state="session")
     st.file_uploader(t("rag.upload"), type=[s.lstrip(".") for s in SUFFIXES], accept_multiple_files=True,
                      key=P + "uploads", max_upload_size=UPLOAD_MAX_MB)
-    st.toggle(t("rag.ocr"), True, key=P + "ocr", help=t("rag.ocr_help"))
+    st.toggle(t("rag.ocr"), True, key=P + "ocr", help=t("rag.ocr_help"), persist_state="session")
     locked = [r.doc for r in (collection.reports if collection else []) if r.status == INGEST_NEEDS_PASSWORD]
     for name in locked:
-        st.text_input(t("rag.password", doc=name), type="password", key=P + "pw." + name)
+        st.text_input(t("rag.password", doc=name), type="password", key=P + "pw." + name, persist_state="session")
     c1, c2, c3 = st.columns(3)
     chunk_method = c1.radio(t("rag.chunk_method"), ("characters", "tokens"), key=P + "chunk_method",
-                            format_func=lambda m: t("rag.chunk_method." + m))
+                            format_func=lambda m: t("rag.chunk_method." + m), persist_state="session")
     by_tokens = chunk_method == "tokens"
     size = c2.number_input(t("rag.chunk_size_tokens" if by_tokens else "rag.chunk_size"), 1, 8000,
-                           128 if by_tokens else DEFAULT_CHUNKS.size, key=P + "chunk_size_" + chunk_method)
+                           128 if by_tokens else DEFAULT_CHUNKS.size, key=P + "chunk_size_" + chunk_method, persist_state="session")
     overlap = c3.number_input(t("rag.chunk_overlap"), 0, 4000, 24 if by_tokens else DEFAULT_CHUNKS.overlap,
-                              key=P + "chunk_overlap_" + chunk_method)
+                              key=P + "chunk_overlap_" + chunk_method, persist_state="session")
     job = runner.get(st.session_state.get(P + "index_job"))
     busy = job is not None and not job.done
     if overlap >= size:
@@ -184,7 +184,7 @@ def index_done(job):
 def save_and_open():
     with st.expander(t("rag.collections")):
         c1, c2 = st.columns(2)
-        name = c1.text_input(t("rag.save_name"), "my-documents", key=P + "save_name")
+        name = c1.text_input(t("rag.save_name"), "my-documents", key=P + "save_name", persist_state="session")
         if c1.button(t("rag.save"), disabled=collection is None, key=P + "save"):
             try:
                 folder = collection.save(collection_folder(name))
@@ -193,7 +193,7 @@ def save_and_open():
                 st.error(str(exc))
         names = saved_collections()
         chosen = c2.selectbox(t("rag.open_saved"), names, key=P + "open_name", placeholder=t("rag.none_saved"),
-                              index=None)
+                              index=None, persist_state="session")
         b1, b2 = c2.columns(2)
         if b1.button(t("rag.open"), disabled=chosen is None, key=P + "open"):
             try:
@@ -222,7 +222,7 @@ def chat_tab():
         st.info(t("rag.index_first"))
         return
     turns: list[pipeline.Turn] = st.session_state.setdefault(P + "turns", [])
-    compare = st.toggle(t("rag.compare"), False, key=P + "compare", help=t("rag.compare_help"))
+    compare = st.toggle(t("rag.compare"), False, key=P + "compare", help=t("rag.compare_help"), persist_state="session")
     if turns and st.button(t("rag.clear_chat"), key=P + "clear"):
         st.session_state[P + "turns"] = []
         st.rerun()
@@ -281,7 +281,7 @@ def retrieval_tab():
     turns = st.session_state.get(P + "turns") or []
     default = turns[-1].query if turns else ""
     question = st.text_input(t("rag.glass_question"), default, key=P + "glass_q",
-                             placeholder=t("rag.glass_placeholder"))
+                             placeholder=t("rag.glass_placeholder"), persist_state="session")
     if not question.strip():
         st.caption(t("rag.glass_help"))
         return
@@ -301,7 +301,7 @@ def retrieval_tab():
 
 def eval_items():
     source = st.radio(t("rag.eval.source"), ("sample", "upload"), horizontal=True, key=P + "eval_source",
-                      format_func=lambda s: t("rag.eval.source." + s))
+                      format_func=lambda s: t("rag.eval.source." + s), persist_state="session")
     if source == "sample":
         return load_eval_set(SAMPLE_EVAL.name, SAMPLE_EVAL.read_bytes())
     file = st.file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file", max_upload_size=10)
@@ -322,7 +322,7 @@ def evaluate_tab():
         return
     if not items:
         return
-    k = st.slider("k", 1, 10, top_k, key=P + "eval_k")
+    k = st.slider("k", 1, 10, top_k, key=P + "eval_k", persist_state="session")
     report = run_retrieval_eval(search, items, METHODS, k)
     summary = pd.DataFrame(report.summary_rows())
     # The backend's column names, shown in the page's language (the chart reads the backend's).

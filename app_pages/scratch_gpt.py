@@ -122,7 +122,7 @@ absorb_finished()
 c1, c2 = st.columns([1, 2])
 with c1:
     st.radio(t("scratch_gpt.data.source"), [*CORPORA, "upload"], key=P + "corpus",
-             format_func=lambda k: t(f"scratch_gpt.corpus.{k}"))
+             format_func=lambda k: t(f"scratch_gpt.corpus.{k}"), persist_state="session")
     if st.session_state.get(P + "corpus") == "upload":
         st.file_uploader(t("scratch_gpt.data.upload"), type=["txt", "md", "csv", "json", "py"], key=P + "upload",
                          help=t("scratch_gpt.data.upload_help", mb=MAX_UPLOAD_BYTES // 2**20))
@@ -131,7 +131,7 @@ with c1:
         st.session_state[P + "tokenizer"] = "char"
     st.selectbox(t("scratch_gpt.data.tokenizer"), ["char", *subwords], key=P + "tokenizer",
                  format_func=lambda k: t("scratch_gpt.data.tokenizer.char") if k == "char"
-                 else t("scratch_gpt.data.tokenizer.trained", name=subwords[k].tok.label))
+                 else t("scratch_gpt.data.tokenizer.trained", name=subwords[k].tok.label), persist_state="session")
     if not subwords:
         st.caption(t("scratch_gpt.data.tokenizer_hint"))
 text, name, problem = text_source()
@@ -174,7 +174,7 @@ def train_tab():
             setting("block_size", st.number_input, t("scratch_gpt.cfg.block_size"), 8, 512, step=8)
             cfg["positions"] = st.selectbox(t("scratch_gpt.cfg.positions"), POSITIONS, key=P + "w.positions",
                                             index=POSITIONS.index(cfg["positions"]),
-                                            format_func=lambda p: t(f"scratch_gpt.pos.{p}"))
+                                            format_func=lambda p: t(f"scratch_gpt.pos.{p}"), persist_state="session")
             setting("dropout", st.slider, t("scratch_gpt.cfg.dropout"), 0.0, 0.5, step=0.05)
         with b:
             st.markdown(t("scratch_gpt.cfg.training"))
@@ -228,7 +228,7 @@ def train_tab():
 
 def ladder_tab():
     st.markdown(t("scratch_gpt.ladder.intro"))
-    steps = st.number_input(t("scratch_gpt.ladder.steps"), 10, 5000, 300, step=50, key=P + "ladder_steps")
+    steps = st.number_input(t("scratch_gpt.ladder.steps"), 10, 5000, 300, step=50, key=P + "ladder_steps", persist_state="session")
     job = shared_runner().get(st.session_state.get(P + "ladder_job"))
     if st.button(t("scratch_gpt.ladder.start"), key=P + "ladder_start", disabled=job is not None and not job.done):
         try:
@@ -285,7 +285,7 @@ def inspect_tab():
         return
     prompt = st.text_input(t("scratch_gpt.inspect.prompt"), "ROMEO:\nBut soft, what light"
                            if tok.kind == "subword" or "\n" in tok.stoi
-                           else tok.decode(range(1, min(12, tok.vocab_size))), key=P + "prompt")
+                           else tok.decode(range(1, min(12, tok.vocab_size))), key=P + "prompt", persist_state="session")
     if not prompt:
         st.warning(t("scratch_gpt.inspect.empty"))
         return
@@ -305,18 +305,18 @@ def inspect_tab():
         st.plotly_chart(next_char_figure(result.next_probs.numpy(), tok.itos), key=P + "next_chart")
     with b:
         l1, l2 = st.columns(2)
-        layer = l1.selectbox(t("scratch_gpt.inspect.layer"), range(len(result.attentions)), key=P + "layer")
-        head = l2.selectbox(t("scratch_gpt.inspect.head"), range(model.config.n_head), key=P + "head")
+        layer = l1.selectbox(t("scratch_gpt.inspect.layer"), range(len(result.attentions)), key=P + "layer", persist_state="session")
+        head = l2.selectbox(t("scratch_gpt.inspect.head"), range(model.config.n_head), key=P + "head", persist_state="session")
         chars = [c if c not in " \n" else {" ": "␣", "\n": "⏎"}[c] for c in seen]
         st.plotly_chart(heatmap_figure(result.attentions[layer][head].numpy(), chars,
                                        t("scratch_gpt.inspect.map", layer=layer, head=head)), key=P + "attn_map")
     st.subheader(t("scratch_gpt.gen.title"))
     g1, g2, g3, g4 = st.columns(4)
-    n = g1.number_input(t("scratch_gpt.gen.n"), 1, 2000, 300, key=P + "gen_n")
-    temperature = g2.slider(t("scratch_gpt.cfg.temperature"), 0.1, 2.0, 0.8, step=0.1, key=P + "gen_t")
+    n = g1.number_input(t("scratch_gpt.gen.n"), 1, 2000, 300, key=P + "gen_n", persist_state="session")
+    temperature = g2.slider(t("scratch_gpt.cfg.temperature"), 0.1, 2.0, 0.8, step=0.1, key=P + "gen_t", persist_state="session")
     top_k = g3.number_input(t("scratch_gpt.gen.top_k"), 0, tok.vocab_size, 0, key=P + "gen_k",
-                            help=t("scratch_gpt.gen.top_k_help"))
-    seed = g4.number_input(t("scratch_gpt.cfg.seed"), 0, 2**31 - 1, 0, key=P + "gen_seed")
+                            help=t("scratch_gpt.gen.top_k_help"), persist_state="session")
+    seed = g4.number_input(t("scratch_gpt.cfg.seed"), 0, 2**31 - 1, 0, key=P + "gen_seed", persist_state="session")
     if st.button(t("scratch_gpt.gen.go"), key=P + "generate", icon=":material/auto_awesome:"):
         with st.spinner(t("scratch_gpt.gen.running")):
             st.session_state[P + "generated"] = sample(model, tok, prompt, int(n), float(temperature), int(seed),
@@ -331,7 +331,7 @@ def save_tab():
     if model is not None:
         run_name = st.text_input(t("scratch_gpt.save.name"), f"shakespeare-{model.config.positions}"
                                  if prepared.name == "shakespeare" else f"{prepared.name}-{model.config.positions}"[:40],
-                                 key=P + "save_name")
+                                 key=P + "save_name", persist_state="session")
         if st.button(t("scratch_gpt.save.go"), key=P + "save", type="primary", icon=":material/save:"):
             try:
                 folder = export_hf(model, tok, runs_dir() / safe_name(run_name), {"corpus": prepared.name})
@@ -352,7 +352,7 @@ def save_tab():
                            mime="application/zip", key=P + "download")
     if saved:
         st.divider()
-        pick = st.selectbox(t("scratch_gpt.save.load"), saved, key=P + "load_pick", format_func=lambda n: f"scratch_gpt/{n}")
+        pick = st.selectbox(t("scratch_gpt.save.load"), saved, key=P + "load_pick", format_func=lambda n: f"scratch_gpt/{n}", persist_state="session")
         if st.button(t("scratch_gpt.save.load_go"), key=P + "load"):
             try:
                 loaded, loaded_tok, meta = load(runs_dir() / pick)

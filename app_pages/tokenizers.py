@@ -92,20 +92,20 @@ st.markdown(t("tok.intro"))
 
 c1, c2 = st.columns([1, 1])
 c1.selectbox(t("tok.sample"), ["", *SAMPLES], key=P + "sample", on_change=load_sample,
-             format_func=lambda s: t(f"tok.sample.{s}") if s else t("tok.sample_pick"))
+             format_func=lambda s: t(f"tok.sample.{s}") if s else t("tok.sample_pick"), persist_state="session")
 c2.file_uploader(t("tok.upload"), type=["txt", "md", "py", "json", "csv"], key=P + "upload",
                  max_upload_size=UPLOAD_MAX_MB,
                  on_change=load_upload, help=t("tok.upload_help", mb=UPLOAD_MAX_MB))
 note = st.session_state.get(P + "upload_note")
 if note:
     getattr(st, note[0])(note[1])
-text = st.text_area(t("tok.text"), key=P + "text", height=140)
+text = st.text_area(t("tok.text"), key=P + "text", height=140, persist_state="session")
 
 options = [*OFFLINE, *st.session_state[P + "extra"], *trained()]
-chosen = st.multiselect(t("tok.choose"), options, key=P + "chosen", format_func=label)
+chosen = st.multiselect(t("tok.choose"), options, key=P + "chosen", format_func=label, persist_state="session")
 with st.expander(t("tok.add_hub")):
     st.text_input(t("tok.hub_id"), key=P + "hub_id", placeholder="Qwen/Qwen2.5-0.5B-Instruct",
-                  on_change=add_hub_tokenizer)
+                  on_change=add_hub_tokenizer, persist_state="session")
     if st.session_state.get(P + "hub_error"):
         st.error(st.session_state[P + "hub_error"])
 
@@ -170,8 +170,8 @@ def compare_tab():
     st.plotly_chart(bars, key=P + "bars")
 
     v1, v2 = st.columns(2)
-    whitespace = v1.toggle(t("tok.whitespace"), key=P + "whitespace")
-    show_ids = v2.toggle(t("tok.show_ids"), key=P + "show_ids")
+    whitespace = v1.toggle(t("tok.whitespace"), key=P + "whitespace", persist_state="session")
+    show_ids = v2.toggle(t("tok.show_ids"), key=P + "show_ids", persist_state="session")
     cols = st.columns(2)
     for n, (key, result) in enumerate(results.items()):
         with cols[n % 2].container(border=True):
@@ -187,7 +187,7 @@ def token_card(key, result, whitespace, show_ids):
     pages = max(1, -(-result.n_tokens // PER_PAGE))
     page = 1
     if pages > 1:
-        page = st.number_input(t("tok.page", pages=pages), 1, pages, 1, key=P + f"page.{key}")
+        page = st.number_input(t("tok.page", pages=pages), 1, pages, 1, key=P + f"page.{key}", persist_state="session")
     start = (page - 1) * PER_PAGE
     rows = result.rows(start, start + PER_PAGE)
     token_chips([r.string for r in rows], [r.id for r in rows], [r.special for r in rows],
@@ -202,7 +202,7 @@ def token_card(key, result, whitespace, show_ids):
 def chat_tab():
     st.markdown(t("tok.chat_intro"))
     with_template = [s.key for s in tz.TOKENIZERS if s.chat_template] + st.session_state[P + "extra"]
-    key = st.selectbox(t("tok.chat_tokenizer"), with_template, key=P + "chat_tok", format_func=label)
+    key = st.selectbox(t("tok.chat_tokenizer"), with_template, key=P + "chat_tok", format_func=label, persist_state="session")
     default = pd.DataFrame([
         {"role": "system", "content": t("tok.chat_default_system")},
         {"role": "user", "content": t("tok.chat_default_user")},
@@ -211,7 +211,7 @@ def chat_tab():
     edited = st.data_editor(default, num_rows="dynamic", key=P + "chat_messages", hide_index=True,
                             column_config={"role": st.column_config.SelectboxColumn(
                                 options=["system", "user", "assistant"], required=True)})
-    prompt = st.toggle(t("tok.chat_generation_prompt"), value=True, key=P + "chat_prompt")
+    prompt = st.toggle(t("tok.chat_generation_prompt"), value=True, key=P + "chat_prompt", persist_state="session")
     messages = [{"role": str(r["role"]), "content": str(r["content"] or "")} for _, r in edited.iterrows()
                 if isinstance(r["role"], str)]
     try:
@@ -230,12 +230,12 @@ def chat_tab():
 
 def batch_tab():
     st.markdown(t("tok.batch_intro"))
-    lines = st.text_area(t("tok.batch_texts"), t("tok.batch_default"), key=P + "batch_texts", height=110)
+    lines = st.text_area(t("tok.batch_texts"), t("tok.batch_default"), key=P + "batch_texts", height=110, persist_state="session")
     b1, b2, b3 = st.columns(3)
-    key = b1.selectbox(t("tok.batch_tokenizer"), options, key=P + "batch_tok", format_func=label)
+    key = b1.selectbox(t("tok.batch_tokenizer"), options, key=P + "batch_tok", format_func=label, persist_state="session")
     side = b2.radio(t("tok.padding_side"), ["right", "left"], horizontal=True, key=P + "batch_side",
-                    format_func=lambda s: t(f"tok.side.{s}"))
-    cut = b3.number_input(t("tok.truncation"), 0, 512, 0, key=P + "batch_cut", help=t("tok.truncation_help"))
+                    format_func=lambda s: t(f"tok.side.{s}"), persist_state="session")
+    cut = b3.number_input(t("tok.truncation"), 0, 512, 0, key=P + "batch_cut", help=t("tok.truncation_help"), persist_state="session")
     texts = [line for line in lines.splitlines() if line.strip()]
     if not texts:
         st.info(t("tok.batch_empty"))
@@ -262,7 +262,7 @@ def batch_tab():
 def train_tab():
     st.markdown(t("tok.train_intro"))
     source = st.radio(t("tok.corpus"), ["sample", "text", "upload"], horizontal=True, key=P + "corpus_source",
-                      format_func=lambda s: t(f"tok.corpus.{s}"))
+                      format_func=lambda s: t(f"tok.corpus.{s}"), persist_state="session")
     corpus = ""
     if source == "sample":
         corpus = training.sample_corpus()
@@ -280,8 +280,8 @@ def train_tab():
                     st.warning(warning)
     st.caption(t("tok.corpus_size", chars=len(corpus)))
     k1, k2 = st.columns(2)
-    kind = k1.selectbox(t("tok.kind"), training.KINDS, key=P + "kind", format_func=lambda k: t(f"tok.kind.{k}"))
-    vocab = k2.slider(t("tok.vocab_size"), 100, 8000, 600, step=50, key=P + "vocab")
+    kind = k1.selectbox(t("tok.kind"), training.KINDS, key=P + "kind", format_func=lambda k: t(f"tok.kind.{k}"), persist_state="session")
+    vocab = k2.slider(t("tok.vocab_size"), 100, 8000, 600, step=50, key=P + "vocab", persist_state="session")
     runner = shared_runner()
     job = runner.get(st.session_state.get(P + "train_job"))
     if st.button(t("tok.train"), type="primary", key=P + "train_button", disabled=job is not None and not job.done):

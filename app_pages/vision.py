@@ -39,9 +39,9 @@ def zeroshot_tab():
     if item is None:
         return
     with right:
-        raw = st.text_input(t("vision.zs.labels"), value="cat, dog, car, coffee, rocket", key=P + "zs.labels")
+        raw = st.text_input(t("vision.zs.labels"), value="cat, dog, car, coffee, rocket", key=P + "zs.labels", persist_state="session")
         templates_text = st.text_area(t("vision.zs.templates"), value="\n".join(V.DEFAULT_TEMPLATES), height=140,
-                                      key=P + "zs.templates", help=t("vision.zs.templates_help"))
+                                      key=P + "zs.templates", help=t("vision.zs.templates_help"), persist_state="session")
         try:
             labels = V.clean_labels(raw)
             templates = V.check_templates(templates_text.splitlines())
@@ -86,7 +86,7 @@ def why_tab():
         item = pick_image("why")
         if item is None:
             return
-    label = st.text_input(t("vision.why.label"), value="cat", key=P + "why.label").strip()
+    label = st.text_input(t("vision.why.label"), value="cat", key=P + "why.label", persist_state="session").strip()
     if not label:
         st.warning(t("vision.why.empty"))
         return
@@ -98,7 +98,7 @@ def why_tab():
     else:
         cam = V.vit_cam(space, item.image, label)
         code = (V.vit_cam,)
-    alpha = st.slider(t("vision.why.alpha"), 0.0, 1.0, 0.45, 0.05, key=P + "why.alpha")
+    alpha = st.slider(t("vision.why.alpha"), 0.0, 1.0, 0.45, 0.05, key=P + "why.alpha", persist_state="session")
     with left:
         st.image(item.image, caption=sample_name(item.name))
     with right:
@@ -111,7 +111,7 @@ def why_tab():
 
 def vqa_tab():
     mode = st.radio(t("vision.vqa.mode"), ["tiny", "blip"], horizontal=True, key=P + "vqa.mode",
-                    format_func=lambda m: t(f"vision.vqa.mode.{m}"))
+                    format_func=lambda m: t(f"vision.vqa.mode.{m}"), persist_state="session")
     if mode == "blip":
         blip_panel()
         return

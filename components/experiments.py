@@ -78,7 +78,7 @@ def verdict(exp: Experiment, guess: str | None, observed: Observation) -> None:
 def experiment_view(exp: Experiment, device: str) -> None:
     st.markdown(question(exp))
     guess = st.radio(t("exp.predict"), exp.choices, index=None, key=f"{P}{exp.key}.guess",
-                     format_func=lambda c: choice_label(exp, c))
+                     format_func=lambda c: choice_label(exp, c), persist_state="session")
     b1, b2 = st.columns(2)
     b1.button(t("exp.setup"), key=f"{P}{exp.key}.setup", on_click=set_up, args=(exp.page, exp.id),
               icon=":material/tune:", help=t("exp.setup_help"))
@@ -107,5 +107,5 @@ def experiments_panel(page: str, loaded=None) -> None:
     with st.expander(t("exp.panel", n=len(experiments)), icon=":material/science:"):
         st.caption(t("exp.intro"))
         exp = st.selectbox(t("exp.pick"), experiments, key=f"{P}{page}.pick",
-                           format_func=lambda e: text(e, "title"))
+                           format_func=lambda e: text(e, "title"), persist_state="session")
         experiment_view(exp, device)

@@ -26,7 +26,7 @@ def passcode_gate() -> None:
         return
     st.title("LLM Playground")
     with st.form("app.passcode_form"):
-        typed = st.text_input(t("app.passcode"), type="password", key="app.passcode")
+        typed = st.text_input(t("app.passcode"), type="password", key="app.passcode", persist_state="session")
         submitted = st.form_submit_button(t("app.passcode_enter"))
     if submitted:
         if hmac.compare_digest(typed.encode(), expected.encode()):

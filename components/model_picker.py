@@ -41,14 +41,13 @@ def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, 
         if linked not in options:
             st.session_state[key + "_other"] = linked[:200]
     st.session_state.setdefault(key, default if default in options else options[0])
-    choice = st.selectbox(t("picker.model"), options, format_func=labels.get, key=key)
+    choice = st.selectbox(t("picker.model"), options, format_func=labels.get, key=key, persist_state="session")
     if choice != OTHER:
         st.caption(details[choice])
         url_state.write(param, choice, default if default in options else options[0])
         return choice
     typed = st.text_input(
-        t("picker.other_input"), key=key + "_other", placeholder="Qwen/Qwen2.5-0.5B-Instruct  ·  /path/to/model"
-    )
+        t("picker.other_input"), key=key + "_other", placeholder="Qwen/Qwen2.5-0.5B-Instruct  ·  /path/to/model", persist_state="session")
     url_state.write(param, typed.strip() or None)
     return typed.strip() or None
 

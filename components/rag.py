@@ -30,10 +30,10 @@ def chunk_inspector(collection, key: str = "rag.inspect") -> None:
     if not docs:
         return
     c1, c2 = st.columns([2, 1])
-    doc = c1.selectbox(t("rag.inspect_doc"), docs, key=key + ".doc")
+    doc = c1.selectbox(t("rag.inspect_doc"), docs, key=key + ".doc", persist_state="session")
     pages = sorted({c.page for c in collection.chunks if c.doc == doc})
     page = c2.selectbox(t("rag.inspect_page"), [0, *pages], key=key + ".page",
-                        format_func=lambda p: t("rag.all_pages") if p == 0 else str(p))
+                        format_func=lambda p: t("rag.all_pages") if p == 0 else str(p), persist_state="session")
     chosen = [c for c in collection.chunks if c.doc == doc and (page == 0 or c.page == page)]
     lengths = [len(c.text) for c in chosen]
     st.caption(t("rag.inspect_stats", n=len(chosen), mean=f"{np.mean(lengths):.0f}", low=min(lengths),
@@ -129,11 +129,11 @@ def store_settings() -> tuple[str, str | None]:
     from backends.rag.stores import STORES
 
     store = st.radio(t("rag.store"), STORES, horizontal=True, key="rag.store", help=t("rag.store_help"),
-                     format_func=lambda s: t("rag.store." + s))
+                     format_func=lambda s: t("rag.store." + s), persist_state="session")
     url = None
     if store == "qdrant":
         url = st.text_input(t("rag.store_url"), "", key="rag.store_url", placeholder="http://localhost:6333",
-                            help=t("rag.store_url_help")).strip() or None
+                            help=t("rag.store_url_help"), persist_state="session").strip() or None
     return store, url
 
 

@@ -155,7 +155,7 @@ def live_view(baselines: dict[str, float]) -> None:
                 else 0, val=f"{record['evals'][-1]['val_loss']:.3f}" if record["evals"] else "–",
                 s=f"{record['seconds']:.0f}")
             (st.error if record["status"] == FAILED else st.warning if record["status"] == STOPPED else st.success)(text)
-        log = st.toggle(t("scratch_gpt.chart.log"), value=True, key=P + "log_scale")
+        log = st.toggle(t("scratch_gpt.chart.log"), value=True, key=P + "log_scale", persist_state="session")
         past = [r for r in runs() if r is not record and r["evals"]]
         st.plotly_chart(loss_figure(record, past, baselines, log), key=P + "loss_chart")
         samples = record["samples"] if record else []

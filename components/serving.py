@@ -23,7 +23,7 @@ def server_panel() -> str | None:
         st.subheader(t("serving.server.header"))
         left, right = st.columns([1, 2])
         port = left.number_input(t("serving.port"), 1024, 65535, DEFAULT_PORT, step=1, key=P + "port",
-                                 disabled=server.running)
+                                 disabled=server.running, persist_state="session")
         with right:
             if server.running:
                 url = server.current.url
@@ -51,34 +51,34 @@ def request_form(running_url: str | None) -> tuple[str, str, dict | None, str | 
     """(endpoint, server base URL, JSON body, API key or None) from the page's widgets."""
     # Paths as labels: they read the same in every language, so a language switch keeps the choice.
     endpoint = st.radio(t("serving.endpoint"), ENDPOINTS, horizontal=True, key=P + "endpoint",
-                        format_func=PATHS.get, help=t("serving.endpoint_help"))
+                        format_func=PATHS.get, help=t("serving.endpoint_help"), persist_state="session")
     left, right = st.columns(2)
     local = running_url or f"http://127.0.0.1:{int(st.session_state.get(P + 'port', DEFAULT_PORT))}"
     # Follow this app's server unless another one was typed (a language switch redraws the field empty).
     if not st.session_state.get(P + "url") or st.session_state.get(P + "url") == st.session_state.get(P + "url_local"):
         st.session_state[P + "url"] = local
     st.session_state[P + "url_local"] = local
-    base_url = left.text_input(t("serving.url"), key=P + "url", help=t("serving.url_help"))
+    base_url = left.text_input(t("serving.url"), key=P + "url", help=t("serving.url_help"), persist_state="session")
     api_key = right.text_input(t("serving.api_key"), type="password", key=P + "key",
-                               help=t("serving.api_key_help")) or None
+                               help=t("serving.api_key_help"), persist_state="session") or None
     if endpoint == "models":
         return endpoint, base_url, None, api_key
     kind = KINDS[endpoint]
     models = [m.id for m in list_models() if m.kind == kind]
     model = st.selectbox(t("serving.model"), models, key=P + "model." + endpoint, accept_new_options=True,
-                         help=t("serving.model_help"))
+                         help=t("serving.model_help"), persist_state="session")
     default_text = {"chat": "What is the capital of France?", "completions": "The capital of France is",
                     "embeddings": "A sentence to embed."}[endpoint]
-    text = st.text_area(t("serving.text"), default_text, key=P + "text." + endpoint, height=80)
+    text = st.text_area(t("serving.text"), default_text, key=P + "text." + endpoint, height=80, persist_state="session")
     if endpoint == "embeddings":
         return endpoint, base_url, request_body(endpoint, model or "", text), api_key
     cols = st.columns(4)
-    max_tokens = cols[0].number_input(t("serving.max_tokens"), 1, 512, 24, key=P + "max_tokens")
+    max_tokens = cols[0].number_input(t("serving.max_tokens"), 1, 512, 24, key=P + "max_tokens", persist_state="session")
     temperature = cols[1].slider(t("serving.temperature"), 0.0, 2.0, 0.0, 0.05, key=P + "temperature",
-                                 help=t("serving.temperature_help"))
+                                 help=t("serving.temperature_help"), persist_state="session")
     logprobs = cols[2].number_input(t("serving.logprobs"), 0, 5, 0, key=P + "logprobs",
-                                    help=t("serving.logprobs_help"))
-    stream = cols[3].toggle(t("serving.stream"), key=P + "stream")
+                                    help=t("serving.logprobs_help"), persist_state="session")
+    stream = cols[3].toggle(t("serving.stream"), key=P + "stream", persist_state="session")
     return endpoint, base_url, request_body(endpoint, model or "", text, int(max_tokens), float(temperature),
                                             stream, int(logprobs)), api_key
 

@@ -32,8 +32,7 @@ def language_picker() -> None:
         options=list(LANGS),
         format_func=LANGS.get,
         key=STATE_KEY,
-        horizontal=True,
-    )
+        horizontal=True, persist_state="session")
 
 
 # Streamlit draws the file uploader's button in English whatever the page's language.
@@ -53,7 +52,7 @@ def translate_builtin_widgets() -> None:
 def present_toggle() -> None:
     """Larger text for a projector; `?present=1` in a link turns it on."""
     url_state.bind(PRESENT_KEY, "present", default=False, parse=url_state.parse_bool, dump=url_state.dump_bool)
-    if st.sidebar.toggle(t("sidebar.present"), key=PRESENT_KEY, help=t("sidebar.present_help")):
+    if st.sidebar.toggle(t("sidebar.present"), key=PRESENT_KEY, help=t("sidebar.present_help"), persist_state="session"):
         st.html(PRESENT_CSS)
 
 
@@ -62,8 +61,7 @@ def device_picker() -> None:
         t("sidebar.device"),
         options=["auto", *available_devices()],
         key=DEVICE_KEY,
-        help=t("sidebar.device_help"),
-    )
+        help=t("sidebar.device_help"), persist_state="session")
     st.sidebar.caption(t("sidebar.device_resolved", device=current_device()))
 
 

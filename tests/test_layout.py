@@ -199,3 +199,23 @@ def test_no_legacy_pages_directory():
 def test_trust_remote_code_is_never_switched_on_silently():
     hits = [p.name for p in _py("backends") if re.search(r"trust_remote_code\s*=\s*True", p.read_text())]
     assert hits == []
+
+
+VALUE_WIDGETS = {"radio", "selectbox", "multiselect", "slider", "select_slider", "number_input", "text_input",
+                 "text_area", "toggle", "checkbox", "color_picker", "date_input", "time_input", "segmented_control",
+                 "pills"}
+
+
+def test_every_keyed_widget_keeps_its_value_for_the_session():
+    """Tabs are lazy and Streamlit forgets a widget it did not draw in a run: without
+    `persist_state="session"` a setting made in one tab was lost after a visit to another tab
+    (tests/pages/test_lora_page.py shows it). Any keyed value widget must persist."""
+    missing = []
+    for path in _py("app_pages") + _py("components"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in VALUE_WIDGETS:
+                kws = {k.arg: k.value for k in node.keywords}
+                persist = kws.get("persist_state")
+                if "key" in kws and not (isinstance(persist, ast.Constant) and persist.value == "session"):
+                    missing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert missing == []

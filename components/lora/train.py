@@ -122,7 +122,7 @@ def live_view() -> None:
             (st.error if current.status == FAILED else st.warning if current.status == STOPPED else st.success)(
                 message)
         if len(steps) >= 2:
-            log = st.toggle(t("lora.train.log_scale"), key=P + "log_scale")
+            log = st.toggle(t("lora.train.log_scale"), key=P + "log_scale", persist_state="session")
             st.plotly_chart(loss_figure(steps, evals, log), key=P + "loss_chart")
         if evals:
             st.caption(t("lora.train.eval_now", loss=f"{evals[-1]['eval_loss']:.3f}", step=evals[-1]["step"],
@@ -153,7 +153,7 @@ def history_view() -> None:
     } for r in runs()]
     st.dataframe(pd.DataFrame(table), hide_index=True, key=P + "history_table")
     if finished:
-        log = st.toggle(t("lora.train.log_scale"), key=P + "history_log")
+        log = st.toggle(t("lora.train.log_scale"), key=P + "history_log", persist_state="session")
         st.plotly_chart(history_figure(finished, log), key=P + "history_chart")
     with st.expander(t("lora.history.configs")):
         st.json({r["label"]: r["settings"].to_dict() for r in runs()}, expanded=False)

@@ -55,20 +55,20 @@ def settings(device: str, reasons: dict) -> None:
     usable = [s.key for s in SPECS if reasons[s.key] is None]
     c["variants"] = [k for k in c["variants"] if k in usable]
     c["variants"] = st.multiselect(t("quantization.variants"), usable, default=c["variants"],
-                                   format_func=label, key=P + "w.variants")
+                                   format_func=label, key=P + "w.variants", persist_state="session")
     a, b, k = st.columns(3)
     c["ppl_tokens"] = a.select_slider(t("quantization.ppl_tokens"), PPL_CHOICES + tuple(
         [c["ppl_tokens"]] if c["ppl_tokens"] not in PPL_CHOICES else []), value=c["ppl_tokens"],
-        key=P + "w.ppl_tokens", help=t("quantization.ppl_tokens_help"))
-    c["runs"] = int(b.number_input(t("quantization.runs"), 1, 50, c["runs"], key=P + "w.runs"))
+        key=P + "w.ppl_tokens", help=t("quantization.ppl_tokens_help"), persist_state="session")
+    c["runs"] = int(b.number_input(t("quantization.runs"), 1, 50, c["runs"], key=P + "w.runs", persist_state="session"))
     keepable = [key for key in c["variants"] if spec(key).family not in ("onnx",)]
     c["keep"] = k.multiselect(t("quantization.keep"), keepable, default=[x for x in c["keep"] if x in keepable],
-                              format_func=label, key=P + "w.keep", help=t("quantization.keep_help"))
+                              format_func=label, key=P + "w.keep", help=t("quantization.keep_help"), persist_state="session")
     with st.expander(t("quantization.advanced")):
         cols = st.columns(5)
         for col, name in zip(cols, ("window", "stride", "kld_tokens", "prefill_tokens", "new_tokens")):
-            c[name] = int(col.number_input(t(f"quantization.cfg.{name}"), 0, 200_000, c[name], key=P + "w." + name))
-        c["prompt"] = st.text_input(t("quantization.cfg.prompt"), c["prompt"], key=P + "w.prompt")
+            c[name] = int(col.number_input(t(f"quantization.cfg.{name}"), 0, 200_000, c[name], key=P + "w." + name, persist_state="session"))
+        c["prompt"] = st.text_input(t("quantization.cfg.prompt"), c["prompt"], key=P + "w.prompt", persist_state="session")
 
 
 def config() -> BenchConfig:

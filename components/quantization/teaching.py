@@ -25,10 +25,10 @@ def how_it_works(model) -> None:
         return
     c1, c2 = st.columns(2)
     index = int(c1.number_input(t("quantization.how.layer"), 0, len(layers) - 1, min(3, len(layers) - 1),
-                                key=P + "how.layer"))
+                                key=P + "how.layer", persist_state="session"))
     names = linear_names(layers[index])
     default = names.index("mlp.down_proj") if "mlp.down_proj" in names else 0
-    name = c2.selectbox(t("quantization.how.matrix"), names, index=default, key=P + "how.matrix")
+    name = c2.selectbox(t("quantization.how.matrix"), names, index=default, key=P + "how.matrix", persist_state="session")
     w = layers[index].get_submodule(name).weight.detach().float().cpu()
     stats = Q.weight_stats(w)
     m = st.columns(4)

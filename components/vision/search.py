@@ -52,7 +52,7 @@ def search_tab() -> None:
         return
     st.markdown(t("vision.search.intro"))
     source = st.radio(t("vision.search.source"), ["samples", "upload"], horizontal=True, key=P + "source",
-                      format_func=lambda s: t(f"vision.search.source.{s}"))
+                      format_func=lambda s: t(f"vision.search.source.{s}"), persist_state="session")
     if source == "upload":
         st.file_uploader(t("vision.search.upload"), accept_multiple_files=True, key=P + "files",
                          type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff", "zip"])
@@ -73,10 +73,10 @@ def search_tab() -> None:
     for name, why in gallery.skipped:
         st.caption(t("vision.upload.skipped", name=name, why=why))
     how = st.radio(t("vision.search.by"), ["text", "image"], horizontal=True, key=P + "by",
-                   format_func=lambda s: t(f"vision.search.by.{s}"))
+                   format_func=lambda s: t(f"vision.search.by.{s}"), persist_state="session")
     k = min(8, len(gallery))
     if how == "text":
-        query = st.text_input(t("vision.search.query"), value="a cup of coffee", key=P + "query").strip()
+        query = st.text_input(t("vision.search.query"), value="a cup of coffee", key=P + "query", persist_state="session").strip()
         if not query:
             st.warning(t("vision.search.empty"))
             return
@@ -84,7 +84,7 @@ def search_tab() -> None:
         hits, label = V.search_vector(gallery, vector, k), query
     else:
         choice = st.selectbox(t("vision.search.like"), range(len(gallery)), format_func=lambda i: sample_name(gallery.names[i]),
-                              key=P + "like")
+                              key=P + "like", persist_state="session")
         vector = gallery.vectors[choice]
         hits, label = V.search_vector(gallery, vector, k, exclude=choice), sample_name(gallery.names[choice])
     _grid(gallery, hits)

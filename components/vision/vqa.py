@@ -17,10 +17,10 @@ P = "vision.vqa."
 
 def settings_form() -> VqaSettings:
     c1, c2, c3 = st.columns(3)
-    epochs = c1.number_input(t("vision.vqa.epochs"), 1, 100, VqaSettings.epochs, key=P + "epochs")
-    hidden = c2.select_slider(t("vision.vqa.hidden"), [32, 64, 128, 256, 512], VqaSettings.hidden, key=P + "hidden")
+    epochs = c1.number_input(t("vision.vqa.epochs"), 1, 100, VqaSettings.epochs, key=P + "epochs", persist_state="session")
+    hidden = c2.select_slider(t("vision.vqa.hidden"), [32, 64, 128, 256, 512], VqaSettings.hidden, key=P + "hidden", persist_state="session")
     lr = c3.select_slider(t("vision.vqa.lr"), [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], VqaSettings.lr, key=P + "lr",
-                          format_func=lambda v: f"{v:g}")
+                          format_func=lambda v: f"{v:g}", persist_state="session")
     return VqaSettings(epochs=int(epochs), hidden=int(hidden), lr=float(lr))
 
 
@@ -98,14 +98,14 @@ def ask_panel() -> None:
         return
     data = load_easy_vqa()
     test = data.test
-    index = int(st.number_input(t("vision.vqa.image_id"), 0, len(test.paths) - 1, 0, key=P + "image_id"))
+    index = int(st.number_input(t("vision.vqa.image_id"), 0, len(test.paths) - 1, 0, key=P + "image_id", persist_state="session"))
     left, right = st.columns([1, 2])
     left.image(Image.open(test.paths[index]).convert("RGB").resize((192, 192), Image.NEAREST),
                caption=t("vision.vqa.image_caption", i=index))
     known = {q: data.answers[a] for q, a, i in zip(test.questions, test.answers, test.image_ids) if i == index}
     with right:
         question = st.text_input(t("vision.vqa.question"), value=next(iter(known), "what shape is in the image?"),
-                                 key=P + "question").strip()
+                                 key=P + "question", persist_state="session").strip()
         if known:
             st.caption(t("vision.vqa.known", questions=" · ".join(known)))
         if not question:

@@ -168,3 +168,19 @@ def test_settings_json_loads_back_into_the_widgets(page):
     page.file_uploader(key="lora.import_settings").set_value(("bad.json", b'{"rank": "x"}', "application/json"))
     page.run()
     assert any("rank = 'x': expected int" in e.value for e in page.error)
+
+
+def test_switching_tabs_or_the_language_keeps_the_choices_made(page):
+    """Tabs are lazy: only the open one is drawn, and Streamlit forgets a widget it did not draw
+    (the data source went back to "shipped" after a visit to another tab). Every keyed widget of
+    the app persists for the session (`persist_state="session"`, tests/test_layout.py holds it),
+    so choices survive tab switches, page switches and a change of language."""
+    page.radio(key="lora.source").set_value("upload").run()
+    open_tab(page, "2 · Configure")
+    page.radio(key="lora.w.unit").set_value("epochs").run()
+    open_tab(page, "1 · Data")
+    assert page.radio(key="lora.source").value == "upload"
+    page.radio(key="app.lang").set_value("zh").run()
+    assert not page.exception
+    assert page.radio(key="lora.source").value == "upload" and page.radio(key="lora.source").label != "Training data"
+    assert page.session_state["lora.w.unit"] == "epochs"
