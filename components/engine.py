@@ -23,11 +23,11 @@ def engine_panel() -> None:
     """The sidebar expander; call once per script run (app.py)."""
     on = st.session_state.get(K + "remote", False)
     with st.sidebar.expander(t("engine.title") + (" · " + t("engine.on") if on else ""), expanded=False):
-        st.toggle(t("engine.remote"), key=K + "remote", help=t("engine.remote_help"))
-        st.text_input(t("engine.base_url"), DEFAULT_URL, key=K + "base_url", help=t("engine.base_url_help"))
-        st.text_input(t("engine.api_key"), type="password", key=K + "api_key", help=t("engine.api_key_help"))
-        st.text_input(t("engine.api_key_env"), "OPENAI_API_KEY", key=K + "api_key_env")
-        st.toggle(t("engine.extensions"), True, key=K + "extensions", help=t("engine.extensions_help"))
+        st.toggle(t("engine.remote"), key=K + "remote", help=t("engine.remote_help"), persist_state="session")
+        st.text_input(t("engine.base_url"), DEFAULT_URL, key=K + "base_url", help=t("engine.base_url_help"), persist_state="session")
+        st.text_input(t("engine.api_key"), type="password", key=K + "api_key", help=t("engine.api_key_help"), persist_state="session")
+        st.text_input(t("engine.api_key_env"), "OPENAI_API_KEY", key=K + "api_key_env", persist_state="session")
+        st.toggle(t("engine.extensions"), True, key=K + "extensions", help=t("engine.extensions_help"), persist_state="session")
         if st.button(t("engine.list"), key=K + "list", type="tertiary", icon=":material/list:"):
             try:
                 names = make_engine("-").models()
@@ -70,8 +70,10 @@ def server_label() -> str:
 
 def remote_model_input(key: str, default: str, label: str | None = None) -> str:
     """The model id a page asks the server for: a pick from the listed models, or typed."""
-    listed = st.session_state.get(K + "listed") or []
+    listed = list(st.session_state.get(K + "listed") or [])
+    current = st.session_state.setdefault(key, default)  # the widget then takes no default of its own
     if listed:
-        index = listed.index(default) if default in listed else 0
-        return st.selectbox(label or t("engine.model"), listed, index=index, key=key)
-    return st.text_input(label or t("engine.model"), default, key=key, help=t("engine.model_help")).strip()
+        if current and current not in listed:  # typed before the list was fetched, or just published
+            listed.append(current)
+        return st.selectbox(label or t("engine.model"), listed, key=key, persist_state="session")
+    return st.text_input(label or t("engine.model"), key=key, help=t("engine.model_help"), persist_state="session").strip()

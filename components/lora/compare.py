@@ -40,18 +40,23 @@ def load_uploaded_adapter(loaded, name: str) -> None:
 ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
-def publish(model, name: str, adapter_name: str) -> str | None:
-    """Save the adapter where `make serve` finds it (served as `<base>+<adapter_name>`); an error text or None."""
+def publish(model, name: str) -> None:
+    """A callback: save the adapter where `make serve` finds it (served as `<base>+<adapter name>`).
+
+    It runs before the page is drawn, so it may also point the remote comparison at the new id."""
+    adapter_name = st.session_state.get(P + "publish_name", "").strip()
+    st.session_state[P + "publish_error"] = None
     if not ADAPTER_NAME.match(adapter_name):
-        return t("lora.publish.bad_name")
+        st.session_state[P + "publish_error"] = t("lora.publish.bad_name")
+        return
     folder = adapters_dir() / adapter_name
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         A.save_adapter(model, folder, name)
     except OSError as exc:
-        return t("lora.publish.failed", error=str(exc))
-    st.session_state[P + "published"] = f"{name}+{adapter_name}"
-    return None
+        st.session_state[P + "publish_error"] = t("lora.publish.failed", error=str(exc))
+        return
+    st.session_state[P + "published"] = st.session_state[P + "remote_adapter"] = f"{name}+{adapter_name}"
 
 
 def remote_compare(name: str) -> None:
@@ -64,8 +69,8 @@ def remote_compare(name: str) -> None:
         adapter_id = engine.remote_model_input(P + "remote_adapter", st.session_state.get(P + "published", f"{name}+"),
                                                label=t("lora.remote.adapter"))
     prompts_text = st.text_area(t("lora.compare.prompts"), "\n".join(T.SAMPLE_PROMPTS + ("Who wrote Hamlet?",)),
-                                key=P + "remote_prompts", height=120)
-    max_new = st.slider(t("lora.compare.max_new"), 8, 120, 48, key=P + "remote_max_new")
+                                key=P + "remote_prompts", height=120, persist_state="session")
+    max_new = st.slider(t("lora.compare.max_new"), 8, 120, 48, key=P + "remote_max_new", persist_state="session")
     prompts = [line.strip() for line in prompts_text.splitlines() if line.strip()]
     if st.button(t("lora.compare.run"), key=P + "remote_run", type="primary", disabled=not prompts):
         answers = []
@@ -108,8 +113,8 @@ def compare_view(loaded, name: str) -> None:
     st.caption(t("lora.compare.active", label=active["label"], source=t(f"lora.source.{active['source']}")))
 
     prompts_text = st.text_area(t("lora.compare.prompts"), "\n".join(T.SAMPLE_PROMPTS + ("Who wrote Hamlet?",)),
-                                key=P + "compare_prompts", height=120)
-    max_new = st.slider(t("lora.compare.max_new"), 8, 120, 48, key=P + "compare_max_new")
+                                key=P + "compare_prompts", height=120, persist_state="session")
+    max_new = st.slider(t("lora.compare.max_new"), 8, 120, 48, key=P + "compare_max_new", persist_state="session")
     prompts = [line.strip() for line in prompts_text.splitlines() if line.strip()]
     if st.button(t("lora.compare.run"), key=P + "compare_run", type="primary", disabled=not prompts):
         with st.spinner(t("lora.compare.running", n=len(prompts))), queue_status():
@@ -123,8 +128,8 @@ def compare_view(loaded, name: str) -> None:
     st.divider()
     st.markdown(t("lora.try.title"))
     c1, c2 = st.columns([3, 1])
-    prompt = c1.text_input(t("lora.try.prompt"), T.SAMPLE_PROMPTS[0], key=P + "try_prompt")
-    on = c2.toggle(t("lora.try.adapter_on"), value=True, key=P + "adapter_on")
+    prompt = c1.text_input(t("lora.try.prompt"), T.SAMPLE_PROMPTS[0], key=P + "try_prompt", persist_state="session")
+    on = c2.toggle(t("lora.try.adapter_on"), value=True, key=P + "adapter_on", persist_state="session")
     if st.button(t("lora.try.run"), key=P + "try_run", disabled=not prompt.strip()):
         with queue_status():
             if on:
@@ -158,12 +163,10 @@ def compare_view(loaded, name: str) -> None:
                        help=t("lora.adapter.download_help", kb=f"{len(st.session_state[P + 'zip']) / 1024:.0f}"))
     st.code(A.loading_snippet(name), language="python")
     p1, p2 = st.columns([2, 1], vertical_alignment="bottom")
-    adapter_name = p1.text_input(t("lora.publish.name"), "my-adapter", key=P + "publish_name",
-                                 help=t("lora.publish.help"))
-    if p2.button(t("lora.publish.run"), key=P + "publish"):
-        error = publish(model, name, adapter_name.strip())
-        if error:
-            st.error(error)
-    if st.session_state.get(P + "published"):
+    p1.text_input(t("lora.publish.name"), "my-adapter", key=P + "publish_name", help=t("lora.publish.help"), persist_state="session")
+    p2.button(t("lora.publish.run"), key=P + "publish", on_click=publish, args=(model, name))
+    if st.session_state.get(P + "publish_error"):
+        st.error(st.session_state[P + "publish_error"])
+    elif st.session_state.get(P + "published"):
         st.success(t("lora.publish.done", id=st.session_state[P + "published"]))
     show_code(A.compare_answers, A.merged_copy, A.load_adapter_zip)
