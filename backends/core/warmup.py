@@ -58,6 +58,7 @@ HEAVY = (
     ("rapidocr_onnxruntime", ()),
     ("qdrant_client", ("QdrantClient",)),
     ("openai", ("OpenAI",)),
+    ("open_clip", ("create_model_and_transforms", "get_tokenizer")),
 )
 
 # Imported only by the REST server (its own process, or one thread the serving page starts once:

@@ -108,6 +108,12 @@ def test_decoding_streams_tokens_coloured_by_probability(page, app_url):
     assert page.locator('span[title^="#0 · p="]').count() == 3  # beam search shows its text and tree instead
     assert page.locator('[data-testid="stException"]').count() == 0
     shoot(page, "decoding-generated")
+    # The beam tree sits below the fold (Streamlit scrolls inside its own container, which a full-page
+    # screenshot does not unroll): scroll to it and photograph the chart itself, to look at its labels.
+    tree = page.locator('[data-testid="stPlotlyChart"]').last
+    tree.scroll_into_view_if_needed()
+    tree.locator(".main-svg").first.wait_for()
+    tree.screenshot(path=str(shoot(page, "decoding-generated").with_name("decoding-beam-tree.png")))
 
 
 def test_rag_indexes_a_real_upload_and_answers_with_its_sources(page, app_url):
