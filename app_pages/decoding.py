@@ -83,6 +83,8 @@ def add_column(name: str, config: dec.DecodingConfig) -> None:
 def remove_column(cid: int) -> None:
     st.session_state[P + "columns"] = [c for c in columns() if c["id"] != cid]
     st.session_state.get(P + "results", {}).pop(cid, None)
+    for key in [k for k in st.session_state if k.startswith(f"{P}col.{cid}.")]:
+        del st.session_state[key]  # its widgets persist for the session otherwise
 
 
 def duplicate_column(cid: int) -> None:

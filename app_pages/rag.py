@@ -243,7 +243,6 @@ def chat_tab():
             turn = pipeline.prepare_turn(search, generator, turns, question.strip(), method, top_k, weak_threshold,
                                          tokenizer, compare, collection.embed_texts, prompt_hits,
                                          force_citation=force_citation)
-        prefill = {"prefix": turn.prefix} if turn.prefix else {}
         with st.chat_message("assistant"), queue_status():
             if turn.query != turn.question:
                 st.caption(t("rag.rewritten", q=turn.query))
@@ -256,12 +255,13 @@ def chat_tab():
                 left, right = st.columns(2)
                 left.markdown("**" + t("rag.with_retrieval") + "**")
                 with left:
-                    text = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new, **prefill))
+                    text = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new, prefix=turn.prefix))
                 right.markdown("**" + t("rag.without_retrieval") + "**")
                 with right:
                     baseline = st.write_stream(generator.stream(turn.baseline_messages, max_new_tokens=max_new))
             else:
-                text, baseline = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new, **prefill)), None
+                text = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new, prefix=turn.prefix))
+                baseline = None
     except GeneratorError as exc:
         st.error(str(exc))
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import math
-import time
 
 import plotly.graph_objects as go
 
@@ -133,33 +132,21 @@ def run_remote_columns(model_id: str, prompt: str, chat: bool, active: list[dict
     """The same side-by-side run on the sidebar's server: one stream per column, read in turns.
 
     Returns {column id: the server's error message} for columns that failed (their old result is dropped)."""
-    failed = {}
-    streams, steps, elapsed = {}, {}, {}
-    for column in active:
+    failed, steps = {}, {c["id"]: [] for c in active}
+    events = dec.remote_columns(engine.make_engine(model_id), prompt, [c["config"] for c in active], chat=chat,
+                                extensions=engine.extensions_on(), catch=(RemoteError,))
+    for event in events:
+        column = active[event.column]
         cid = column["id"]
-        stream = engine.make_engine(model_id).stream_config(prompt, column["config"], chat=chat, top_logprobs=5,
-                                                            extensions=engine.extensions_on())
-        streams[cid], steps[cid], elapsed[cid] = dec.token_steps(stream), [], 0.0
-    by_id = {c["id"]: c for c in active}
-    while streams:
-        for cid in list(streams):
-            started = time.perf_counter()
-            try:
-                step = next(streams[cid])
-            except StopIteration:
-                elapsed[cid] += time.perf_counter() - started
-                del streams[cid]
-                results[cid] = {"config": by_id[cid]["config"], "steps": steps[cid], "ids": [], "beam": None,
-                                "seconds": elapsed[cid], "text": "".join(s.piece for s in steps[cid]),
-                                "metrics": dec.remote_metrics(steps[cid], elapsed[cid]) if steps[cid] else None,
-                                "remote": model_id}
-                continue
-            except RemoteError as exc:
-                del streams[cid]
-                failed[cid] = str(exc)
-                results.pop(cid, None)
-                continue
-            elapsed[cid] += time.perf_counter() - started
-            steps[cid].append(step)
+        if event.token is not None:
+            steps[cid].append(event.token)
             outs[cid].markdown(probability_chips(steps[cid]), unsafe_allow_html=True)
+        if event.error is not None:
+            failed[cid] = str(event.error)
+            results.pop(cid, None)
+        elif event.done:
+            results[cid] = {"config": column["config"], "steps": steps[cid], "ids": [], "beam": None,
+                            "seconds": event.elapsed_s, "text": "".join(s.piece for s in steps[cid]),
+                            "metrics": dec.remote_metrics(steps[cid], event.elapsed_s) if steps[cid] else None,
+                            "remote": model_id}
     return failed

@@ -5,7 +5,7 @@ One concept a file:
   steps.py        what a step is made of: `TokenStep`, `encode_prompt`, one forward pass on a
                   KV cache, the text a token adds (shared by every loop below)
   sampling.py     the hand-written sampler (penalties, temperature, top-k/p, min-p, typical-p)
-  loop.py         `generate_stream`, `branch`, `stream_columns`, `distribution_at`
+  loop.py         `generate_stream`, `branch`, `stream_columns` (`take_turns`), `distribution_at`
   beam_search.py  beam search by hand, so the tree of kept, finished and dropped beams is visible
   contrastive.py  contrastive search, from the paper
   metrics.py      perplexity, distinct-n, repetition, KV cache on/off
@@ -42,7 +42,7 @@ from backends.decoding.loop import (
     generate_stream,
     stream_columns,
 )
-from backends.decoding.remote import remote_metrics, token_steps
+from backends.decoding.remote import remote_columns, remote_metrics, token_steps
 from backends.decoding.runs import RunOutput, RunRecord, load_run, run_record
 from backends.decoding.steps import (
     Alternative,
@@ -76,6 +76,7 @@ __all__ = [
     "generate_stream",
     "iter_beam_search",
     "load_run",
+    "remote_columns",
     "remote_metrics",
     "run_record",
     "stream_columns",

@@ -69,6 +69,36 @@ class ColumnEvent:
     beam_step: object | None = None  # beam search: the new `BeamStep`
     result: object | None = None  # beam search, at the end: the `BeamResult`
     done: bool = False
+    error: Exception | None = None  # the column stopped on one of `take_turns`'s `catch` errors (done too)
+
+
+def take_turns(running: dict[int, Iterator], catch: tuple[type[Exception], ...] = ()) -> Iterator[ColumnEvent]:
+    """Read several columns' streams one item each in turn, timing each column's own share.
+
+    Each column ends with a `done` event (with the generator's return value as `result`); an error
+    of a type in `catch` ends only its own column (`error` set), the others go on.
+    """
+    running = dict(running)
+    elapsed = dict.fromkeys(running, 0.0)
+    while running:
+        for i in list(running):
+            started = time.perf_counter()
+            try:
+                item = next(running[i])
+            except StopIteration as end:
+                elapsed[i] += time.perf_counter() - started
+                del running[i]
+                yield ColumnEvent(i, elapsed[i], result=end.value, done=True)
+                continue
+            except catch as exc:
+                del running[i]
+                yield ColumnEvent(i, elapsed[i], done=True, error=exc)
+                continue
+            elapsed[i] += time.perf_counter() - started
+            if isinstance(item, TokenStep):
+                yield ColumnEvent(i, elapsed[i], token=item)
+            else:
+                yield ColumnEvent(i, elapsed[i], beam_step=item)
 
 
 def stream_columns(loaded, prompt_ids: list[int], configs: list[DecodingConfig],
@@ -88,22 +118,7 @@ def stream_columns(loaded, prompt_ids: list[int], configs: list[DecodingConfig],
             running[i] = iter_beam_search(loaded, prompt_ids, config, should_stop)
         else:
             running[i] = generate_stream(loaded, prompt_ids, config, should_stop, top_n)
-    elapsed = dict.fromkeys(running, 0.0)
-    while running:
-        for i in list(running):
-            started = time.perf_counter()
-            try:
-                item = next(running[i])
-            except StopIteration as end:
-                elapsed[i] += time.perf_counter() - started
-                del running[i]
-                yield ColumnEvent(i, elapsed[i], result=end.value, done=True)
-                continue
-            elapsed[i] += time.perf_counter() - started
-            if isinstance(item, TokenStep):
-                yield ColumnEvent(i, elapsed[i], token=item)
-            else:
-                yield ColumnEvent(i, elapsed[i], beam_step=item)
+    yield from take_turns(running)
 
 
 def branch(

@@ -9,13 +9,15 @@ distinct-n and repetition over the token strings.
 
 Duck-typed on purpose: `steps` is any iterable of objects with `.text` and `.tokens` (items with
 `.token`, `.logprob`, `.top` as (token, logprob) pairs), e.g. `backends.serving.RemoteEngine`'s
-`stream_config`; this module imports no other topic (serving imports decoding).
+`stream_config`; this module imports no other topic (serving imports decoding). `remote_columns`
+reads several such streams side by side with the in-app loop's own `take_turns`.
 """
 from __future__ import annotations
 
 import math
 from typing import Iterable, Iterator
 
+from backends.decoding.loop import ColumnEvent, take_turns
 from backends.decoding.metrics import RunMetrics, distinct_n, repetition_rate
 from backends.decoding.steps import Alternative, TokenStep
 
@@ -39,6 +41,15 @@ def token_steps(steps: Iterable, top_n: int = 5) -> Iterator[TokenStep]:
                    if lp is not None and math.isfinite(lp)]
             yield TokenStep(index, -1, token.token, token.token, prob, logprob, prob, top)
             index += 1
+
+
+def remote_columns(engine, prompt: str, configs: list, chat: bool = True, extensions: bool = False,
+                   catch: tuple[type[Exception], ...] = ()) -> Iterator[ColumnEvent]:
+    """`stream_columns` on a remote server: one stream per config (`engine.stream_config`), read in
+    turns, as the same `ColumnEvent`s; an error of a type in `catch` ends only its own column."""
+    running = {i: token_steps(engine.stream_config(prompt, config, chat=chat, top_logprobs=5, extensions=extensions))
+               for i, config in enumerate(configs)}
+    return take_turns(running, catch)
 
 
 def remote_metrics(steps: list[TokenStep], seconds: float) -> RunMetrics:

@@ -35,7 +35,10 @@ class GeneratorError(RuntimeError):
 class Generator(Protocol):
     name: str
 
-    def stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    can_prefill: bool  # whether `prefix` may be non-empty
+
+    def stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0,
+               prefix: str = "") -> Iterator[str]:
         ...
 
 
@@ -174,9 +177,14 @@ class OpenAICompatibleGenerator:
                 429: "rate limited or out of quota: wait and try again"}.get(status, "the server refused the request")
         return self._fail(f"{self.url} answered HTTP {status}: {hint}. Server said: {detail or '(nothing)'}", status)
 
-    def stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    can_prefill = False  # the OpenAI API cannot be handed the start of the answer
+
+    def stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0,
+               prefix: str = "") -> Iterator[str]:
         check_messages(messages)
         _check_options(max_new_tokens, temperature)
+        if prefix:
+            raise GeneratorError("An OpenAI-compatible server cannot be handed the start of its answer (prefix).")
         headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key.reveal()}"

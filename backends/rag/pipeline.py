@@ -81,7 +81,7 @@ def prepare_turn(search: Callable[[str, str, int], list[Hit]], generator, turns:
                 weak_retrieval(hits, weak_threshold), query=query, rewritten=rewritten)
     if embed_texts is not None and hits:
         turn.extractive = extract_answer(standalone, hits, embed_texts)
-        if (force_citation and getattr(generator, "can_prefill", False)
+        if (force_citation and generator.can_prefill
                 and turn.extractive.number <= len(shown)):
             turn.prefix = CITE_PREFIX.format(n=turn.extractive.number)
     if compare:
@@ -101,8 +101,7 @@ def finish_turn(turn: Turn, answer: str, baseline_answer: str | None = None) -> 
 def answer(search, generator, turns: list[Turn], question: str, max_new_tokens: int = 200, **options) -> Turn:
     """The whole turn without streaming (tests, the evaluation job)."""
     turn = prepare_turn(search, generator, turns, question, **options)
-    prefill = {"prefix": turn.prefix} if turn.prefix else {}
-    text = "".join(generator.stream(turn.messages, max_new_tokens=max_new_tokens, **prefill))
+    text = "".join(generator.stream(turn.messages, max_new_tokens=max_new_tokens, prefix=turn.prefix))
     baseline = None
     if turn.baseline_messages is not None:
         baseline = "".join(generator.stream(turn.baseline_messages, max_new_tokens=max_new_tokens))

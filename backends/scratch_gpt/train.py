@@ -100,8 +100,9 @@ def sample(model: GPT, tokenizer: CharTokenizer, prompt: str, n: int, temperatur
            top_k: int | None = None) -> str:
     """n new tokens (characters, or subwords) after the prompt, one forward pass (one scheduler turn) each."""
     gen = torch.Generator().manual_seed(seed)
-    start = tokenizer.encode(prompt or "\n") or [0]  # a subword tokenizer may drop a lone newline
-    prompt = prompt if tokenizer.encode(prompt or "\n") else ""
+    start = tokenizer.encode(prompt or "\n")
+    if not start:  # a subword tokenizer may drop a lone newline: start from token 0, not shown
+        start, prompt = [0], ""
     ids = torch.tensor([start], dtype=torch.long)
     was_training = model.training
     model.eval()

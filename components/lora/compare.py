@@ -59,6 +59,15 @@ def publish(model, name: str) -> None:
     st.session_state[P + "published"] = st.session_state[P + "remote_adapter"] = f"{name}+{adapter_name}"
 
 
+def show_answers(answers: list[A.Answer]) -> None:
+    """Each prompt with the base model's answer beside the adapter's."""
+    for answer in answers:
+        st.markdown(f"**{answer.prompt}**")
+        left, right = st.columns(2)
+        left.container(border=True).markdown(f"*{t('lora.compare.base')}*\n\n{answer.base}")
+        right.container(border=True).markdown(f"*{t('lora.compare.lora')}*\n\n{answer.lora}")
+
+
 def remote_compare(name: str) -> None:
     """Before/after on the sidebar's server: the base model and the adapter it hosts, greedy, same prompts."""
     st.caption(t("lora.remote.note", server=engine.server_label()))
@@ -85,11 +94,7 @@ def remote_compare(name: str) -> None:
             st.error(t("lora.remote.failed", error=str(exc)))
         else:
             st.session_state[P + "remote_answers"] = answers
-    for answer in st.session_state.get(P + "remote_answers", []):
-        st.markdown(f"**{answer.prompt}**")
-        left, right = st.columns(2)
-        left.container(border=True).markdown(f"*{t('lora.compare.base')}*\n\n{answer.base}")
-        right.container(border=True).markdown(f"*{t('lora.compare.lora')}*\n\n{answer.lora}")
+    show_answers(st.session_state.get(P + "remote_answers", []))
 
 
 def compare_view(loaded, name: str) -> None:
@@ -119,11 +124,7 @@ def compare_view(loaded, name: str) -> None:
     if st.button(t("lora.compare.run"), key=P + "compare_run", type="primary", disabled=not prompts):
         with st.spinner(t("lora.compare.running", n=len(prompts))), queue_status():
             st.session_state[P + "answers"] = A.compare_answers(model, loaded.tokenizer, prompts, int(max_new))
-    for n, answer in enumerate(st.session_state.get(P + "answers", [])):
-        st.markdown(f"**{answer.prompt}**")
-        left, right = st.columns(2)
-        left.container(border=True).markdown(f"*{t('lora.compare.base')}*\n\n{answer.base}")
-        right.container(border=True).markdown(f"*{t('lora.compare.lora')}*\n\n{answer.lora}")
+    show_answers(st.session_state.get(P + "answers", []))
 
     st.divider()
     st.markdown(t("lora.try.title"))
