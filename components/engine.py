@@ -22,7 +22,9 @@ DEFAULT_URL = "http://localhost:8000/v1"  # make serve
 def engine_panel() -> None:
     """The sidebar expander; call once per script run (app.py)."""
     on = st.session_state.get(K + "remote", False)
-    with st.sidebar.expander(t("engine.title") + (" · " + t("engine.on") if on else ""), expanded=False):
+    # Keyed: its label changes when the toggle inside is switched, and it must stay open then.
+    with st.sidebar.expander(t("engine.title") + (" · " + t("engine.on") if on else ""), expanded=False,
+                             key=K + "panel"):
         st.toggle(t("engine.remote"), key=K + "remote", help=t("engine.remote_help"), persist_state="session")
         st.text_input(t("engine.base_url"), DEFAULT_URL, key=K + "base_url", help=t("engine.base_url_help"), persist_state="session")
         st.text_input(t("engine.api_key"), type="password", key=K + "api_key", help=t("engine.api_key_help"), persist_state="session")
@@ -30,7 +32,7 @@ def engine_panel() -> None:
         st.toggle(t("engine.extensions"), True, key=K + "extensions", help=t("engine.extensions_help"), persist_state="session")
         if st.button(t("engine.list"), key=K + "list", type="tertiary", icon=":material/list:"):
             try:
-                names = make_engine("-").models()
+                names = make_engine("-").models()  # listing needs no model: any id will do
             except (ValueError, RemoteError) as exc:
                 st.session_state[K + "listed"] = None
                 st.error(str(exc))
