@@ -6,7 +6,7 @@ against a bare `model.generate` greedy loop on the same cached model, same threa
 interleaved, medians. generate's decode rate is (N - 1) / (t(N new tokens) - t(1 new token)), so
 its prefill is left out as ours is.
 
-Usage: .venv/bin/python bench/quantization.py [--ppl-tokens 20000] [--variants all] [--runs 3]
+Usage: .venv/bin/python bench/quantization.py [--ppl-tokens 6144] [--variants all] [--runs 3]
 Last line: {"variants": n, "table_s": s, "best_int8_decode_speedup": x, "q8_kld": x, "q8_top1": x,
             "harness_ratio": x}
 """
@@ -27,12 +27,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
-from backends.core.jobs import job_threads, shared_runner
+from backends.core.jobs import shared_runner
 from backends.models.cache import shared_cache
 from backends.quantization import BenchConfig, availability, run_job, spec
 from backends.quantization import measure as M
 from backends.quantization import text as T
 from backends.quantization.catalog import SPECS
+from backends.quantization.run import bench_threads
 from backends.quantization.variants import TorchRunner
 
 
@@ -59,16 +60,22 @@ def harness(loaded, new_tokens: int, repeats: int) -> tuple[float, float]:
     return statistics.median(ours), statistics.median(bare)
 
 
+def half(r):
+    """Half-width of the 95% interval of the perplexity against fp32 on the same tokens."""
+    return None if r.nll_delta_se is None or r.perplexity is None else 1.96 * r.nll_delta_se * r.perplexity
+
+
 def table(rows) -> str:
     head = f"{'variant':42} {'status':11} {'disk MB':>8} {'RAM MB':>8} {'prefill':>8} {'decode':>7} {'bound':>7} " \
-           f"{'ppl':>9} {'KLD':>8} {'top1%':>6}"
+           f"{'ppl':>9} {'±95%':>6} {'KLD':>8} {'top1%':>6} {'build':>5} {'ppl s':>5} {'speed':>5} {'s':>5}"
     lines = [head, "-" * len(head)]
     for r in rows:
         def f(v, d=1, s=1.0):
             return "" if v is None else f"{v / s:.{d}f}"
         lines.append(f"{r.label[:42]:42} {r.status:11} {f(r.disk_bytes, 1, 1e6):>8} {f(r.mem_bytes, 1, 1e6):>8} "
                      f"{f(r.prefill_tps):>8} {f(r.decode_tps, 2):>7} {f(r.bound_tps):>7} {f(r.perplexity, 3):>9} "
-                     f"{f(r.kld, 5):>8} {f(r.top1, 1, 0.01):>6}")
+                     f"{f(half(r), 3):>6} {f(r.kld, 5):>8} {f(r.top1, 1, 0.01):>6} {f(r.build_s):>5} {f(r.quality_s):>5} "
+                     f"{f(r.speed_s):>5} {r.seconds:5.1f}")
         if r.error:
             lines.append(f"    {r.error[:150]}")
     return "\n".join(lines)
@@ -76,13 +83,13 @@ def table(rows) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--ppl-tokens", type=int, default=20_000)
+    parser.add_argument("--ppl-tokens", type=int, default=BenchConfig.ppl_tokens)
     parser.add_argument("--variants", default="all", help="comma-separated keys, or all (every one that runs here)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--harness-repeats", type=int, default=5)
     args = parser.parse_args()
-    torch.set_num_threads(job_threads())
+    torch.set_num_threads(bench_threads())  # the job's measured steps use every core, so the harness does too
     loaded = shared_cache().get("smollm2-135m-instruct")
     here = availability("cpu")
     keys = [s.key for s in SPECS if here[s.key] is None] if args.variants == "all" else args.variants.split(",")

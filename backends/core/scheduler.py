@@ -24,6 +24,9 @@ session's first token waits:
   and two students' backward passes, ~0.5 GB of activations each for SmolLM2, never run at once
   on a two-core server. A training step that may not start yet lets the steps behind it go first;
   everything else keeps its arrival order.
+- An exclusive step (`turn(label, exclusive=True)`: a benchmark's timed forward pass, which uses
+  every core) starts only when nothing else runs, and nothing starts beside it. It keeps its
+  place in line: the steps behind it wait until it has run, so it gets the cores within one step.
 """
 from __future__ import annotations
 
@@ -68,6 +71,7 @@ class Ticket:
     label: str
     asked: float = field(default_factory=time.perf_counter)
     started: float | None = None
+    exclusive: bool = False  # runs alone, on every core
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,10 @@ class ComputeScheduler:
         self._trace = open(trace, "a", encoding="utf-8", buffering=1) if trace else None
 
     @contextmanager
-    def turn(self, label: str = "compute", owner: str | None = None) -> Iterator[Ticket | None]:
-        """Wait for a free slot in arrival order, hold it for the body, then give it back."""
+    def turn(self, label: str = "compute", owner: str | None = None, exclusive: bool = False) -> Iterator[Ticket | None]:
+        """Wait for a free slot in arrival order, hold it for the body, then give it back.
+
+        exclusive=True: wait until nothing else runs and hold every slot (see the module doc)."""
         if _local.held:
             _local.held += 1
             try:
@@ -129,7 +135,7 @@ class ComputeScheduler:
             finally:
                 _local.held -= 1
             return
-        ticket = self._enqueue(label, owner or _local.owner or threading.current_thread().name)
+        ticket = self._enqueue(label, owner or _local.owner or threading.current_thread().name, exclusive)
         try:
             self._wait_for(ticket)
             _local.held = 1
@@ -166,23 +172,26 @@ class ComputeScheduler:
             while held:
                 held.pop().__exit__(None, None, None)
 
-    def _enqueue(self, label: str, owner: str) -> Ticket:
+    def _enqueue(self, label: str, owner: str, exclusive: bool = False) -> Ticket:
         with self._cond:
             if len(self._waiting) >= self.max_waiting:
                 raise QueueFull(f"{len(self._waiting)} steps are already waiting (limit {self.max_waiting}).")
-            ticket = Ticket(next(self._ids), owner, label)
+            ticket = Ticket(next(self._ids), owner, label, exclusive=exclusive)
             self._waiting.append(ticket)
             return ticket
 
     def _may_start(self, ticket: Ticket) -> bool:
         """In arrival order: the first step in line that may run takes a free slot (a training step
-        waits while the training slots are taken, and lets the steps behind it pass)."""
-        if len(self._running) >= self.slots:
+        waits while the training slots are taken, and lets the steps behind it pass; an exclusive
+        step waits until nothing runs, and everything behind it waits with it)."""
+        if len(self._running) >= self.slots or any(t.exclusive for t in self._running.values()):
             return False
         training = sum(1 for t in self._running.values() if t.label in TRAINING_LABELS)
         for waiting in self._waiting:
             if waiting.label in TRAINING_LABELS and training >= self.training_slots:
                 continue
+            if waiting.exclusive and self._running:
+                return False
             return waiting is ticket
         return False
 

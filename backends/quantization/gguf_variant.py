@@ -62,7 +62,7 @@ def build(fmt: str):
             else:
                 disk += p.numel() * 4
         quantize_s = time.perf_counter() - started
-        runner = TorchRunner(model, speed_note=SPEED_NOTE)
+        runner = TorchRunner(model, speed_note=SPEED_NOTE, fast_fp32=True)
         return Built(runner, disk, disk, quantize_s, load_s, SPEED_NOTE, model, measures_speed=False,
                      details={"format": fmt})
     return make

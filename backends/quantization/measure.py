@@ -22,7 +22,9 @@ LABEL = "quantization"
 
 def windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, int]]:
     """(begin, end, first scored position) per window, Hugging Face's strided perplexity recipe:
-    each token is scored once, with up to `window - stride` tokens of context before it."""
+    each token is scored at most once, with up to `window - stride` tokens of context before it.
+    With stride = window (the default) every token is computed once, and a window's first token,
+    which has no context inside its window, is not scored."""
     if window < 2 or not 0 < stride <= window:
         raise ValueError(f"need window >= 2 and 0 < stride <= window; got window={window}, stride={stride}.")
     spans, prev_end = [], 0
@@ -39,9 +41,11 @@ def windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, int
 
 @dataclass
 class Reference:
-    """fp32's answers on the scored tokens: top token for all of them, full log-probs for the first `kld_tokens`."""
+    """fp32's answers on the scored tokens: top token and NLL of every one of them, full log-probs
+    for the first `kld_tokens`."""
 
     top1: list = field(default_factory=list)  # one int tensor per window
+    nll: list = field(default_factory=list)  # one float32 tensor per window: each token's NLL
     logprobs: list = field(default_factory=list)  # float32 (n, vocab) per window, until kld_tokens are held
     kld_tokens: int = 0
 
@@ -57,43 +61,65 @@ class Quality:
     kld: float | None  # mean KL(fp32 || variant) over the first kld_tokens
     kld_tokens: int
     top1: float | None  # share of scored tokens whose top token equals fp32's
+    delta_se: float | None = None  # standard error of (mean NLL - fp32's) over the same tokens, windows as clusters
+
+
+def paired_se(window_sums: list[tuple[float, int]]) -> float | None:
+    """Standard error of the mean per-token NLL difference to fp32, from per-window (sum of the
+    differences, tokens): the windows are the independent units (tokens inside one share context),
+    the cluster-robust estimate of a ratio mean. None with fewer than two windows."""
+    k = len(window_sums)
+    if k < 2:
+        return None
+    total = sum(n for _, n in window_sums)
+    mean = sum(d for d, _ in window_sums) / total
+    spread = sum((d - mean * n) ** 2 for d, n in window_sums)
+    return math.sqrt(k / (k - 1) * spread) / total
 
 
 def quality(runner: Runner, ids: torch.Tensor, spans, reference: Reference | None = None, fill: bool = False,
             should_stop=lambda: False, on_window=None) -> Quality | None:
     """Perplexity = exp(mean NLL) over every scored token of the strided windows.
 
-    fill=True (the fp32 pass) records fp32's answers into `reference`; otherwise KLD and top-1 are
-    measured against it when given. Returns None when stopped half-way.
+    fill=True (the fp32 pass) records fp32's answers into `reference`; otherwise KLD, top-1 and the
+    paired standard error are measured against it when given. Each window's forward pass is one
+    exclusive scheduler turn (every core, nothing beside it). Log-probabilities are float32
+    (one log_softmax per window; sums in float64). Returns None when stopped half-way.
     """
-    nll, count, kl, kl_count, same = 0.0, 0, 0.0, 0, 0
+    nll, count, kl, kl_count, same, window_sums = 0.0, 0, 0.0, 0, 0, []
+    compared = reference is not None and not fill
     for i, (begin, end, first) in enumerate(spans):
         if should_stop():
             return None
-        with shared_scheduler().turn(LABEL):
-            logits = runner.logits(ids[:, begin:end])[0]
-        logp = torch.log_softmax(logits[first - 1:-1].double(), dim=-1).float()
+        with shared_scheduler().turn(LABEL, exclusive=True):
+            logits = runner.quality_logits(ids[:, begin:end])[0]
+        logp = torch.log_softmax(logits[first - 1:-1].float(), dim=-1)
+        del logits
         targets = ids[0, begin + first:end]
-        nll -= float(logp.gather(1, targets[:, None]).double().sum())
+        token_nll = -logp.gather(1, targets[:, None])[:, 0]
+        nll += float(token_nll.double().sum())
         count += targets.numel()
         top = logp.argmax(dim=-1)
         if fill:
             reference.top1.append(top)
+            reference.nll.append(token_nll)
             room = reference.kld_tokens - reference.held()
             if room > 0:
                 reference.logprobs.append(logp[:room].clone())
-        elif reference is not None:
+        elif compared:
             same += int((top == reference.top1[i]).sum())
+            window_sums.append((float((token_nll - reference.nll[i]).double().sum()), targets.numel()))
             if i < len(reference.logprobs):
                 ref = reference.logprobs[i]
-                kl += float((ref.exp() * (ref - logp[:ref.shape[0]])).double().sum())
-                kl_count += ref.shape[0]
+                n = ref.shape[0]
+                kl += float((ref.exp() * (ref - logp[:n])).sum(dim=-1).double().sum())
+                kl_count += n
         if on_window:
             on_window(i + 1, len(spans))
     mean = nll / max(count, 1)
-    compared = reference is not None and not fill
-    return Quality(math.exp(mean), mean, count, kl / kl_count if compared and kl_count else None, kl_count,
-                   same / max(count, 1) if compared else None)
+    kld = max(kl / kl_count, 0.0) if compared and kl_count else None  # >= 0; float32 rounding of equal models gives -1e-9
+    return Quality(math.exp(mean), mean, count, kld, kl_count,
+                   same / max(count, 1) if compared else None, paired_se(window_sums) if compared else None)
 
 
 @dataclass(frozen=True)
@@ -115,30 +141,31 @@ def speed(runner: Runner, prefill_ids: torch.Tensor, prompt_ids: torch.Tensor, n
           should_stop=lambda: False) -> Speed | None:
     """Prefill `prefill_ids` `runs` times; greedy-decode `new_tokens` from `prompt_ids` `runs` times.
 
-    Each timed forward pass holds one turn of the compute scheduler, and is timed inside it, so a
-    step waiting behind another session's work is not counted as this variant's time.
+    Each timed forward pass holds one exclusive turn of the compute scheduler (every core, nothing
+    beside it), and is timed inside it, so a step waiting behind another session's work is not
+    counted as this variant's time, nor slowed by work running beside it.
     """
     scheduler = shared_scheduler()
     prefill_tps, steps, continuation = [], [], []
-    with scheduler.turn(LABEL):
+    with scheduler.turn(LABEL, exclusive=True):
         runner.start(prompt_ids)  # warm-up: first-call allocations and lazy kernel choices
     for _ in range(runs):
         if should_stop():
             return None
-        with scheduler.turn(LABEL):
+        with scheduler.turn(LABEL, exclusive=True):
             started = time.perf_counter()
             runner.start(prefill_ids)
             prefill_tps.append(prefill_ids.shape[1] / (time.perf_counter() - started))
     for r in range(runs):
         if should_stop():
             return None
-        with scheduler.turn(LABEL):
+        with scheduler.turn(LABEL, exclusive=True):
             state, last = runner.start(prompt_ids)
         token = int(last.argmax())
         for _ in range(new_tokens):
             if r == 0:
                 continuation.append(token)
-            with scheduler.turn(LABEL):
+            with scheduler.turn(LABEL, exclusive=True):
                 started = time.perf_counter()
                 state, last = runner.step(state, token)
                 steps.append(time.perf_counter() - started)
@@ -148,13 +175,13 @@ def speed(runner: Runner, prefill_ids: torch.Tensor, prompt_ids: torch.Tensor, n
 
 def greedy_ids(runner: Runner, prompt_ids: torch.Tensor, new_tokens: int) -> list[int]:
     """The greedy continuation alone (for variants whose speed is not measured)."""
-    with shared_scheduler().turn(LABEL):
+    with shared_scheduler().turn(LABEL, exclusive=True):
         state, last = runner.start(prompt_ids)
     out = []
     for _ in range(new_tokens):
         token = int(last.argmax())
         out.append(token)
-        with shared_scheduler().turn(LABEL):
+        with shared_scheduler().turn(LABEL, exclusive=True):
             state, last = runner.step(state, token)
     return out
 
@@ -190,7 +217,7 @@ def copy_bandwidth(mbytes: int = 256, repeats: int = 5) -> float:
     src, dst = torch.ones(n), torch.empty(n)
     best = math.inf
     for _ in range(repeats):
-        with shared_scheduler().turn(LABEL):
+        with shared_scheduler().turn(LABEL, exclusive=True):
             started = time.perf_counter()
             dst.copy_(src)
             best = min(best, time.perf_counter() - started)

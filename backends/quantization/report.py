@@ -33,7 +33,7 @@ def row_json(r: VariantResult) -> dict:
         "decode": {"throughput": _throughput(r.decode_tps, r.decode_tps_p90), "bound": _throughput(r.bound_tps, None)},
         "memory": {"unit": "MB", "max_ram": mb(r.peak_rss_bytes), "weights": mb(r.mem_bytes), "disk": mb(r.disk_bytes)},
         "quality": {"perplexity": r.perplexity, "nll": r.nll, "tokens": r.ppl_tokens, "kld": r.kld,
-                    "kld_tokens": r.kld_tokens, "top1": r.top1},
+                    "kld_tokens": r.kld_tokens, "top1": r.top1, "nll_delta_se": r.nll_delta_se},
         "generate": {"continuation": r.continuation},
     }
 
@@ -120,5 +120,6 @@ def _row(b: dict) -> VariantResult:
         nll=_num(_get(b, "quality", "nll"), f"{w}.nll"), ppl_tokens=_num(_get(b, "quality", "tokens"), w),
         kld=_num(_get(b, "quality", "kld"), f"{w}.kld"), kld_tokens=_num(_get(b, "quality", "kld_tokens"), w),
         top1=_num(_get(b, "quality", "top1"), f"{w}.top1"),
+        nll_delta_se=_num(_get(b, "quality", "nll_delta_se"), f"{w}.nll_delta_se"),
         continuation=str(_get(b, "generate", "continuation") or ""),
     )

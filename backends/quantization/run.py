@@ -7,6 +7,7 @@ keeps the rows finished so far.
 from __future__ import annotations
 
 import gc
+import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -17,7 +18,7 @@ import torch
 
 from backends.quantization import catalog, measure
 from backends.quantization import text as T
-from backends.quantization.variants import VariantUnavailable
+from backends.quantization.variants import VariantUnavailable, timed
 
 OK, FAILED, UNAVAILABLE, STOPPED = "ok", "failed", "unavailable", "stopped"
 
@@ -26,9 +27,9 @@ OK, FAILED, UNAVAILABLE, STOPPED = "ok", "failed", "unavailable", "stopped"
 class BenchConfig:
     variants: tuple[str, ...] = ("fp32", "bf16", "torch-dynamic-int8", "torchao-int8-wo", "onnx-int8", "gguf-q8_0",
                                  "gguf-q4_0")
-    ppl_tokens: int = 20_000  # the held-out slice scored by every variant
+    ppl_tokens: int = 6_144  # the held-out slice scored by every variant (6 windows of 1024; see DEVELOPERS)
     window: int = 1024
-    stride: int = 512
+    stride: int = 1024  # = window: every token computed once (a smaller stride gives tokens more context, at a cost)
     kld_tokens: int = 1024  # fp32's full distributions are kept for this many scored tokens
     prefill_tokens: int = 128
     new_tokens: int = 32
@@ -84,9 +85,13 @@ class VariantResult:
     kld: float | None = None
     kld_tokens: int | None = None
     top1: float | None = None
+    nll_delta_se: float | None = None  # standard error of the mean NLL difference to fp32 (paired, per window)
     continuation: str = ""
     kv_cache: bool = True
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole row: build + quality + speed
+    build_s: float | None = None  # wall time of the build (copy, export, quantize, load)
+    quality_s: float | None = None  # the perplexity pass
+    speed_s: float | None = None  # the speed runs (or the greedy continuation alone)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,9 +132,25 @@ def check_memory(base, config: BenchConfig, vocab: int) -> None:
                           "smaller model, fewer kept variants or fewer KLD tokens.")
 
 
+def bench_threads() -> int:
+    """torch (and ONNX Runtime) threads of the measured steps: every core, since each such step runs
+    alone (an exclusive scheduler turn). Results do not depend on it: the logits of SmolLM2 on one
+    and on two threads are bitwise equal, so a rerun's perplexity is identical at any load."""
+    return max(1, os.cpu_count() or 1)
+
+
 def run_job(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str = "cpu") -> BenchReport:
     """Background-job form (backends/core/jobs.py): events kind="row" carry each finished row."""
     config = config.validate()
+    before = torch.get_num_threads()
+    torch.set_num_threads(bench_threads())
+    try:
+        return _run(ctx, base, tokenizer, config, model_name, device)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str) -> BenchReport:
     started = time.perf_counter()
     vocab = base.get_output_embeddings().weight.shape[0]
     check_memory(base, config, vocab)
@@ -176,22 +197,25 @@ def one_variant(ctx, key, base, tokenizer, config, device, workdir, ids, spans, 
     try:
         with measure.PeakRSS() as rss:
             say("building")
-            built = spec.build(base, device, workdir)
+            built, row.build_s = timed(spec.build, base, device, workdir)
             row.note, row.quantize_s, row.load_s = built.note, built.quantize_s, built.load_s
             row.mem_bytes, row.disk_bytes = built.mem_bytes, built.disk_bytes
             row.kv_cache = built.runner.kv_cache
             say("perplexity", 0.1)
+            phase = time.perf_counter()
             q = measure.quality(built.runner, ids, spans, reference, fill=key == catalog.BASELINE,
                                 should_stop=lambda: ctx.stopped,
                                 on_window=lambda i, m: say(f"perplexity {i}/{m}", 0.1 + 0.6 * i / m))
             if q is None:
                 row.status = STOPPED
                 return row
+            row.quality_s = time.perf_counter() - phase
             row.perplexity, row.nll, row.ppl_tokens = q.perplexity, q.nll, q.tokens
-            row.kld, row.kld_tokens, row.top1 = q.kld, q.kld_tokens, q.top1
+            row.kld, row.kld_tokens, row.top1, row.nll_delta_se = q.kld, q.kld_tokens, q.top1, q.delta_se
             if key == catalog.BASELINE:
                 row.kld, row.top1, row.kld_tokens = 0.0, 1.0, reference.held()
             say("speed", 0.7)
+            phase = time.perf_counter()
             if built.measures_speed:
                 s = measure.speed(built.runner, prefill, prompt, config.new_tokens, config.runs,
                                   should_stop=lambda: ctx.stopped)
@@ -204,6 +228,7 @@ def one_variant(ctx, key, base, tokenizer, config, device, workdir, ids, spans, 
                 tokens = s.continuation_ids
             else:
                 tokens = measure.greedy_ids(built.runner, prompt, config.new_tokens)
+            row.speed_s = time.perf_counter() - phase
             row.continuation = tokenizer.decode(tokens, skip_special_tokens=True)
         row.peak_rss_bytes = rss.peak
         if key in config.keep and built.model is not None:

@@ -27,7 +27,7 @@ def build_float(dtype: torch.dtype):
     def build(base, device: str, workdir=None):
         model, load_s = torch_copy(base, dtype)
         note = "" if dtype == torch.float32 else "weights and activations cast"
-        return torch_built(model, 0.0, load_s, note)
+        return torch_built(model, 0.0, load_s, note, fast_fp32=dtype == torch.float32)
     return build
 
 

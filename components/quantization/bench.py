@@ -24,7 +24,7 @@ from components.job_status import newly_finished
 from components.quantization.charts import size_quality_figure, speed_figure
 
 P = "quantization."
-PPL_CHOICES = (1_000, 2_000, 5_000, 10_000, 20_000)
+PPL_CHOICES = (1_024, 2_048, 4_096, 6_144, 10_240, 20_480)
 
 
 def label(key: str) -> str:
@@ -143,6 +143,14 @@ def fmt(value, digits=1, scale=1.0):
     return None if value is None else round(value / scale, digits)
 
 
+def ppl_half_width(r: VariantResult) -> float | None:
+    """Half-width of the 95% interval of a variant's perplexity against fp32 on the same tokens
+    (the paired standard error of the NLL difference, by the delta method)."""
+    if r.nll_delta_se is None or r.perplexity is None:
+        return None
+    return 1.96 * r.nll_delta_se * r.perplexity
+
+
 def table(rows: list[VariantResult], key: str) -> None:
     st.dataframe(pd.DataFrame([{
         t("quantization.col.variant"): label(r.key), t("quantization.col.status"): r.status,
@@ -151,7 +159,8 @@ def table(rows: list[VariantResult], key: str) -> None:
         t("quantization.col.prefill"): fmt(r.prefill_tps), t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),
         t("quantization.col.decode"): fmt(r.decode_tps, 2), t("quantization.col.decode_p90"): fmt(r.decode_tps_p90, 2),
         t("quantization.col.bound"): fmt(r.bound_tps, 1), t("quantization.col.rss"): fmt(r.peak_rss_bytes, 0, 1e6),
-        t("quantization.col.ppl"): fmt(r.perplexity, 3), t("quantization.col.kld"): fmt(r.kld, 5),
+        t("quantization.col.ppl"): fmt(r.perplexity, 3), t("quantization.col.ppl_ci"): fmt(ppl_half_width(r), 3),
+        t("quantization.col.kld"): fmt(r.kld, 5),
         t("quantization.col.top1"): fmt(r.top1, 2, 0.01), t("quantization.col.text"): r.continuation,
         t("quantization.col.note"): r.error or r.note,
     } for r in rows]), hide_index=True, key=P + key)

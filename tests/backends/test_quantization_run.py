@@ -132,6 +132,57 @@ def test_windows_score_every_token_once():
     assert scored == list(range(1, 10))
     with pytest.raises(ValueError, match="window=4, stride=5"):
         M.windows(10, 4, 5)
+    # stride = window (the default): each token is computed once; a window's first token has no
+    # context inside its window and is not scored, as in Hugging Face's recipe
+    spans = M.windows(10, 4, 4)
+    assert [b + i for b, e, f in spans for i in range(f, e - b)] == [1, 2, 3, 5, 6, 7, 9]
+
+
+def test_the_paired_standard_error_by_hand():
+    # two windows of 10 tokens whose NLL differences to fp32 sum to 1 and 3: mean 0.2 per token;
+    # cluster deviations 1 - 2 and 3 - 2; se = sqrt(2 / 1 * 2) / 20
+    assert M.paired_se([(1.0, 10), (3.0, 10)]) == pytest.approx(0.1)
+    assert M.paired_se([(1.0, 10)]) is None
+
+
+def test_the_interval_separates_a_lossy_format_from_a_near_lossless_one(loaded):
+    report = run(loaded.model, loaded.tokenizer, variants=("fp32", "gguf-q8_0", "gguf-q4_0"),
+                 **{**SMALL, "ppl_tokens": 1024, "window": 128, "stride": 128})
+    fp32, q8, q4 = (report.row(k) for k in ("fp32", "gguf-q8_0", "gguf-q4_0"))
+    assert fp32.nll_delta_se is None and q8.nll_delta_se > 0 and q4.nll_delta_se > 0
+    assert q4.nll - fp32.nll > 1.96 * q4.nll_delta_se, "Q4_0's loss is beyond the noise of 1k tokens"
+    assert abs(q8.nll - fp32.nll) < q4.nll - fp32.nll
+
+
+def test_the_fast_fp32_pass_gives_the_same_logits_and_leaves_the_copy_as_it_was(loaded, tmp_path):
+    from backends.quantization.variants import _onednn_linear, onednn_linears
+
+    built = spec("fp32").build(loaded.model, "cpu", tmp_path)
+    assert built.runner.fast_fp32 and _onednn_linear() is not None, "oneDNN's linear is in this torch"
+    ids = T.prompt_ids(loaded.tokenizer)
+    plain, fast = built.runner.logits(ids), built.runner.quality_logits(ids)
+    assert torch.allclose(plain, fast, atol=2e-3) and not torch.equal(plain, fast), "another kernel, same numbers"
+    assert not any("forward" in vars(m) for m in built.model.modules()), "the layers' own forward is restored"
+    with onednn_linears(built.model) as patched:
+        assert patched == 211, "7 linears in each of 30 layers, and the output head"
+    bf16 = spec("bf16").build(loaded.model, "cpu", tmp_path)
+    with onednn_linears(bf16.model) as patched:
+        assert patched == 0, "only float32 layers"
+
+
+def test_perplexity_is_the_same_on_one_thread_and_on_every_core(loaded, tmp_path):
+    built = spec("fp32").build(loaded.model, "cpu", tmp_path)
+    ids = T.token_slice(loaded.tokenizer, 512)
+    spans = M.windows(ids.shape[1], 256, 256)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = M.quality(built.runner, ids, spans)
+        torch.set_num_threads(2)
+        two = M.quality(built.runner, ids, spans)
+    finally:
+        torch.set_num_threads(before)
+    assert one.perplexity == two.perplexity
 
 
 def test_bad_settings_quote_the_value():

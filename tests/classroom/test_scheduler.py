@@ -174,3 +174,41 @@ def test_training_steps_leave_a_slot_for_interactive_work():
     for thread in (first, second, token):
         thread.join()
     assert [name for kind, name in events] == ["train-a", "student", "train-b"]
+
+
+def test_an_exclusive_step_runs_alone_and_keeps_its_place_in_line():
+    """A benchmark's timed step (every core) waits for the running step, then runs with nothing beside
+    it; a token that asked after it waits for it, one that asked before it does not."""
+    sched = ComputeScheduler(slots=2)
+    gates = {name: threading.Event() for name in ("a", "bench", "b")}
+    events, lock = [], threading.Lock()
+
+    def step(name, exclusive=False):
+        with sched.turn("quantization" if exclusive else "decode", owner=name, exclusive=exclusive):
+            with lock:
+                events.append(("start", name))
+            gates[name].wait(5)
+        with lock:
+            events.append(("end", name))
+
+    a = threading.Thread(target=step, args=("a",))
+    a.start()
+    _wait_until(lambda: sched.state().running == 1)
+    bench = threading.Thread(target=step, args=("bench", True))
+    bench.start()
+    _wait_until(lambda: sched.state().waiting == 1)
+    b = threading.Thread(target=step, args=("b",))
+    b.start()
+    _wait_until(lambda: sched.state().waiting == 2)
+    time.sleep(0.3)
+    assert sched.state().running == 1, "a free slot is not taken past a waiting exclusive step"
+    gates["a"].set()
+    _wait_until(lambda: ("start", "bench") in events)
+    time.sleep(0.3)
+    assert ("start", "b") not in events and sched.state().running == 1, "nothing runs beside an exclusive step"
+    gates["bench"].set()
+    gates["b"].set()
+    for thread in (a, bench, b):
+        thread.join()
+    assert [name for kind, name in events if kind == "start"] == ["a", "bench", "b"]
+    assert events.index(("end", "bench")) < events.index(("start", "b"))
