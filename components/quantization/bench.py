@@ -152,17 +152,19 @@ def ppl_half_width(r: VariantResult) -> float | None:
 
 
 def table(rows: list[VariantResult], key: str) -> None:
+    """One row per variant: size, decode speed and quality first (what a learner compares), then
+    the rest of the measurements."""
     st.dataframe(pd.DataFrame([{
-        t("quantization.col.variant"): label(r.key), t("quantization.col.status"): r.status,
+        t("quantization.col.variant"): label(r.key),
         t("quantization.col.disk"): fmt(r.disk_bytes, 1, 1e6), t("quantization.col.ram"): fmt(r.mem_bytes, 1, 1e6),
-        t("quantization.col.quantize"): fmt(r.quantize_s, 2), t("quantization.col.load"): fmt(r.load_s, 2),
-        t("quantization.col.prefill"): fmt(r.prefill_tps), t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),
-        t("quantization.col.decode"): fmt(r.decode_tps, 2), t("quantization.col.decode_p90"): fmt(r.decode_tps_p90, 2),
-        t("quantization.col.bound"): fmt(r.bound_tps, 1), t("quantization.col.rss"): fmt(r.peak_rss_bytes, 0, 1e6),
+        t("quantization.col.decode"): fmt(r.decode_tps, 2), t("quantization.col.bound"): fmt(r.bound_tps, 1),
         t("quantization.col.ppl"): fmt(r.perplexity, 3), t("quantization.col.ppl_ci"): fmt(ppl_half_width(r), 3),
-        t("quantization.col.kld"): fmt(r.kld, 5),
-        t("quantization.col.top1"): fmt(r.top1, 2, 0.01), t("quantization.col.text"): r.continuation,
-        t("quantization.col.note"): r.error or r.note,
+        t("quantization.col.kld"): fmt(r.kld, 5), t("quantization.col.top1"): fmt(r.top1, 2, 0.01),
+        t("quantization.col.decode_p90"): fmt(r.decode_tps_p90, 2),
+        t("quantization.col.prefill"): fmt(r.prefill_tps), t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),
+        t("quantization.col.quantize"): fmt(r.quantize_s, 2), t("quantization.col.load"): fmt(r.load_s, 2),
+        t("quantization.col.rss"): fmt(r.peak_rss_bytes, 0, 1e6), t("quantization.col.status"): r.status,
+        t("quantization.col.note"): r.error or r.note, t("quantization.col.text"): r.continuation,
     } for r in rows]), hide_index=True, key=P + key)
 
 

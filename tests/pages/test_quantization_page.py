@@ -67,6 +67,7 @@ def test_two_variants_fill_the_table_charts_and_texts(open_page):
     assert list(rows.index) == ["fp32 (baseline)", "GGUF Q8_0"]
     fp32, q8 = rows.loc["fp32 (baseline)"], rows.loc["GGUF Q8_0"]
     assert fp32[EN["quantization.col.kld"]] == 0 and 0 < q8[EN["quantization.col.kld"]] < 0.05
+    assert 0 < q8[EN["quantization.col.ppl_ci"]] < 0.2 * q8[EN["quantization.col.ppl"]], "the paired interval"
     assert q8[EN["quantization.col.disk"]] < 0.3 * fp32[EN["quantization.col.disk"]]
     assert fp32[EN["quantization.col.decode"]] > 0 and fp32[EN["quantization.col.text"]].strip()
     size = figure_titled(page, EN["quantization.chart.size_ppl"])
