@@ -6,7 +6,7 @@ against a bare `model.generate` greedy loop on the same cached model, same threa
 interleaved, medians. generate's decode rate is (N - 1) / (t(N new tokens) - t(1 new token)), so
 its prefill is left out as ours is.
 
-Usage: .venv/bin/python bench/quantization.py [--ppl-tokens 6144] [--variants all] [--runs 3]
+Usage: .venv/bin/python bench/quantization.py [--ppl-tokens 5120] [--variants all] [--runs 3]
 Last line: {"variants": n, "table_s": s, "best_int8_decode_speedup": x, "q8_kld": x, "q8_top1": x,
             "harness_ratio": x}
 """

@@ -24,7 +24,7 @@ from components.job_status import newly_finished
 from components.quantization.charts import size_quality_figure, speed_figure
 
 P = "quantization."
-PPL_CHOICES = (1_024, 2_048, 4_096, 6_144, 10_240, 20_480)
+PPL_CHOICES = (1_024, 2_048, 5_120, 10_240, 20_480)
 
 
 def label(key: str) -> str:

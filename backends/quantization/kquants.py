@@ -1,0 +1,110 @@
+"""GGUF's Q4_K, encoded here: the `gguf` package (0.19) decodes K-quants but has no K-quant encoder.
+
+A Q4_K super-block holds 256 weights in 144 bytes (4.5 bits per weight):
+
+    d, dmin       2 x float16   the super-block's scale of scales and scale of minimums
+    scales        12 bytes      eight 6-bit sub-block scales and eight 6-bit sub-block minimums
+    qs            128 bytes     256 unsigned 4-bit values, two per byte
+
+and a weight in sub-block j (32 weights) decodes to `d * sc[j] * q - dmin * m[j]`.
+
+The encoder, written for this app: each sub-block's scale and minimum start from its range and are
+refined by least squares on the chosen 4-bit values (a few rounds, kept only where the error drops);
+the 6-bit scales and minimums are then rounded against the super-block's float16 `d` and `dmin`, and
+the 4-bit values are chosen once more with the rounded scales. llama.cpp's own encoder
+(`make_qkx2_quants`) searches the scale on a grid instead, so its blocks differ slightly; the format
+is the same, and `gguf.quants.dequantize` reads these bytes back (tested).
+
+llama.cpp only writes K-quants for rows whose length is a multiple of 256; other tensors fall back
+(Q4_K -> Q5_0, llama-quant.cpp). `fallback` names that format; gguf_variant applies it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+QK_K = 256  # weights per super-block
+SUB = 32  # weights per sub-block
+BLOCK_BYTES = 144
+FALLBACK = {"Q4_K": "Q5_0"}  # llama.cpp's format for a tensor whose rows are not a multiple of 256
+
+
+def supports(cols: int) -> bool:
+    return cols % QK_K == 0
+
+
+def _fit(x: torch.Tensor, scale: torch.Tensor, low: torch.Tensor, rounds: int = 4):
+    """Per sub-block (rows of x, 32 weights): scale and minimum of x ~ scale * q - low with q in 0..15,
+    refined by least squares on q. Returns (scale >= 0, low >= 0)."""
+    def error(s, m):
+        q = ((x + m[:, None]) / s.clamp(min=1e-30)[:, None]).round().clamp(0, 15)
+        return ((s[:, None] * q - m[:, None] - x) ** 2).sum(-1), q
+
+    best, q = error(scale, low)
+    n = x.shape[-1]
+    for _ in range(rounds):
+        sq, sqq, sx, sqx = q.sum(-1), (q * q).sum(-1), x.sum(-1), (q * x).sum(-1)
+        det = n * sqq - sq * sq
+        ok = det > 0
+        s_new = torch.where(ok, (n * sqx - sq * sx) / det.clamp(min=1e-30), scale)
+        m_new = torch.where(ok, (s_new * sq - sx) / n, low)  # x = s*q - m  =>  m = (s*sum q - sum x) / n
+        negative = m_new < 0  # the format's minimum is subtracted and non-negative: refit through 0
+        s_new = torch.where(negative, sqx / sqq.clamp(min=1e-30), s_new)
+        m_new = m_new.clamp(min=0)
+        s_new = s_new.clamp(min=0)
+        err, q_new = error(s_new, m_new)
+        better = err < best
+        scale, low = torch.where(better, s_new, scale), torch.where(better, m_new, low)
+        best = torch.where(better, err, best)
+        q = torch.where(better[:, None], q_new, q)
+    return scale, low
+
+
+def _half(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.float16).to(torch.float32)
+
+
+def quantize_q4_k(weights: np.ndarray) -> np.ndarray:
+    """(rows, cols) float weights, cols a multiple of 256 -> (rows, cols / 256 * 144) uint8 Q4_K blocks."""
+    rows, cols = weights.shape
+    if not supports(cols):
+        raise ValueError(f"Q4_K needs rows of a multiple of {QK_K} weights; this tensor's rows have {cols}.")
+    x = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32)).reshape(-1, SUB)
+    low = (-x.amin(-1)).clamp(min=0)
+    scale = (x.amax(-1) + low) / 15
+    scale, low = _fit(x, scale, low)
+    scale, low = scale.reshape(-1, 8), low.reshape(-1, 8)  # per super-block: 8 sub-blocks
+
+    d = _half(scale.amax(-1) / 63)
+    dmin = _half(low.amax(-1) / 63)
+    sc = torch.where(d[:, None] > 0, scale / d.clamp(min=1e-30)[:, None], 0).round().clamp(0, 63)
+    m = torch.where(dmin[:, None] > 0, low / dmin.clamp(min=1e-30)[:, None], 0).round().clamp(0, 63)
+    step = (d[:, None] * sc).reshape(-1, 1)
+    offset = (dmin[:, None] * m).reshape(-1, 1)
+    q = torch.where(step > 0, (x + offset) / step.clamp(min=1e-30), 0).round().clamp(0, 15)
+    q = q.to(torch.uint8).reshape(-1, 4, 2, SUB)  # sub-blocks 2j (low nibbles) and 2j+1 (high) share 32 bytes
+
+    sc, m = sc.to(torch.uint8), m.to(torch.uint8)
+    packed = torch.cat([
+        (sc[:, :4] & 0x3F) | ((sc[:, 4:] >> 4) << 6),  # bytes 0-3: scales 0-3, top bits of scales 4-7
+        (m[:, :4] & 0x3F) | ((m[:, 4:] >> 4) << 6),  # bytes 4-7: minimums 0-3, top bits of minimums 4-7
+        (sc[:, 4:] & 0x0F) | ((m[:, 4:] & 0x0F) << 4),  # bytes 8-11: low bits of scales and minimums 4-7
+    ], dim=-1)
+    qs = (q[:, :, 0] | (q[:, :, 1] << 4)).reshape(-1, 128)
+    head = torch.stack([d, dmin], -1).to(torch.float16).numpy().view(np.uint8)  # (blocks, 4)
+    blocks = np.concatenate([head, packed.numpy(), qs.numpy()], axis=-1)
+    return blocks.reshape(rows, cols // QK_K * BLOCK_BYTES)
+
+
+def dequantize_q4_k(blocks: np.ndarray, cols: int) -> np.ndarray:
+    """Our own reading of the bytes (the parity test compares it with gguf's)."""
+    b = torch.from_numpy(np.ascontiguousarray(blocks)).reshape(-1, BLOCK_BYTES)
+    d = torch.from_numpy(b[:, 0:2].numpy().copy().view(np.float16).astype(np.float32))
+    dmin = torch.from_numpy(b[:, 2:4].numpy().copy().view(np.float16).astype(np.float32))
+    s = b[:, 4:16].to(torch.int32)
+    sc = torch.cat([s[:, 0:4] & 0x3F, (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)], -1).float()
+    m = torch.cat([s[:, 4:8] & 0x3F, (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)], -1).float()
+    qs = b[:, 16:].to(torch.int32).reshape(-1, 4, SUB)
+    q = torch.stack([qs & 0x0F, qs >> 4], 2).reshape(-1, 8, SUB).float()
+    w = d.reshape(-1, 1, 1) * sc[..., None] * q - dmin.reshape(-1, 1, 1) * m[..., None]
+    return w.reshape(-1, cols).numpy()
