@@ -108,3 +108,18 @@ def dequantize_q4_k(blocks: np.ndarray, cols: int) -> np.ndarray:
     q = torch.stack([qs & 0x0F, qs >> 4], 2).reshape(-1, 8, SUB).float()
     w = d.reshape(-1, 1, 1) * sc[..., None] * q - dmin.reshape(-1, 1, 1) * m[..., None]
     return w.reshape(-1, cols).numpy()
+
+
+def superblock(blocks: np.ndarray, original: np.ndarray) -> dict:
+    """One Q4_K super-block (144 bytes) taken apart against the 256 weights it encodes: d and dmin,
+    and per sub-block its 6-bit scale and minimum, the step and offset they give, and its RMSE."""
+    raw = np.ascontiguousarray(blocks, dtype=np.uint8).reshape(BLOCK_BYTES)
+    decoded = dequantize_q4_k(raw[None], QK_K)[0]
+    d, dmin = (float(v) for v in raw[:4].copy().view(np.float16))
+    s = raw[4:16].astype(np.int32)
+    sc = np.concatenate([s[0:4] & 0x3F, (s[8:12] & 0x0F) | ((s[0:4] >> 6) << 4)])
+    m = np.concatenate([s[4:8] & 0x3F, (s[8:12] >> 4) | ((s[4:8] >> 6) << 4)])
+    err = (decoded - np.asarray(original, dtype=np.float32)).reshape(8, SUB)
+    return {"d": d, "dmin": dmin, "nbytes": BLOCK_BYTES, "decoded": decoded,
+            "rows": [{"sub_block": j, "sc": int(sc[j]), "m": int(m[j]), "step": d * sc[j], "offset": dmin * m[j],
+                      "rmse": float(np.sqrt((err[j] ** 2).mean()))} for j in range(8)]}

@@ -95,10 +95,15 @@ def error_grid(error: torch.Tensor, cells: tuple[int, int] = (48, 48)) -> np.nda
     return pooled[0, 0].numpy()
 
 
+def fitting_granularities(w: torch.Tensor) -> tuple[str, ...]:
+    """The granularities this matrix can use: a group size must divide its rows (576 = 4.5 x 128)."""
+    return tuple(g for g in GRANULARITIES if not g.startswith("group") or w.shape[-1] % int(g[5:]) == 0)
+
+
 def granularity_table(w: torch.Tensor) -> list[dict]:
-    """RMSE, max error and the scales' own cost for each granularity, symmetric and asymmetric."""
+    """RMSE, max error and the scales' own cost for each granularity that fits, symmetric and asymmetric."""
     rows = []
-    for g in GRANULARITIES:
+    for g in fitting_granularities(w):
         for symmetric in (True, False):
             qz = quantize_int8(w, g, symmetric)
             err = qz.error(w.float())

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from backends.quantization import kquants as K
 from backends.quantization import teaching as Q
 from components.i18n import t
 from components.quantization.charts import error_heatmaps, histogram_figure
@@ -50,11 +51,15 @@ def how_it_works(model) -> None:
                                        "max_error": t("quantization.how.col.max_error"),
                                        "bits_per_weight": t("quantization.how.col.bits")}),
                  hide_index=True, key=P + "how.table")
+    skipped = [g[5:] for g in Q.GRANULARITIES if g not in Q.fitting_granularities(w)]
+    if skipped:
+        st.caption(t("quantization.how.groups_skipped", sizes=", ".join(skipped), cols=w.shape[1]))
     grids = {g: Q.error_grid(Q.quantize_int8(w, g).error(w)) for g in ("tensor", "channel", "group32")}
     st.plotly_chart(error_heatmaps(grids), key=P + "how.heatmap")
     st.caption(t("quantization.how.heatmap_note"))
     blocks_view(w)
-    show_code(Q.quantize_int8, Q.q8_0, Q.q4_0)
+    k_block_view(w)
+    show_code(Q.quantize_int8, Q.q8_0, Q.q4_0, K.quantize_q4_k)
 
 
 def blocks_view(w) -> None:
@@ -72,3 +77,22 @@ def blocks_view(w) -> None:
                                     t("quantization.how.col.code"): block.codes,
                                     t("quantization.how.col.decoded"): block.values}).round(5),
                       hide_index=True, height=260, key=P + "how.block." + kind)
+
+
+def k_block_view(w) -> None:
+    """The Q4_K super-block (256 weights) holding the matrix's largest weight: two levels of scales."""
+    cols = w.shape[1]
+    if not K.supports(cols):
+        st.caption(t("quantization.how.kblock_fallback", cols=cols))
+        return
+    flat = w.flatten()
+    start = int(flat.abs().argmax()) // K.QK_K * K.QK_K
+    original = flat[start:start + K.QK_K].numpy()
+    part = K.superblock(K.quantize_q4_k(original[None])[0], original)
+    st.markdown(t("quantization.how.kblock", start=start, end=start + K.QK_K - 1, d=f"{part['d']:.6f}",
+                  dmin=f"{part['dmin']:.6f}", nbytes=part["nbytes"]))
+    st.dataframe(pd.DataFrame(part["rows"]).rename(columns={
+        "sub_block": t("quantization.how.col.sub_block"), "sc": t("quantization.how.col.sc"),
+        "m": t("quantization.how.col.m"), "step": t("quantization.how.col.step"),
+        "offset": t("quantization.how.col.offset"), "rmse": "RMSE"}).round(6),
+        hide_index=True, key=P + "how.kblock")

@@ -3,6 +3,7 @@ import json
 import time
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 
 from backends.core.jobs import shared_runner
@@ -112,3 +113,19 @@ def test_how_it_works_takes_a_real_matrix_apart(page):
     figure_titled(page, EN["quantization.how.heatmap"])
     blocks = [d.value for d in page.dataframe if EN["quantization.how.col.code"] in d.value.columns]
     assert len(blocks) == 2 and len(blocks[0]) == 32 and blocks[1][EN["quantization.how.col.code"]].between(0, 15).all()
+    k_block = next(d.value for d in page.dataframe if EN["quantization.how.col.sc"] in d.value.columns)
+    assert len(k_block) == 8 and k_block[EN["quantization.how.col.sc"]].between(0, 63).all()
+    assert k_block[EN["quantization.how.col.m"]].between(0, 63).all() and (k_block["RMSE"] > 0).all()
+    text = next(m.value for m in page.markdown if m.value.startswith("**A GGUF Q4_K super-block**"))
+    d = float(text.split("d = ")[1].split(" ")[0])
+    steps = k_block[EN["quantization.how.col.step"]]
+    assert np.allclose(steps, d * k_block[EN["quantization.how.col.sc"]], rtol=1e-3), "step = d x the 6-bit scale"
+    assert (k_block["RMSE"] <= steps).all(), "each sub-block's values land within a step of their weights"
+    page.session_state["quantization.tab"] = EN["quantization.tab.how"]
+    page.session_state["quantization.how.matrix"] = "self_attn.q_proj"
+    page.run()
+    assert not page.exception, "a 576 x 576 matrix (groups of 128 do not fit its rows) was an exception"
+    assert any("rows of 576 weights are not a multiple of 256" in c.value for c in page.caption)
+    assert any(c.value.startswith("Groups of 128 do not divide rows of 576") for c in page.caption)
+    grain = next(d.value for d in page.dataframe if "RMSE" in d.value.columns and len(d.value) > 2)
+    assert "group128" not in set(grain[EN["quantization.how.col.granularity"]]) and len(grain) == 8
