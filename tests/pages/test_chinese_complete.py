@@ -38,6 +38,8 @@ ALLOWED = {
     "adapter", "adapters", "chunk", "chunks", "response", "turns", "messages", "text", "endpoint", "endpoints",
     "server-sent", "event", "sentiment", "open", "knowledge", "foundation", "karpathy", "preston", "parry",
     "crowdflower", "scikit-learn", "gutenberg", "milton",
+    # the fields of a GGUF Q4_K super-block, named as llama.cpp names them
+    "dmin", "sc",
 }
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’_.-]*[A-Za-z0-9]|[A-Za-z]")
 
