@@ -164,11 +164,21 @@ tabs = st.tabs([t("dec.tab.compare"), t("dec.tab.inspect"), t("dec.tab.prompting
 
 
 def prompt_ids_or_warn():
+    """The prompt's ids, or None with a warning (empty, or longer than the model's context)."""
     try:
-        return dec.encode_prompt(loaded, prompt, chat)
+        ids = dec.encode_prompt(loaded, prompt, chat)
+        dec.new_token_budget(loaded, len(ids), 1)
+        return ids
     except ValueError as exc:
         st.warning(str(exc))
         return None
+
+
+def say_if_capped(prompt_ids: list[int], max_new: int) -> None:
+    """A caption when the model's context ends before `max_new` new tokens (the loops stop there)."""
+    budget = dec.new_token_budget(loaded, len(prompt_ids), max_new)
+    if budget < max_new:
+        st.caption(t("dec.context_capped", limit=dec.context_limit(loaded), prompt=len(prompt_ids), n=budget))
 
 
 def compare_tab():
@@ -205,6 +215,8 @@ def compare_tab():
         prompt_ids = prompt_ids_or_warn()
         if prompt_ids is not None:
             st.session_state[P + "prompt_ids"] = prompt_ids
+            if not remote_model:
+                say_if_capped(prompt_ids, int(max_new))
             runnable = [c for c in cols if configs[c["id"]] is not None and c["id"] not in unsupported]
             if remote_model:
                 try:

@@ -49,8 +49,10 @@ from backends.decoding.steps import (
     Candidate,
     StepDistribution,
     TokenStep,
+    context_limit,
     encode_prompt,
     eos_ids,
+    new_token_budget,
 )
 
 __all__ = [
@@ -70,11 +72,13 @@ __all__ = [
     "TokenStep",
     "beam_search",
     "branch",
+    "context_limit",
     "distribution_at",
     "encode_prompt",
     "eos_ids",
     "generate_stream",
     "iter_beam_search",
+    "new_token_budget",
     "load_run",
     "remote_columns",
     "remote_metrics",

@@ -22,7 +22,8 @@ from typing import Callable, Generator
 import torch
 
 from backends.decoding.config import DecodingConfig
-from backends.decoding.steps import eos_ids, inference_steps, model_device, new_cache, next_token_logits
+from backends.decoding.steps import (eos_ids, inference_steps, model_device, new_cache, new_token_budget,
+                                     next_token_logits)
 from backends.decoding.sampling import apply_repetition_penalty, ban_repeated_ngrams
 
 UNREACHABLE = -1.0e9  # transformers' score for "cannot be chosen"
@@ -88,7 +89,7 @@ def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
     if not prompt_ids:
         raise ValueError("prompt_ids is empty: encode a prompt first (encode_prompt).")
     n, lp, early = config.num_beams, config.length_penalty, config.early_stopping
-    stop_ids, max_new = eos_ids(loaded), config.max_new_tokens
+    stop_ids, max_new = eos_ids(loaded), new_token_budget(loaded, len(prompt_ids), config.max_new_tokens)
     running = [Beam([], 0.0, -1, -1)]  # one beam to start: the prompt
     # The finished pool: n slots, best first, empty slots at UNREACHABLE.
     pool_scores = torch.full((n,), UNREACHABLE)

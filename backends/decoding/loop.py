@@ -16,7 +16,8 @@ from backends.decoding.config import DecodingConfig
 from backends.decoding.contrastive import contrastive_stream
 from backends.decoding.sampling import pick_token, process_logits
 from backends.decoding.steps import (Alternative, StepDistribution, TextTracker, TokenStep, eos_ids, inference_steps,
-                                     model_device, new_cache, next_token_logits, token_step, top_alternatives)
+                                     model_device, new_cache, new_token_budget, next_token_logits, token_step,
+                                     top_alternatives)
 
 
 @inference_steps
@@ -26,7 +27,8 @@ def generate_stream(
 ) -> Iterator[TokenStep]:
     """Greedy, sampling or contrastive search, one `TokenStep` per token as soon as it is chosen.
 
-    Stops at an end-of-sequence token, after `max_new_tokens`, or when `should_stop()` is true.
+    Stops at an end-of-sequence token, after `max_new_tokens` (fewer when the model's context ends
+    first: `new_token_budget`), or when `should_stop()` is true.
     `forced_first` takes that token instead of the first pick (see `branch`).
     """
     config.validate()
@@ -34,7 +36,9 @@ def generate_stream(
         raise ValueError("Beam search keeps several sequences at once: call beam_search(), not generate_stream().")
     if not prompt_ids:
         raise ValueError("prompt_ids is empty: encode a prompt first (encode_prompt).")
+    max_new = new_token_budget(loaded, len(prompt_ids), config.max_new_tokens)
     if config.strategy == "contrastive":
+        config = dataclasses.replace(config, max_new_tokens=max_new)
         yield from contrastive_stream(loaded, prompt_ids, config, should_stop, top_n, forced_first, start_index)
         return
     stop_ids = eos_ids(loaded)
@@ -44,7 +48,7 @@ def generate_stream(
     ids = list(prompt_ids)
     cache = new_cache(loaded)
     new = torch.tensor([ids], device=model_device(loaded))
-    for step in range(config.max_new_tokens):
+    for step in range(max_new):
         if should_stop is not None and should_stop():
             return
         logits = next_token_logits(loaded, new, cache, len(ids))[0]

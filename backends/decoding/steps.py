@@ -99,6 +99,28 @@ def eos_ids(loaded) -> set[int]:
     return set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
 
 
+def context_limit(loaded) -> int | None:
+    """Positions the model reads (its config's max_position_embeddings: 8192 for SmolLM2, 64 for a
+    small GPT trained on the scratch page); None when the config does not say."""
+    limit = getattr(loaded.model.config, "max_position_embeddings", None)
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def new_token_budget(loaded, prompt_len: int, max_new: int) -> int:
+    """`max_new`, capped so the prompt and the new tokens fit the model's context.
+
+    A learned position table has no row past its end (GPT-2's raises an IndexError there), and a
+    rotary model past its training length is out of what it learned: the loops stop at the limit.
+    Raises ValueError when the prompt alone fills the context."""
+    limit = context_limit(loaded)
+    if limit is None:
+        return max_new
+    if prompt_len >= limit:
+        raise ValueError(f"The prompt has {prompt_len} tokens and this model reads at most {limit}: "
+                         "shorten the prompt.")
+    return min(max_new, limit - prompt_len)
+
+
 def model_device(loaded) -> torch.device:
     return next(loaded.model.parameters()).device
 

@@ -105,6 +105,18 @@ def test_a_run_draws_its_loss_chart_then_the_model_is_inspected_and_exported(pag
     loaded = shared_cache().get(folder)
     try:
         assert type(loaded.model).__name__ == "GPT2LMHeadModel" and loaded.tokenizer.decode([1, 2]) is not None
+        # Its position table ends at its context: every column stops there, and the page says so.
+        limit, prompt = loaded.model.config.n_positions, len(at.session_state["dec.prompt_ids"])
+        at.number_input(key="dec.max_new").set_value(200).run()
+        at.button(key="dec.run").click().run()
+        assert not at.exception and not at.error
+        note = f"This model reads at most {limit} tokens and the prompt has {prompt}"
+        assert any(c.value.startswith(note) for c in at.caption), [c.value for c in at.caption]
+        lengths = [len(r["ids"]) for r in at.session_state["dec.results"].values()]
+        assert lengths and max(lengths) == limit - prompt, "a column ran to the end of the context, none past it"
+        at.text_area(key="dec.prompt").input("ROMEO: " * limit).run()
+        at.button(key="dec.run").click().run()
+        assert any("shorten the prompt" in w.value for w in at.warning) and not at.exception
     finally:
         shared_cache().unload(loaded.key)
 
