@@ -60,11 +60,6 @@ def harness(loaded, new_tokens: int, repeats: int) -> tuple[float, float]:
     return statistics.median(ours), statistics.median(bare)
 
 
-def half(r):
-    """Half-width of the 95% interval of the perplexity against fp32 on the same tokens."""
-    return None if r.nll_delta_se is None or r.perplexity is None else 1.96 * r.nll_delta_se * r.perplexity
-
-
 def table(rows) -> str:
     head = f"{'variant':42} {'status':11} {'disk MB':>8} {'RAM MB':>8} {'prefill':>8} {'decode':>7} {'bound':>7} " \
            f"{'ppl':>9} {'±95%':>6} {'KLD':>8} {'top1%':>6} {'build':>5} {'ppl s':>5} {'speed':>5} {'s':>5}"
@@ -74,7 +69,8 @@ def table(rows) -> str:
             return "" if v is None else f"{v / s:.{d}f}"
         lines.append(f"{r.label[:42]:42} {r.status:11} {f(r.disk_bytes, 1, 1e6):>8} {f(r.mem_bytes, 1, 1e6):>8} "
                      f"{f(r.prefill_tps):>8} {f(r.decode_tps, 2):>7} {f(r.bound_tps):>7} {f(r.perplexity, 3):>9} "
-                     f"{f(half(r), 3):>6} {f(r.kld, 5):>8} {f(r.top1, 1, 0.01):>6} {f(r.build_s):>5} {f(r.quality_s):>5} "
+                     f"{f(r.ppl_half_width(), 3):>6} {f(r.kld, 5):>8} {f(r.top1, 1, 0.01):>6} {f(r.build_s):>5} "
+                     f"{f(r.quality_s):>5} "
                      f"{f(r.speed_s):>5} {r.seconds:5.1f}")
         if r.error:
             lines.append(f"    {r.error[:150]}")

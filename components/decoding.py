@@ -106,6 +106,15 @@ def beam_tree_figure(result, decode) -> go.Figure:
     return fig
 
 
+def show_token(event, steps: list, out) -> bool:
+    """A column's new token (in-app or from the server): add it and redraw the column's chips."""
+    if event.token is None:
+        return False
+    steps.append(event.token)
+    out.markdown(probability_chips(steps), unsafe_allow_html=True)
+    return True
+
+
 def run_columns(loaded, prompt_ids, active: list[dict], outs: dict, results: dict) -> None:
     """All columns take turns one token at a time, so they grow side by side as they are generated."""
     steps = {c["id"]: [] for c in active}
@@ -113,10 +122,7 @@ def run_columns(loaded, prompt_ids, active: list[dict], outs: dict, results: dic
     for event in events:
         column = active[event.column]
         cid = column["id"]
-        if event.token is not None:
-            steps[cid].append(event.token)
-            outs[cid].markdown(probability_chips(steps[cid]), unsafe_allow_html=True)
-        elif event.beam_step is not None and event.beam_step.kept:
+        if not show_token(event, steps[cid], outs[cid]) and event.beam_step is not None and event.beam_step.kept:
             outs[cid].markdown(loaded.tokenizer.decode(event.beam_step.kept[0].ids, skip_special_tokens=True) + " …")
         if not event.done:
             continue
@@ -138,9 +144,7 @@ def run_remote_columns(model_id: str, prompt: str, chat: bool, active: list[dict
     for event in events:
         column = active[event.column]
         cid = column["id"]
-        if event.token is not None:
-            steps[cid].append(event.token)
-            outs[cid].markdown(probability_chips(steps[cid]), unsafe_allow_html=True)
+        show_token(event, steps[cid], outs[cid])
         if event.error is not None:
             failed[cid] = str(event.error)
             results.pop(cid, None)

@@ -96,14 +96,20 @@ def quantize_q4_k(weights: np.ndarray) -> np.ndarray:
     return blocks.reshape(rows, cols // QK_K * BLOCK_BYTES)
 
 
+def _scales_mins(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(blocks, 12) packed bytes -> the eight 6-bit scales and the eight 6-bit minimums per block."""
+    s = packed.to(torch.int32)
+    sc = torch.cat([s[:, 0:4] & 0x3F, (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)], -1)
+    m = torch.cat([s[:, 4:8] & 0x3F, (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)], -1)
+    return sc, m
+
+
 def dequantize_q4_k(blocks: np.ndarray, cols: int) -> np.ndarray:
     """Our own reading of the bytes (the parity test compares it with gguf's)."""
     b = torch.from_numpy(np.ascontiguousarray(blocks)).reshape(-1, BLOCK_BYTES)
     d = torch.from_numpy(b[:, 0:2].numpy().copy().view(np.float16).astype(np.float32))
     dmin = torch.from_numpy(b[:, 2:4].numpy().copy().view(np.float16).astype(np.float32))
-    s = b[:, 4:16].to(torch.int32)
-    sc = torch.cat([s[:, 0:4] & 0x3F, (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)], -1).float()
-    m = torch.cat([s[:, 4:8] & 0x3F, (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)], -1).float()
+    sc, m = (v.float() for v in _scales_mins(b[:, 4:16]))
     qs = b[:, 16:].to(torch.int32).reshape(-1, 4, SUB)
     q = torch.stack([qs & 0x0F, qs >> 4], 2).reshape(-1, 8, SUB).float()
     w = d.reshape(-1, 1, 1) * sc[..., None] * q - dmin.reshape(-1, 1, 1) * m[..., None]
@@ -116,9 +122,7 @@ def superblock(blocks: np.ndarray, original: np.ndarray) -> dict:
     raw = np.ascontiguousarray(blocks, dtype=np.uint8).reshape(BLOCK_BYTES)
     decoded = dequantize_q4_k(raw[None], QK_K)[0]
     d, dmin = (float(v) for v in raw[:4].copy().view(np.float16))
-    s = raw[4:16].astype(np.int32)
-    sc = np.concatenate([s[0:4] & 0x3F, (s[8:12] & 0x0F) | ((s[0:4] >> 6) << 4)])
-    m = np.concatenate([s[4:8] & 0x3F, (s[8:12] >> 4) | ((s[4:8] >> 6) << 4)])
+    sc, m = (v[0].numpy() for v in _scales_mins(torch.from_numpy(raw[None, 4:16].copy())))
     err = (decoded - np.asarray(original, dtype=np.float32)).reshape(8, SUB)
     return {"d": d, "dmin": dmin, "nbytes": BLOCK_BYTES, "decoded": decoded,
             "rows": [{"sub_block": j, "sc": int(sc[j]), "m": int(m[j]), "step": d * sc[j], "offset": dmin * m[j],

@@ -117,7 +117,8 @@ def quality(runner: Runner, ids: torch.Tensor, spans, reference: Reference | Non
         if on_window:
             on_window(i + 1, len(spans))
     mean = nll / max(count, 1)
-    kld = max(kl / kl_count, 0.0) if compared and kl_count else None  # >= 0; float32 rounding of equal models gives -1e-9
+    # KLD >= 0: float32 rounding of two equal models gives -1e-9
+    kld = max(kl / kl_count, 0.0) if compared and kl_count else None
     return Quality(math.exp(mean), mean, count, kld, kl_count,
                    same / max(count, 1) if compared else None, paired_se(window_sums) if compared else None)
 

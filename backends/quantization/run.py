@@ -93,6 +93,13 @@ class VariantResult:
     quality_s: float | None = None  # the perplexity pass
     speed_s: float | None = None  # the speed runs (or the greedy continuation alone)
 
+    def ppl_half_width(self) -> float | None:
+        """Half-width of the 95% interval of this perplexity against fp32 on the same tokens (the
+        paired standard error of the NLL difference, by the delta method); None without one."""
+        if self.nll_delta_se is None or self.perplexity is None:
+            return None
+        return 1.96 * self.nll_delta_se * self.perplexity
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -143,14 +143,6 @@ def fmt(value, digits=1, scale=1.0):
     return None if value is None else round(value / scale, digits)
 
 
-def ppl_half_width(r: VariantResult) -> float | None:
-    """Half-width of the 95% interval of a variant's perplexity against fp32 on the same tokens
-    (the paired standard error of the NLL difference, by the delta method)."""
-    if r.nll_delta_se is None or r.perplexity is None:
-        return None
-    return 1.96 * r.nll_delta_se * r.perplexity
-
-
 def table(rows: list[VariantResult], key: str) -> None:
     """One row per variant: size, decode speed and quality first (what a learner compares), then
     the rest of the measurements."""
@@ -158,7 +150,7 @@ def table(rows: list[VariantResult], key: str) -> None:
         t("quantization.col.variant"): label(r.key),
         t("quantization.col.disk"): fmt(r.disk_bytes, 1, 1e6), t("quantization.col.ram"): fmt(r.mem_bytes, 1, 1e6),
         t("quantization.col.decode"): fmt(r.decode_tps, 2), t("quantization.col.bound"): fmt(r.bound_tps, 1),
-        t("quantization.col.ppl"): fmt(r.perplexity, 3), t("quantization.col.ppl_ci"): fmt(ppl_half_width(r), 3),
+        t("quantization.col.ppl"): fmt(r.perplexity, 3), t("quantization.col.ppl_ci"): fmt(r.ppl_half_width(), 3),
         t("quantization.col.kld"): fmt(r.kld, 5), t("quantization.col.top1"): fmt(r.top1, 2, 0.01),
         t("quantization.col.decode_p90"): fmt(r.decode_tps_p90, 2),
         t("quantization.col.prefill"): fmt(r.prefill_tps), t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),
