@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench clean-venv serve space-check
+.PHONY: run test test-fast lint format bench clean-venv serve space-check
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,8 +21,19 @@ $(STAMP): $(BIN)/python requirements.txt requirements-models.txt requirements-de
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-test: $(STAMP)
+# Lint first: a formatting or lint error fails the tests before they start.
+test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff's checks and its formatter in check mode (configured in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Apply the formatter and ruff's safe fixes.
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # Everything but the browser tests, for a quick loop while coding.
 test-fast: $(STAMP)

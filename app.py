@@ -1,4 +1,5 @@
 """LLM Playground entry point: sidebar, then the navigation built from the page registry."""
+
 import streamlit as st
 
 from backends.core.memory import tune_allocator
@@ -14,13 +15,18 @@ tune_allocator()
 # importing transformers/peft for the first time at once broke on a cold server.
 warm_imports()
 
-from components.engine import engine_panel  # noqa: E402
-from backends.core.jobs import owned_by  # noqa: E402
-from components.guard import passcode_gate, session_token, show_failure  # noqa: E402
-from components.i18n import t  # noqa: E402
-from components.page_registry import HOME, PAGES  # noqa: E402
-from components.sidebar import (device_picker, language_picker, loaded_models_panel, present_toggle,  # noqa: E402
-                                translate_builtin_widgets)
+from backends.core.jobs import owned_by
+from components.engine import engine_panel
+from components.guard import passcode_gate, session_token, show_failure
+from components.i18n import t
+from components.page_registry import HOME, PAGES
+from components.sidebar import (
+    device_picker,
+    language_picker,
+    loaded_models_panel,
+    present_toggle,
+    translate_builtin_widgets,
+)
 
 # A local file: a :material/…: or emoji icon is fetched from a font or image host, which fails offline.
 st.set_page_config(page_title="LLM Playground", page_icon=str(FAVICON), layout="wide")
@@ -40,7 +46,7 @@ navigation = st.navigation(
 try:
     with owned_by(session_token()):  # a closed tab's training runs stop once Streamlit drops its state
         navigation.run()
-except Exception as exc:  # noqa: BLE001 (a page's bug must not end the session; Streamlit's own stops pass)
+except Exception as exc:  # a page's bug must not end the session; Streamlit's own stops pass
     show_failure(exc)
 # After the page, so models it just loaded are listed.
 loaded_models_panel()

@@ -1,4 +1,5 @@
 """Attention visualizer: what every head attends to, and the same numbers recomputed by hand."""
+
 import io
 
 import numpy as np
@@ -6,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from backends import attention as att
+from components import url_state
 from components.attention import (
     heatmap_figure,
     heatmap_png,
@@ -15,7 +17,6 @@ from components.attention import (
     model_view_figure,
     thumbnails,
 )
-from components import url_state
 from components.experiments import experiments_panel
 from components.guard import queue_status
 from components.i18n import t
@@ -40,8 +41,15 @@ url_state.bind(P + "head", "head", default=0, parse=int, valid=lambda v: v >= 0)
 left, right = st.columns([1, 2])
 with left:
     name = model_picker("attention", kinds=("embedding", "encoder", "causal-lm"), default="all-minilm-l6-v2")
-    max_tokens = st.number_input(t("attention.max_tokens"), 8, 1024, step=8, key=P + "max_tokens",
-                                 help=t("attention.max_tokens_help"), persist_state="session")
+    max_tokens = st.number_input(
+        t("attention.max_tokens"),
+        8,
+        1024,
+        step=8,
+        key=P + "max_tokens",
+        help=t("attention.max_tokens_help"),
+        persist_state="session",
+    )
 loaded = load_or_explain(name, variant="eager") if name else None
 if loaded is None:
     st.info(t("attention.pick_model"))
@@ -89,8 +97,15 @@ forward, result = current["forward"], current["result"]
 n_layers, n_heads, seq = result.n_layers, result.n_heads, len(result.tokens)
 if result.truncated:
     st.warning(t("attention.truncated", n=result.n_input_tokens, kept=seq))
-st.caption(t("attention.summary", tokens=seq, layers=n_layers, heads=n_heads,
-             kind=t("attention.decoder") if decoder else t("attention.encoder")))
+st.caption(
+    t(
+        "attention.summary",
+        tokens=seq,
+        layers=n_layers,
+        heads=n_heads,
+        kind=t("attention.decoder") if decoder else t("attention.encoder"),
+    )
+)
 token_chips(result.tokens, result.token_ids, result.special_mask, result.segment_ids)
 
 # Layer and head are shared by every view; clicks in the model view and the head table set them.
@@ -120,9 +135,16 @@ def on_table_select():
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 layer = c1.slider(t("attention.layer"), 0, n_layers - 1, key=P + "layer", persist_state="session")
 head = c2.selectbox(t("attention.head"), list(range(n_heads)), key=P + "head", persist_state="session")
-hide_special = c3.toggle(t("attention.hide_special"), key=P + "hide_special", help=t("attention.hide_special_help"), persist_state="session")
-show_mask = decoder and c4.toggle(t("attention.show_mask"), value=True, key=P + "show_mask",
-                                  help=t("attention.show_mask_help"), persist_state="session")
+hide_special = c3.toggle(
+    t("attention.hide_special"), key=P + "hide_special", help=t("attention.hide_special_help"), persist_state="session"
+)
+show_mask = decoder and c4.toggle(
+    t("attention.show_mask"),
+    value=True,
+    key=P + "show_mask",
+    help=t("attention.show_mask_help"),
+    persist_state="session",
+)
 
 matrix = result.attentions[layer, head]
 tokens = result.tokens
@@ -135,9 +157,19 @@ if decoder and show_mask:
     masked = np.triu(np.ones((len(kept), len(kept)), dtype=bool), k=1)
 
 # Only the open tab runs (on_change="rerun"): a 512-token decoder page stays interactive.
-tabs = st.tabs([t("attention.tab.head"), t("attention.tab.model"), t("attention.tab.summary"),
-                t("attention.tab.rollout"), t("attention.tab.hand"), t("attention.tab.positions"),
-                t("attention.tab.export")], key=P + "tab", on_change="rerun")
+tabs = st.tabs(
+    [
+        t("attention.tab.head"),
+        t("attention.tab.model"),
+        t("attention.tab.summary"),
+        t("attention.tab.rollout"),
+        t("attention.tab.hand"),
+        t("attention.tab.positions"),
+        t("attention.tab.export"),
+    ],
+    key=P + "tab",
+    on_change="rerun",
+)
 title = t("attention.head_title", layer=layer, head=head)
 AXES = dict(x_title=t("attention.axis.key"), y_title=t("attention.axis.query"), value_name=t("attention.axis.weight"))
 LAYER_HEAD = dict(head_title=t("attention.head"), layer_title=t("attention.layer"))
@@ -148,8 +180,13 @@ def head_view():
     st.plotly_chart(head_fig, key=P + "heatmap", config={"toImageButtonOptions": {"filename": "attention"}})
     st.subheader(t("attention.lines"))
     focus_options = [-1, *range(len(tokens))]
-    focus = st.selectbox(t("attention.focus"), focus_options, key=P + "focus",
-                         format_func=lambda i: t("attention.all_tokens") if i < 0 else f"{i}: {tokens[i]}", persist_state="session")
+    focus = st.selectbox(
+        t("attention.focus"),
+        focus_options,
+        key=P + "focus",
+        format_func=lambda i: t("attention.all_tokens") if i < 0 else f"{i}: {tokens[i]}",
+        persist_state="session",
+    )
     lines, group = lines_figure(matrix, tokens, focus=None if focus < 0 else focus)
     if group > 1:
         st.info(t("attention.grouped", g=group, n=len(tokens)))
@@ -159,8 +196,12 @@ def head_view():
 def model_view():
     st.caption(t("attention.model_help"))
     thumbs = derived("thumbs", lambda: thumbnails(result.attentions))
-    st.plotly_chart(model_view_figure(thumbs, selected=(layer, head), **LAYER_HEAD), key=P + "model_view",
-                    on_select=on_model_view_click, selection_mode="points")
+    st.plotly_chart(
+        model_view_figure(thumbs, selected=(layer, head), **LAYER_HEAD),
+        key=P + "model_view",
+        on_select=on_model_view_click,
+        selection_mode="points",
+    )
 
 
 HEAD_LABEL_KEYS = dict(zip(att.LABELS, ("same", "previous", "first", "broad", "mixed")))
@@ -177,10 +218,11 @@ def head_summary():
     counts = {head_label(label): sum(row.count(label) for row in stats.labels) for label in att.LABELS}
     st.caption(" · ".join(f"**{label}**: {n}" for label, n in counts.items()))
     s1, s2 = st.columns(2)
-    s1.plotly_chart(layer_head_figure(stats.entropy, shown, t("attention.entropy"), **LAYER_HEAD),
-                    key=P + "entropy")
-    s2.plotly_chart(layer_head_figure(stats.mean_distance, shown, t("attention.distance"), "Cividis",
-                                      **LAYER_HEAD), key=P + "distance")
+    s1.plotly_chart(layer_head_figure(stats.entropy, shown, t("attention.entropy"), **LAYER_HEAD), key=P + "entropy")
+    s2.plotly_chart(
+        layer_head_figure(stats.mean_distance, shown, t("attention.distance"), "Cividis", **LAYER_HEAD),
+        key=P + "distance",
+    )
     table = {
         t("attention.layer"): np.repeat(np.arange(n_layers), n_heads),
         t("attention.head"): np.tile(np.arange(n_heads), n_layers),
@@ -192,23 +234,49 @@ def head_summary():
         t("attention.col.same"): stats.same_token.ravel().round(3),
     }
     st.caption(t("attention.table_help"))
-    st.dataframe(table, hide_index=True, key=P + "head_table", on_select=on_table_select,
-                 selection_mode="single-row", height=320)
+    st.dataframe(
+        table,
+        hide_index=True,
+        key=P + "head_table",
+        on_select=on_table_select,
+        selection_mode="single-row",
+        height=320,
+    )
 
 
 def rollout_view():
     roll = derived("rollout", lambda: att.rollout(result))
     default_target = seq - 1 if decoder else 0
-    target = st.selectbox(t("attention.rollout_target"), list(range(seq)), index=default_target,
-                          key=P + "rollout_target", format_func=lambda i: f"{i}: {result.tokens[i]}", persist_state="session")
+    target = st.selectbox(
+        t("attention.rollout_target"),
+        list(range(seq)),
+        index=default_target,
+        key=P + "rollout_target",
+        format_func=lambda i: f"{i}: {result.tokens[i]}",
+        persist_state="session",
+    )
     st.caption(t("attention.rollout_help"))
-    bars = go.Figure(go.Bar(x=[f"{i}:{tok}" for i, tok in enumerate(result.tokens)], y=roll[target],
-                            marker_color="#6c4cf4", hovertemplate="%{x}<br>%{y:.4f}<extra></extra>"))
+    bars = go.Figure(
+        go.Bar(
+            x=[f"{i}:{tok}" for i, tok in enumerate(result.tokens)],
+            y=roll[target],
+            marker_color="#6c4cf4",
+            hovertemplate="%{x}<br>%{y:.4f}<extra></extra>",
+        )
+    )
     bars.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=t("attention.share"))
     st.plotly_chart(bars, key=P + "rollout_bars")
-    st.plotly_chart(heatmap_figure(roll, result.tokens, t("attention.rollout_all"), x_title=t("attention.axis.input"),
-                                   y_title=t("attention.axis.output"), value_name=t("attention.share")),
-                    key=P + "rollout_map")
+    st.plotly_chart(
+        heatmap_figure(
+            roll,
+            result.tokens,
+            t("attention.rollout_all"),
+            x_title=t("attention.axis.input"),
+            y_title=t("attention.axis.output"),
+            value_name=t("attention.share"),
+        ),
+        key=P + "rollout_map",
+    )
 
 
 def by_hand():
@@ -220,22 +288,48 @@ def by_hand():
         st.info(str(exc))
     else:
         ok = manual.max_abs_diff < 1e-4
-        st.metric(t("attention.max_diff"), f"{manual.max_abs_diff:.2e}", t("attention.match") if ok else
-                  t("attention.mismatch"), delta_color="normal" if ok else "inverse")
+        st.metric(
+            t("attention.max_diff"),
+            f"{manual.max_abs_diff:.2e}",
+            t("attention.match") if ok else t("attention.mismatch"),
+            delta_color="normal" if ok else "inverse",
+        )
         if decoder:
             st.caption(t("attention.rope_note", kv=manual.kv_head))
         h1, h2 = st.columns(2)
-        h1.plotly_chart(matrix_figure(manual.q, manual.tokens, "Q", x_title=t("attention.axis.dimension")), key=P + "q")
-        h2.plotly_chart(matrix_figure(manual.k, manual.tokens, "K", x_title=t("attention.axis.dimension")), key=P + "k")
+        h1.plotly_chart(
+            matrix_figure(manual.q, manual.tokens, "Q", x_title=t("attention.axis.dimension")), key=P + "q"
+        )
+        h2.plotly_chart(
+            matrix_figure(manual.k, manual.tokens, "K", x_title=t("attention.axis.dimension")), key=P + "k"
+        )
         h3, h4 = st.columns(2)
         # Raw scores are signed: a diverging scale centred on 0 (white), reversed so positive is red.
-        h3.plotly_chart(heatmap_figure(manual.scores, manual.tokens, "QKᵀ/√d", colorscale="RdBu_r", zmid=0.0,
-                                       masked=~manual.mask if show_mask else None, x_title=AXES["x_title"],
-                                       y_title=AXES["y_title"], value_name=t("attention.axis.score")),
-                        key=P + "scores")
+        h3.plotly_chart(
+            heatmap_figure(
+                manual.scores,
+                manual.tokens,
+                "QKᵀ/√d",
+                colorscale="RdBu_r",
+                zmid=0.0,
+                masked=~manual.mask if show_mask else None,
+                x_title=AXES["x_title"],
+                y_title=AXES["y_title"],
+                value_name=t("attention.axis.score"),
+            ),
+            key=P + "scores",
+        )
         h4.plotly_chart(heatmap_figure(manual.probs, manual.tokens, t("attention.softmax"), **AXES), key=P + "probs")
-        show_code(att.manual_attention, att.bert_qk, att.llama_qk, att.split_heads, att.rope_cos_sin,
-                  att.apply_rope, att.scaled_scores, att.softmax)
+        show_code(
+            att.manual_attention,
+            att.bert_qk,
+            att.llama_qk,
+            att.split_heads,
+            att.rope_cos_sin,
+            att.apply_rope,
+            att.scaled_scores,
+            att.softmax,
+        )
 
 
 def positions():
@@ -244,25 +338,45 @@ def positions():
     n_pos = p1.slider(t("attention.positions"), 8, 512, 128, key=P + "pe_positions", persist_state="session")
     d_model = p2.slider(t("attention.d_model"), 16, 512, 128, step=16, key=P + "pe_dim", persist_state="session")
     pe = att.sinusoidal_encoding(n_pos, d_model)
-    pe_fig = go.Figure(go.Heatmap(z=pe, colorscale="RdBu", zmid=0,
-                                  hovertemplate="position %{y}<br>dimension %{x}<br>%{z:.3f}<extra></extra>"))
-    pe_fig.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=t("attention.axis.dimension"),
-                         yaxis_title=t("attention.axis.position"))
+    pe_fig = go.Figure(
+        go.Heatmap(
+            z=pe, colorscale="RdBu", zmid=0, hovertemplate="position %{y}<br>dimension %{x}<br>%{z:.3f}<extra></extra>"
+        )
+    )
+    pe_fig.update_layout(
+        height=360,
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis_title=t("attention.axis.dimension"),
+        yaxis_title=t("attention.axis.position"),
+    )
     st.plotly_chart(pe_fig, key=P + "sinusoidal")
     st.markdown(t("attention.rope_intro"))
     cfg = loaded.model.config
     head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
     theta = float((getattr(cfg, "rope_parameters", None) or {}).get("rope_theta", 10000.0))
-    pair_index = st.slider(t("attention.rope_pair"), 0, head_dim // 2 - 1, 0, key=P + "rope_pair", persist_state="session")
+    pair_index = st.slider(
+        t("attention.rope_pair"), 0, head_dim // 2 - 1, 0, key=P + "rope_pair", persist_state="session"
+    )
     positions = np.arange(0, 33)
     points = att.rope_rotation_demo(positions, head_dim, theta, pair_index)
     rope_fig = go.Figure()
     for pos, (x, y) in zip(positions, points):
-        rope_fig.add_trace(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers", showlegend=False,
-                                      line=dict(color=f"hsl({int(300 * pos / len(positions))},70%,50%)"),
-                                      hovertemplate=f"position {pos}<extra></extra>"))
-    rope_fig.update_layout(height=380, width=380, margin=dict(l=10, r=10, t=30, b=10),
-                           title=t("attention.rope_title", theta=f"{theta:g}", d=head_dim, i=pair_index))
+        rope_fig.add_trace(
+            go.Scatter(
+                x=[0, x],
+                y=[0, y],
+                mode="lines+markers",
+                showlegend=False,
+                line=dict(color=f"hsl({int(300 * pos / len(positions))},70%,50%)"),
+                hovertemplate=f"position {pos}<extra></extra>",
+            )
+        )
+    rope_fig.update_layout(
+        height=380,
+        width=380,
+        margin=dict(l=10, r=10, t=30, b=10),
+        title=t("attention.rope_title", theta=f"{theta:g}", d=head_dim, i=pair_index),
+    )
     rope_fig.update_yaxes(scaleanchor="x", range=[-1.1, 1.1])
     rope_fig.update_xaxes(range=[-1.1, 1.1])
     st.plotly_chart(rope_fig, key=P + "rope", width="content")
@@ -273,17 +387,33 @@ def export():
 
     def npz_bytes() -> bytes:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, attentions=result.attentions, tokens=np.array(result.tokens),
-                            token_ids=np.array(result.token_ids), special_mask=result.special_mask)
+        np.savez_compressed(
+            buffer,
+            attentions=result.attentions,
+            tokens=np.array(result.tokens),
+            token_ids=np.array(result.token_ids),
+            special_mask=result.special_mask,
+        )
         return buffer.getvalue()
 
     e1, e2, e3 = st.columns(3)
-    e1.download_button(t("attention.export_npz"), npz_bytes, file_name=f"{stem}.npz",
-                       mime="application/octet-stream", key=P + "npz")
-    e2.download_button(t("attention.export_html"), lambda: heatmap_figure(matrix, tokens, title, masked=masked).to_html(include_plotlyjs=True),
-                       file_name=f"{stem}.html", mime="text/html", key=P + "html")
-    e3.download_button(t("attention.export_png"), lambda: heatmap_png(matrix, tokens, title),
-                       file_name=f"{stem}.png", mime="image/png", key=P + "png")
+    e1.download_button(
+        t("attention.export_npz"), npz_bytes, file_name=f"{stem}.npz", mime="application/octet-stream", key=P + "npz"
+    )
+    e2.download_button(
+        t("attention.export_html"),
+        lambda: heatmap_figure(matrix, tokens, title, masked=masked).to_html(include_plotlyjs=True),
+        file_name=f"{stem}.html",
+        mime="text/html",
+        key=P + "html",
+    )
+    e3.download_button(
+        t("attention.export_png"),
+        lambda: heatmap_png(matrix, tokens, title),
+        file_name=f"{stem}.png",
+        mime="image/png",
+        key=P + "png",
+    )
     st.caption(t("attention.export_help", shape=" × ".join(map(str, result.attentions.shape))))
 
 

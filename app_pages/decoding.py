@@ -1,4 +1,6 @@
 """Decoding strategies side by side: one prompt, several configs, every token's probability."""
+
+import contextlib
 import dataclasses
 import json
 
@@ -10,8 +12,13 @@ from backends.decoding import sampling
 from backends.decoding.metrics import kv_cache_comparison
 from backends.serving import unsupported_code
 from components import engine, url_state
-from components.decoding import (beam_tree_figure, distribution_figure, probability_chips, run_columns,
-                                 run_remote_columns)
+from components.decoding import (
+    beam_tree_figure,
+    distribution_figure,
+    probability_chips,
+    run_columns,
+    run_remote_columns,
+)
 from components.experiments import experiments_panel
 from components.guard import allow, queue_status
 from components.i18n import t
@@ -30,8 +37,9 @@ def columns_to_link(named: list[tuple[str, dec.DecodingConfig]]) -> str:
     """Columns as short JSON for the address bar: each name with the fields that differ from the defaults."""
     out = []
     for name, config in named:
-        fields = {k: v for k, v in config.to_dict().items()
-                  if v != DEFAULT_FIELDS[k] and k not in ("seed", "max_new_tokens")}
+        fields = {
+            k: v for k, v in config.to_dict().items() if v != DEFAULT_FIELDS[k] and k not in ("seed", "max_new_tokens")
+        }
         out.append({"name": name, **fields})
     return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
 
@@ -40,8 +48,10 @@ def columns_from_link(text: str) -> list[tuple[str, dec.DecodingConfig]]:
     data = json.loads(text)
     if not isinstance(data, list) or not 1 <= len(data) <= MAX_COLUMNS:
         raise ValueError("cols must be a list of 1 to 6 columns")
-    return [(str(item.pop("name", f"column {i + 1}"))[:60], dec.DecodingConfig.from_dict(item))
-            for i, item in enumerate(data)]
+    return [
+        (str(item.pop("name", f"column {i + 1}"))[:60], dec.DecodingConfig.from_dict(item))
+        for i, item in enumerate(data)
+    ]
 
 
 PRESET_LINK = columns_to_link(list(dec.PRESETS.items()))
@@ -65,10 +75,8 @@ def columns() -> list[dict]:
         named = list(dec.PRESETS.items())
         linked = url_state.read("cols")
         if linked:
-            try:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):  # a hand-edited link: the presets
                 named = columns_from_link(linked)
-            except (ValueError, TypeError, AttributeError):
-                pass  # a hand-edited link: the presets instead
         for name, config in named:
             add_column(name, config)
     return st.session_state[P + "columns"]
@@ -102,28 +110,84 @@ def reset_presets() -> None:
 def config_editor(column: dict, seed: int, max_new: int) -> dec.DecodingConfig | None:
     """The widgets of one column; returns its validated config or shows why it is invalid."""
     c, k = column["config"], f"{P}col.{column['id']}."
-    strategy = st.selectbox(t("dec.strategy"), STRATEGIES, index=STRATEGIES.index(c.strategy), key=k + "strategy",
-                            format_func=lambda s: t(f"dec.strategy.{s}"), persist_state="session")
+    strategy = st.selectbox(
+        t("dec.strategy"),
+        STRATEGIES,
+        index=STRATEGIES.index(c.strategy),
+        key=k + "strategy",
+        format_func=lambda s: t(f"dec.strategy.{s}"),
+        persist_state="session",
+    )
     values = dict(strategy=strategy, seed=seed, max_new_tokens=max_new)
     if strategy == "sample":
-        values["temperature"] = st.slider(t("dec.param.temperature"), 0.05, 2.0, float(c.temperature), 0.05, key=k + "temperature", persist_state="session")
-        values["top_k"] = st.number_input(t("dec.param.top_k"), 0, 1000, int(c.top_k), key=k + "top_k", persist_state="session")
+        values["temperature"] = st.slider(
+            t("dec.param.temperature"),
+            0.05,
+            2.0,
+            float(c.temperature),
+            0.05,
+            key=k + "temperature",
+            persist_state="session",
+        )
+        values["top_k"] = st.number_input(
+            t("dec.param.top_k"), 0, 1000, int(c.top_k), key=k + "top_k", persist_state="session"
+        )
         values["top_p"] = st.slider("top-p", 0.05, 1.0, float(c.top_p), 0.05, key=k + "top_p", persist_state="session")
         values["min_p"] = st.slider("min-p", 0.0, 0.5, float(c.min_p), 0.01, key=k + "min_p", persist_state="session")
-        values["typical_p"] = st.slider(t("dec.param.typical_p"), 0.05, 1.0, float(c.typical_p), 0.05, key=k + "typical_p", persist_state="session")
+        values["typical_p"] = st.slider(
+            t("dec.param.typical_p"), 0.05, 1.0, float(c.typical_p), 0.05, key=k + "typical_p", persist_state="session"
+        )
     if strategy == "beam":
-        values["num_beams"] = st.slider(t("dec.param.num_beams"), 2, dec.MAX_BEAMS, max(2, int(c.num_beams)), key=k + "beams", persist_state="session")
-        values["length_penalty"] = st.slider(t("dec.param.length_penalty"), -2.0, 3.0, float(c.length_penalty), 0.1,
-                                             key=k + "length_penalty", persist_state="session")
-        values["early_stopping"] = st.toggle(t("dec.param.early_stopping"), bool(c.early_stopping), key=k + "early", persist_state="session")
+        values["num_beams"] = st.slider(
+            t("dec.param.num_beams"),
+            2,
+            dec.MAX_BEAMS,
+            max(2, int(c.num_beams)),
+            key=k + "beams",
+            persist_state="session",
+        )
+        values["length_penalty"] = st.slider(
+            t("dec.param.length_penalty"),
+            -2.0,
+            3.0,
+            float(c.length_penalty),
+            0.1,
+            key=k + "length_penalty",
+            persist_state="session",
+        )
+        values["early_stopping"] = st.toggle(
+            t("dec.param.early_stopping"), bool(c.early_stopping), key=k + "early", persist_state="session"
+        )
     if strategy == "contrastive":
-        values["top_k"] = st.number_input(t("dec.candidates"), 2, 20, max(2, int(c.top_k) or 4), key=k + "ck", persist_state="session")
-        values["penalty_alpha"] = st.slider(t("dec.param.penalty_alpha"), 0.05, 1.0, float(c.penalty_alpha), 0.05,
-                                            key=k + "alpha", persist_state="session")
-    values["repetition_penalty"] = st.slider(t("dec.param.repetition_penalty"), 0.5, 2.0, float(c.repetition_penalty), 0.05,
-                                             key=k + "rep", persist_state="session")
-    values["no_repeat_ngram_size"] = st.number_input(t("dec.param.no_repeat_ngram_size"), 0, 10, int(c.no_repeat_ngram_size),
-                                                     key=k + "ngram", persist_state="session")
+        values["top_k"] = st.number_input(
+            t("dec.candidates"), 2, 20, max(2, int(c.top_k) or 4), key=k + "ck", persist_state="session"
+        )
+        values["penalty_alpha"] = st.slider(
+            t("dec.param.penalty_alpha"),
+            0.05,
+            1.0,
+            float(c.penalty_alpha),
+            0.05,
+            key=k + "alpha",
+            persist_state="session",
+        )
+    values["repetition_penalty"] = st.slider(
+        t("dec.param.repetition_penalty"),
+        0.5,
+        2.0,
+        float(c.repetition_penalty),
+        0.05,
+        key=k + "rep",
+        persist_state="session",
+    )
+    values["no_repeat_ngram_size"] = st.number_input(
+        t("dec.param.no_repeat_ngram_size"),
+        0,
+        10,
+        int(c.no_repeat_ngram_size),
+        key=k + "ngram",
+        persist_state="session",
+    )
     try:
         config = dataclasses.replace(c, **values).validate()
     except ValueError as exc:
@@ -145,9 +209,17 @@ url_state.bind(P + "chat", "chat", default=True, parse=url_state.parse_bool, dum
 left, right = st.columns([1, 2])
 with left:
     name = model_picker("decoding", kinds=("causal-lm",), default="smollm2-135m-instruct")
-    seed = st.number_input(t("dec.seed"), 0, 2**31 - 1, key=P + "seed", help=t("dec.seed_help"), persist_state="session")
-    max_new = st.number_input(t("dec.max_new"), 1, dec.MAX_NEW_TOKENS, key=P + "max_new",
-                              help=t("dec.max_new_help", cap=dec.MAX_NEW_TOKENS), persist_state="session")
+    seed = st.number_input(
+        t("dec.seed"), 0, 2**31 - 1, key=P + "seed", help=t("dec.seed_help"), persist_state="session"
+    )
+    max_new = st.number_input(
+        t("dec.max_new"),
+        1,
+        dec.MAX_NEW_TOKENS,
+        key=P + "max_new",
+        help=t("dec.max_new_help", cap=dec.MAX_NEW_TOKENS),
+        persist_state="session",
+    )
     remote_model = None
     if engine.remote_on():
         remote_model = engine.remote_model_input(P + "remote_model", name or "smollm2-135m-instruct")
@@ -159,8 +231,11 @@ with right:
     prompt = st.text_area(t("dec.prompt"), key=P + "prompt", height=100, persist_state="session")
     chat = st.toggle(t("dec.chat"), key=P + "chat", help=t("dec.chat_help"), persist_state="session")
 
-tabs = st.tabs([t("dec.tab.compare"), t("dec.tab.inspect"), t("dec.tab.prompting"), t("dec.tab.kv"),
-                t("dec.tab.export")], key=P + "tab", on_change="rerun")
+tabs = st.tabs(
+    [t("dec.tab.compare"), t("dec.tab.inspect"), t("dec.tab.prompting"), t("dec.tab.kv"), t("dec.tab.export")],
+    key=P + "tab",
+    on_change="rerun",
+)
 
 
 def prompt_ids_or_warn():
@@ -184,8 +259,13 @@ def say_if_capped(prompt_ids: list[int], max_new: int) -> None:
 def compare_tab():
     cols = columns()
     b1, b2, b3 = st.columns([1, 1, 2])
-    b1.button(t("dec.add_column"), key=P + "add", disabled=len(cols) >= MAX_COLUMNS,
-              on_click=add_column, args=(t("dec.new_column"), dec.DecodingConfig(strategy="sample", top_p=0.9)))
+    b1.button(
+        t("dec.add_column"),
+        key=P + "add",
+        disabled=len(cols) >= MAX_COLUMNS,
+        on_click=add_column,
+        args=(t("dec.new_column"), dec.DecodingConfig(strategy="sample", top_p=0.9)),
+    )
     b2.button(t("dec.reset"), key=P + "reset", on_click=reset_presets)
     run = b3.button(t("dec.run"), type="primary", key=P + "run", width="stretch")
     st.caption(t("dec.stop_help"))
@@ -200,11 +280,19 @@ def compare_tab():
             with st.expander(t("dec.settings")):
                 configs[column["id"]] = config_editor(column, int(seed), int(max_new))
                 d1, d2 = st.columns(2)
-                d1.button(t("dec.duplicate"), key=f"{P}dup.{column['id']}", on_click=duplicate_column,
-                          args=(column["id"],), disabled=len(cols) >= MAX_COLUMNS)
+                d1.button(
+                    t("dec.duplicate"),
+                    key=f"{P}dup.{column['id']}",
+                    on_click=duplicate_column,
+                    args=(column["id"],),
+                    disabled=len(cols) >= MAX_COLUMNS,
+                )
                 d2.button(t("dec.remove"), key=f"{P}rm.{column['id']}", on_click=remove_column, args=(column["id"],))
-            why = (unsupported_code(configs[column["id"]], engine.extensions_on())
-                   if remote_model and configs[column["id"]] is not None else None)
+            why = (
+                unsupported_code(configs[column["id"]], engine.extensions_on())
+                if remote_model and configs[column["id"]] is not None
+                else None
+            )
             if why:  # the API cannot express this column: say why, and run the others
                 unsupported[column["id"]] = why
                 st.caption(t("dec.remote_unsupported", reason=t("dec.remote_why." + why[0], **why[1])))
@@ -226,7 +314,7 @@ def compare_tab():
             else:
                 with queue_status():
                     run_columns(loaded, prompt_ids, runnable, outs, results)
-    for column, slot in zip(cols, grid):
+    for column, _slot in zip(cols, grid):
         result = results.get(column["id"])
         if column["id"] in failed:
             outs[column["id"]].error(t("dec.remote_failed", error=failed[column["id"]]))
@@ -245,8 +333,13 @@ def compare_tab():
         for column in cols:
             if configs.get(column["id"]) is not None:
                 st.code(configs[column["id"]].to_snippet(), language="python")
-    show_code(sampling.process_logits, sampling.top_k_filter, sampling.top_p_filter, sampling.min_p_filter,
-              sampling.pick_token)
+    show_code(
+        sampling.process_logits,
+        sampling.top_k_filter,
+        sampling.top_p_filter,
+        sampling.min_p_filter,
+        sampling.pick_token,
+    )
 
 
 def show_result(result):
@@ -258,36 +351,63 @@ def show_result(result):
         st.markdown(result["text"])
     m = result["metrics"]
     if m is not None:
-        st.caption(t("dec.metrics", tokens=m.tokens, tps=f"{m.tokens_per_s:.1f}", ppl=f"{m.perplexity:.2f}",
-                     d1=f"{m.distinct_1:.2f}", d2=f"{m.distinct_2:.2f}", rep=f"{m.repetition_rate:.2f}"))
+        st.caption(
+            t(
+                "dec.metrics",
+                tokens=m.tokens,
+                tps=f"{m.tokens_per_s:.1f}",
+                ppl=f"{m.perplexity:.2f}",
+                d1=f"{m.distinct_1:.2f}",
+                d2=f"{m.distinct_2:.2f}",
+                rep=f"{m.repetition_rate:.2f}",
+            )
+        )
 
 
 def inspect_tab():
     results = st.session_state.get(P + "results", {})
-    runnable = [c for c in columns() if c["id"] in results and results[c["id"]]["steps"]
-                and not results[c["id"]].get("remote")]
+    runnable = [
+        c for c in columns() if c["id"] in results and results[c["id"]]["steps"] and not results[c["id"]].get("remote")
+    ]
     if not runnable:
         st.info(t("dec.inspect_first"))
         return
-    column = st.selectbox(t("dec.inspect_column"), runnable, key=P + "inspect_col",
-                          format_func=lambda c: shown_name(c["name"]), persist_state="session")
+    column = st.selectbox(
+        t("dec.inspect_column"),
+        runnable,
+        key=P + "inspect_col",
+        format_func=lambda c: shown_name(c["name"]),
+        persist_state="session",
+    )
     result = results[column["id"]]
     steps = result["steps"]
-    step = st.select_slider(t("dec.inspect_step"), options=list(range(len(steps))), key=P + "inspect_step",
-                            format_func=lambda i: f"{i}: {steps[i].text!r}", persist_state="session")
+    step = st.select_slider(
+        t("dec.inspect_step"),
+        options=list(range(len(steps))),
+        key=P + "inspect_step",
+        format_func=lambda i: f"{i}: {steps[i].text!r}",
+        persist_state="session",
+    )
     prompt_ids = st.session_state[P + "prompt_ids"]
     before = prompt_ids + result["ids"][:step]
     dist = dec.distribution_at(loaded, before, result["config"], top_n=15)
-    st.plotly_chart(distribution_figure(dist, t("dec.dist_title", step=step, kept=dist.kept, vocab=dist.vocab_size)),
-                    key=P + "dist")
+    st.plotly_chart(
+        distribution_figure(dist, t("dec.dist_title", step=step, kept=dist.kept, vocab=dist.vocab_size)),
+        key=P + "dist",
+    )
     st.markdown(t("dec.branch_intro"))
     # The default alternative is the most likely token the run did NOT take: branching on the
     # token already taken would only reproduce the same text.
     taken = steps[step].token_id
     others = [i for i, a in enumerate(dist.raw) if a.token_id != taken]
-    alt = st.selectbox(t("dec.branch_with"), dist.raw, index=others[0] if others else 0,
-                       key=f"{P}branch_alt.{column['id']}.{step}",
-                       format_func=lambda a: f"{a.text!r} (p={a.prob:.3f})" + (" ✓" if a.token_id == taken else ""), persist_state="session")
+    alt = st.selectbox(
+        t("dec.branch_with"),
+        dist.raw,
+        index=others[0] if others else 0,
+        key=f"{P}branch_alt.{column['id']}.{step}",
+        format_func=lambda a: f"{a.text!r} (p={a.prob:.3f})" + (" ✓" if a.token_id == taken else ""),
+        persist_state="session",
+    )
     if st.button(t("dec.branch"), key=P + "branch"):
         out, branched = st.empty(), []
         with queue_status():
@@ -299,7 +419,7 @@ def inspect_tab():
     saved = st.session_state.get(P + "branch_result")
     if saved and saved[0] == column["id"]:
         st.caption(t("dec.branched_from", step=saved[1]))
-        st.markdown(probability_chips(steps[:saved[1]] + saved[2]), unsafe_allow_html=True)
+        st.markdown(probability_chips(steps[: saved[1]] + saved[2]), unsafe_allow_html=True)
 
 
 def prompting_tab():
@@ -308,8 +428,13 @@ def prompting_tab():
     cols = st.columns(3)
     texts = {}
     for style, col in zip(styles, cols):
-        texts[style] = col.text_area(t(f"dec.prompt.{style}"), t(f"dec.prompt.{style}.default"),
-                                     key=f"{P}pstyle.{style}", height=200, persist_state="session")
+        texts[style] = col.text_area(
+            t(f"dec.prompt.{style}"),
+            t(f"dec.prompt.{style}.default"),
+            key=f"{P}pstyle.{style}",
+            height=200,
+            persist_state="session",
+        )
     if st.button(t("dec.prompting_run"), key=P + "prompting_run"):
         config = dec.DecodingConfig(strategy="greedy", max_new_tokens=int(min(max_new, 40)))
         for style, col in zip(styles, cols):
@@ -345,13 +470,28 @@ def export_tab():
     results = st.session_state.get(P + "results", {})
     done = [c for c in columns() if c["id"] in results]
     if done:
-        record = dec.run_record(prompt, chat, [results[c["id"]]["config"] for c in done], int(seed),
-                                [dec.RunOutput(results[c["id"]]["ids"], results[c["id"]]["text"],
-                                               dataclasses.asdict(results[c["id"]]["metrics"])
-                                               if results[c["id"]]["metrics"] else None) for c in done],
-                                model=loaded.key.model)
-        st.download_button(t("dec.export"), json.dumps(record, ensure_ascii=False, indent=2),
-                           file_name="decoding-run.json", mime="application/json", key=P + "export")
+        record = dec.run_record(
+            prompt,
+            chat,
+            [results[c["id"]]["config"] for c in done],
+            int(seed),
+            [
+                dec.RunOutput(
+                    results[c["id"]]["ids"],
+                    results[c["id"]]["text"],
+                    dataclasses.asdict(results[c["id"]]["metrics"]) if results[c["id"]]["metrics"] else None,
+                )
+                for c in done
+            ],
+            model=loaded.key.model,
+        )
+        st.download_button(
+            t("dec.export"),
+            json.dumps(record, ensure_ascii=False, indent=2),
+            file_name="decoding-run.json",
+            mime="application/json",
+            key=P + "export",
+        )
     else:
         st.info(t("dec.export_first"))
     upload = st.file_uploader(t("dec.import"), type=["json"], key=P + "import", max_upload_size=5)
@@ -362,8 +502,12 @@ def export_tab():
             st.error(t("dec.import_failed", error=str(exc)))
             return
         st.success(t("dec.imported", n=len(record.configs), model=record.model))
-        st.dataframe(pd.DataFrame([{"config": json.dumps(c.to_dict()), "text": o.text}
-                                   for c, o in zip(record.configs, record.outputs)]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                [{"config": json.dumps(c.to_dict()), "text": o.text} for c, o in zip(record.configs, record.outputs)]
+            ),
+            hide_index=True,
+        )
         st.button(t("dec.import_apply"), key=P + "import_apply", on_click=apply_record, args=(record,))
 
 

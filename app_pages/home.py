@@ -1,8 +1,9 @@
 """Home: the learning map and what this machine can run."""
+
 import streamlit as st
 
-from backends.models.env import environment
 from backends.core.jobs import DONE, shared_runner
+from backends.models.env import environment
 from backends.models.loaders import prepare_job
 from backends.models.registry import find_spec, package_folder
 from components.first_visit import first_visit_tip
@@ -19,8 +20,10 @@ first_visit_tip()
 
 st.header(t("home.map"))
 # Long page titles wrap instead of being cut off mid-word in the narrow map columns.
-st.html("<style>[data-testid='stPageLink'] p, [data-testid='stPageLink-NavLink'] p "
-        "{white-space: normal !important; overflow: visible !important; text-overflow: clip !important}</style>")
+st.html(
+    "<style>[data-testid='stPageLink'] p, [data-testid='stPageLink-NavLink'] p "
+    "{white-space: normal !important; overflow: visible !important; text-overflow: clip !important}</style>"
+)
 for row_start in range(0, len(STAGES), 4):
     cols = st.columns(4)
     for col, stage in zip(cols, STAGES[row_start : row_start + 4]):
@@ -56,7 +59,10 @@ st.dataframe(
             t("home.col.kind"): t("kind." + m.kind) if t("kind." + m.kind) != "kind." + m.kind else m.kind,
             t("home.col.license"): m.license,
             t("home.col.installed"): m.installed,
-            t("home.col.ready"): t("home.ready") if m.ready else t("home.needs_prepare") if m.installed
+            t("home.col.ready"): t("home.ready")
+            if m.ready
+            else t("home.needs_prepare")
+            if m.installed
             else t("home.not_installed"),
         }
         for m in env.models

@@ -1,4 +1,5 @@
 """LoRA trainer: pick data, configure, train in the background with live curves, compare before and after."""
+
 import json
 
 import pandas as pd
@@ -6,8 +7,18 @@ import streamlit as st
 
 from backends.lora import data as D
 from backends.lora import train as T
-from backends.lora.config import (NO_BITSANDBYTES, NO_CUDA, QUANTIZATION, SCHEDULES, LoraSettings, SettingsError, linear_layers, plan,
-                                  quantization_available, snippet)
+from backends.lora.config import (
+    NO_BITSANDBYTES,
+    NO_CUDA,
+    QUANTIZATION,
+    SCHEDULES,
+    LoraSettings,
+    SettingsError,
+    linear_layers,
+    plan,
+    quantization_available,
+    snippet,
+)
 from backends.models.registry import find_spec
 from components.experiments import experiments_panel
 from components.i18n import t
@@ -66,31 +77,51 @@ if loaded is None:
     st.stop()
 with right:
     spec = find_spec(name)
-    st.caption(t("lora.model_note", model=spec.hub_id if spec else name,
-                 params=f"{sum(p.numel() for p in loaded.model.parameters()) / 1e6:.1f}"))
+    st.caption(
+        t(
+            "lora.model_note",
+            model=spec.hub_id if spec else name,
+            params=f"{sum(p.numel() for p in loaded.model.parameters()) / 1e6:.1f}",
+        )
+    )
     st.caption(t("lora.copy_note"))
 
 absorb_finished()
-tabs = st.tabs([t("lora.tab.data"), t("lora.tab.config"), t("lora.tab.train"), t("lora.tab.compare"),
-                t("lora.tab.history")], key=P + "tab", on_change="rerun")
+tabs = st.tabs(
+    [t("lora.tab.data"), t("lora.tab.config"), t("lora.tab.train"), t("lora.tab.compare"), t("lora.tab.history")],
+    key=P + "tab",
+    on_change="rerun",
+)
 
 
 def data_tab():
-    source = st.radio(t("lora.data.source"), ["shipped", "upload"], horizontal=True, key=P + "source",
-                      format_func=lambda s: t(f"lora.data.source.{s}"), persist_state="session")
+    source = st.radio(
+        t("lora.data.source"),
+        ["shipped", "upload"],
+        horizontal=True,
+        key=P + "source",
+        format_func=lambda s: t(f"lora.data.source.{s}"),
+        persist_state="session",
+    )
     if source == "shipped":
         st.caption(t("lora.data.shipped_note"))
     else:
-        st.file_uploader(t("lora.data.upload"), type=["jsonl", "json", "csv"], key=P + "upload",
-                         max_upload_size=UPLOAD_MAX_MB,
-                         help=t("lora.data.upload_help", mb=UPLOAD_MAX_MB))
+        st.file_uploader(
+            t("lora.data.upload"),
+            type=["jsonl", "json", "csv"],
+            key=P + "upload",
+            max_upload_size=UPLOAD_MAX_MB,
+            help=t("lora.data.upload_help", mb=UPLOAD_MAX_MB),
+        )
     examples, problem = dataset()
     if examples is None:
         (st.error if source == "upload" and st.session_state.get(P + "upload") is not None else st.info)(problem)
         return
     st.success(t("lora.data.loaded", n=len(examples)))
     st.dataframe(pd.DataFrame([e.as_row() for e in examples[:PREVIEW_ROWS]]), hide_index=True, key=P + "preview")
-    index = st.number_input(t("lora.data.example"), 0, len(examples) - 1, 0, key=P + "example_index", persist_state="session")
+    index = st.number_input(
+        t("lora.data.example"), 0, len(examples) - 1, 0, key=P + "example_index", persist_state="session"
+    )
     example = examples[int(index)]
     encoded = D.encode_example(loaded.tokenizer, example, int(cfg["max_length"]))
     st.markdown(t("lora.data.formatted"))
@@ -125,19 +156,31 @@ def config_tab():
         setting("dropout", st.slider, t("lora.cfg.dropout"), 0.0, 0.5, step=0.05)
         options = list(layers)
         cfg["target_modules"] = [m for m in cfg["target_modules"] if m in options] or options[:1]
-        setting("target_modules", st.multiselect, t("lora.cfg.targets"), options,
-                help=t("lora.cfg.targets_help"))
+        setting("target_modules", st.multiselect, t("lora.cfg.targets"), options, help=t("lora.cfg.targets_help"))
         # Shapes under the chips (inside them the text was cut off: "v_proj (576→1").
-        st.caption(" · ".join(f"`{m}` {layers[m][0][0]}→{layers[m][0][1]} ×{len(layers[m])}"
-                              for m in cfg["target_modules"]))
+        st.caption(
+            " · ".join(f"`{m}` {layers[m][0][0]}→{layers[m][0][1]} ×{len(layers[m])}" for m in cfg["target_modules"])
+        )
     with c2:
         st.markdown(t("lora.cfg.training"))
         setting("learning_rate", st.number_input, t("lora.cfg.lr"), 1e-6, 0.1, format="%.5f", step=1e-4)
-        cfg["schedule"] = st.selectbox(t("lora.cfg.schedule"), SCHEDULES, index=SCHEDULES.index(cfg["schedule"]),
-                                       key=P + "w.schedule", persist_state="session")
+        cfg["schedule"] = st.selectbox(
+            t("lora.cfg.schedule"),
+            SCHEDULES,
+            index=SCHEDULES.index(cfg["schedule"]),
+            key=P + "w.schedule",
+            persist_state="session",
+        )
         setting("warmup_steps", st.number_input, t("lora.cfg.warmup"), 0, 10_000)
-        unit = st.radio(t("lora.cfg.length_unit"), ["steps", "epochs"], horizontal=True, key=P + "w.unit",
-                        index=1 if cfg["epochs"] > 0 else 0, format_func=lambda u: t(f"lora.cfg.unit.{u}"), persist_state="session")
+        unit = st.radio(
+            t("lora.cfg.length_unit"),
+            ["steps", "epochs"],
+            horizontal=True,
+            key=P + "w.unit",
+            index=1 if cfg["epochs"] > 0 else 0,
+            format_func=lambda u: t(f"lora.cfg.unit.{u}"),
+            persist_state="session",
+        )
         if unit == "steps":
             setting("max_steps", st.number_input, t("lora.cfg.steps"), 1, 100_000)
             cfg["epochs"] = 0.0
@@ -154,11 +197,25 @@ def config_tab():
         m1, m2, m3 = st.columns(3)
         setting("eval_every", m1.number_input, t("lora.cfg.eval_every"), 0, 10_000)
         setting("sample_every", m2.number_input, t("lora.cfg.sample_every"), 0, 10_000)
-        setting("early_stopping_patience", m3.number_input, t("lora.cfg.patience"), 0, 100,
-                help=t("lora.cfg.patience_help"))
+        setting(
+            "early_stopping_patience",
+            m3.number_input,
+            t("lora.cfg.patience"),
+            0,
+            100,
+            help=t("lora.cfg.patience_help"),
+        )
     ok, reason = quantization_ok()
-    st.radio(t("lora.cfg.quantization"), QUANTIZATION, index=QUANTIZATION.index(cfg["quantization"]),
-             key=P + "w.quantization", horizontal=True, disabled=not ok, format_func=lambda q: t(f"lora.quant.{q}"), persist_state="session")
+    st.radio(
+        t("lora.cfg.quantization"),
+        QUANTIZATION,
+        index=QUANTIZATION.index(cfg["quantization"]),
+        key=P + "w.quantization",
+        horizontal=True,
+        disabled=not ok,
+        format_func=lambda q: t(f"lora.quant.{q}"),
+        persist_state="session",
+    )
     cfg["quantization"] = st.session_state[P + "w.quantization"] if ok else "none"
     if not ok:
         st.caption(t("lora.cfg.quant_disabled", reason=reason))
@@ -174,9 +231,16 @@ def config_tab():
     k1.metric(t("lora.plan.trainable"), f"{p.trainable_params:,}", help=t("lora.plan.layers", n=p.adapted_layers))
     k2.metric(t("lora.plan.share"), f"{100 * p.share:.3f} %")
     k3.metric(t("lora.plan.adapter"), f"{p.adapter_bytes / 2**20:.2f} MB")
-    k4.metric(t("lora.plan.memory"), f"{p.memory_bytes / 2**30:.2f} GB", help=t(
-        "lora.plan.memory_help", weights=f"{p.weights_bytes / 2**20:.0f}", opt=f"{p.optimizer_bytes / 2**20:.1f}",
-        act=f"{p.activation_bytes / 2**20:.0f}"))
+    k4.metric(
+        t("lora.plan.memory"),
+        f"{p.memory_bytes / 2**30:.2f} GB",
+        help=t(
+            "lora.plan.memory_help",
+            weights=f"{p.weights_bytes / 2**20:.0f}",
+            opt=f"{p.optimizer_bytes / 2**20:.1f}",
+            act=f"{p.activation_bytes / 2**20:.0f}",
+        ),
+    )
     if n_train:
         steps = settings.total_steps(n_train)
         epochs = steps * settings.batch_size * settings.grad_accum / n_train
@@ -184,10 +248,16 @@ def config_tab():
     with st.expander(t("lora.cfg.snippet"), expanded=False):
         st.code(snippet(settings, spec.hub_id if spec else name), language="python")
     e1, e2 = st.columns(2)
-    e1.download_button(t("lora.cfg.export"), json.dumps(settings.to_dict(), indent=2),
-                       file_name="lora-settings.json", mime="application/json", key=P + "export_settings")
-    e2.file_uploader(t("lora.cfg.import"), type=["json"], key=P + "import_settings", on_change=import_settings,
-                     max_upload_size=1)
+    e1.download_button(
+        t("lora.cfg.export"),
+        json.dumps(settings.to_dict(), indent=2),
+        file_name="lora-settings.json",
+        mime="application/json",
+        key=P + "export_settings",
+    )
+    e2.file_uploader(
+        t("lora.cfg.import"), type=["json"], key=P + "import_settings", on_change=import_settings, max_upload_size=1
+    )
     if st.session_state.get(P + "import_error"):
         e2.error(st.session_state[P + "import_error"])
 
@@ -216,12 +286,27 @@ def quantization_ok():
 
 def train_tab():
     settings = current_settings()
-    st.caption(t("lora.train.summary", rank=settings.rank, alpha=settings.alpha,
-                 targets=", ".join(settings.target_modules), lr=f"{settings.learning_rate:g}",
-                 steps=settings.max_steps if not settings.epochs else f"{settings.epochs:g} ep",
-                 batch=settings.batch_size, max_length=settings.max_length))
-    st.button(t("lora.train.start"), key=P + "start", type="primary", disabled=start_disabled(),
-              icon=":material/play_arrow:", on_click=start_clicked, args=(loaded, name))
+    st.caption(
+        t(
+            "lora.train.summary",
+            rank=settings.rank,
+            alpha=settings.alpha,
+            targets=", ".join(settings.target_modules),
+            lr=f"{settings.learning_rate:g}",
+            steps=settings.max_steps if not settings.epochs else f"{settings.epochs:g} ep",
+            batch=settings.batch_size,
+            max_length=settings.max_length,
+        )
+    )
+    st.button(
+        t("lora.train.start"),
+        key=P + "start",
+        type="primary",
+        disabled=start_disabled(),
+        icon=":material/play_arrow:",
+        on_click=start_clicked,
+        args=(loaded, name),
+    )
     if st.session_state.get(P + "start_error"):
         st.error(st.session_state[P + "start_error"])
     live_view()

@@ -1,4 +1,5 @@
 """Quantization benchmark: size, speed and quality of every precision of one model, measured here."""
+
 import streamlit as st
 
 from backends.models.registry import find_spec
@@ -22,13 +23,23 @@ spec = find_spec(name)
 hub_id = spec.hub_id if spec else name
 with right:
     params = sum(p.numel() for p in loaded.model.parameters()) / 1e6
-    st.caption(t("quantization.model_note", model=hub_id, params=f"{params:.1f}",
-                 mb=f"{loaded.nbytes / 2**20:,.0f}", device=loaded.key.device))
+    st.caption(
+        t(
+            "quantization.model_note",
+            model=hub_id,
+            params=f"{params:.1f}",
+            mb=f"{loaded.nbytes / 2**20:,.0f}",
+            device=loaded.key.device,
+        )
+    )
     st.caption(t("quantization.copy_note"))
 
 B.absorb_finished()
-tabs = st.tabs([t("quantization.tab.bench"), t("quantization.tab.how"), t("quantization.tab.earlier")],
-               key=P + "tab", on_change="rerun")
+tabs = st.tabs(
+    [t("quantization.tab.bench"), t("quantization.tab.how"), t("quantization.tab.earlier")],
+    key=P + "tab",
+    on_change="rerun",
+)
 
 
 def bench_tab():
@@ -38,8 +49,15 @@ def bench_tab():
         st.caption(t("quantization.llama_cpp"))
     B.settings(loaded.key.device, reasons)
     st.caption(t("quantization.text_note", text=t("quantization.text_name")))
-    st.button(t("quantization.start"), key=P + "start", type="primary", icon=":material/play_arrow:",
-              disabled=B.running(), on_click=B.start, args=(loaded, name))
+    st.button(
+        t("quantization.start"),
+        key=P + "start",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=B.running(),
+        on_click=B.start,
+        args=(loaded, name),
+    )
     B.status_line()
     B.live()
     B.results(hub_id)

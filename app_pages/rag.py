@@ -1,4 +1,5 @@
 """RAG chat over your documents: every step on show, and answers that cite their pages."""
+
 from pathlib import Path
 
 import pandas as pd
@@ -66,14 +67,35 @@ with st.expander(t("rag.settings"), expanded=collection is None):
     with s1:
         st.markdown("**" + t("rag.retrieval_side") + "**")
         embed_name = model_picker(P + "embed", ("embedding",), "all-minilm-l6-v2", param="embed")
-        method = st.radio(t("rag.method"), METHODS, index=2, horizontal=True, key=P + "method",
-                          format_func=lambda m: t("rag.method." + m), persist_state="session")
+        method = st.radio(
+            t("rag.method"),
+            METHODS,
+            index=2,
+            horizontal=True,
+            key=P + "method",
+            format_func=lambda m: t("rag.method." + m),
+            persist_state="session",
+        )
         top_k = st.slider(t("rag.top_k"), 1, 10, 4, key=P + "top_k", persist_state="session")
-        weak_threshold = st.slider(t("rag.weak_threshold"), 0.0, 1.0, WEAK_COSINE, 0.05, key=P + "weak",
-                                   help=t("rag.weak_help"), persist_state="session")
+        weak_threshold = st.slider(
+            t("rag.weak_threshold"),
+            0.0,
+            1.0,
+            WEAK_COSINE,
+            0.05,
+            key=P + "weak",
+            help=t("rag.weak_help"),
+            persist_state="session",
+        )
         can_rerank = reranker_available()
-        use_rerank = st.toggle(t("rag.rerank"), False, key=P + "rerank", disabled=not can_rerank,
-                               help=t("rag.rerank_help", model=DEFAULT_RERANKER), persist_state="session")
+        use_rerank = st.toggle(
+            t("rag.rerank"),
+            False,
+            key=P + "rerank",
+            disabled=not can_rerank,
+            help=t("rag.rerank_help", model=DEFAULT_RERANKER),
+            persist_state="session",
+        )
         if not can_rerank:
             st.caption(t("rag.rerank_missing", model=DEFAULT_RERANKER))
         store, store_url = views.store_settings()
@@ -87,10 +109,23 @@ with st.expander(t("rag.settings"), expanded=collection is None):
             st.caption(t("rag.remote_note", server=engine.server_label()))
             engine.remote_model_input(P + "remote_model", "smollm2-135m-instruct", label=t("rag.remote_model"))
         max_new = st.slider(t("rag.max_new"), 16, 512, 160, 16, key=P + "max_new", persist_state="session")
-        prompt_hits = st.slider(t("rag.prompt_hits"), 1, 10, PROMPT_HITS, key=P + "prompt_hits",
-                                help=t("rag.prompt_hits_help"), persist_state="session")
-        force_citation = st.toggle(t("rag.force_citation"), True, key=P + "force_citation",
-                                   disabled=backend != "local", help=t("rag.force_citation_help"), persist_state="session")
+        prompt_hits = st.slider(
+            t("rag.prompt_hits"),
+            1,
+            10,
+            PROMPT_HITS,
+            key=P + "prompt_hits",
+            help=t("rag.prompt_hits_help"),
+            persist_state="session",
+        )
+        force_citation = st.toggle(
+            t("rag.force_citation"),
+            True,
+            key=P + "force_citation",
+            disabled=backend != "local",
+            help=t("rag.force_citation_help"),
+            persist_state="session",
+        )
 
 
 def make_generator():
@@ -123,10 +158,21 @@ def start_indexing(settings: ChunkSettings) -> None:
         st.session_state[P + "index_message"] = t("rag.nothing_to_index")
         return
     too_big = [name for name, data, _ in files if len(data) > UPLOAD_MAX_MB * 2**20]
-    st.session_state[P + "index_message"] = t("rag.too_big", names=", ".join(too_big), mb=UPLOAD_MAX_MB) if too_big else None
-    job = runner.submit("rag-index", build_collection, files, settings, embed_name or "all-minilm-l6-v2",
-                        current_device(), "session", ocr=st.session_state.get(P + "ocr", True), store=store,
-                        store_url=store_url)
+    st.session_state[P + "index_message"] = (
+        t("rag.too_big", names=", ".join(too_big), mb=UPLOAD_MAX_MB) if too_big else None
+    )
+    job = runner.submit(
+        "rag-index",
+        build_collection,
+        files,
+        settings,
+        embed_name or "all-minilm-l6-v2",
+        current_device(),
+        "session",
+        ocr=st.session_state.get(P + "ocr", True),
+        store=store,
+        store_url=store_url,
+    )
     st.session_state[P + "index_job"] = job.id
 
 
@@ -137,20 +183,42 @@ if collection is None and P + "index_job" not in st.session_state and SAMPLE_PDF
 
 def documents_tab():
     st.toggle(t("rag.use_sample"), True, key=P + "use_sample", help=t("rag.use_sample_help"), persist_state="session")
-    st.file_uploader(t("rag.upload"), type=[s.lstrip(".") for s in SUFFIXES], accept_multiple_files=True,
-                     key=P + "uploads", max_upload_size=UPLOAD_MAX_MB)
+    st.file_uploader(
+        t("rag.upload"),
+        type=[s.lstrip(".") for s in SUFFIXES],
+        accept_multiple_files=True,
+        key=P + "uploads",
+        max_upload_size=UPLOAD_MAX_MB,
+    )
     st.toggle(t("rag.ocr"), True, key=P + "ocr", help=t("rag.ocr_help"), persist_state="session")
     locked = [r.doc for r in (collection.reports if collection else []) if r.status == INGEST_NEEDS_PASSWORD]
     for name in locked:
         st.text_input(t("rag.password", doc=name), type="password", key=P + "pw." + name, persist_state="session")
     c1, c2, c3 = st.columns(3)
-    chunk_method = c1.radio(t("rag.chunk_method"), ("characters", "tokens"), key=P + "chunk_method",
-                            format_func=lambda m: t("rag.chunk_method." + m), persist_state="session")
+    chunk_method = c1.radio(
+        t("rag.chunk_method"),
+        ("characters", "tokens"),
+        key=P + "chunk_method",
+        format_func=lambda m: t("rag.chunk_method." + m),
+        persist_state="session",
+    )
     by_tokens = chunk_method == "tokens"
-    size = c2.number_input(t("rag.chunk_size_tokens" if by_tokens else "rag.chunk_size"), 1, 8000,
-                           128 if by_tokens else DEFAULT_CHUNKS.size, key=P + "chunk_size_" + chunk_method, persist_state="session")
-    overlap = c3.number_input(t("rag.chunk_overlap"), 0, 4000, 24 if by_tokens else DEFAULT_CHUNKS.overlap,
-                              key=P + "chunk_overlap_" + chunk_method, persist_state="session")
+    size = c2.number_input(
+        t("rag.chunk_size_tokens" if by_tokens else "rag.chunk_size"),
+        1,
+        8000,
+        128 if by_tokens else DEFAULT_CHUNKS.size,
+        key=P + "chunk_size_" + chunk_method,
+        persist_state="session",
+    )
+    overlap = c3.number_input(
+        t("rag.chunk_overlap"),
+        0,
+        4000,
+        24 if by_tokens else DEFAULT_CHUNKS.overlap,
+        key=P + "chunk_overlap_" + chunk_method,
+        persist_state="session",
+    )
     job = runner.get(st.session_state.get(P + "index_job"))
     busy = job is not None and not job.done
     if overlap >= size:
@@ -159,8 +227,7 @@ def documents_tab():
         start_indexing(ChunkSettings(chunk_method, int(size), int(overlap)))
     if st.session_state.get(P + "index_message"):
         st.warning(st.session_state[P + "index_message"])
-    job_status(P + "index_job", lambda j: t("rag.indexing", s=f"{j.elapsed:.0f}", step=last_message(j)),
-               index_done)
+    job_status(P + "index_job", lambda j: t("rag.indexing", s=f"{j.elapsed:.0f}", step=last_message(j)), index_done)
     if collection is not None:
         st.subheader(t("rag.collection_title", n=len(collection.chunks), docs=len(collection.reports)))
         views.reports_table(collection.reports, collection.chunks)
@@ -192,13 +259,20 @@ def save_and_open():
             except (CollectionError, OSError) as exc:
                 st.error(str(exc))
         names = saved_collections()
-        chosen = c2.selectbox(t("rag.open_saved"), names, key=P + "open_name", placeholder=t("rag.none_saved"),
-                              index=None, persist_state="session")
+        chosen = c2.selectbox(
+            t("rag.open_saved"),
+            names,
+            key=P + "open_name",
+            placeholder=t("rag.none_saved"),
+            index=None,
+            persist_state="session",
+        )
         b1, b2 = c2.columns(2)
         if b1.button(t("rag.open"), disabled=chosen is None, key=P + "open"):
             try:
-                st.session_state[P + "collection"] = Collection.load(collection_folder(chosen), current_device(),
-                                                                     store, store_url)
+                st.session_state[P + "collection"] = Collection.load(
+                    collection_folder(chosen), current_device(), store, store_url
+                )
                 st.rerun()
             except (CollectionError, StoreError) as exc:
                 st.error(t("rag.open_failed", name=chosen, error=str(exc)))
@@ -212,8 +286,9 @@ def save_and_open():
 
 def search(question: str, how: str, k: int):
     if use_rerank and can_rerank:  # the cross-encoder re-orders a wider candidate list
-        return rerank(question, collection.search(question, method=how, k=max(20, k)), DEFAULT_RERANKER,
-                      current_device(), k)
+        return rerank(
+            question, collection.search(question, method=how, k=max(20, k)), DEFAULT_RERANKER, current_device(), k
+        )
     return collection.search(question, method=how, k=k)
 
 
@@ -222,7 +297,9 @@ def chat_tab():
         st.info(t("rag.index_first"))
         return
     turns: list[pipeline.Turn] = st.session_state.setdefault(P + "turns", [])
-    compare = st.toggle(t("rag.compare"), False, key=P + "compare", help=t("rag.compare_help"), persist_state="session")
+    compare = st.toggle(
+        t("rag.compare"), False, key=P + "compare", help=t("rag.compare_help"), persist_state="session"
+    )
     if turns and st.button(t("rag.clear_chat"), key=P + "clear"):
         st.session_state[P + "turns"] = []
         st.rerun()
@@ -240,9 +317,20 @@ def chat_tab():
         return
     try:
         with st.spinner(t("rag.retrieving")), queue_status():
-            turn = pipeline.prepare_turn(search, generator, turns, question.strip(), method, top_k, weak_threshold,
-                                         tokenizer, compare, collection.embed_texts, prompt_hits,
-                                         force_citation=force_citation)
+            turn = pipeline.prepare_turn(
+                search,
+                generator,
+                turns,
+                question.strip(),
+                method,
+                top_k,
+                weak_threshold,
+                tokenizer,
+                compare,
+                collection.embed_texts,
+                prompt_hits,
+                force_citation=force_citation,
+            )
         with st.chat_message("assistant"), queue_status():
             if turn.query != turn.question:
                 st.caption(t("rag.rewritten", q=turn.query))
@@ -265,7 +353,9 @@ def chat_tab():
     except GeneratorError as exc:
         st.error(str(exc))
         return
-    turns.append(pipeline.finish_turn(turn, streamed_text(text), None if baseline is None else streamed_text(baseline)))
+    turns.append(
+        pipeline.finish_turn(turn, streamed_text(text), None if baseline is None else streamed_text(baseline))
+    )
     st.rerun()
 
 
@@ -280,8 +370,13 @@ def retrieval_tab():
         return
     turns = st.session_state.get(P + "turns") or []
     default = turns[-1].query if turns else ""
-    question = st.text_input(t("rag.glass_question"), default, key=P + "glass_q",
-                             placeholder=t("rag.glass_placeholder"), persist_state="session")
+    question = st.text_input(
+        t("rag.glass_question"),
+        default,
+        key=P + "glass_q",
+        placeholder=t("rag.glass_placeholder"),
+        persist_state="session",
+    )
     if not question.strip():
         st.caption(t("rag.glass_help"))
         return
@@ -289,8 +384,12 @@ def retrieval_tab():
     hits = collection.candidates_table(question, query_vec=query)
     chosen = {h.chunk.id for h in collection.search(question, method=method, k=top_k, query_vec=query)}
     st.caption(t("rag.glass_caption", n=len(hits), k=top_k, method=t("rag.method." + method)))
-    st.dataframe(views.candidates_frame(hits, chosen), hide_index=True, key=P + "candidates",
-                 column_config=views.candidates_columns())
+    st.dataframe(
+        views.candidates_frame(hits, chosen),
+        hide_index=True,
+        key=P + "candidates",
+        column_config=views.candidates_columns(),
+    )
     best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
     if best is not None and best < weak_threshold:
         st.warning(t("rag.weak_best", score=f"{best:.3f}", threshold=weak_threshold))
@@ -300,8 +399,14 @@ def retrieval_tab():
 
 
 def eval_items():
-    source = st.radio(t("rag.eval.source"), ("sample", "upload"), horizontal=True, key=P + "eval_source",
-                      format_func=lambda s: t("rag.eval.source." + s), persist_state="session")
+    source = st.radio(
+        t("rag.eval.source"),
+        ("sample", "upload"),
+        horizontal=True,
+        key=P + "eval_source",
+        format_func=lambda s: t("rag.eval.source." + s),
+        persist_state="session",
+    )
     if source == "sample":
         return load_eval_set(SAMPLE_EVAL.name, SAMPLE_EVAL.read_bytes())
     file = st.file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file", max_upload_size=10)
@@ -326,13 +431,18 @@ def evaluate_tab():
     report = run_retrieval_eval(search, items, METHODS, k)
     summary = pd.DataFrame(report.summary_rows())
     # The backend's column names, shown in the page's language (the chart reads the backend's).
-    shown = {"method": t("rag.eval.col.method"), "found": t("rag.eval.col.found"),
-             "questions": t("rag.eval.col.questions")}
+    shown = {
+        "method": t("rag.eval.col.method"),
+        "found": t("rag.eval.col.found"),
+        "questions": t("rag.eval.col.questions"),
+    }
     st.dataframe(summary.rename(columns=shown), hide_index=True, key=P + "eval_summary")
     st.plotly_chart(views.eval_figure(summary, k), key=P + "eval_chart")
     with st.expander(t("rag.eval.per_question")):
-        per_question = {t("rag.eval.col.question"): report.questions,
-                        t("rag.eval.col.pages"): [", ".join(map(str, i.pages)) for i in items]}
+        per_question = {
+            t("rag.eval.col.question"): report.questions,
+            t("rag.eval.col.pages"): [", ".join(map(str, i.pages)) for i in items],
+        }
         for name, result in report.results.items():
             per_question[f"{name} #"] = result.ranks
         st.dataframe(pd.DataFrame(per_question), hide_index=True, key=P + "eval_rows")
@@ -346,15 +456,27 @@ def answers_section(items, k):
         st.caption(t("rag.eval.no_refs"))
         return
     job = runner.get(st.session_state.get(P + "answer_job"))
-    if st.button(t("rag.eval.run_answers", n=len(with_refs)), key=P + "answer_button",
-                 disabled=job is not None and not job.done):
+    if st.button(
+        t("rag.eval.run_answers", n=len(with_refs)), key=P + "answer_button", disabled=job is not None and not job.done
+    ):
         generator, _ = make_generator()
         if generator is not None:
-            job = runner.submit("rag-answers", pipeline.answer_eval_job, search, generator, with_refs, method, k,
-                                min(max_new, 120), collection.embed_texts, prompt_hits)
+            job = runner.submit(
+                "rag-answers",
+                pipeline.answer_eval_job,
+                search,
+                generator,
+                with_refs,
+                method,
+                k,
+                min(max_new, 120),
+                collection.embed_texts,
+                prompt_hits,
+            )
             st.session_state[P + "answer_job"] = job.id
-    job_status(P + "answer_job", lambda j: t("rag.eval.answering", done=f"{(j.progress or 0) * 100:.0f}"),
-               answers_done)
+    job_status(
+        P + "answer_job", lambda j: t("rag.eval.answering", done=f"{(j.progress or 0) * 100:.0f}"), answers_done
+    )
 
 
 def answers_done(job):
@@ -369,8 +491,11 @@ def answers_done(job):
     st.dataframe(frame, hide_index=True, key=P + "answer_rows")
 
 
-tabs = st.tabs([t("rag.tab.documents"), t("rag.tab.chat"), t("rag.tab.retrieval"), t("rag.tab.evaluate")],
-               key=P + "tab", on_change="rerun")
+tabs = st.tabs(
+    [t("rag.tab.documents"), t("rag.tab.chat"), t("rag.tab.retrieval"), t("rag.tab.evaluate")],
+    key=P + "tab",
+    on_change="rerun",
+)
 for tab, render in zip(tabs, (documents_tab, chat_tab, retrieval_tab, evaluate_tab)):
     if tab.open:
         with tab:

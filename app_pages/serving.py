@@ -1,5 +1,6 @@
 """Serving: run the OpenAI-compatible API from the app, see each endpoint as curl / openai / LangChain,
 send a request and read the raw answer (JSON, or every server-sent event)."""
+
 import streamlit as st
 
 from backends.serving import trial as T

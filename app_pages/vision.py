@@ -3,6 +3,7 @@
 Offline it runs on real pretrained parts (ConSE from EfficientNet-Lite0 + MiniLM, a tiny VQA
 model the user trains); with a CLIP or BLIP id or folder it runs the real models.
 """
+
 import numpy as np
 import streamlit as st
 
@@ -25,8 +26,11 @@ P = "vision."
 
 st.title(t("page.vision.title"))
 st.markdown(t("vision.intro"))
-tabs = st.tabs([t("vision.tab.zeroshot"), t("vision.tab.search"), t("vision.tab.why"), t("vision.tab.vqa")],
-               key=P + "tab", on_change="rerun")
+tabs = st.tabs(
+    [t("vision.tab.zeroshot"), t("vision.tab.search"), t("vision.tab.why"), t("vision.tab.vqa")],
+    key=P + "tab",
+    on_change="rerun",
+)
 
 
 def zeroshot_tab():
@@ -39,9 +43,17 @@ def zeroshot_tab():
     if item is None:
         return
     with right:
-        raw = st.text_input(t("vision.zs.labels"), value="cat, dog, car, coffee, rocket", key=P + "zs.labels", persist_state="session")
-        templates_text = st.text_area(t("vision.zs.templates"), value="\n".join(V.DEFAULT_TEMPLATES), height=140,
-                                      key=P + "zs.templates", help=t("vision.zs.templates_help"), persist_state="session")
+        raw = st.text_input(
+            t("vision.zs.labels"), value="cat, dog, car, coffee, rocket", key=P + "zs.labels", persist_state="session"
+        )
+        templates_text = st.text_area(
+            t("vision.zs.templates"),
+            value="\n".join(V.DEFAULT_TEMPLATES),
+            height=140,
+            key=P + "zs.templates",
+            help=t("vision.zs.templates_help"),
+            persist_state="session",
+        )
         try:
             labels = V.clean_labels(raw)
             templates = V.check_templates(templates_text.splitlines())
@@ -50,8 +62,9 @@ def zeroshot_tab():
             return
         vector = space.embed_images([item.image])[0]
         result = V.zero_shot(space, vector, labels, templates)
-        st.plotly_chart(probability_bars(labels, result.probs, t("vision.zs.chart", n=len(templates))),
-                        key=P + "zs.chart")
+        st.plotly_chart(
+            probability_bars(labels, result.probs, t("vision.zs.chart", n=len(templates))), key=P + "zs.chart"
+        )
         best = labels[int(np.argmax(result.probs))]
         st.success(t("vision.zs.best", label=best, p=f"{result.probs.max():.1%}"))
     if len(templates) > 1:
@@ -62,14 +75,18 @@ def zeroshot_tab():
             rows[f"#{i + 1}"] = [f"{p:.1%}" for p in result.per_template[i]]
         rows[t("vision.zs.ensembled")] = [f"{p:.1%}" for p in result.probs]
         st.dataframe(rows, hide_index=True, key=P + "zs.table")
-        st.caption(t("vision.zs.templates_legend",
-                     legend=" · ".join(f"#{i + 1} `{tpl}`" for i, tpl in enumerate(templates))))
+        st.caption(
+            t("vision.zs.templates_legend", legend=" · ".join(f"#{i + 1} `{tpl}`" for i, tpl in enumerate(templates)))
+        )
     if space.method == "conse":
         probs = space.probs([item.image])[0].numpy()
         top = V.top_classes(probs, space.class_names, space.top_k)
         st.markdown(t("vision.zs.conse_sees", k=space.top_k))
-        st.dataframe({t("vision.col.class"): [c.name for c in top], t("vision.col.prob"): [f"{c.prob:.1%}" for c in top]},
-                     hide_index=True, key=P + "zs.classes")
+        st.dataframe(
+            {t("vision.col.class"): [c.name for c in top], t("vision.col.prob"): [f"{c.prob:.1%}" for c in top]},
+            hide_index=True,
+            key=P + "zs.classes",
+        )
         show_code(V.ConseSpace.embed_images, conse_from_probs, V.zero_shot)
     else:
         kind = V.OpenClipSpace if space.method == "open_clip" else V.ClipSpace
@@ -92,8 +109,14 @@ def why_tab():
         return
     if space.method == "conse":
         text_vector = space.embed_texts([label])[0]
-        cam = V.efficientnet_cam(space.classifier.model, item.image, label_vector=text_vector,
-                                 class_vectors=space.class_vectors, top_k=space.top_k, target=label)
+        cam = V.efficientnet_cam(
+            space.classifier.model,
+            item.image,
+            label_vector=text_vector,
+            class_vectors=space.class_vectors,
+            top_k=space.top_k,
+            target=label,
+        )
         code = (V.efficientnet_cam,)
     else:
         cam = V.vit_cam(space, item.image, label)
@@ -102,16 +125,24 @@ def why_tab():
     with left:
         st.image(item.image, caption=sample_name(item.name))
     with right:
-        st.image(V.overlay(item.image, cam.heatmap, alpha), caption=t("vision.why.caption", label=label,
-                                                                       score=f"{cam.score:.3f}"))
+        st.image(
+            V.overlay(item.image, cam.heatmap, alpha),
+            caption=t("vision.why.caption", label=label, score=f"{cam.score:.3f}"),
+        )
     h, w = cam.grid.shape
     st.caption(t(f"vision.why.layer.{'efficientnet' if space.method == 'conse' else 'vit'}", h=h, w=w))
     show_code(*code)
 
 
 def vqa_tab():
-    mode = st.radio(t("vision.vqa.mode"), ["tiny", "blip"], horizontal=True, key=P + "vqa.mode",
-                    format_func=lambda m: t(f"vision.vqa.mode.{m}"), persist_state="session")
+    mode = st.radio(
+        t("vision.vqa.mode"),
+        ["tiny", "blip"],
+        horizontal=True,
+        key=P + "vqa.mode",
+        format_func=lambda m: t(f"vision.vqa.mode.{m}"),
+        persist_state="session",
+    )
     if mode == "blip":
         blip_panel()
         return

@@ -7,6 +7,7 @@ The baseline is `model(**inputs, output_attentions=True)` on the same tokens.
 Usage: .venv/bin/python bench/attention.py [--runs 3]
 Last line: {"s_512": ..., "ratio_512": ..., "ratios": {...}}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+import torch
+from streamlit.testing.v1 import AppTest
 
-from backends.attention import tokenize  # noqa: E402
-from backends.models.cache import shared_cache  # noqa: E402
+from backends.attention import tokenize
+from backends.models.cache import shared_cache
 
 PARAGRAPH = (
     "Attention lets every token gather information from the others. In an encoder each token sees the whole "
@@ -111,7 +112,7 @@ def main() -> None:
             ratios[f"{role}_{n}"] = round(page / bare, 2)
             rows.append((role, model, n, page, bare, page / bare))
     print(f"{'model':10} {'tokens':>6} {'page s':>8} {'forward s':>10} {'ratio':>6}   (median of {args.runs})")
-    for role, model, n, page, bare, ratio in rows:
+    for role, _model, n, page, bare, ratio in rows:
         print(f"{role:10} {n:>6} {page:>8.3f} {bare:>10.3f} {ratio:>6.2f}")
     first, again = tab_switch_s(MODELS["decoder"], text, 512, args.runs)
     print("\ndecoder, 512 tokens: opening a tab (s)     first   again")

@@ -17,6 +17,7 @@ the validation part only (the baselines their C, fine-tuning its best checkpoint
 Usage: .venv/bin/python bench/classifier.py [--train 2000] [--epochs 1] [--repeats 3] [--skip-lora]
 Last line: {"tfidf_macro_f1": ..., "probe_macro_f1": ..., "finetune_macro_f1": ..., "finetune_s": ...}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,32 +81,56 @@ def main():
     torch.set_num_threads(job_threads())
     probe = linear_probe(loaded.model, loaded.tokenizer, parts, 64)
     add("MiniLM linear probe (frozen)", probe, probe.seconds)
-    full_settings = FinetuneSettings(method="full", epochs=args.epochs, batch_size=16, learning_rate=1e-4,
-                                     max_length=64, eval_every=50, patience=3)
+    full_settings = FinetuneSettings(
+        method="full", epochs=args.epochs, batch_size=16, learning_rate=1e-4, max_length=64, eval_every=50, patience=3
+    )
     full, full_cpu = job_run(loaded, parts, full_settings)
     add("MiniLM full fine-tuning", full, full.seconds)
     if not args.skip_lora:
-        lora_settings = FinetuneSettings(method="lora", epochs=args.epochs, batch_size=16, learning_rate=1e-3,
-                                         max_length=64, eval_every=50, patience=3, lora_rank=8, lora_alpha=16,
-                                         lora_targets=("query", "key", "value", "dense"))
+        lora_settings = FinetuneSettings(
+            method="lora",
+            epochs=args.epochs,
+            batch_size=16,
+            learning_rate=1e-3,
+            max_length=64,
+            eval_every=50,
+            patience=3,
+            lora_rank=8,
+            lora_alpha=16,
+            lora_targets=("query", "key", "value", "dense"),
+        )
         lora, _ = job_run(loaded, parts, lora_settings)
         add("MiniLM LoRA (r=8, all linear)", lora, lora.seconds)
 
     tfidf_f1 = rows[0][1].macro_f1
-    print(f"\nempythy tweets, seed 0: {len(parts.train)} train (of {parts.total_train}), {len(parts.val)} "
-          f"validation, {len(parts.test)} test; max length 64 tokens; {job_threads()} torch thread(s) per job; "
-          f"{args.epochs:g} epochs max")
+    print(
+        f"\nempythy tweets, seed 0: {len(parts.train)} train (of {parts.total_train}), {len(parts.val)} "
+        f"validation, {len(parts.test)} test; max length 64 tokens; {job_threads()} torch thread(s) per job; "
+        f"{args.epochs:g} epochs max"
+    )
     print(f"{'model':<32}{'accuracy':>9}{'macro-F1':>10}{'vs TF-IDF':>10}{'ECE':>7}{'seconds':>9}  stop")
     for name, r, seconds, run in rows:
-        print(f"{name:<32}{r.accuracy:>9.4f}{r.macro_f1:>10.4f}{r.macro_f1 / tfidf_f1:>10.3f}{r.ece:>7.3f}"
-              f"{seconds:>9.1f}  {run.stop_reason} {run.settings.get('best_step', '')}")
+        print(
+            f"{name:<32}{r.accuracy:>9.4f}{r.macro_f1:>10.4f}{r.macro_f1 / tfidf_f1:>10.3f}{r.ece:>7.3f}"
+            f"{seconds:>9.1f}  {run.stop_reason} {run.settings.get('best_step', '')}"
+        )
     steps = [h["step_s"] for h in full.history if h["kind"] == "step"]
-    print(f"TF-IDF seconds, {args.repeats} runs: {' '.join(f'{s:.2f}' for s in tfidf_times)}; "
-          f"full fine-tuning: {full.settings['steps_done']} steps (best at {full.settings['best_step']}), median step "
-          f"{statistics.median(steps):.2f} s, {full_cpu:.0f} CPU-s for {full.seconds:.0f} wall-s "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end)")
-    print(json.dumps({"tfidf_macro_f1": round(tfidf_f1, 4), "probe_macro_f1": round(rows[1][1].macro_f1, 4),
-                      "finetune_macro_f1": round(rows[2][1].macro_f1, 4), "finetune_s": round(full.seconds, 1)}))
+    print(
+        f"TF-IDF seconds, {args.repeats} runs: {' '.join(f'{s:.2f}' for s in tfidf_times)}; "
+        f"full fine-tuning: {full.settings['steps_done']} steps (best at {full.settings['best_step']}), median step "
+        f"{statistics.median(steps):.2f} s, {full_cpu:.0f} CPU-s for {full.seconds:.0f} wall-s "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end)"
+    )
+    print(
+        json.dumps(
+            {
+                "tfidf_macro_f1": round(tfidf_f1, 4),
+                "probe_macro_f1": round(rows[1][1].macro_f1, 4),
+                "finetune_macro_f1": round(rows[2][1].macro_f1, 4),
+                "finetune_s": round(full.seconds, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ Usage: .venv/bin/python bench/classroom.py [--sessions 6 30] [--timeout 600] [--
 Last line: {"sessions": N, "errors": ..., "p50_s": ..., "p95_s": ..., "first_token_p95_s": ...,
             "rss_mb_peak": ..., "rss_mb_per_session": ...} for the largest N.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -184,8 +185,9 @@ async def rag(s: Session, r: Result, args, t0: float) -> None:
     r.mark("clicked", time.monotonic() - t0)
     await s.chat("rag.ask", args.question)
     # The page reruns once the turn is stored: the question then sits in a drawn chat turn.
-    await s.wait_for(lambda: s.finished_runs > before and s.find_text(args.question, "markdown"),
-                     args.timeout, "the answer")
+    await s.wait_for(
+        lambda: s.finished_runs > before and s.find_text(args.question, "markdown"), args.timeout, "the answer"
+    )
     r.note = f"{len(s.elements('chat_message'))} chat blocks"
 
 
@@ -223,8 +225,7 @@ async def lora(s: Session, r: Result, args, t0: float) -> None:
     r.note = s.find_text(stopped).text[:60]
 
 
-DO = {"decoding": decoding, "rag": rag, "attention": attention, "tokenizers": tokenizers, "home": home,
-      "lora": lora}
+DO = {"decoding": decoding, "rag": rag, "attention": attention, "tokenizers": tokenizers, "home": home, "lora": lora}
 
 
 async def one_session(sid: int, page: str, url: str, args, t0: float) -> Result:
@@ -291,8 +292,11 @@ def baseline_mb(args) -> float:
     try:
         for page in ACTIONS:  # one after another: this is the warm-up, not the measurement
             result = asyncio.run(warm_one(server.url, page, args))
-            print(f"warm-up: {page} opened in {fmt(result.marks.get('done'))} s"
-                  + ("" if result.ok else f", FAILED: {result.errors}"), flush=True)
+            print(
+                f"warm-up: {page} opened in {fmt(result.marks.get('done'))} s"
+                + ("" if result.ok else f", FAILED: {result.errors}"),
+                flush=True,
+            )
         time.sleep(3)
         start = time.monotonic()
         time.sleep(3)
@@ -336,8 +340,10 @@ def fmt(v: float | None) -> str:
 
 def report(n: int, results: list[Result], peak: float, base: float) -> dict:
     print(f"\n== {n} sessions at once on a fresh server ==")
-    print(f"{'page':<11}{'n':>3}{'ok':>4}{'title':>8}{'loaded':>8}{'indexed':>8}{'clicked':>8}{'1st tok':>8}"
-          f"{'1st step':>9}{'done':>8}{'action':>8}")
+    print(
+        f"{'page':<11}{'n':>3}{'ok':>4}{'title':>8}{'loaded':>8}{'indexed':>8}{'clicked':>8}{'1st tok':>8}"
+        f"{'1st step':>9}{'done':>8}{'action':>8}"
+    )
     for page in ACTIONS:
         rs = [r for r in results if r.page == page]
         if not rs:
@@ -348,27 +354,41 @@ def report(n: int, results: list[Result], peak: float, base: float) -> dict:
             return statistics.median(vals) if vals else None
 
         action = [r.marks["done"] - r.marks["clicked"] for r in rs if "done" in r.marks and "clicked" in r.marks]
-        print(f"{page:<11}{len(rs):>3}{sum(r.ok for r in rs):>4}{fmt(med('title')):>8}{fmt(med('loaded')):>8}"
-              f"{fmt(med('indexed')):>8}{fmt(med('clicked')):>8}{fmt(med('first_token')):>8}{fmt(med('first_step')):>9}"
-              f"{fmt(med('done')):>8}{fmt(statistics.median(action) if action else None):>8}")
-    print("medians in s from the moment all sessions connected: title = the page's title arrived, loaded = its "
-          "first run ended,\nclicked = the action was sent (Generate, the question, Start training), 1st tok = first "
-          "generated token,\n1st step = first LoRA step shown, done = action complete; action = done - clicked")
+        print(
+            f"{page:<11}{len(rs):>3}{sum(r.ok for r in rs):>4}{fmt(med('title')):>8}{fmt(med('loaded')):>8}"
+            f"{fmt(med('indexed')):>8}{fmt(med('clicked')):>8}{fmt(med('first_token')):>8}{fmt(med('first_step')):>9}"
+            f"{fmt(med('done')):>8}{fmt(statistics.median(action) if action else None):>8}"
+        )
+    print(
+        "medians in s from the moment all sessions connected: title = the page's title arrived, loaded = its "
+        "first run ended,\nclicked = the action was sent (Generate, the question, Start training), 1st tok = first "
+        "generated token,\n1st step = first LoRA step shown, done = action complete; action = done - clicked"
+    )
     errors = [(r.sid, r.page, e) for r in results for e in r.errors]
     for sid, page, e in errors[:40]:
         print(f"  error: session {sid} ({page}): {e}")
     # A session that failed counts with the time it ended (a timeout: the timeout), a lower bound of its time.
     done = [r.marks["done"] if r.ok else r.end for r in results]
-    first = [r.marks.get("first_token", r.end) - r.marks["clicked"] for r in results
-             if r.page == "decoding" and "clicked" in r.marks]
+    first = [
+        r.marks.get("first_token", r.end) - r.marks["clicked"]
+        for r in results
+        if r.page == "decoding" and "clicked" in r.marks
+    ]
     failed = sum(not r.ok for r in results)
-    summary = {"sessions": n, "errors": failed, "p50_s": round(pct(done, 0.5), 1) if done else None,
-               "p95_s": round(pct(done, 0.95), 1) if done else None,
-               "first_token_p95_s": round(pct(first, 0.95), 1) if first else None,
-               "rss_mb_peak": round(peak), "rss_mb_per_session": round((peak - base) / n, 1)}
+    summary = {
+        "sessions": n,
+        "errors": failed,
+        "p50_s": round(pct(done, 0.5), 1) if done else None,
+        "p95_s": round(pct(done, 0.95), 1) if done else None,
+        "first_token_p95_s": round(pct(first, 0.95), 1) if first else None,
+        "rss_mb_peak": round(peak),
+        "rss_mb_per_session": round((peak - base) / n, 1),
+    }
     print(f"first token after the click (decoding): {', '.join(f'{v:.1f}' for v in sorted(first)) or '-'} s")
-    print(f"RSS: peak {peak:.0f} MB, baseline {base:.0f} MB (models loaded, no session), "
-          f"{(peak - base) / n:.1f} MB per session; {failed} of {n} sessions failed")
+    print(
+        f"RSS: peak {peak:.0f} MB, baseline {base:.0f} MB (models loaded, no session), "
+        f"{(peak - base) / n:.1f} MB per session; {failed} of {n} sessions failed"
+    )
     return summary
 
 
@@ -376,8 +396,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[6, 30])
     parser.add_argument("--timeout", type=float, default=600, help="seconds per session")
-    parser.add_argument("--only", nargs="+", choices=ACTIONS, default=None,
-                        help="deal only these pages (to see what one page's sessions cost); default: all six")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=ACTIONS,
+        default=None,
+        help="deal only these pages (to see what one page's sessions cost); default: all six",
+    )
     parser.add_argument("--max-new", type=int, default=16, help="decoding: max new tokens per column")
     parser.add_argument("--rag-max-new", type=int, default=48, help="RAG: max new tokens of the answer")
     parser.add_argument("--question", default="What does LoRA freeze?")
@@ -389,8 +414,10 @@ def main() -> None:
     # Ended with SIGTERM (timeout, kill), the servers started here are still stopped by the `finally`s.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     LOGS.mkdir(parents=True, exist_ok=True)
-    print(f"cpu cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f} "
-          "(other work on this machine makes figures pessimistic)")
+    print(
+        f"cpu cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f} "
+        "(other work on this machine makes figures pessimistic)"
+    )
     base = args.baseline_mb if args.baseline_mb is not None else baseline_mb(args)
     print(f"baseline RSS after one session of each page, all closed: {base:.0f} MB")
     summaries = []

@@ -12,6 +12,7 @@ Usage: .venv/bin/python bench/decoding.py [--runs 15] [--tokens 96]
 Last line: {"greedy_ratio": ..., "top_p_ratio": ..., "kv_cache_speedup": ..., "greedy_ratio_iqr": [q1, q3],
 "top_p_ratio_iqr": [q1, q3]}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,11 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+import torch
 
-from backends.models.cache import shared_cache  # noqa: E402
-from backends.decoding import PRESETS, encode_prompt, generate_stream  # noqa: E402
-from backends.decoding.metrics import kv_cache_comparison  # noqa: E402
+from backends.decoding import PRESETS, encode_prompt, generate_stream
+from backends.decoding.metrics import kv_cache_comparison
+from backends.models.cache import shared_cache
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 
@@ -52,7 +53,7 @@ def plain(loaded, ids, config) -> tuple[float, list[int]]:
         torch.manual_seed(config.seed)
     with torch.inference_mode():
         out = loaded.model.generate(x, attention_mask=torch.ones_like(x), **config.to_generate_kwargs())
-    return time.perf_counter() - started, out[0, len(ids):].tolist()
+    return time.perf_counter() - started, out[0, len(ids) :].tolist()
 
 
 def compare(loaded, ids, config, runs) -> dict:
@@ -73,10 +74,18 @@ def compare(loaded, ids, config, runs) -> dict:
             results[name] = tokens
         pair_ratios.append(pair["ours"] / pair["plain"])
         same = same and results["ours"] == results["plain"]
-    q1, median, q3 = statistics.quantiles(pair_ratios, n=4) if len(pair_ratios) > 1 else [pair_ratios[0]] * 3
-    return {"ours": statistics.median(rates["ours"]), "plain": statistics.median(rates["plain"]),
-            "ratio": statistics.median(pair_ratios), "q1": q1, "q3": q3, "min": min(pair_ratios),
-            "max": max(pair_ratios), "tokens": len(results["ours"]), "same": same}
+    q1, _median, q3 = statistics.quantiles(pair_ratios, n=4) if len(pair_ratios) > 1 else [pair_ratios[0]] * 3
+    return {
+        "ours": statistics.median(rates["ours"]),
+        "plain": statistics.median(rates["plain"]),
+        "ratio": statistics.median(pair_ratios),
+        "q1": q1,
+        "q3": q3,
+        "min": min(pair_ratios),
+        "max": max(pair_ratios),
+        "tokens": len(results["ours"]),
+        "same": same,
+    }
 
 
 def main() -> None:
@@ -95,22 +104,36 @@ def main() -> None:
     kv = [kv_cache_comparison(loaded, ids, args.tokens) for _ in range(max(1, args.runs // 2))]
     kv_speedup = statistics.median(r.speedup for r in kv)
 
-    print(f"SmolLM2-135M-Instruct, {len(ids)}-token prompt, {torch.get_num_threads()} threads, "
-          f"median of {args.runs} interleaved runs")
-    print(f"{'config':<12}{'tokens':>8}{'ours tok/s':>12}{'plain tok/s':>13}{'ratio':>8}{'IQR':>15}{'min-max':>15}"
-          "  same tokens")
+    print(
+        f"SmolLM2-135M-Instruct, {len(ids)}-token prompt, {torch.get_num_threads()} threads, "
+        f"median of {args.runs} interleaved runs"
+    )
+    print(
+        f"{'config':<12}{'tokens':>8}{'ours tok/s':>12}{'plain tok/s':>13}{'ratio':>8}{'IQR':>15}{'min-max':>15}"
+        "  same tokens"
+    )
     for name, r in rows.items():
-        print(f"{name:<12}{r['tokens']:>8}{r['ours']:>12.1f}{r['plain']:>13.1f}{r['ratio']:>8.3f}"
-              f"{r['q1']:>8.3f}-{r['q3']:.3f}{r['min']:>8.3f}-{r['max']:.3f}  {r['same']}")
+        print(
+            f"{name:<12}{r['tokens']:>8}{r['ours']:>12.1f}{r['plain']:>13.1f}{r['ratio']:>8.3f}"
+            f"{r['q1']:>8.3f}-{r['q3']:.3f}{r['min']:>8.3f}-{r['max']:.3f}  {r['same']}"
+        )
     with_ms = statistics.median(r.with_cache_s_per_token for r in kv) * 1000
     without_ms = statistics.median(r.without_cache_s_per_token for r in kv) * 1000
-    print(f"KV cache, {args.tokens} greedy tokens: {with_ms:.1f} ms/token with, {without_ms:.1f} ms/token without, "
-          f"speedup {kv_speedup:.2f}x, same tokens {all(r.same_tokens for r in kv)}")
-    print(json.dumps({"greedy_ratio": round(rows["greedy"]["ratio"], 3),
-                      "top_p_ratio": round(rows["top-p 0.9"]["ratio"], 3),
-                      "kv_cache_speedup": round(kv_speedup, 2),
-                      "greedy_ratio_iqr": [round(rows["greedy"]["q1"], 3), round(rows["greedy"]["q3"], 3)],
-                      "top_p_ratio_iqr": [round(rows["top-p 0.9"]["q1"], 3), round(rows["top-p 0.9"]["q3"], 3)]}))
+    print(
+        f"KV cache, {args.tokens} greedy tokens: {with_ms:.1f} ms/token with, {without_ms:.1f} ms/token without, "
+        f"speedup {kv_speedup:.2f}x, same tokens {all(r.same_tokens for r in kv)}"
+    )
+    print(
+        json.dumps(
+            {
+                "greedy_ratio": round(rows["greedy"]["ratio"], 3),
+                "top_p_ratio": round(rows["top-p 0.9"]["ratio"], 3),
+                "kv_cache_speedup": round(kv_speedup, 2),
+                "greedy_ratio_iqr": [round(rows["greedy"]["q1"], 3), round(rows["greedy"]["q3"], 3)],
+                "top_p_ratio_iqr": [round(rows["top-p 0.9"]["q1"], 3), round(rows["top-p 0.9"]["q3"], 3)],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

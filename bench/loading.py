@@ -3,6 +3,7 @@
 Usage: .venv/bin/python bench/loading.py [--gguf-runs 3] [--converted-runs 5] [--hits 1000]
 Last line: {"gguf_s": ..., "converted_s": ..., "hit_ms": ..., "speedup": gguf/converted}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +21,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
-from backends.models.cache import ModelCache  # noqa: E402
-from backends.models.loaders import CacheKey, ensure_converted, load_model  # noqa: E402
-from backends.models.registry import SMOLLM2, package_folder  # noqa: E402
+from backends.models.cache import ModelCache
+from backends.models.loaders import CacheKey, ensure_converted, load_model
+from backends.models.registry import SMOLLM2, package_folder
 
 hf_logging.disable_progress_bar()
 
@@ -77,19 +78,31 @@ def main() -> None:
     hit_ms = statistics.median(hit_times) * 1000
     rows = [
         ("GGUF load (transformers, dequantize)", args.gguf_runs, gguf_s, min(gguf_times), max(gguf_times)),
-        ("converted safetensors (our loader)", args.converted_runs, converted_s, min(converted_times), max(converted_times)),
+        (
+            "converted safetensors (our loader)",
+            args.converted_runs,
+            converted_s,
+            min(converted_times),
+            max(converted_times),
+        ),
         ("cache hit", args.hits, hit_ms / 1000, min(hit_times), max(hit_times)),
     ]
     print(f"{'path':40} {'runs':>5} {'median s':>10} {'min s':>10} {'max s':>10}")
     for name, runs, med, lo, hi in rows:
         print(f"{name:40} {runs:>5} {med:>10.4f} {lo:>10.4f} {hi:>10.4f}")
-    print(f"speedup GGUF/converted: {gguf_s / converted_s:.1f}x (target >= 10); cache hit {hit_ms:.4f} ms (target < 5)")
-    print(json.dumps({
-        "gguf_s": round(gguf_s, 3),
-        "converted_s": round(converted_s, 3),
-        "hit_ms": round(hit_ms, 4),
-        "speedup": round(gguf_s / converted_s, 1),
-    }))
+    print(
+        f"speedup GGUF/converted: {gguf_s / converted_s:.1f}x (target >= 10); cache hit {hit_ms:.4f} ms (target < 5)"
+    )
+    print(
+        json.dumps(
+            {
+                "gguf_s": round(gguf_s, 3),
+                "converted_s": round(converted_s, 3),
+                "hit_ms": round(hit_ms, 4),
+                "speedup": round(gguf_s / converted_s, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

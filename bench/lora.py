@@ -16,6 +16,7 @@ invisible to tracemalloc.
 Usage: .venv/bin/python bench/lora.py [--runs 5] [--steps 8] [--threads 1]
 Last line: {"ratio": <ours/plain steps per second>, "ours_steps_s": ..., "plain_steps_s": ...}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-from peft import LoraConfig, get_peft_model  # noqa: E402
-from transformers import get_scheduler  # noqa: E402
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import get_scheduler
 
-from backends.models.cache import shared_cache  # noqa: E402
-from backends.core.jobs import shared_runner  # noqa: E402
-from backends.lora import data as D  # noqa: E402
-from backends.lora import train as T  # noqa: E402
-from backends.lora.config import LoraSettings  # noqa: E402
+from backends.core.jobs import shared_runner
+from backends.lora import data as D
+from backends.lora import train as T
+from backends.lora.config import LoraSettings
+from backends.models.cache import shared_cache
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -71,14 +72,25 @@ def plain(loaded, prepared) -> tuple[float, list[float]]:
     s = prepared.settings
     started = time.perf_counter()
     torch.manual_seed(s.seed)
-    model = get_peft_model(copy.deepcopy(loaded.model), LoraConfig(
-        r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=list(s.target_modules),
-        task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        copy.deepcopy(loaded.model),
+        LoraConfig(
+            r=s.rank,
+            lora_alpha=s.alpha,
+            lora_dropout=s.dropout,
+            target_modules=list(s.target_modules),
+            task_type="CAUSAL_LM",
+        ),
+    )
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay)
-    scheduler = get_scheduler(T.SCHEDULER_NAMES[s.schedule], optimizer, num_warmup_steps=s.warmup_steps,
-                              num_training_steps=prepared.total_steps)
+    scheduler = get_scheduler(
+        T.SCHEDULER_NAMES[s.schedule],
+        optimizer,
+        num_warmup_steps=s.warmup_steps,
+        num_training_steps=prepared.total_steps,
+    )
     rng, order, losses = random.Random(s.seed), [], []
     for _ in range(prepared.total_steps):
         total = 0.0
@@ -86,8 +98,8 @@ def plain(loaded, prepared) -> tuple[float, list[float]]:
             if not order:  # a new epoch: a fresh seeded shuffle
                 order = list(range(len(prepared.train)))
                 rng.shuffle(order)
-            batch = [prepared.train[i] for i in order[:s.batch_size]]
-            order = order[s.batch_size:]
+            batch = [prepared.train[i] for i in order[: s.batch_size]]
+            order = order[s.batch_size :]
             width = max(len(e.input_ids) for e in batch)
             ids = torch.tensor([list(e.input_ids) + [prepared.pad_id] * (width - len(e.input_ids)) for e in batch])
             labels = torch.tensor([list(e.labels) + [-100] * (width - len(e.labels)) for e in batch])
@@ -106,15 +118,27 @@ def plain(loaded, prepared) -> tuple[float, list[float]]:
 def setup(args):
     torch.set_num_threads(args.threads)
     loaded = shared_cache().get("smollm2-135m-instruct")
-    settings = LoraSettings(max_steps=args.steps, batch_size=4, max_length=128, eval_every=0, sample_every=0,
-                            eval_fraction=0.1, learning_rate=1e-3, warmup_steps=2)
+    settings = LoraSettings(
+        max_steps=args.steps,
+        batch_size=4,
+        max_length=128,
+        eval_every=0,
+        sample_every=0,
+        eval_fraction=0.1,
+        learning_rate=1e-3,
+        warmup_steps=2,
+    )
     return loaded, T.prepare(loaded.tokenizer, D.shipped_examples(), settings, loaded.model)
 
 
 def peak_memory(args, side: str) -> int:
     """Run one side in a fresh process; its peak RSS above the RSS after loading, in bytes."""
-    out = subprocess.run([sys.executable, __file__, "--memory-of", side, "--steps", "3",
-                          "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-of", side, "--steps", "3", "--threads", str(args.threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"]
 
 
@@ -137,8 +161,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; 1 is steady on a shared machine, where OpenMP threads stall")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads; 1 is steady on a shared machine, where OpenMP threads stall",
+    )
     parser.add_argument("--memory-of", choices=["ours", "plain"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_of:
@@ -161,18 +189,30 @@ def main() -> None:
     ratio = rate["ours"] / rate["plain"]
     peaks = {side: peak_memory(args, side) for side in ("ours", "plain")}
 
-    print(f"SmolLM2-135M-Instruct LoRA r={settings.rank} {'+'.join(settings.target_modules)}, batch "
-          f"{settings.batch_size}, max length {settings.max_length}, {prepared.total_steps} steps, "
-          f"{torch.get_num_threads()} thread(s), median of {args.runs} interleaved runs")
+    print(
+        f"SmolLM2-135M-Instruct LoRA r={settings.rank} {'+'.join(settings.target_modules)}, batch "
+        f"{settings.batch_size}, max length {settings.max_length}, {prepared.total_steps} steps, "
+        f"{torch.get_num_threads()} thread(s), median of {args.runs} interleaved runs"
+    )
     print(f"{'trainer':<8}{'steps/s':>10}{'s/run':>9}{'runs (s)':>30}{'peak RSS +MB':>14}")
     for name in ("ours", "plain"):
         runs = " ".join(f"{x:.1f}" for x in times[name])
-        print(f"{name:<8}{rate[name]:>10.3f}{statistics.median(times[name]):>9.1f}{runs:>30}"
-              f"{peaks[name] / 2**20:>14.0f}")
-    print(f"ratio ours/plain {ratio:.3f}; same losses step by step: {same}; "
-          f"final loss {losses['ours'][-1]:.4f} (first {losses['ours'][0]:.4f})")
-    print(json.dumps({"ratio": round(ratio, 3), "ours_steps_s": round(rate["ours"], 4),
-                      "plain_steps_s": round(rate["plain"], 4)}))
+        print(
+            f"{name:<8}{rate[name]:>10.3f}{statistics.median(times[name]):>9.1f}{runs:>30}{peaks[name] / 2**20:>14.0f}"
+        )
+    print(
+        f"ratio ours/plain {ratio:.3f}; same losses step by step: {same}; "
+        f"final loss {losses['ours'][-1]:.4f} (first {losses['ours'][0]:.4f})"
+    )
+    print(
+        json.dumps(
+            {
+                "ratio": round(ratio, 3),
+                "ours_steps_s": round(rate["ours"], 4),
+                "plain_steps_s": round(rate["plain"], 4),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

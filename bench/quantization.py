@@ -10,6 +10,7 @@ Usage: .venv/bin/python bench/quantization.py [--ppl-tokens 5120] [--variants al
 Last line: {"variants": n, "table_s": s, "best_int8_decode_speedup": x, "q8_kld": x, "q8_top1": x,
             "harness_ratio": x}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,14 @@ def harness(loaded, new_tokens: int, repeats: int) -> tuple[float, float]:
     def generate(n):
         started = time.perf_counter()
         with torch.inference_mode():
-            model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n,
-                           min_new_tokens=n, do_sample=False, pad_token_id=tok.eos_token_id)
+            model.generate(
+                input_ids=prompt,
+                attention_mask=torch.ones_like(prompt),
+                max_new_tokens=n,
+                min_new_tokens=n,
+                do_sample=False,
+                pad_token_id=tok.eos_token_id,
+            )
         return time.perf_counter() - started
 
     generate(2)
@@ -61,17 +68,23 @@ def harness(loaded, new_tokens: int, repeats: int) -> tuple[float, float]:
 
 
 def table(rows) -> str:
-    head = f"{'variant':42} {'status':11} {'disk MB':>8} {'RAM MB':>8} {'prefill':>8} {'decode':>7} {'bound':>7} " \
-           f"{'ppl':>9} {'±95%':>6} {'KLD':>8} {'top1%':>6} {'build':>5} {'ppl s':>5} {'speed':>5} {'s':>5}"
+    head = (
+        f"{'variant':42} {'status':11} {'disk MB':>8} {'RAM MB':>8} {'prefill':>8} {'decode':>7} {'bound':>7} "
+        f"{'ppl':>9} {'±95%':>6} {'KLD':>8} {'top1%':>6} {'build':>5} {'ppl s':>5} {'speed':>5} {'s':>5}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
+
         def f(v, d=1, s=1.0):
             return "" if v is None else f"{v / s:.{d}f}"
-        lines.append(f"{r.label[:42]:42} {r.status:11} {f(r.disk_bytes, 1, 1e6):>8} {f(r.mem_bytes, 1, 1e6):>8} "
-                     f"{f(r.prefill_tps):>8} {f(r.decode_tps, 2):>7} {f(r.bound_tps):>7} {f(r.perplexity, 3):>9} "
-                     f"{f(r.ppl_half_width(), 3):>6} {f(r.kld, 5):>8} {f(r.top1, 1, 0.01):>6} {f(r.build_s):>5} "
-                     f"{f(r.quality_s):>5} "
-                     f"{f(r.speed_s):>5} {r.seconds:5.1f}")
+
+        lines.append(
+            f"{r.label[:42]:42} {r.status:11} {f(r.disk_bytes, 1, 1e6):>8} {f(r.mem_bytes, 1, 1e6):>8} "
+            f"{f(r.prefill_tps):>8} {f(r.decode_tps, 2):>7} {f(r.bound_tps):>7} {f(r.perplexity, 3):>9} "
+            f"{f(r.ppl_half_width(), 3):>6} {f(r.kld, 5):>8} {f(r.top1, 1, 0.01):>6} {f(r.build_s):>5} "
+            f"{f(r.quality_s):>5} "
+            f"{f(r.speed_s):>5} {r.seconds:5.1f}"
+        )
         if r.error:
             lines.append(f"    {r.error[:150]}")
     return "\n".join(lines)
@@ -106,8 +119,10 @@ def main() -> None:
     if job.status != "done":
         raise SystemExit(f"the run {job.status}: {job.error}")
     report = job.result
-    print(f"{len(report.rows)} variants, {args.ppl_tokens} perplexity tokens, {report.threads} thread(s), "
-          f"copy bandwidth {report.bandwidth / 1e9:.1f} GB/s, {table_s:.0f} s")
+    print(
+        f"{len(report.rows)} variants, {args.ppl_tokens} perplexity tokens, {report.threads} thread(s), "
+        f"copy bandwidth {report.bandwidth / 1e9:.1f} GB/s, {table_s:.0f} s"
+    )
     print(table(report.rows))
     ok = [r for r in report.rows if r.status == "ok"]
     fp32 = report.row("fp32")
@@ -115,11 +130,18 @@ def main() -> None:
     q8 = report.row("gguf-q8_0")
     ours, bare = harness(loaded, args.new_tokens, args.harness_repeats)
     print(f"harness: ours {ours:.2f} tok/s, model.generate {bare:.2f} tok/s")
-    print(json.dumps({"variants": len(ok), "table_s": round(table_s, 1),
-                      "best_int8_decode_speedup": round(max(int8), 3) if int8 else None,
-                      "q8_kld": round(q8.kld, 5) if q8 and q8.kld is not None else None,
-                      "q8_top1": round(q8.top1, 4) if q8 and q8.top1 is not None else None,
-                      "harness_ratio": round(ours / bare, 3)}))
+    print(
+        json.dumps(
+            {
+                "variants": len(ok),
+                "table_s": round(table_s, 1),
+                "best_int8_decode_speedup": round(max(int8), 3) if int8 else None,
+                "q8_kld": round(q8.kld, 5) if q8 and q8.kld is not None else None,
+                "q8_top1": round(q8.top1, 4) if q8 and q8.top1 is not None else None,
+                "harness_ratio": round(ours / bare, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ content-hash cache, and hybrid retrieval latency at 100k chunks.
   defaults). Extractive = backends/rag/extractive.py's answer span; generative = SmolLM2-135M-Instruct,
   greedy, with the first 2 passages and the answer begun with "According to [n]," (citation forcing,
   [n] = the extractive answer's passage: the page's default; "generative_f1"), and without forcing
-  with 2 and with all 4 passages as the baselines. Token F1 as in SQuAD; cited_page_share = answers whose first citation (the extractive answer's) is on an expected page.
+  with 2 and with all 4 passages as the baselines. Token F1 as in SQuAD; cited_page_share = answers
+  whose first citation (the extractive answer's) is on an expected page.
 - OCR: three A4 pages rendered at 150 dpi (PIL, WenQuanYi Micro Hei), each a page-sized scan in a PDF
   under a text watermark, read by ingest_file; seconds per page, median of the runs.
 - Follow-ups (assets/samples/followup_pairs.jsonl): recall@4 of the searched query when a follow-up is
@@ -29,6 +30,7 @@ Usage: .venv/bin/python bench/rag.py [--runs 3] [--pages 120] [--chunks 100000] 
 Last line: {"ingest_ratio", "reingest_speedup", "p95_ms_100k", "extractive_f1", "generative_f1",
 "cited_page_share", "ocr_s_per_page"}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,15 +49,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
+from make_sample_pdf import PAGES, long_document, write_pdf
 
-from backends.rag import embed_cache  # noqa: E402
-from backends.rag.build import build_collection  # noqa: E402
-from backends.rag.collection import Collection  # noqa: E402
-from backends.rag.embedder import load_embedder  # noqa: E402
-from backends.rag.types import Chunk, ChunkSettings  # noqa: E402
-from make_sample_pdf import PAGES, long_document, write_pdf  # noqa: E402
+from backends.rag import embed_cache
+from backends.rag.build import build_collection
+from backends.rag.collection import Collection
+from backends.rag.embedder import load_embedder
+from backends.rag.types import Chunk, ChunkSettings
 
 SETTINGS = ChunkSettings(method="characters", size=800, overlap=120)
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "assets/samples/sample_eval.jsonl").open()]
@@ -91,8 +93,9 @@ def ingest(path: Path, pages: int, runs: int) -> dict:
     from langchain_huggingface import HuggingFaceEmbeddings
 
     location = load_embedder().location
-    lc_embeddings = HuggingFaceEmbeddings(model_name=location, model_kwargs={"device": "cpu"},
-                                          encode_kwargs={"normalize_embeddings": True})
+    lc_embeddings = HuggingFaceEmbeddings(
+        model_name=location, model_kwargs={"device": "cpu"}, encode_kwargs={"normalize_embeddings": True}
+    )
     ours(path), langchain_pipeline(path, lc_embeddings)  # warm-up
     times = {"ours": [], "langchain": [], "reingest": []}
     chunks = {}
@@ -146,8 +149,13 @@ def retrieval(n: int, queries: int) -> dict:
         started = time.perf_counter()
         col.query_embedding(q)
         embed_ms.append((time.perf_counter() - started) * 1000)
-    return {"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
-            "build_s": build_s, "embed_ms": statistics.median(embed_ms), "n": n}
+    return {
+        "p50": float(np.percentile(latencies, 50)),
+        "p95": float(np.percentile(latencies, 95)),
+        "build_s": build_s,
+        "embed_ms": statistics.median(embed_ms),
+        "n": n,
+    }
 
 
 def answers(configs=(2, 4)) -> dict:
@@ -169,8 +177,18 @@ def answers(configs=(2, 4)) -> dict:
         print(f"generating with {hits} passage(s) in the prompt", flush=True)
         started = time.perf_counter()
         forced = isinstance(hits, str)
-        rows = answer_eval_job(_Quiet(), search, generator, items, "hybrid", 4, 60, col.embed_texts,
-                               2 if forced else hits, force_citation=forced)
+        rows = answer_eval_job(
+            _Quiet(),
+            search,
+            generator,
+            items,
+            "hybrid",
+            4,
+            60,
+            col.embed_texts,
+            2 if forced else hits,
+            force_citation=forced,
+        )
         out[hits] = {"rows": rows, "s": time.perf_counter() - started}
     rows = out[2]["rows"]
     return {
@@ -179,9 +197,14 @@ def answers(configs=(2, 4)) -> dict:
         "generative_f1": statistics.mean(r["token_f1"] for r in out["2, citation forced"]["rows"]),
         "generative_f1_unforced": statistics.mean(r["token_f1"] for r in rows),
         "generative_f1_4": statistics.mean(r["token_f1"] for r in out[4]["rows"]) if 4 in out else None,
-        "generative_cited": {h: statistics.mean(bool(r["cited_pages"]) and r["cited_pages"][0] in r["expected_pages"]
-                                                for r in out[h]["rows"]) for h in out},
-        "rows": rows, "seconds": {h: out[h]["s"] for h in out},
+        "generative_cited": {
+            h: statistics.mean(
+                bool(r["cited_pages"]) and r["cited_pages"][0] in r["expected_pages"] for r in out[h]["rows"]
+            )
+            for h in out
+        },
+        "rows": rows,
+        "seconds": {h: out[h]["s"] for h in out},
     }
 
 
@@ -192,8 +215,11 @@ class _Quiet:
 
     def report(self, progress=None, message="", row=None, **data):
         if row is not None:
-            print(f"  answered: {row['question'][:50]!r} f1 {row['token_f1']:.2f} "
-                  f"extractive {row.get('extractive_f1', 0):.2f}", flush=True)
+            print(
+                f"  answered: {row['question'][:50]!r} f1 {row['token_f1']:.2f} "
+                f"extractive {row.get('extractive_f1', 0):.2f}",
+                flush=True,
+            )
 
     def check_stop(self):
         pass
@@ -203,8 +229,15 @@ def ocr_speed(runs: int) -> float:
     from backends.rag.ingest import ingest_file
     from tests.backends.test_rag_silent_loss import scanned_pdf
 
-    pages = [["Page %d of a scanned report." % n, "Every vector has 384 dimensions.",
-              "检索增强生成先找到相关段落。", "The weights are frozen; only A and B are trained."] for n in (1, 2, 3)]
+    pages = [
+        [
+            f"Page {n} of a scanned report.",
+            "Every vector has 384 dimensions.",
+            "检索增强生成先找到相关段落。",
+            "The weights are frozen; only A and B are trained.",
+        ]
+        for n in (1, 2, 3)
+    ]
     pdfs = [scanned_pdf(lines) for lines in pages]
     ingest_file("warm.pdf", pdfs[0])  # the engine loads once per process
     per_page = []
@@ -233,8 +266,11 @@ def followups() -> dict:
             found[name].append(bool(set(pages) & set(pair["pages"])))
             rank = next((i for i, p in enumerate(pages, 1) if p in pair["pages"]), None)
             rr[name].append(0.0 if rank is None else 1.0 / rank)
-    return {name: statistics.mean(v) for name, v in found.items()} | {"n": len(pairs)} | {
-        "mrr_" + name: statistics.mean(v) for name, v in rr.items()}
+    return (
+        {name: statistics.mean(v) for name, v in found.items()}
+        | {"n": len(pairs)}
+        | {"mrr_" + name: statistics.mean(v) for name, v in rr.items()}
+    )
 
 
 def chinese_retrieval(k: int = 3) -> dict:
@@ -284,8 +320,12 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=120)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="skip ingest, 100k retrieval and the 4-passage "
-                        "generation baseline (their keys in the last line are null)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip ingest, 100k retrieval and the 4-passage "
+        "generation baseline (their keys in the last line are null)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         os.environ["LLMPG_CACHE_DIR"] = str(Path(tmp) / "cache")  # never touch the user's cache
@@ -298,45 +338,75 @@ def main() -> None:
             ing = ingest(path, args.pages, args.runs)
             ret = retrieval(args.chunks, args.queries)
     print_quality(quality, ocr, follow, chinese)
-    result = {"extractive_f1": round(quality["extractive_f1"], 3), "generative_f1": round(quality["generative_f1"], 3),
-              "cited_page_share": round(quality["cited_page_share"], 3), "ocr_s_per_page": round(ocr, 2)}
+    result = {
+        "extractive_f1": round(quality["extractive_f1"], 3),
+        "generative_f1": round(quality["generative_f1"], 3),
+        "cited_page_share": round(quality["cited_page_share"], 3),
+        "ocr_s_per_page": round(ocr, 2),
+    }
     if args.quick:
         print(json.dumps({"ingest_ratio": None, "reingest_speedup": None, "p95_ms_100k": None} | result))
         return
     t, n = ing["times"], ing["chunks"]
-    print(f"{args.pages}-page PDF, chunks of {SETTINGS.size} characters with {SETTINGS.overlap} overlap, "
-          f"all-MiniLM-L6-v2 on CPU, {torch.get_num_threads()} threads, median of {args.runs} interleaved runs")
+    print(
+        f"{args.pages}-page PDF, chunks of {SETTINGS.size} characters with {SETTINGS.overlap} overlap, "
+        f"all-MiniLM-L6-v2 on CPU, {torch.get_num_threads()} threads, median of {args.runs} interleaved runs"
+    )
     print(f"{'pipeline':<24}{'seconds':>9}{'pages/s':>10}{'chunks/s':>10}{'chunks':>8}")
     for name, label in (("ours", "ours (cold)"), ("langchain", "LangChain")):
         print(f"{label:<24}{t[name]:>9.2f}{args.pages / t[name]:>10.1f}{n[name] / t[name]:>10.1f}{n[name]:>8}")
-    print(f"{'ours, re-ingest (cache)':<24}{t['reingest']:>9.3f}{args.pages / t['reingest']:>10.1f}"
-          f"{n['ours'] / t['reingest']:>10.1f}{n['ours']:>8}")
-    print(f"hybrid retrieval over {ret['n']:,} chunks (k=5, 30 candidates per method, query embedding "
-          f"included, median {ret['embed_ms']:.1f} ms of it): p50 {ret['p50']:.1f} ms, p95 {ret['p95']:.1f} ms "
-          f"({args.queries} queries; building the indexes took {ret['build_s']:.1f} s)")
-    print(json.dumps({"ingest_ratio": round(t["langchain"] / t["ours"], 3),
-                      "reingest_speedup": round(t["ours"] / t["reingest"], 1),
-                      "p95_ms_100k": round(ret["p95"], 1)} | result))
+    print(
+        f"{'ours, re-ingest (cache)':<24}{t['reingest']:>9.3f}{args.pages / t['reingest']:>10.1f}"
+        f"{n['ours'] / t['reingest']:>10.1f}{n['ours']:>8}"
+    )
+    print(
+        f"hybrid retrieval over {ret['n']:,} chunks (k=5, 30 candidates per method, query embedding "
+        f"included, median {ret['embed_ms']:.1f} ms of it): p50 {ret['p50']:.1f} ms, p95 {ret['p95']:.1f} ms "
+        f"({args.queries} queries; building the indexes took {ret['build_s']:.1f} s)"
+    )
+    print(
+        json.dumps(
+            {
+                "ingest_ratio": round(t["langchain"] / t["ours"], 3),
+                "reingest_speedup": round(t["ours"] / t["reingest"], 1),
+                "p95_ms_100k": round(ret["p95"], 1),
+            }
+            | result
+        )
+    )
 
 
 def print_quality(quality: dict, ocr: float, follow: dict, chinese: dict) -> None:
     print("Answers on the sample's 15 questions (hybrid top 4, 500-character chunks):")
     print(f"{'answer':<44}{'token F1':>9}{'right page cited':>18}")
-    print(f"{'extractive (best sentence, its clause)':<44}{quality['extractive_f1']:>9.3f}"
-          f"{quality['cited_page_share']:>18.2f}")
-    for hits, f1 in ((2, quality["generative_f1_unforced"]), (4, quality["generative_f1_4"]),
-                     ("2, citation forced", quality["generative_f1"])):
+    print(
+        f"{'extractive (best sentence, its clause)':<44}{quality['extractive_f1']:>9.3f}"
+        f"{quality['cited_page_share']:>18.2f}"
+    )
+    for hits, f1 in (
+        (2, quality["generative_f1_unforced"]),
+        (4, quality["generative_f1_4"]),
+        ("2, citation forced", quality["generative_f1"]),
+    ):
         if f1 is None:
             continue
-        print(f"{f'SmolLM2-135M, {hits} passages in the prompt':<44}{f1:>9.3f}{quality['generative_cited'][hits]:>18.2f}")
+        print(
+            f"{f'SmolLM2-135M, {hits} passages in the prompt':<44}{f1:>9.3f}{quality['generative_cited'][hits]:>18.2f}"
+        )
     for row in quality["rows"]:
-        print(f"  {row['extractive_f1']:.2f} {row['extractive']!r:<46.46} | gen {row['token_f1']:.2f} "
-              f"{row['answer'][:40]!r}")
+        print(
+            f"  {row['extractive_f1']:.2f} {row['extractive']!r:<46.46} | gen {row['token_f1']:.2f} "
+            f"{row['answer'][:40]!r}"
+        )
     print(f"OCR: {ocr:.2f} s per A4 page (150 dpi scan, English and Chinese lines)")
-    print(f"Follow-ups ({follow['n']} pairs, recall@4 of the right page): joined to the previous question "
-          f"{follow['joined']:.2f} (MRR {follow['mrr_joined']:.2f}), searched as asked unless it needs context "
-          f"{follow['ours']:.2f} (MRR {follow['mrr_ours']:.2f})")
-    print(f"Chinese retrieval ({chinese['n']} questions on zh_guide.md, {chinese['chunks']} chunks of 120 characters):")
+    print(
+        f"Follow-ups ({follow['n']} pairs, recall@4 of the right page): joined to the previous question "
+        f"{follow['joined']:.2f} (MRR {follow['mrr_joined']:.2f}), searched as asked unless it needs context "
+        f"{follow['ours']:.2f} (MRR {follow['mrr_ours']:.2f})"
+    )
+    print(
+        f"Chinese retrieval ({chinese['n']} questions on zh_guide.md, {chinese['chunks']} chunks of 120 characters):"
+    )
     for name, (recall, mrr) in chinese["table"].items():
         print(f"  {name:<44} recall@{chinese['k']} {recall:.3f}  MRR {mrr:.3f}")
 

@@ -13,6 +13,7 @@ our background trainer's speed against a bare PyTorch loop on the same model and
 Usage: .venv/bin/python bench/scratch_gpt.py [--rounds 5] [--steps 60] [--skip-full]
 Last line: {"val_loss": ..., "train_s": ..., "loop_ratio": ...}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,8 +86,10 @@ def main():
     args = parser.parse_args()
     config, settings = BABY
     prepared = prepare("shakespeare", load_corpus("shakespeare"), config.block_size)
-    print(f"corpus: {prepared.n_tokens:,} characters, vocabulary {prepared.tokenizer.vocab_size}, "
-          f"unigram baseline {prepared.unigram_loss():.3f}; torch threads per job: {job_threads()}")
+    print(
+        f"corpus: {prepared.n_tokens:,} characters, vocabulary {prepared.tokenizer.vocab_size}, "
+        f"unigram baseline {prepared.unigram_loss():.3f}; torch threads per job: {job_threads()}"
+    )
 
     val_loss = train_s = None
     if not args.skip_full:
@@ -96,8 +99,10 @@ def main():
             print(f"{e['step']:>5} {e['train_loss']:7.3f} {e['val_loss']:6.3f}")
         torch.set_num_threads(job_threads())
         val_loss = estimate_loss(ckpt.model, prepared.val, config.block_size, settings.batch_size, 200, seed=1234)
-        print(f"\nfull preset: {ckpt.step} steps in {train_s:.1f} s wall ({ckpt.step / train_s:.1f} steps/s), "
-              f"{ckpt.cpu_seconds:.1f} s of CPU on the job's thread; val loss on 200 batches {val_loss:.4f}")
+        print(
+            f"\nfull preset: {ckpt.step} steps in {train_s:.1f} s wall ({ckpt.step / train_s:.1f} steps/s), "
+            f"{ckpt.cpu_seconds:.1f} s of CPU on the job's thread; val loss on 200 batches {val_loss:.4f}"
+        )
         print(f"load average during the run (1/5/15 min): {os.getloadavg()} on {os.cpu_count()} cores")
 
     short = replace(settings, max_iters=args.steps, eval_interval=0, sample_interval=0, eval_iters=1)
@@ -107,7 +112,7 @@ def main():
     bare(prepared, config, replace(short, max_iters=5))
     for r in range(args.rounds):
         sides = {}
-        for side in (("ours", "bare") if r % 2 == 0 else ("bare", "ours")):
+        for side in ("ours", "bare") if r % 2 == 0 else ("bare", "ours"):
             if side == "ours":
                 _, losses, seconds = ours(prepared, config, short)
             else:
@@ -118,15 +123,23 @@ def main():
         ours_tps.append(tokens / sides["ours"][1])
         bare_tps.append(tokens / sides["bare"][1])
         ratios.append(ours_tps[-1] / bare_tps[-1])
-        print(f"round {r + 1}: ours {ours_tps[-1]:8.0f} tok/s   bare {bare_tps[-1]:8.0f} tok/s   "
-              f"ratio {ratios[-1]:.3f}")
+        print(
+            f"round {r + 1}: ours {ours_tps[-1]:8.0f} tok/s   bare {bare_tps[-1]:8.0f} tok/s   ratio {ratios[-1]:.3f}"
+        )
     loop_ratio = statistics.median(ratios)
     print(f"\n{'':24}{'median':>10}")
     print(f"{'ours tokens/s':24}{statistics.median(ours_tps):10.0f}")
     print(f"{'bare loop tokens/s':24}{statistics.median(bare_tps):10.0f}")
     print(f"{'loop ratio':24}{loop_ratio:10.3f}   (losses equal step for step)")
-    print(json.dumps({"val_loss": val_loss and round(val_loss, 4), "train_s": train_s and round(train_s, 1),
-                      "loop_ratio": round(loop_ratio, 3)}))
+    print(
+        json.dumps(
+            {
+                "val_loss": val_loss and round(val_loss, 4),
+                "train_s": train_s and round(train_s, 1),
+                "loop_ratio": round(loop_ratio, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 Usage: .venv/bin/python bench/serving.py [--reps 5] [--tokens 48]
 The last line is one JSON object: {"stream_ratio", "ttft_p50_ms_1", "ttft_p95_ms_8"}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,9 +55,14 @@ def in_process(n: int) -> tuple[int, float, float]:
 def served(client: openai.OpenAI, n: int, prompt: str = PROMPT) -> tuple[int, float, float]:
     """(completion tokens, seconds to [DONE], seconds to the first content)."""
     started, first, count = time.perf_counter(), None, 0
-    stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": prompt}],
-                                            max_tokens=n, temperature=0, stream=True,
-                                            stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=n,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     for chunk in stream:
         if first is None and chunk.choices and chunk.choices[0].delta.content:
             first = time.perf_counter() - started
@@ -114,10 +120,19 @@ def main() -> None:
     print(f"{'TTFT, 1 client, p50 (ms)':<40} {1000 * statistics.median(ttft_1):10.0f}")
     print(f"{'TTFT, 8 clients at once, p50 (ms)':<40} {1000 * statistics.median(ttft_8):10.0f}")
     print(f"{'TTFT, 8 clients at once, p95 (ms)':<40} {1000 * percentile(ttft_8, 0.95):10.0f}")
-    print(f"({args.reps} interleaved runs of {args.tokens} tokens; {len(ttft_8)} concurrent samples; "
-          f"{os.cpu_count()} cores)")
-    print(json.dumps({"stream_ratio": round(ratio, 3), "ttft_p50_ms_1": round(1000 * statistics.median(ttft_1), 1),
-                      "ttft_p95_ms_8": round(1000 * percentile(ttft_8, 0.95), 1)}))
+    print(
+        f"({args.reps} interleaved runs of {args.tokens} tokens; {len(ttft_8)} concurrent samples; "
+        f"{os.cpu_count()} cores)"
+    )
+    print(
+        json.dumps(
+            {
+                "stream_ratio": round(ratio, 3),
+                "ttft_p50_ms_1": round(1000 * statistics.median(ttft_1), 1),
+                "ttft_p95_ms_8": round(1000 * percentile(ttft_8, 0.95), 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ A widget is found by its user key: its element id is "$$ID-<hash>-<key>". Values
 are sent on every rerun (as the frontend sends every widget's state); a button press or a chat
 message is a trigger, sent once. Nothing here imports the app: it only speaks the protocol.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,6 +50,7 @@ class SessionError(RuntimeError):
 @dataclass
 class Node:
     """One element or block on the page, at its delta path."""
+
     path: tuple[int, ...]
     kind: str  # "element" or "block"
     type: str  # the proto's oneof: "markdown", "heading", "button", "tab_container", ...
@@ -98,6 +100,7 @@ class Event:
 @dataclass
 class Session:
     """One browser tab's worth of Streamlit session, spoken at the protocol level."""
+
     url: str  # http://host:port
     page: str = ""  # the page's url path ("decoding"); "" for the default page
     query: str = ""  # the query string, without "?"
@@ -128,9 +131,14 @@ class Session:
         ws_url = self.url.replace("http://", "ws://").replace("https://", "wss://") + "/_stcore/stream"
         try:
             # No client pings (a browser sends none); no frame size cap (plotly specs, tables).
-            self.ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
-                                               ping_interval=None, open_timeout=open_timeout,
-                                               additional_headers=self.headers or None)
+            self.ws = await websockets.connect(
+                ws_url,
+                subprotocols=["streamlit"],
+                max_size=None,
+                ping_interval=None,
+                open_timeout=open_timeout,
+                additional_headers=self.headers or None,
+            )
         except (TimeoutError, OSError, websockets.WebSocketException) as exc:
             raise SessionError(f"websocket connect failed: {exc!r}") from exc
         self._log("connected")
@@ -157,9 +165,13 @@ class Session:
         """Send rerun_script with every value set so far plus one-shot triggers (button, chat)."""
         if self.ws is None:
             raise SessionError("not connected")
-        state = ClientState(query_string=self.query, page_script_hash=self.page_hash,
-                            page_name="" if self.page_hash else self.page, fragment_id=fragment_id,
-                            is_auto_rerun=auto)
+        state = ClientState(
+            query_string=self.query,
+            page_script_hash=self.page_hash,
+            page_name="" if self.page_hash else self.page,
+            fragment_id=fragment_id,
+            is_auto_rerun=auto,
+        )
         trigger_ids = {t.id for t in triggers}
         state.widget_states.widgets.extend(v for k, v in self.values.items() if k not in trigger_ids)
         state.widget_states.widgets.extend(triggers)
@@ -227,7 +239,7 @@ class Session:
                     self._changed.notify_all()
         except websockets.ConnectionClosed as exc:
             self.closed = f"websocket closed: {exc!r}"
-        except Exception as exc:  # noqa: BLE001 - a dead reader must wake its waiters with the reason
+        except Exception as exc:  # a dead reader must wake its waiters with the reason
             self.closed = f"reader failed: {exc!r}"
         else:
             self.closed = "websocket closed by the server"
@@ -386,8 +398,11 @@ class Session:
         """The labels of a keyed st.tabs: its tab blocks sit right under its container."""
         container = self.widget(key)
         n = len(container.path)
-        tabs = [node for p, node in sorted(self.nodes.items())
-                if len(p) == n + 1 and p[:n] == container.path and node.type == "tab"]
+        tabs = [
+            node
+            for p, node in sorted(self.nodes.items())
+            if len(p) == n + 1 and p[:n] == container.path and node.type == "tab"
+        ]
         return [node.sub.label for node in tabs]
 
 
@@ -418,18 +433,38 @@ class Server:
                 self.proc.wait(5)
 
 
-def start_server(script: str | Path, cwd: str | Path, log_path: str | Path, env: dict | None = None,
-                 timeout: float = 120, extra_args: tuple[str, ...] = ()) -> Server:
+def start_server(
+    script: str | Path,
+    cwd: str | Path,
+    log_path: str | Path,
+    env: dict | None = None,
+    timeout: float = 120,
+    extra_args: tuple[str, ...] = (),
+) -> Server:
     """`streamlit run <script>` on a free port, in a fresh process; returns once /_stcore/health answers."""
     port = free_port()
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           *extra_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        *extra_args,
+    ]
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=str(cwd), env={**os.environ, **(env or {})}, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=str(cwd), env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
     server = Server(proc, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + timeout
     while True:

@@ -9,6 +9,7 @@ ours/direct is the median of the runs' ratios.
 Usage: .venv/bin/python bench/tokenizers.py [--mb 1] [--runs 9]
 Last line: {"worst_ratio": <lowest ours/direct throughput>, "worst": "<its tokenizer>"}  (target >= 0.9)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,12 +28,12 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from tokenizers import Tokenizer  # noqa: E402
+from tokenizers import Tokenizer
 
-from backends.tokenizers.tokenization import tokenize  # noqa: E402
 from backends.tokenizers.engines import HFTok, TiktokenTok
-from backends.tokenizers.zoo import TOKENIZERS, get_tokenizer  # noqa: E402
-from backends.tokenizers.training import sample_text  # noqa: E402
+from backends.tokenizers.tokenization import tokenize
+from backends.tokenizers.training import sample_text
+from backends.tokenizers.zoo import TOKENIZERS, get_tokenizer
 
 
 def direct_call(tok):
@@ -57,7 +58,10 @@ def timed(fn, text: str) -> tuple[float, int]:
 
 def bench_one(key: str, text: str, runs: int) -> dict:
     tok = get_tokenizer(key)
-    ours = lambda t: tokenize(key, t)  # noqa: E731  (the page's path: registry lookup + encode + counts)
+
+    def ours(t):  # the page's path: registry lookup + encode + counts
+        return tokenize(key, t)
+
     direct = direct_call(tok)
     timed(ours, text), timed(direct, text)  # warm-up (lazy regex compilation, caches)
     times, counts = {"ours": [], "direct": []}, {}
@@ -72,8 +76,13 @@ def bench_one(key: str, text: str, runs: int) -> dict:
     # The ratio is the median of per-run ratios: each run times both paths back to back, so
     # a slow moment of the machine (other processes, frequency changes) hits both alike.
     ratio = statistics.median(d / o for o, d in zip(ours_s, direct_s))
-    return {"key": key, "tokens": n_ours, "ours": n_ours / statistics.median(ours_s),
-            "direct": n_direct / statistics.median(direct_s), "ratio": ratio}
+    return {
+        "key": key,
+        "tokens": n_ours,
+        "ours": n_ours / statistics.median(ours_s),
+        "direct": n_direct / statistics.median(direct_s),
+        "ratio": ratio,
+    }
 
 
 def main() -> None:
@@ -89,8 +98,9 @@ def main() -> None:
     for spec in TOKENIZERS:
         row = bench_one(spec.key, text, args.runs)
         rows.append(row)
-        print(f"{row['key']:16} {row['tokens']:>9,} {row['ours']:>12,.0f} {row['direct']:>13,.0f}"
-              f" {row['ratio']:>12.3f}")
+        print(
+            f"{row['key']:16} {row['tokens']:>9,} {row['ours']:>12,.0f} {row['direct']:>13,.0f} {row['ratio']:>12.3f}"
+        )
     worst = min(rows, key=lambda r: r["ratio"])
     print(f"worst: {worst['key']} at {worst['ratio']:.3f}x the direct call (target >= 0.9)")
     print(json.dumps({"worst_ratio": round(worst["ratio"], 3), "worst": worst["key"]}))

@@ -17,6 +17,7 @@ latency over them, and the tiny VQA model's test accuracy after its default run.
 Usage: .venv/bin/python bench/vision.py [--repeats 5] [--threads 1]
 Last line: {"embed_ratio": ..., "index_1000_s": ..., "search_p95_ms": ..., "vqa_acc": ...}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,10 +47,21 @@ from backends.vision.tiny_vqa import (
     train_vqa,
 )
 
-DIRECT = transforms.Compose([transforms.Resize((224, 224)), transforms.ToTensor(),
-                             transforms.Normalize([0.5] * 3, [0.5] * 3)])
-QUERIES = ["a red circle", "a blue square", "a green triangle", "a cup of coffee", "a cat", "a rocket", "a shape",
-           "something round", "a yellow object", "a black rectangle"]
+DIRECT = transforms.Compose(
+    [transforms.Resize((224, 224)), transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)]
+)
+QUERIES = [
+    "a red circle",
+    "a blue square",
+    "a green triangle",
+    "a cup of coffee",
+    "a cat",
+    "a rocket",
+    "a shape",
+    "something round",
+    "a yellow object",
+    "a black rectangle",
+]
 
 
 def direct_embed(space, images) -> np.ndarray:
@@ -126,8 +138,16 @@ def main() -> None:
     print(f"vision bench, {args.threads} torch thread(s), medians of {args.repeats}")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
-    print(json.dumps({"embed_ratio": round(ours_ips / direct_ips, 3), "index_1000_s": round(index_s, 2),
-                      "search_p95_ms": round(p95, 2), "vqa_acc": round(trained.test_accuracy, 4)}))
+    print(
+        json.dumps(
+            {
+                "embed_ratio": round(ours_ips / direct_ips, 3),
+                "index_1000_s": round(index_s, 2),
+                "search_p95_ms": round(p95, 2),
+                "vqa_acc": round(trained.test_accuracy, 4),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Plotly figures for attention maps. Plain plotly/numpy (no Streamlit), so the benchmark times the same code."""
+
 from __future__ import annotations
 
 import io
@@ -19,9 +20,17 @@ def _tick_step(n: int, max_ticks: int = 48) -> int:
     return max(1, int(np.ceil(n / max_ticks)))
 
 
-def heatmap_figure(matrix: np.ndarray, tokens: list[str], title: str = "", masked: np.ndarray | None = None,
-                   x_title: str = "key", y_title: str = "query", colorscale: str = SCALE,
-                   zmid: float | None = None, value_name: str = "weight") -> go.Figure:
+def heatmap_figure(
+    matrix: np.ndarray,
+    tokens: list[str],
+    title: str = "",
+    masked: np.ndarray | None = None,
+    x_title: str = "key",
+    y_title: str = "query",
+    colorscale: str = SCALE,
+    zmid: float | None = None,
+    value_name: str = "weight",
+) -> go.Figure:
     """Query x key heatmap with token labels; `masked` cells (True = hidden) are drawn as gaps.
 
     `zmid=0` centres a diverging scale on zero (raw scores: 0 is white, positive and negative
@@ -44,8 +53,9 @@ def heatmap_figure(matrix: np.ndarray, tokens: list[str], title: str = "", maske
         )
     )
     size = int(min(900, max(420, 14 * n + 160)))
-    fig.update_layout(title=title, height=size, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      plot_bgcolor="#e6e6e6")
+    fig.update_layout(
+        title=title, height=size, margin=dict(l=10, r=10, t=40 if title else 10, b=10), plot_bgcolor="#e6e6e6"
+    )
     fig.update_xaxes(title=x_title, tickangle=-60, tickvals=labels[::step], side="bottom")
     fig.update_yaxes(title=y_title, autorange="reversed", tickvals=labels[::step])
     return fig
@@ -66,12 +76,13 @@ def group_tokens(matrix: np.ndarray, tokens: list[str], max_rows: int = LINES_MA
     summed = padded.reshape(m, g, m, g).sum(axis=3)  # sum over keys in a group
     counts = np.minimum(g, n - np.arange(m) * g)
     grouped = summed.sum(axis=1) / counts[:, None]  # average over queries in a group
-    labels = [f"{i * g}–{min(n, (i + 1) * g) - 1} {''.join(tokens[i * g:(i + 1) * g])[:14]}" for i in range(m)]
+    labels = [f"{i * g}–{min(n, (i + 1) * g) - 1} {''.join(tokens[i * g : (i + 1) * g])[:14]}" for i in range(m)]
     return grouped, labels, g
 
 
-def lines_figure(matrix: np.ndarray, tokens: list[str], focus: int | None = None, min_weight: float = 0.02,
-                 bins: int = 8) -> tuple[go.Figure, int]:
+def lines_figure(
+    matrix: np.ndarray, tokens: list[str], focus: int | None = None, min_weight: float = 0.02, bins: int = 8
+) -> tuple[go.Figure, int]:
     """bertviz-style lines: query tokens left, key tokens right, line opacity = attention weight.
 
     Returns the figure and the group size (1 = every token drawn).
@@ -89,17 +100,33 @@ def lines_figure(matrix: np.ndarray, tokens: list[str], focus: int | None = None
     fig = go.Figure()
     for b, (xs, ys) in enumerate(edges):
         if xs:
-            fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
-                                       line=dict(color=f"rgba(90,60,220,{(b + 1) / bins:.2f})", width=1 + 3 * b / bins)))
+            fig.add_trace(
+                go.Scattergl(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    hoverinfo="skip",
+                    showlegend=False,
+                    line=dict(color=f"rgba(90,60,220,{(b + 1) / bins:.2f})", width=1 + 3 * b / bins),
+                )
+            )
     ys = [-i for i in range(n)]
     for x, anchor, weights in ((0, "left", mat), (1, "right", mat.T)):
         verb = "looks at" if x == 0 else "is looked at by"
-        fig.add_trace(go.Scatter(x=[x] * n, y=ys, mode="text", text=labels, showlegend=False,
-                                 textposition=f"middle {anchor}", textfont=dict(family="monospace", size=12),
-                                 hovertext=[_top_links(labels, i, weights[i], verb) for i in range(n)],
-                                 hoverinfo="text"))
-    fig.update_layout(height=int(max(300, 18 * n + 60)), margin=dict(l=10, r=10, t=10, b=10),
-                      plot_bgcolor="white")
+        fig.add_trace(
+            go.Scatter(
+                x=[x] * n,
+                y=ys,
+                mode="text",
+                text=labels,
+                showlegend=False,
+                textposition=f"middle {anchor}",
+                textfont=dict(family="monospace", size=12),
+                hovertext=[_top_links(labels, i, weights[i], verb) for i in range(n)],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(height=int(max(300, 18 * n + 60)), margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white")
     fig.update_xaxes(visible=False, range=[-0.9, 1.9])
     fig.update_yaxes(visible=False, range=[-n + 0.3, 0.7])
     return fig, group
@@ -123,9 +150,11 @@ def thumbnails(attentions: np.ndarray, size: int = 24) -> np.ndarray:
     return padded.reshape(L, H, m, g, m, g).mean(axis=(3, 5))
 
 
-def model_view_figure(thumbs: np.ndarray, selected: tuple[int, int] | None = None, head_title: str = "head",
-                      layer_title: str = "layer") -> go.Figure:
-    """Every layer (rows) x head (columns) as one tiled image (from `thumbnails`); a point per tile makes it clickable."""
+def model_view_figure(
+    thumbs: np.ndarray, selected: tuple[int, int] | None = None, head_title: str = "head", layer_title: str = "layer"
+) -> go.Figure:
+    """Every layer (rows) x head (columns) as one tiled image (from `thumbnails`); a point per tile
+    makes it clickable."""
     L, H, m, _ = thumbs.shape
     gap = max(1, m // 8)
     cell = m + gap
@@ -134,48 +163,105 @@ def model_view_figure(thumbs: np.ndarray, selected: tuple[int, int] | None = Non
         for head in range(H):
             tile = thumbs[layer, head]
             peak = tile.max()
-            canvas[layer * cell:layer * cell + m, head * cell:head * cell + m] = tile / peak if peak > 0 else tile
+            canvas[layer * cell : layer * cell + m, head * cell : head * cell + m] = tile / peak if peak > 0 else tile
     fig = go.Figure(go.Heatmap(z=canvas, colorscale=SCALE, showscale=False, hoverinfo="skip"))
     centers = [(layer, head) for layer in range(L) for head in range(H)]
-    fig.add_trace(go.Scatter(
-        x=[h * cell + m / 2 for _, h in centers], y=[l * cell + m / 2 for l, _ in centers],
-        mode="markers", marker=dict(size=max(8, m), opacity=0.01, symbol="square"), showlegend=False,
-        customdata=centers, hovertemplate="layer %{customdata[0]} · head %{customdata[1]}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=[h * cell + m / 2 for _, h in centers],
+            y=[layer * cell + m / 2 for layer, _ in centers],
+            mode="markers",
+            marker=dict(size=max(8, m), opacity=0.01, symbol="square"),
+            showlegend=False,
+            customdata=centers,
+            hovertemplate="layer %{customdata[0]} · head %{customdata[1]}<extra></extra>",
+        )
+    )
     if selected is not None:
         layer, head = selected
-        fig.add_shape(type="rect", x0=head * cell - 0.5, x1=head * cell + m - 0.5, y0=layer * cell - 0.5,
-                      y1=layer * cell + m - 0.5, line=dict(color="#f28c28", width=3))
-    fig.update_xaxes(tickvals=[h * cell + m / 2 for h in range(H)], ticktext=[str(h) for h in range(H)],
-                     title=head_title, side="top", showgrid=False, zeroline=False)
-    fig.update_yaxes(tickvals=[l * cell + m / 2 for l in range(L)], ticktext=[str(l) for l in range(L)],
-                     title=layer_title, autorange="reversed", showgrid=False, zeroline=False)
+        fig.add_shape(
+            type="rect",
+            x0=head * cell - 0.5,
+            x1=head * cell + m - 0.5,
+            y0=layer * cell - 0.5,
+            y1=layer * cell + m - 0.5,
+            line=dict(color="#f28c28", width=3),
+        )
+    fig.update_xaxes(
+        tickvals=[h * cell + m / 2 for h in range(H)],
+        ticktext=[str(h) for h in range(H)],
+        title=head_title,
+        side="top",
+        showgrid=False,
+        zeroline=False,
+    )
+    fig.update_yaxes(
+        tickvals=[layer * cell + m / 2 for layer in range(L)],
+        ticktext=[str(layer) for layer in range(L)],
+        title=layer_title,
+        autorange="reversed",
+        showgrid=False,
+        zeroline=False,
+    )
     # Tiles about 56 px tall (30 layers: 1,760 px): big enough to see and to click.
-    fig.update_layout(height=int(min(2400, max(360, 56 * L + 80))), margin=dict(l=10, r=10, t=40, b=10),
-                      plot_bgcolor="white", clickmode="event+select", dragmode=False)
+    fig.update_layout(
+        height=int(min(2400, max(360, 56 * L + 80))),
+        margin=dict(l=10, r=10, t=40, b=10),
+        plot_bgcolor="white",
+        clickmode="event+select",
+        dragmode=False,
+    )
     return fig
 
 
-def layer_head_figure(values: np.ndarray, labels: list[list[str]] | None, title: str, colorscale: str = "Viridis",
-                      head_title: str = "head", layer_title: str = "layer"):
+def layer_head_figure(
+    values: np.ndarray,
+    labels: list[list[str]] | None,
+    title: str,
+    colorscale: str = "Viridis",
+    head_title: str = "head",
+    layer_title: str = "layer",
+):
     L, H = values.shape
     text = labels if labels is not None else None
-    fig = go.Figure(go.Heatmap(
-        z=values, x=list(range(H)), y=list(range(L)), colorscale=colorscale, text=text,
-        hovertemplate="layer %{y} · head %{x}<br>%{z:.3f}" + ("<br>%{text}" if text else "") + "<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=list(range(H)),
+            y=list(range(L)),
+            colorscale=colorscale,
+            text=text,
+            hovertemplate="layer %{y} · head %{x}<br>%{z:.3f}" + ("<br>%{text}" if text else "") + "<extra></extra>",
+        )
+    )
     fig.update_layout(title=title, height=int(max(260, 22 * L + 80)), margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(title=head_title, dtick=1)
     fig.update_yaxes(title=layer_title, autorange="reversed", dtick=1 if L <= 32 else None)
     return fig
 
 
-def matrix_figure(matrix: np.ndarray, row_labels: list[str], title: str, colorscale: str = "RdBu",
-                  x_title: str = "dimension", midpoint: float | None = 0.0) -> go.Figure:
+def matrix_figure(
+    matrix: np.ndarray,
+    row_labels: list[str],
+    title: str,
+    colorscale: str = "RdBu",
+    x_title: str = "dimension",
+    midpoint: float | None = 0.0,
+) -> go.Figure:
     z = np.asarray(matrix, dtype=np.float32)
-    fig = go.Figure(go.Heatmap(z=z, y=axis_labels(row_labels), colorscale=colorscale, zmid=midpoint,
-                               hovertemplate="%{y}<br>" + x_title + " %{x}<br>%{z:.4f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            y=axis_labels(row_labels),
+            colorscale=colorscale,
+            zmid=midpoint,
+            hovertemplate="%{y}<br>" + x_title + " %{x}<br>%{z:.4f}<extra></extra>",
+        )
+    )
     step = _tick_step(len(row_labels), 32)
-    fig.update_layout(title=title, height=int(min(700, max(260, 12 * len(row_labels) + 80))),
-                      margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(
+        title=title, height=int(min(700, max(260, 12 * len(row_labels) + 80))), margin=dict(l=10, r=10, t=40, b=10)
+    )
     fig.update_yaxes(autorange="reversed", tickvals=axis_labels(row_labels)[::step])
     fig.update_xaxes(title=x_title)
     return fig

@@ -1,4 +1,5 @@
 """Figures and tables of the classifier page: data view, training curves, results, attributions."""
+
 from __future__ import annotations
 
 import html
@@ -19,18 +20,37 @@ def model_label(kind: str) -> str:
 
 
 def balance_figure(counts: dict[str, int]) -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), text=list(counts.values()),
-                           marker_color=COLORS[:len(counts)] if len(counts) <= len(COLORS) else COLORS[0]))
-    fig.update_layout(title=t("classifier.data.balance"), height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      yaxis_title=t("classifier.data.examples"))
+    fig = go.Figure(
+        go.Bar(
+            x=list(counts),
+            y=list(counts.values()),
+            text=list(counts.values()),
+            marker_color=COLORS[: len(counts)] if len(counts) <= len(COLORS) else COLORS[0],
+        )
+    )
+    fig.update_layout(
+        title=t("classifier.data.balance"),
+        height=300,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis_title=t("classifier.data.examples"),
+    )
     return fig
 
 
 def length_figure(edges: list[int], counts: list[int]) -> go.Figure:
-    fig = go.Figure(go.Bar(x=edges, y=counts, marker_color=COLORS[3], offset=0,
-                           width=(edges[1] - edges[0]) if len(edges) > 1 else 1))
-    fig.update_layout(title=t("classifier.data.lengths"), height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      xaxis_title=t("classifier.data.chars"), yaxis_title=t("classifier.data.examples"), bargap=0.05)
+    fig = go.Figure(
+        go.Bar(
+            x=edges, y=counts, marker_color=COLORS[3], offset=0, width=(edges[1] - edges[0]) if len(edges) > 1 else 1
+        )
+    )
+    fig.update_layout(
+        title=t("classifier.data.lengths"),
+        height=300,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title=t("classifier.data.chars"),
+        yaxis_title=t("classifier.data.examples"),
+        bargap=0.05,
+    )
     return fig
 
 
@@ -39,22 +59,64 @@ def training_figure(history: list[dict]) -> go.Figure:
     steps = [h for h in history if h.get("kind") == "step"]
     evals = [h for h in history if h.get("kind") == "eval"]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=[s["step"] for s in steps], y=[s["loss"] for s in steps], mode="lines",
-                             name=t("classifier.chart.loss"), line={"color": COLORS[0]}), secondary_y=False)
-    fig.add_trace(go.Scatter(x=[e["step"] for e in evals], y=[e["val_loss"] for e in evals], mode="lines+markers",
-                             name=t("classifier.chart.val_loss"), line={"color": COLORS[0], "dash": "dash"}),
-                  secondary_y=False)
-    fig.add_trace(go.Scatter(x=[s["step"] for s in steps], y=[s["accuracy"] for s in steps], mode="lines",
-                             name=t("classifier.chart.batch_acc"), line={"color": "#adb5bd", "width": 1}),
-                  secondary_y=True)
-    fig.add_trace(go.Scatter(x=[e["step"] for e in evals], y=[e["val_accuracy"] for e in evals],
-                             mode="lines+markers", name=t("classifier.chart.val_acc"), line={"color": COLORS[2]}),
-                  secondary_y=True)
-    fig.add_trace(go.Scatter(x=[e["step"] for e in evals], y=[e["val_macro_f1"] for e in evals],
-                             mode="lines+markers", name=t("classifier.chart.val_f1"),
-                             line={"color": COLORS[1]}, marker={"size": 9, "symbol": "diamond"}), secondary_y=True)
-    fig.update_layout(title=t("classifier.chart.title"), height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": -0.2}, xaxis_title=t("classifier.chart.step"))
+    fig.add_trace(
+        go.Scatter(
+            x=[s["step"] for s in steps],
+            y=[s["loss"] for s in steps],
+            mode="lines",
+            name=t("classifier.chart.loss"),
+            line={"color": COLORS[0]},
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[e["step"] for e in evals],
+            y=[e["val_loss"] for e in evals],
+            mode="lines+markers",
+            name=t("classifier.chart.val_loss"),
+            line={"color": COLORS[0], "dash": "dash"},
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[s["step"] for s in steps],
+            y=[s["accuracy"] for s in steps],
+            mode="lines",
+            name=t("classifier.chart.batch_acc"),
+            line={"color": "#adb5bd", "width": 1},
+        ),
+        secondary_y=True,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[e["step"] for e in evals],
+            y=[e["val_accuracy"] for e in evals],
+            mode="lines+markers",
+            name=t("classifier.chart.val_acc"),
+            line={"color": COLORS[2]},
+        ),
+        secondary_y=True,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[e["step"] for e in evals],
+            y=[e["val_macro_f1"] for e in evals],
+            mode="lines+markers",
+            name=t("classifier.chart.val_f1"),
+            line={"color": COLORS[1]},
+            marker={"size": 9, "symbol": "diamond"},
+        ),
+        secondary_y=True,
+    )
+    fig.update_layout(
+        title=t("classifier.chart.title"),
+        height=380,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+        xaxis_title=t("classifier.chart.step"),
+    )
     fig.update_yaxes(title_text=t("classifier.chart.loss"), secondary_y=False)
     fig.update_yaxes(title_text=t("classifier.chart.share"), range=[0, 1], secondary_y=True, showgrid=False)
     return fig
@@ -63,29 +125,61 @@ def training_figure(history: list[dict]) -> go.Figure:
 def confusion_figure(matrix: np.ndarray, labels, normalised: bool, model: str) -> go.Figure:
     z = matrix
     text = [[f"{v:.0%}" if normalised else f"{int(v)}" for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(z=z, x=list(labels), y=list(labels), text=text, texttemplate="%{text}",
-                               colorscale="Purples", showscale=False,
-                               hovertemplate=t("classifier.cm.hover") + "<extra></extra>"))
-    fig.update_layout(title=t("classifier.cm.title", model=model), height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      xaxis_title=t("classifier.cm.predicted"), yaxis_title=t("classifier.cm.true"),
-                      yaxis={"autorange": "reversed"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(labels),
+            y=list(labels),
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Purples",
+            showscale=False,
+            hovertemplate=t("classifier.cm.hover") + "<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=t("classifier.cm.title", model=model),
+        height=360,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title=t("classifier.cm.predicted"),
+        yaxis_title=t("classifier.cm.true"),
+        yaxis={"autorange": "reversed"},
+    )
     return fig
 
 
 def calibration_figure(bins, model: str) -> go.Figure:
     filled = [b for b in bins if b.count]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=t("classifier.cal.perfect"),
-                             line={"color": "#adb5bd", "dash": "dot"}))
-    fig.add_trace(go.Scatter(x=[b.confidence for b in filled], y=[b.accuracy for b in filled], mode="lines+markers",
-                             name=model, line={"color": COLORS[0]}, customdata=[b.count for b in filled],
-                             marker={"size": [6 + 14 * (b.count / max(x.count for x in filled)) ** 0.5
-                                               for b in filled]},
-                             hovertemplate=t("classifier.cal.hover") + "<extra></extra>"))
-    fig.update_layout(title=t("classifier.cal.title", model=model), height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      xaxis={"title": t("classifier.cal.confidence"), "range": [0, 1]},
-                      yaxis={"title": t("classifier.cal.accuracy"), "range": [0, 1]},
-                      legend={"orientation": "h", "y": -0.2})
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name=t("classifier.cal.perfect"),
+            line={"color": "#adb5bd", "dash": "dot"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[b.confidence for b in filled],
+            y=[b.accuracy for b in filled],
+            mode="lines+markers",
+            name=model,
+            line={"color": COLORS[0]},
+            customdata=[b.count for b in filled],
+            marker={"size": [6 + 14 * (b.count / max(x.count for x in filled)) ** 0.5 for b in filled]},
+            hovertemplate=t("classifier.cal.hover") + "<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=t("classifier.cal.title", model=model),
+        height=360,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"title": t("classifier.cal.confidence"), "range": [0, 1]},
+        yaxis={"title": t("classifier.cal.accuracy"), "range": [0, 1]},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
@@ -95,11 +189,17 @@ def compare_table(reports: dict, runs: dict) -> pd.DataFrame:
         if kind not in reports:
             continue
         r, run = reports[kind], runs[kind]
-        rows.append({t("classifier.col.model"): model_label(kind), t("classifier.col.accuracy"): round(r.accuracy, 4),
-                     t("classifier.col.macro_f1"): round(r.macro_f1, 4),
-                     t("classifier.col.val_f1"): round(run.val_macro_f1, 4) if run.val_macro_f1 is not None else None,
-                     "ECE": round(r.ece, 4), t("classifier.col.seconds"): round(run.seconds, 1),
-                     t("classifier.col.stop"): stop_label(run.stop_reason)})
+        rows.append(
+            {
+                t("classifier.col.model"): model_label(kind),
+                t("classifier.col.accuracy"): round(r.accuracy, 4),
+                t("classifier.col.macro_f1"): round(r.macro_f1, 4),
+                t("classifier.col.val_f1"): round(run.val_macro_f1, 4) if run.val_macro_f1 is not None else None,
+                "ECE": round(r.ece, 4),
+                t("classifier.col.seconds"): round(run.seconds, 1),
+                t("classifier.col.stop"): stop_label(run.stop_reason),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -109,9 +209,18 @@ def stop_label(reason: str) -> str:
 
 
 def per_class_table(r) -> pd.DataFrame:
-    return pd.DataFrame([{t("classifier.col.class"): c.label, t("classifier.col.precision"): round(c.precision, 4),
-                          t("classifier.col.recall"): round(c.recall, 4), "F1": round(c.f1, 4),
-                          t("classifier.col.support"): c.support} for c in r.per_class])
+    return pd.DataFrame(
+        [
+            {
+                t("classifier.col.class"): c.label,
+                t("classifier.col.precision"): round(c.precision, 4),
+                t("classifier.col.recall"): round(c.recall, 4),
+                "F1": round(c.f1, 4),
+                t("classifier.col.support"): c.support,
+            }
+            for c in r.per_class
+        ]
+    )
 
 
 def misclassified_table(texts, y_true, probs: np.ndarray, labels, limit: int = 200) -> pd.DataFrame:
@@ -120,11 +229,16 @@ def misclassified_table(texts, y_true, probs: np.ndarray, labels, limit: int = 2
     wrong = [i for i in np.argsort(-probs.max(1), kind="stable") if pred[i] != y_true[i]][:limit]
     rows = []
     for i in wrong:
-        rows.append({t("classifier.col.text"): texts[i], t("classifier.col.true"): labels[y_true[i]],
-                     t("classifier.col.predicted"): labels[pred[i]],
-                     t("classifier.col.confidence"): round(float(probs[i, pred[i]]), 3),
-                     t("classifier.col.p_true"): round(float(probs[i, y_true[i]]), 3),
-                     t("classifier.col.probs"): " · ".join(f"{n} {p:.3f}" for n, p in zip(labels, probs[i]))})
+        rows.append(
+            {
+                t("classifier.col.text"): texts[i],
+                t("classifier.col.true"): labels[y_true[i]],
+                t("classifier.col.predicted"): labels[pred[i]],
+                t("classifier.col.confidence"): round(float(probs[i, pred[i]]), 3),
+                t("classifier.col.p_true"): round(float(probs[i, y_true[i]]), 3),
+                t("classifier.col.probs"): " · ".join(f"{n} {p:.3f}" for n, p in zip(labels, probs[i])),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -136,6 +250,8 @@ def attribution_html(tokens, scores, skip=("[CLS]", "[SEP]", "[PAD]")) -> str:
     for tok, s in kept:
         alpha = min(1.0, abs(s) / top)
         rgb = "43,138,62" if s >= 0 else "201,42,42"
-        chips.append(f'<span title="{s:+.4f}" style="background:rgba({rgb},{alpha:.2f});border-radius:4px;'
-                     f'padding:1px 4px;margin:1px;display:inline-block;font-family:monospace">{html.escape(tok)}</span>')
+        chips.append(
+            f'<span title="{s:+.4f}" style="background:rgba({rgb},{alpha:.2f});border-radius:4px;'
+            f'padding:1px 4px;margin:1px;display:inline-block;font-family:monospace">{html.escape(tok)}</span>'
+        )
     return "".join(chips)

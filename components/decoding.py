@@ -1,5 +1,6 @@
 """The decoding page's runs (in the app, or on the sidebar's server) and its pictures: probability-coloured
 tokens, a step's distribution, the beam tree."""
+
 from __future__ import annotations
 
 import html
@@ -27,25 +28,37 @@ def probability_chips(steps, show_alternatives: int = 5) -> str:
     chips = []
     for s in steps:
         alternatives = "\n".join(f"{a.text!r}: {a.prob:.3f}" for a in s.top[:show_alternatives])
-        title = html.escape(f"#{s.index} · p={s.prob:.3f} (after filters {s.filtered_prob:.3f})\n{alternatives}"
-                            if not math.isnan(s.filtered_prob) else f"#{s.index} · p=?")
+        title = html.escape(
+            f"#{s.index} · p={s.prob:.3f} (after filters {s.filtered_prob:.3f})\n{alternatives}"
+            if not math.isnan(s.filtered_prob)
+            else f"#{s.index} · p=?"
+        )
         label = html.escape(s.text.replace("\n", "↵")) or "&nbsp;"
-        chips.append(f'<span title="{title}" style="background:{_color(s.prob)};border-radius:3px;'
-                     f'padding:0 2px;margin:0 1px;white-space:pre-wrap;font-size:0.92em">{label}</span>')
+        chips.append(
+            f'<span title="{title}" style="background:{_color(s.prob)};border-radius:3px;'
+            f'padding:0 2px;margin:0 1px;white-space:pre-wrap;font-size:0.92em">{label}</span>'
+        )
     return f'<div style="line-height:1.9">{"".join(chips)}</div>'
 
 
 def distribution_figure(dist, title: str) -> go.Figure:
     """Top tokens of one step: the model's raw probability next to what filtering left."""
     names = [repr(a.text) for a in dist.raw]
-    fig = go.Figure([
-        go.Bar(name=t("dec.fig.raw"), x=names, y=[a.prob for a in dist.raw], marker_color="#b8b0f0"),
-        go.Bar(name=t("dec.fig.filtered"), x=names, y=[a.filtered_prob for a in dist.raw], marker_color="#6c4cf4"),
-    ])
+    fig = go.Figure(
+        [
+            go.Bar(name=t("dec.fig.raw"), x=names, y=[a.prob for a in dist.raw], marker_color="#b8b0f0"),
+            go.Bar(name=t("dec.fig.filtered"), x=names, y=[a.filtered_prob for a in dist.raw], marker_color="#6c4cf4"),
+        ]
+    )
     # The legend sits below the title, above the plot area, so no bar can run into it.
-    fig.update_layout(barmode="group", height=340, title=dict(text=title, y=0.97), margin=dict(l=10, r=10, t=80, b=10),
-                      yaxis_title=t("dec.fig.probability"), legend=dict(orientation="h", x=0, y=1.02,
-                                                                        yanchor="bottom"))
+    fig.update_layout(
+        barmode="group",
+        height=340,
+        title=dict(text=title, y=0.97),
+        margin=dict(l=10, r=10, t=80, b=10),
+        yaxis_title=t("dec.fig.probability"),
+        legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom"),
+    )
     fig.update_yaxes(range=[0, min(1.0, max([a.prob for a in dist.raw] + [0.01]) * 1.1)])
     return fig
 
@@ -87,20 +100,53 @@ def beam_tree_figure(result, decode) -> go.Figure:
                 ys.append(-width - 0.4 - j * 0.35 if kind == "dropped" else 0.6 + j * 0.3)
                 score = beam.normalized if beam.normalized is not None else beam.score
                 hover.append(f"{t('dec.fig.' + kind)} · {score:.2f}<br>{html.escape(decode(beam.ids))}")
-    fig.add_trace(go.Scatter(x=edges_x, y=edges_y, mode="lines", line=dict(color="#c9c2f5"), hoverinfo="skip",
-                             showlegend=False))
-    fig.add_trace(go.Scatter(x=kept_x, y=kept_y, mode="markers", marker=dict(color="#6c4cf4", size=8),
-                             hovertext=kept_hover, hoverinfo="text", name=t("dec.fig.kept")))
-    fig.add_trace(go.Scatter(x=path_x, y=path_y, mode="markers+text", text=path_text, textposition=path_pos,
-                             marker=dict(color="#f4a300", size=11, line=dict(color="#6c4cf4", width=1)),
-                             textfont=dict(size=11), hoverinfo="skip", name=t("dec.fig.best")))
+    fig.add_trace(
+        go.Scatter(x=edges_x, y=edges_y, mode="lines", line=dict(color="#c9c2f5"), hoverinfo="skip", showlegend=False)
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=kept_x,
+            y=kept_y,
+            mode="markers",
+            marker=dict(color="#6c4cf4", size=8),
+            hovertext=kept_hover,
+            hoverinfo="text",
+            name=t("dec.fig.kept"),
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=path_x,
+            y=path_y,
+            mode="markers+text",
+            text=path_text,
+            textposition=path_pos,
+            marker=dict(color="#f4a300", size=11, line=dict(color="#6c4cf4", width=1)),
+            textfont=dict(size=11),
+            hoverinfo="skip",
+            name=t("dec.fig.best"),
+        )
+    )
     for kind, (xs, ys, hover, color) in other.items():
         if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=color, size=6, symbol="x"),
-                                     hovertext=hover, hoverinfo="text", name=t("dec.fig." + kind)))
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="markers",
+                    marker=dict(color=color, size=6, symbol="x"),
+                    hovertext=hover,
+                    hoverinfo="text",
+                    name=t("dec.fig." + kind),
+                )
+            )
     steps = len(result.steps)
-    fig.update_layout(height=180 + 55 * width, margin=dict(l=10, r=10, t=60, b=10),
-                      xaxis_title=t("dec.fig.step"), legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom"))
+    fig.update_layout(
+        height=180 + 55 * width,
+        margin=dict(l=10, r=10, t=60, b=10),
+        xaxis_title=t("dec.fig.step"),
+        legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom"),
+    )
     fig.update_xaxes(range=[0.4, steps + 0.8], dtick=1 if steps <= 40 else 5)
     fig.update_yaxes(visible=False, range=[-width - 1.2, 1.6])
     return fig
@@ -128,19 +174,30 @@ def run_columns(loaded, prompt_ids, active: list[dict], outs: dict, results: dic
             continue
         beam = event.result if column["config"].strategy == "beam" else None
         ids = beam.best_ids if beam is not None else [step.token_id for step in steps[cid]]
-        results[cid] = {"config": column["config"], "steps": steps[cid], "ids": ids, "beam": beam,
-                        "seconds": event.elapsed_s, "text": loaded.tokenizer.decode(ids, skip_special_tokens=True),
-                        "metrics": metrics(loaded, prompt_ids, ids, event.elapsed_s) if ids else None}
+        results[cid] = {
+            "config": column["config"],
+            "steps": steps[cid],
+            "ids": ids,
+            "beam": beam,
+            "seconds": event.elapsed_s,
+            "text": loaded.tokenizer.decode(ids, skip_special_tokens=True),
+            "metrics": metrics(loaded, prompt_ids, ids, event.elapsed_s) if ids else None,
+        }
 
 
-def run_remote_columns(model_id: str, prompt: str, chat: bool, active: list[dict], outs: dict,
-                       results: dict) -> dict:
+def run_remote_columns(model_id: str, prompt: str, chat: bool, active: list[dict], outs: dict, results: dict) -> dict:
     """The same side-by-side run on the sidebar's server: one stream per column, read in turns.
 
     Returns {column id: the server's error message} for columns that failed (their old result is dropped)."""
     failed, steps = {}, {c["id"]: [] for c in active}
-    events = dec.remote_columns(engine.make_engine(model_id), prompt, [c["config"] for c in active], chat=chat,
-                                extensions=engine.extensions_on(), catch=(RemoteError,))
+    events = dec.remote_columns(
+        engine.make_engine(model_id),
+        prompt,
+        [c["config"] for c in active],
+        chat=chat,
+        extensions=engine.extensions_on(),
+        catch=(RemoteError,),
+    )
     for event in events:
         column = active[event.column]
         cid = column["id"]
@@ -149,8 +206,14 @@ def run_remote_columns(model_id: str, prompt: str, chat: bool, active: list[dict
             failed[cid] = str(event.error)
             results.pop(cid, None)
         elif event.done:
-            results[cid] = {"config": column["config"], "steps": steps[cid], "ids": [], "beam": None,
-                            "seconds": event.elapsed_s, "text": "".join(s.piece for s in steps[cid]),
-                            "metrics": dec.remote_metrics(steps[cid], event.elapsed_s) if steps[cid] else None,
-                            "remote": model_id}
+            results[cid] = {
+                "config": column["config"],
+                "steps": steps[cid],
+                "ids": [],
+                "beam": None,
+                "seconds": event.elapsed_s,
+                "text": "".join(s.piece for s in steps[cid]),
+                "metrics": dec.remote_metrics(steps[cid], event.elapsed_s) if steps[cid] else None,
+                "remote": model_id,
+            }
     return failed

@@ -6,6 +6,7 @@ generated there (through `backends.serving.RemoteEngine`, the official `openai` 
 server address and key are this browser session's only (the key never goes into the address bar,
 a log or a file); each page names the model it asks for.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,13 +24,32 @@ def engine_panel() -> None:
     """The sidebar expander; call once per script run (app.py)."""
     on = st.session_state.get(K + "remote", False)
     # Keyed: its label changes when the toggle inside is switched, and it must stay open then.
-    with st.sidebar.expander(t("engine.title") + (" · " + t("engine.on") if on else ""), expanded=False,
-                             key=K + "panel"):
+    with st.sidebar.expander(
+        t("engine.title") + (" · " + t("engine.on") if on else ""), expanded=False, key=K + "panel"
+    ):
         st.toggle(t("engine.remote"), key=K + "remote", help=t("engine.remote_help"), persist_state="session")
-        st.text_input(t("engine.base_url"), DEFAULT_URL, key=K + "base_url", help=t("engine.base_url_help"), persist_state="session")
-        st.text_input(t("engine.api_key"), type="password", key=K + "api_key", help=t("engine.api_key_help"), persist_state="session")
+        st.text_input(
+            t("engine.base_url"),
+            DEFAULT_URL,
+            key=K + "base_url",
+            help=t("engine.base_url_help"),
+            persist_state="session",
+        )
+        st.text_input(
+            t("engine.api_key"),
+            type="password",
+            key=K + "api_key",
+            help=t("engine.api_key_help"),
+            persist_state="session",
+        )
         st.text_input(t("engine.api_key_env"), "OPENAI_API_KEY", key=K + "api_key_env", persist_state="session")
-        st.toggle(t("engine.extensions"), True, key=K + "extensions", help=t("engine.extensions_help"), persist_state="session")
+        st.toggle(
+            t("engine.extensions"),
+            True,
+            key=K + "extensions",
+            help=t("engine.extensions_help"),
+            persist_state="session",
+        )
         if st.button(t("engine.list"), key=K + "list", type="tertiary", icon=":material/list:"):
             try:
                 names = make_engine("-").models()  # listing needs no model: any id will do
@@ -78,4 +98,6 @@ def remote_model_input(key: str, default: str, label: str | None = None) -> str:
         if current and current not in listed:  # typed before the list was fetched, or just published
             listed.append(current)
         return st.selectbox(label or t("engine.model"), listed, key=key, persist_state="session")
-    return st.text_input(label or t("engine.model"), key=key, help=t("engine.model_help"), persist_state="session").strip()
+    return st.text_input(
+        label or t("engine.model"), key=key, help=t("engine.model_help"), persist_state="session"
+    ).strip()

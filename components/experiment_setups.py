@@ -5,6 +5,7 @@ and takes the experiment from backends.experiments; the values come from `experi
 same ones the measurement uses, so the page shows what the panel measured. The experiment's own
 text (exp.<page>.<id>.then) says what to press next.
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -54,8 +55,7 @@ def attention(exp: Experiment, observed: Observation | None = None) -> None:
         st.session_state["attention.tab"] = t("attention.tab.head")
     else:
         st.session_state["attention.layer"] = st.session_state["attention.head"] = 0
-        st.session_state["attention.tab"] = t("attention.tab.head" if exp.id == "causal"
-                                              else "attention.tab.summary")
+        st.session_state["attention.tab"] = t("attention.tab.head" if exp.id == "causal" else "attention.tab.summary")
 
 
 def lora(exp: Experiment) -> None:
@@ -91,4 +91,11 @@ def scratch_gpt(exp: Experiment) -> None:
     st.session_state["scratch_gpt.tab"] = t("scratch_gpt.tab.train")
 
 
-SETUPS = {"scratch_gpt": scratch_gpt, "decoding": decoding, "tokenizers": tokenizers, "attention": attention, "lora": lora, "rag": rag}
+SETUPS = {
+    "scratch_gpt": scratch_gpt,
+    "decoding": decoding,
+    "tokenizers": tokenizers,
+    "attention": attention,
+    "lora": lora,
+    "rag": rag,
+}

@@ -7,6 +7,7 @@ click (components/experiment_setups.py), and asks the panel to measure: the meas
 on the real models (backends.experiments), and the panel states what it measured, in words
 with the numbers, and whether the prediction was right. Texts: assets/locales/*/experiments.json.
 """
+
 from __future__ import annotations
 
 import string
@@ -58,7 +59,7 @@ def measure(exp: Experiment, device: str) -> Observation | str:
     try:
         with st.spinner(t("exp.measuring")), queue_status():
             return exp.run(device)
-    except Exception as exc:  # noqa: BLE001 (a model that cannot load here, a full queue...: say so, keep the page)
+    except Exception as exc:  # a model that cannot load here, a full queue...: say so, keep the page
         return t("exp.failed", error=f"{type(exc).__name__}: {exc}")
 
 
@@ -77,13 +78,30 @@ def verdict(exp: Experiment, guess: str | None, observed: Observation) -> None:
 
 def experiment_view(exp: Experiment, device: str) -> None:
     st.markdown(question(exp))
-    guess = st.radio(t("exp.predict"), exp.choices, index=None, key=f"{P}{exp.key}.guess",
-                     format_func=lambda c: choice_label(exp, c), persist_state="session")
+    guess = st.radio(
+        t("exp.predict"),
+        exp.choices,
+        index=None,
+        key=f"{P}{exp.key}.guess",
+        format_func=lambda c: choice_label(exp, c),
+        persist_state="session",
+    )
     b1, b2 = st.columns(2)
-    b1.button(t("exp.setup"), key=f"{P}{exp.key}.setup", on_click=set_up, args=(exp.page, exp.id),
-              icon=":material/tune:", help=t("exp.setup_help"))
-    check = b2.button(t("exp.check"), key=f"{P}{exp.key}.check", type="primary", icon=":material/science:",
-                      help=None if guess else t("exp.predict_first"))
+    b1.button(
+        t("exp.setup"),
+        key=f"{P}{exp.key}.setup",
+        on_click=set_up,
+        args=(exp.page, exp.id),
+        icon=":material/tune:",
+        help=t("exp.setup_help"),
+    )
+    check = b2.button(
+        t("exp.check"),
+        key=f"{P}{exp.key}.check",
+        type="primary",
+        icon=":material/science:",
+        help=None if guess else t("exp.predict_first"),
+    )
     if st.session_state.get(f"{P}{exp.page}.set_up") == exp.id:
         st.caption(t("exp.set_up_done", then=text(exp, "then")))
     if check and allow("experiment"):
@@ -94,8 +112,12 @@ def experiment_view(exp: Experiment, device: str) -> None:
     elif observed is not None:
         verdict(exp, guess, observed)
         if exp.page == "attention" and "layer" in observed.values:
-            st.button(t("exp.show_head", layer=observed.values["layer"], head=observed.values["head"]),
-                      key=f"{P}{exp.key}.show", on_click=set_up, args=(exp.page, exp.id))
+            st.button(
+                t("exp.show_head", layer=observed.values["layer"], head=observed.values["head"]),
+                key=f"{P}{exp.key}.show",
+                on_click=set_up,
+                args=(exp.page, exp.id),
+            )
 
 
 def experiments_panel(page: str, loaded=None) -> None:
@@ -106,6 +128,11 @@ def experiments_panel(page: str, loaded=None) -> None:
     device = loaded.key.device if loaded is not None else current_device()
     with st.expander(t("exp.panel", n=len(experiments)), icon=":material/science:"):
         st.caption(t("exp.intro"))
-        exp = st.selectbox(t("exp.pick"), experiments, key=f"{P}{page}.pick",
-                           format_func=lambda e: text(e, "title"), persist_state="session")
+        exp = st.selectbox(
+            t("exp.pick"),
+            experiments,
+            key=f"{P}{page}.pick",
+            format_func=lambda e: text(e, "title"),
+            persist_state="session",
+        )
         experiment_view(exp, device)

@@ -2,6 +2,7 @@
 
 Shown once per session until dismissed (the choice lives in the session state, "exp.home.tip_dismissed").
 """
+
 from __future__ import annotations
 
 import streamlit as st

@@ -1,12 +1,13 @@
 """What keeps a shared classroom server safe and calm: the passcode gate, the page error
 boundary, per-session rate limits on heavy actions, and the compute-queue display."""
+
 from __future__ import annotations
 
 import hmac
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import streamlit as st
 

@@ -6,10 +6,11 @@ without touching each other's strings), all flat key -> text maps. A key may
 be defined once only. A test checks both languages carry the same keys and
 that every t("...") in the code exists.
 """
+
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import streamlit as st
@@ -20,7 +21,7 @@ STATE_KEY = "app.lang"
 LOCALES = Path(__file__).resolve().parent.parent / "assets" / "locales"
 
 
-@lru_cache(maxsize=None)
+@cache
 def strings(lang: str) -> dict[str, str]:
     table: dict[str, str] = {}
     for path in [LOCALES / f"{lang}.json", *sorted((LOCALES / lang).glob("*.json"))]:

@@ -1,7 +1,8 @@
 """A background job's progress in the page (backends/core/jobs.py does the work off the UI thread)."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -21,8 +22,9 @@ def newly_finished(state_key: str) -> Job | None:
     return job
 
 
-def job_status(state_key: str, running_text: Callable[[Job], str], render_done: Callable[[Job], None],
-               interval: float = 0.5) -> None:
+def job_status(
+    state_key: str, running_text: Callable[[Job], str], render_done: Callable[[Job], None], interval: float = 0.5
+) -> None:
     """Show the job whose id is in st.session_state[state_key].
 
     Polls (a fragment rerun every `interval` s) only while the job runs; when it ends, one

@@ -1,4 +1,5 @@
 """Pick a model (registry entries or any hub id / local folder) and load it through the shared cache."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -47,7 +48,11 @@ def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, 
         url_state.write(param, choice, default if default in options else options[0])
         return choice
     typed = st.text_input(
-        t("picker.other_input"), key=key + "_other", placeholder="Qwen/Qwen2.5-0.5B-Instruct  ·  /path/to/model", persist_state="session")
+        t("picker.other_input"),
+        key=key + "_other",
+        placeholder="Qwen/Qwen2.5-0.5B-Instruct  ·  /path/to/model",
+        persist_state="session",
+    )
     url_state.write(param, typed.strip() or None)
     return typed.strip() or None
 

@@ -1,5 +1,6 @@
 """The list of pages: app.py builds the navigation from it, Home draws the
 learning map from it, and the tests enumerate it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

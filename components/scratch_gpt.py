@@ -1,4 +1,5 @@
 """The GPT-from-scratch page's pieces: its figures, the runs of this session, the live training view."""
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,8 @@ def collect(job) -> tuple[list, list, list]:
     for event in job.events_since(0):
         kind = event.data.get("kind")
         (steps if kind == "step" else evals if kind == "eval" else samples if kind == "sample" else []).append(
-            event.data)
+            event.data
+        )
     return steps, evals, samples
 
 
@@ -34,35 +36,74 @@ def loss_figure(current: dict | None, past: list[dict], baselines: dict[str, flo
     faded behind it, and the two baselines a model must beat: uniform guessing and character frequencies."""
     fig = go.Figure()
     for n, run in enumerate(past):
-        fig.add_trace(go.Scatter(x=[e["step"] for e in run["evals"]], y=[e["val_loss"] for e in run["evals"]],
-                                 mode="lines", name=f"{run['label']} · {t('scratch_gpt.chart.val')}", opacity=0.45,
-                                 line={"color": COLORS[(n + 1) % len(COLORS)], "dash": "dot"}))
+        fig.add_trace(
+            go.Scatter(
+                x=[e["step"] for e in run["evals"]],
+                y=[e["val_loss"] for e in run["evals"]],
+                mode="lines",
+                name=f"{run['label']} · {t('scratch_gpt.chart.val')}",
+                opacity=0.45,
+                line={"color": COLORS[(n + 1) % len(COLORS)], "dash": "dot"},
+            )
+        )
     if current is not None:
         steps = current["steps"][:: max(1, len(current["steps"]) // 500)]  # at most ~500 points on screen
-        fig.add_trace(go.Scatter(x=[s["step"] for s in steps], y=[s["loss"] for s in steps], mode="lines",
-                                 name=f"{current['label']} · {t('scratch_gpt.chart.train')}",
-                                 line={"color": COLORS[0], "width": 1}))
-        fig.add_trace(go.Scatter(x=[e["step"] for e in current["evals"]], y=[e["val_loss"] for e in current["evals"]],
-                                 mode="lines+markers", name=f"{current['label']} · {t('scratch_gpt.chart.val')}",
-                                 line={"color": COLORS[1]}, marker={"size": 7, "symbol": "diamond"}))
+        fig.add_trace(
+            go.Scatter(
+                x=[s["step"] for s in steps],
+                y=[s["loss"] for s in steps],
+                mode="lines",
+                name=f"{current['label']} · {t('scratch_gpt.chart.train')}",
+                line={"color": COLORS[0], "width": 1},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[e["step"] for e in current["evals"]],
+                y=[e["val_loss"] for e in current["evals"]],
+                mode="lines+markers",
+                name=f"{current['label']} · {t('scratch_gpt.chart.val')}",
+                line={"color": COLORS[1]},
+                marker={"size": 7, "symbol": "diamond"},
+            )
+        )
     for name, value in baselines.items():
-        fig.add_hline(y=value, line={"color": "#868e96", "dash": "dash", "width": 1}, annotation_text=f"{name} {value:.2f}",
-                      annotation_position="top right")
-    fig.update_layout(title=t("scratch_gpt.chart.title"), height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      xaxis_title=t("scratch_gpt.chart.step"), legend={"orientation": "h", "y": -0.2},
-                      yaxis={"title": t("scratch_gpt.chart.loss"), "type": "log" if log_scale else "linear"})
+        fig.add_hline(
+            y=value,
+            line={"color": "#868e96", "dash": "dash", "width": 1},
+            annotation_text=f"{name} {value:.2f}",
+            annotation_position="top right",
+        )
+    fig.update_layout(
+        title=t("scratch_gpt.chart.title"),
+        height=380,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title=t("scratch_gpt.chart.step"),
+        legend={"orientation": "h", "y": -0.2},
+        yaxis={"title": t("scratch_gpt.chart.loss"), "type": "log" if log_scale else "linear"},
+    )
     return fig
 
 
 def ladder_figure(results: list[dict]) -> go.Figure:
     labels = [t(f"scratch_gpt.rung.{r['rung']}") for r in results]
-    fig = go.Figure(go.Bar(x=labels, y=[r["val_loss"] for r in results], marker_color=COLORS[: len(results)],
-                           text=[f"{r['val_loss']:.3f}" for r in results], textposition="outside",
-                           customdata=[[r["params"], r["seconds"]] for r in results],
-                           hovertemplate="%{x}<br>val %{y:.4f}<br>%{customdata[0]:,} params<br>%{customdata[1]:.1f} s"
-                                         "<extra></extra>"))
-    fig.update_layout(title=t("scratch_gpt.ladder.chart"), height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      yaxis_title=t("scratch_gpt.chart.loss"))
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=[r["val_loss"] for r in results],
+            marker_color=COLORS[: len(results)],
+            text=[f"{r['val_loss']:.3f}" for r in results],
+            textposition="outside",
+            customdata=[[r["params"], r["seconds"]] for r in results],
+            hovertemplate="%{x}<br>val %{y:.4f}<br>%{customdata[0]:,} params<br>%{customdata[1]:.1f} s<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=t("scratch_gpt.ladder.chart"),
+        height=340,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis_title=t("scratch_gpt.chart.loss"),
+    )
     return fig
 
 
@@ -70,11 +111,22 @@ def next_char_figure(probs: np.ndarray, itos: list[str], k: int = 20) -> go.Figu
     top = np.argsort(-probs)[:k]
     labels = [repr(itos[i])[1:-1] or "␣" for i in top]
     labels = [label if label != " " else "␣" for label in labels]
-    fig = go.Figure(go.Bar(x=probs[top], y=labels, orientation="h", marker_color=COLORS[3],
-                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    fig.update_layout(title=t("scratch_gpt.inspect.next_title"), height=max(300, 22 * k + 80),
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis={"autorange": "reversed", "type": "category"},
-                      xaxis={"tickformat": ".0%"})
+    fig = go.Figure(
+        go.Bar(
+            x=probs[top],
+            y=labels,
+            orientation="h",
+            marker_color=COLORS[3],
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=t("scratch_gpt.inspect.next_title"),
+        height=max(300, 22 * k + 80),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis={"autorange": "reversed", "type": "category"},
+        xaxis={"tickformat": ".0%"},
+    )
     return fig
 
 
@@ -82,10 +134,22 @@ def start_run(prepared: Prepared, config, settings, resume: Checkpoint | None = 
     job = shared_runner().submit("scratch_gpt", train_job, prepared, config, settings, resume)
     n = len(runs()) + 1
     label = f"#{n}" + (f" ← #{resume_label(resume)}" if resume is not None else "")
-    runs().append({"job": job.id, "label": label, "corpus": prepared.name, "positions": config.positions,
-                   "config": config.to_dict(), "settings": settings.to_dict(), "steps": [], "evals": [],
-                   "samples": [], "status": "running", "seconds": 0.0,
-                   "prior": (resume.history if resume is not None else [])})
+    runs().append(
+        {
+            "job": job.id,
+            "label": label,
+            "corpus": prepared.name,
+            "positions": config.positions,
+            "config": config.to_dict(),
+            "settings": settings.to_dict(),
+            "steps": [],
+            "evals": [],
+            "samples": [],
+            "status": "running",
+            "seconds": 0.0,
+            "prior": (resume.history if resume is not None else []),
+        }
+    )
     st.session_state[P + "job"] = job.id
 
 
@@ -102,8 +166,13 @@ def finish_run(job) -> None:
     record.update(status=job.status, error=job.error)
     if isinstance(result, Checkpoint):
         steps = [e for e in result.history if e["kind"] == "step"]
-        record.update(steps=steps, evals=result.evals(), seconds=result.seconds, checkpoint=result,
-                      samples=[e for e in result.history if e["kind"] == "sample"])
+        record.update(
+            steps=steps,
+            evals=result.evals(),
+            seconds=result.seconds,
+            checkpoint=result,
+            samples=[e for e in result.history if e["kind"] == "sample"],
+        )
         for old in runs():  # keep only the latest model (a copy per run would pile up)
             if old is not record:
                 old.pop("checkpoint", None)
@@ -135,26 +204,42 @@ def live_view(baselines: dict[str, float]) -> None:
             st.rerun(scope="app")
         if current is not None and not current.done and record is not None:
             steps, evals, samples = collect(current)
-            record.update(steps=[e for e in record["prior"] if e["kind"] == "step"] + steps,
-                          evals=[e for e in record["prior"] if e["kind"] == "eval"] + evals, samples=samples)
+            record.update(
+                steps=[e for e in record["prior"] if e["kind"] == "step"] + steps,
+                evals=[e for e in record["prior"] if e["kind"] == "eval"] + evals,
+                samples=samples,
+            )
             total = record["settings"]["max_iters"]
             last = steps[-1] if steps else None
-            st.progress(current.progress or 0.0, text=t("scratch_gpt.train.progress", step=last["step"] if last
-                                                        else 0, total=total))
+            st.progress(
+                current.progress or 0.0,
+                text=t("scratch_gpt.train.progress", step=last["step"] if last else 0, total=total),
+            )
             m1, m2, m3 = st.columns(3)
             m1.metric(t("scratch_gpt.metric.loss"), f"{last['loss']:.3f}" if last else "–")
             m2.metric(t("scratch_gpt.metric.val"), f"{evals[-1]['val_loss']:.3f}" if evals else "–")
-            m3.metric(t("scratch_gpt.metric.tokens_s"), f"{np.median([s['tokens_per_s'] for s in steps[-20:]]):,.0f}"
-                      if steps else "–")
+            m3.metric(
+                t("scratch_gpt.metric.tokens_s"),
+                f"{np.median([s['tokens_per_s'] for s in steps[-20:]]):,.0f}" if steps else "–",
+            )
             if st.button(t("scratch_gpt.train.stop"), key=P + "stop", icon=":material/stop:"):
                 current.stop()
                 st.caption(t("scratch_gpt.train.stopping"))
         elif record is not None:
-            text = t("scratch_gpt.train.failed", error=record.get("error")) if record["status"] == FAILED else t(
-                "scratch_gpt.train.end", label=record["label"], steps=record["steps"][-1]["step"] if record["steps"]
-                else 0, val=f"{record['evals'][-1]['val_loss']:.3f}" if record["evals"] else "–",
-                s=f"{record['seconds']:.0f}")
-            (st.error if record["status"] == FAILED else st.warning if record["status"] == STOPPED else st.success)(text)
+            text = (
+                t("scratch_gpt.train.failed", error=record.get("error"))
+                if record["status"] == FAILED
+                else t(
+                    "scratch_gpt.train.end",
+                    label=record["label"],
+                    steps=record["steps"][-1]["step"] if record["steps"] else 0,
+                    val=f"{record['evals'][-1]['val_loss']:.3f}" if record["evals"] else "–",
+                    s=f"{record['seconds']:.0f}",
+                )
+            )
+            (st.error if record["status"] == FAILED else st.warning if record["status"] == STOPPED else st.success)(
+                text
+            )
         log = st.toggle(t("scratch_gpt.chart.log"), value=True, key=P + "log_scale", persist_state="session")
         past = [r for r in runs() if r is not record and r["evals"]]
         st.plotly_chart(loss_figure(record, past, baselines, log), key=P + "loss_chart")
@@ -167,5 +252,7 @@ def live_view(baselines: dict[str, float]) -> None:
 
 
 def baselines(prepared: Prepared) -> dict[str, float]:
-    return {t("scratch_gpt.chart.uniform"): math.log(prepared.tokenizer.vocab_size),
-            t("scratch_gpt.chart.unigram"): prepared.unigram_loss()}
+    return {
+        t("scratch_gpt.chart.uniform"): math.log(prepared.tokenizer.vocab_size),
+        t("scratch_gpt.chart.unigram"): prepared.unigram_loss(),
+    }

@@ -1,4 +1,5 @@
 """Show the source of the backend functions a page just ran (after Streamlit's own hello app)."""
+
 from __future__ import annotations
 
 import inspect

@@ -1,10 +1,11 @@
 """Sidebar shared by every page: language, device, present mode, and the loaded-models panel."""
+
 from __future__ import annotations
 
 import streamlit as st
 
-from backends.models.cache import shared_cache
 from backends.core.device import available_devices, resolve_device
+from backends.models.cache import shared_cache
 from components import url_state
 from components.i18n import LANGS, STATE_KEY, current_lang, t
 
@@ -32,7 +33,9 @@ def language_picker() -> None:
         options=list(LANGS),
         format_func=LANGS.get,
         key=STATE_KEY,
-        horizontal=True, persist_state="session")
+        horizontal=True,
+        persist_state="session",
+    )
 
 
 # Streamlit draws the file uploader's button in English whatever the page's language.
@@ -52,7 +55,9 @@ def translate_builtin_widgets() -> None:
 def present_toggle() -> None:
     """Larger text for a projector; `?present=1` in a link turns it on."""
     url_state.bind(PRESENT_KEY, "present", default=False, parse=url_state.parse_bool, dump=url_state.dump_bool)
-    if st.sidebar.toggle(t("sidebar.present"), key=PRESENT_KEY, help=t("sidebar.present_help"), persist_state="session"):
+    if st.sidebar.toggle(
+        t("sidebar.present"), key=PRESENT_KEY, help=t("sidebar.present_help"), persist_state="session"
+    ):
         st.html(PRESENT_CSS)
 
 
@@ -61,7 +66,9 @@ def device_picker() -> None:
         t("sidebar.device"),
         options=["auto", *available_devices()],
         key=DEVICE_KEY,
-        help=t("sidebar.device_help"), persist_state="session")
+        help=t("sidebar.device_help"),
+        persist_state="session",
+    )
     st.sidebar.caption(t("sidebar.device_resolved", device=current_device()))
 
 
@@ -76,8 +83,11 @@ def loaded_models_panel() -> None:
             for entry in (e for e in entries if e.key.device == device):
                 k = entry.key
                 variant = "" if k.variant == "default" else f" · `{k.variant}`"
-                size = (t("sidebar.shared_weights", variant=entry.shares_weights_with.variant)
-                        if entry.shares_weights_with else f"{entry.nbytes / 2**20:,.0f} MiB")
+                size = (
+                    t("sidebar.shared_weights", variant=entry.shares_weights_with.variant)
+                    if entry.shares_weights_with
+                    else f"{entry.nbytes / 2**20:,.0f} MiB"
+                )
                 st.markdown(f"`{k.model}`  \n{k.dtype}{variant} · {size}")
                 unload_id = f"app.unload.{k.model}.{k.device}.{k.dtype}.{k.variant}"
                 if st.button(t("sidebar.unload"), key=unload_id, icon=":material/eject:", type="tertiary"):

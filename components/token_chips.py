@@ -1,4 +1,5 @@
 """Tokens as coloured chips: hover shows index, id and details; special and unknown tokens are marked."""
+
 from __future__ import annotations
 
 import html
@@ -13,9 +14,19 @@ _PALETTE = ("#e8e4ff", "#d7f0e0", "#ffe9d6", "#dbeafe", "#fde2f3", "#fff4c2")
 _SPECIAL = "#d9d9d9"
 
 
-def token_chips(tokens, ids, special_mask=None, segment_ids=None, *, unknown=None, details=None,
-                palette: bool = False, show_whitespace: bool = False, start: int = 0,
-                max_tokens: int = 600) -> None:
+def token_chips(
+    tokens,
+    ids,
+    special_mask=None,
+    segment_ids=None,
+    *,
+    unknown=None,
+    details=None,
+    palette: bool = False,
+    show_whitespace: bool = False,
+    start: int = 0,
+    max_tokens: int = 600,
+) -> None:
     """Render tokens[:max_tokens]; `start` is the index of tokens[0] in the whole text (for paging)."""
     chips = []
     for i, (tok, tid) in enumerate(zip(tokens[:max_tokens], ids[:max_tokens])):

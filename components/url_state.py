@@ -10,9 +10,11 @@ comes from the link (a bad value is ignored: the default stays); on every run th
 current value goes back into the address bar, and a value equal to the default is left
 out so links stay short. Long texts are capped (MAX_CHARS).
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -28,8 +30,14 @@ def _first_run_for(key: str) -> bool:
     return True
 
 
-def bind(key: str, param: str, default: Any = None, parse: Callable[[str], Any] = str,
-         dump: Callable[[Any], str] = str, valid: Callable[[Any], bool] | None = None) -> None:
+def bind(
+    key: str,
+    param: str,
+    default: Any = None,
+    parse: Callable[[str], Any] = str,
+    dump: Callable[[Any], str] = str,
+    valid: Callable[[Any], bool] | None = None,
+) -> None:
     """Link `st.session_state[key]` and the query parameter `param` (see the module doc)."""
     if _first_run_for(key) and param in st.query_params:
         try:

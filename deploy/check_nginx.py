@@ -10,6 +10,7 @@ upstream ports and `listen` to free local ports, starts nginx, and checks that
 
 Usage: .venv/bin/python deploy/check_nginx.py [--browsers 9]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,9 @@ def main() -> None:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     folder = Path(tempfile.mkdtemp(prefix="llmpg-nginx-"))
     (folder / "app.py").write_text(APP)
-    replicas = [start_server(folder / "app.py", folder, folder / f"replica-{i}.log", env={"REPLICA": str(i)})
-                for i in range(3)]
+    replicas = [
+        start_server(folder / "app.py", folder, folder / f"replica-{i}.log", env={"REPLICA": str(i)}) for i in range(3)
+    ]
     port = free_port()
     conf = (ROOT / "deploy" / "nginx-classroom.conf").read_text()
     for example, replica in zip(("8501", "8502", "8503"), replicas):

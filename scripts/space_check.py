@@ -22,6 +22,7 @@ from scratch), and pages are opened four tabs at a time.
 
 Usage: .venv/bin/python scripts/space_check.py [--convert]   (exit status 0 when the contract holds)
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -105,15 +106,24 @@ def contract_problems(meta: dict, docker: dict) -> list[str]:
 
 def image_files() -> list[str]:
     """The working tree's files (tracked and new, not git-ignored) minus .dockerignore's patterns."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                            capture_output=True).stdout.decode().split("\0")
-    patterns = [p.strip().removeprefix("**/") for p in (ROOT / ".dockerignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    patterns = [
+        p.strip().removeprefix("**/")
+        for p in (ROOT / ".dockerignore").read_text().splitlines()
+        if p.strip() and not p.startswith("#")
+    ]
 
     def ignored(path: str) -> bool:
         parts = path.split("/")
-        return any(fnmatch.fnmatch(part, p) for p in patterns for part in parts) or \
-            any(fnmatch.fnmatch(path, p) for p in patterns)
+        return any(fnmatch.fnmatch(part, p) for p in patterns for part in parts) or any(
+            fnmatch.fnmatch(path, p) for p in patterns
+        )
 
     return [p for p in listed if p and (ROOT / p).is_file() and not ignored(p)]
 
@@ -135,8 +145,14 @@ def as_user() -> tuple[list[str], int | None]:
     if subprocess.run(["id", "-u", USER], capture_output=True, check=False).returncode != 0:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER], check=True)
     uid = int(subprocess.run(["id", "-u", USER], capture_output=True, text=True, check=True).stdout)
-    return ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups",
-            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"], uid
+    return [
+        "setpriv",
+        f"--reuid={USER}",
+        f"--regid={USER}",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+    ], uid
 
 
 def container_env(docker: dict, home: Path) -> dict:
@@ -175,7 +191,7 @@ def check_pages(base: str, at_once: int = 4) -> list[tuple[str, str, float]]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         for start in range(0, len(PAGES), at_once):
             opened = []
-            for info in PAGES[start:start + at_once]:
+            for info in PAGES[start : start + at_once]:
                 page = browser.new_page(viewport={"width": 1300, "height": 900})
                 page.set_default_timeout(150_000)
                 page.goto(base + ("/" if info is HOME else f"/{info.url_path}"), wait_until="commit")
@@ -187,7 +203,7 @@ def check_pages(base: str, at_once: int = 4) -> list[tuple[str, str, float]]:
                     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
                     errors = page.locator('[data-testid="stException"]')
                     verdict = "ok" if errors.count() == 0 else f"exception: {errors.first.inner_text()[:200]!r}"
-                except Exception as exc:  # noqa: BLE001 - one page failing must not hide the others
+                except Exception as exc:  # one page failing must not hide the others
                     verdict = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 results.append((info.key, verdict, time.perf_counter() - started))
                 page.close()
@@ -244,8 +260,14 @@ def main() -> int:
             subprocess.run([*prefix, "sh", "-c", step], cwd=app, env=env, check=True)
             print(f"build step ok in {time.perf_counter() - t0:.0f} s: {step[:90]}")
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([*prefix, *docker["cmd"]], cwd=app, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [*prefix, *docker["cmd"]],
+                cwd=app,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_for(f"http://127.0.0.1:{port}/_stcore/health", proc, 90)
         results = check_pages(f"http://127.0.0.1:{port}")
     except SystemExit as exc:

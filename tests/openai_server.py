@@ -1,12 +1,14 @@
 """A real local OpenAI-compatible HTTP server for tests: it streams server-sent events the way
 the OpenAI chat completions API does, and fails the ways real servers fail. The `server`
 fixture (registered in tests/conftest.py) yields its base URL."""
+
 from __future__ import annotations
 
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -15,7 +17,7 @@ ANSWER_PIECES = ["Ingrid", " Halvorsen", " founded", " it", " [1]."]
 
 
 class Handler(BaseHTTPRequestHandler):
-    requests: list = []
+    requests: ClassVar[list] = []  # every request the server saw, for the tests to read
 
     def log_message(self, *args):  # keep pytest output clean
         pass
@@ -49,9 +51,16 @@ class Handler(BaseHTTPRequestHandler):
             msg = {"error": {"message": f"Incorrect API key provided: {self.headers.get('Authorization')}"}}
             return self._send(401, json.dumps(msg).encode(), "application/json")
         model = body["model"]
-        chunk = lambda content=None, finish=None: {  # noqa: E731
-            "object": "chat.completion.chunk", "model": model,
-            "choices": [{"index": 0, "delta": {} if content is None else {"content": content}, "finish_reason": finish}]}
+
+        def chunk(content=None, finish=None):
+            return {
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [
+                    {"index": 0, "delta": {} if content is None else {"content": content}, "finish_reason": finish}
+                ],
+            }
+
         if model == "missing":
             return self._send(404, b'{"error": {"message": "The model `missing` does not exist"}}', "application/json")
         if model == "slow":
@@ -66,8 +75,9 @@ class Handler(BaseHTTPRequestHandler):
             whole = {"choices": [{"message": {"role": "assistant", "content": "all at once"}}]}
             return self._send(200, json.dumps(whole).encode(), "application/json")
         if model == "rewriter":
-            return self._events([chunk("Standalone question: \"When was the Aurora station founded?\"\nMore."),
-                                 chunk(finish="stop")])
+            return self._events(
+                [chunk('Standalone question: "When was the Aurora station founded?"\nMore.'), chunk(finish="stop")]
+            )
         if model == "mute":
             return self._events([chunk(finish="stop")])
         role = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
@@ -82,5 +92,3 @@ def server():
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.shutdown()
     httpd.server_close()
-
-

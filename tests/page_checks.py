@@ -1,6 +1,7 @@
 """Where a registered page declares what it must show: its own test module,
 tests/pages/test_<key>_page.py, with `check_page(at)` (AppTest) and `BROWSER_MUST_SHOW`
 (a Playwright selector). Found from the page registry, so adding a page edits no test list."""
+
 import importlib
 from types import ModuleType
 

@@ -2,6 +2,7 @@
 
 Copied into the repository (with their notice) so a clean clone tests them too.
 """
+
 from pathlib import Path
 
 PDFS = Path(__file__).resolve().parent / "data" / "pdfs"

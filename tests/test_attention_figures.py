@@ -1,4 +1,5 @@
 """The figure builders: shapes, aggregation that keeps rows summing to 1, and the PNG export."""
+
 import numpy as np
 import plotly.io as pio
 
@@ -45,12 +46,14 @@ def test_lines_view_draws_each_token_when_short_and_groups_when_long():
 
 
 def test_model_view_tiles_every_head_and_can_be_clicked():
-    attentions = np.stack([np.stack([_random_attention(40, seed=l * 10 + h) for h in range(3)]) for l in range(2)])
+    attentions = np.stack(
+        [np.stack([_random_attention(40, seed=layer * 10 + h) for h in range(3)]) for layer in range(2)]
+    )
     thumbs = thumbnails(attentions, size=16)
     assert thumbs.shape == (2, 3, 14, 14)
     fig = model_view_figure(thumbs, selected=(1, 2))
     points = fig.data[1]
-    assert [list(c) for c in points.customdata] == [[l, h] for l in range(2) for h in range(3)]
+    assert [list(c) for c in points.customdata] == [[layer, h] for layer in range(2) for h in range(3)]
     assert len(fig.layout.shapes) == 1
 
 

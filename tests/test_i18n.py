@@ -1,4 +1,5 @@
 """Every UI string exists in both languages, with the same placeholders."""
+
 import ast
 import string
 from pathlib import Path
@@ -60,8 +61,11 @@ SAME_IN_BOTH = {"tok.col.roundtrip"}
 
 def test_chinese_strings_are_really_translated():
     en, zh = strings("en"), strings("zh")
-    same = [k for k in en if en[k] == zh[k] and any(c.isalpha() for c in en[k]) and len(en[k]) > 12
-            and k not in SAME_IN_BOTH]
+    same = [
+        k
+        for k in en
+        if en[k] == zh[k] and any(c.isalpha() for c in en[k]) and len(en[k]) > 12 and k not in SAME_IN_BOTH
+    ]
     assert same == []
 
 

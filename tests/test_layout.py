@@ -3,12 +3,13 @@
 The import rules are read from the source with `ast`, so they hold for imports inside
 functions too (a lazy import that closes a circle is still a circle).
 """
+
 from __future__ import annotations
 
 import ast
 import re
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _modules() -> dict[str, Path]:
     return {_module_name(p): p for folder in FOLDERS for p in _py(folder)}
 
@@ -40,7 +41,7 @@ def _resolve(module: str, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _imports(module: str) -> list[tuple[str, str | None, int]]:
     """(imported module, imported name or None, line) for every import in a module, at any depth."""
     found = []
@@ -141,8 +142,13 @@ def test_no_private_name_is_imported_from_another_module():
                 for alias in node.names:
                     aliases[alias.asname or alias.name] = alias.name
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
                 offenders.append(f"{module}:{node.lineno} uses {node.value.id}.{node.attr}")
     assert offenders == []
 
@@ -172,14 +178,23 @@ def test_the_core_knows_no_topic_and_topics_use_each_other_only_through_their_pa
 
 
 def test_backends_never_import_streamlit():
-    offenders = [f"{m}:{line}" for m in _modules() if m.startswith("backends")
-                 for target, _, line in _imports(m) if target.split(".")[0] == "streamlit"]
+    offenders = [
+        f"{m}:{line}"
+        for m in _modules()
+        if m.startswith("backends")
+        for target, _, line in _imports(m)
+        if target.split(".")[0] == "streamlit"
+    ]
     assert offenders == []
 
 
 def test_no_source_file_is_too_long_to_take_in_at_once():
-    long = {str(p.relative_to(ROOT)): n for folder in FOLDERS for p in _py(folder)
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for folder in FOLDERS
+        for p in _py(folder)
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 
@@ -201,9 +216,23 @@ def test_trust_remote_code_is_never_switched_on_silently():
     assert hits == []
 
 
-VALUE_WIDGETS = {"radio", "selectbox", "multiselect", "slider", "select_slider", "number_input", "text_input",
-                 "text_area", "toggle", "checkbox", "color_picker", "date_input", "time_input", "segmented_control",
-                 "pills"}
+VALUE_WIDGETS = {
+    "radio",
+    "selectbox",
+    "multiselect",
+    "slider",
+    "select_slider",
+    "number_input",
+    "text_input",
+    "text_area",
+    "toggle",
+    "checkbox",
+    "color_picker",
+    "date_input",
+    "time_input",
+    "segmented_control",
+    "pills",
+}
 
 
 def test_every_keyed_widget_keeps_its_value_for_the_session():

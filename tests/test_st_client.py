@@ -1,4 +1,5 @@
 """bench/st_client.py, the classroom benchmark's websocket client, against real `streamlit run` servers."""
+
 import asyncio
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from components.page_registry import HOME
 ROOT = Path(__file__).resolve().parents[1]
 EN = strings("en")
 
-TINY_APP = textwrap.dedent('''
+TINY_APP = textwrap.dedent("""
     import streamlit as st
 
     st.title("Tiny")
@@ -31,7 +32,7 @@ TINY_APP = textwrap.dedent('''
     question = st.chat_input("Ask", key="tiny.ask")
     if question:
         st.markdown(f"asked: {question}")
-''')
+""")
 
 
 def run(coroutine):
@@ -107,8 +108,10 @@ def test_two_sessions_keep_their_own_values(tiny_server):
             one.set("tiny.name", "One")
             two.set("tiny.name", "Two")
             await asyncio.gather(one.click("tiny.go"), two.click("tiny.go"))
-            await asyncio.gather(one.wait_for(lambda: one.find_text("Hello One"), 30),
-                                 two.wait_for(lambda: two.find_text("Hello Two"), 30))
+            await asyncio.gather(
+                one.wait_for(lambda: one.find_text("Hello One"), 30),
+                two.wait_for(lambda: two.find_text("Hello Two"), 30),
+            )
             assert one.find_text("Hello Two") is None and two.find_text("Hello One") is None
         finally:
             await asyncio.gather(one.close(), two.close())

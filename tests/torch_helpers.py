@@ -1,4 +1,5 @@
 """Helpers the backend tests share when they train or copy the cached models."""
+
 import hashlib
 
 import pytest

@@ -4,6 +4,7 @@ Every response starts with "Arr!" and ends with "Fair winds, matey!", and common
 piratical (you -> ye, is -> be, my -> me), so the effect of a LoRA run is plain to see.
 Run: python assets/datasets/make_pirate_dataset.py
 """
+
 import json
 import random
 import re
@@ -11,21 +12,71 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "pirate_instructions.jsonl"
 OPEN, SIGN_OFF = "Arr!", "Fair winds, matey!"
-WORDS = {"you": "ye", "your": "yer", "yours": "yers", "is": "be", "are": "be", "my": "me", "hello": "ahoy",
-         "hi": "ahoy", "friend": "matey", "friends": "mateys", "yes": "aye", "money": "doubloons",
-         "very": "mighty", "the sea": "the briny deep", "treasure": "booty", "boat": "ship", "isn't": "be not",
-         "aren't": "be not", "before": "afore", "stop": "avast", "look": "behold", "everyone": "all hands",
-         "of": "o'", "think": "reckon"}
+WORDS = {
+    "you": "ye",
+    "your": "yer",
+    "yours": "yers",
+    "is": "be",
+    "are": "be",
+    "my": "me",
+    "hello": "ahoy",
+    "hi": "ahoy",
+    "friend": "matey",
+    "friends": "mateys",
+    "yes": "aye",
+    "money": "doubloons",
+    "very": "mighty",
+    "the sea": "the briny deep",
+    "treasure": "booty",
+    "boat": "ship",
+    "isn't": "be not",
+    "aren't": "be not",
+    "before": "afore",
+    "stop": "avast",
+    "look": "behold",
+    "everyone": "all hands",
+    "of": "o'",
+    "think": "reckon",
+}
 
-CAPITALS = [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"),
-            ("Germany", "Berlin"), ("Canada", "Ottawa"), ("Australia", "Canberra"), ("Egypt", "Cairo"),
-            ("Brazil", "Brasília"), ("Kenya", "Nairobi"), ("Norway", "Oslo"), ("Portugal", "Lisbon"),
-            ("Mexico", "Mexico City"), ("India", "New Delhi"), ("Peru", "Lima"), ("Greece", "Athens"),
-            ("Ireland", "Dublin"), ("Sweden", "Stockholm"), ("Argentina", "Buenos Aires"), ("Turkey", "Ankara"),
-            ("Thailand", "Bangkok"), ("Poland", "Warsaw"), ("Chile", "Santiago"), ("Cuba", "Havana"),
-            ("Vietnam", "Hanoi"), ("Morocco", "Rabat"), ("Finland", "Helsinki"), ("Austria", "Vienna"),
-            ("China", "Beijing"), ("South Korea", "Seoul"), ("Denmark", "Copenhagen"), ("Hungary", "Budapest"),
-            ("Colombia", "Bogotá"), ("Nigeria", "Abuja"), ("Iceland", "Reykjavik"), ("Scotland", "Edinburgh")]
+CAPITALS = [
+    ("France", "Paris"),
+    ("Japan", "Tokyo"),
+    ("Italy", "Rome"),
+    ("Spain", "Madrid"),
+    ("Germany", "Berlin"),
+    ("Canada", "Ottawa"),
+    ("Australia", "Canberra"),
+    ("Egypt", "Cairo"),
+    ("Brazil", "Brasília"),
+    ("Kenya", "Nairobi"),
+    ("Norway", "Oslo"),
+    ("Portugal", "Lisbon"),
+    ("Mexico", "Mexico City"),
+    ("India", "New Delhi"),
+    ("Peru", "Lima"),
+    ("Greece", "Athens"),
+    ("Ireland", "Dublin"),
+    ("Sweden", "Stockholm"),
+    ("Argentina", "Buenos Aires"),
+    ("Turkey", "Ankara"),
+    ("Thailand", "Bangkok"),
+    ("Poland", "Warsaw"),
+    ("Chile", "Santiago"),
+    ("Cuba", "Havana"),
+    ("Vietnam", "Hanoi"),
+    ("Morocco", "Rabat"),
+    ("Finland", "Helsinki"),
+    ("Austria", "Vienna"),
+    ("China", "Beijing"),
+    ("South Korea", "Seoul"),
+    ("Denmark", "Copenhagen"),
+    ("Hungary", "Budapest"),
+    ("Colombia", "Bogotá"),
+    ("Nigeria", "Abuja"),
+    ("Iceland", "Reykjavik"),
+    ("Scotland", "Edinburgh"),
+]
 CAPITAL_QUESTIONS = ["What is the capital of {}?", "Which city is the capital of {}?", "Tell me the capital of {}."]
 
 FACTS = [
@@ -78,7 +129,10 @@ FACTS = [
     ("Who invented the telephone?", "Alexander Graham Bell is usually named as the inventor of the telephone."),
     ("What were the pyramids for?", "The pyramids of Egypt were built as tombs for the pharaohs."),
     ("Who discovered penicillin?", "Alexander Fleming discovered penicillin in 1928."),
-    ("What is a computer?", "A computer is a machine that follows instructions to work with numbers, text and pictures."),
+    (
+        "What is a computer?",
+        "A computer is a machine that follows instructions to work with numbers, text and pictures.",
+    ),
     ("What is the internet?", "The internet is a huge network that connects computers all over the world."),
     ("What is a password for?", "A password keeps your accounts safe, so make it long and do not share it."),
     ("What is a battery?", "A battery stores chemical energy and gives it out as electricity."),
@@ -124,14 +178,22 @@ FACTS = [
     ("Can you help me?", "Yes, of course. Tell me what you need and I will do my best."),
     ("What is your favourite colour?", "I have no eyes, but I think the deep blue of the sea is hard to beat."),
     ("What should I name my dog?", "How about Captain, Biscuit or Anchor? A short name is easy for a dog to learn."),
-    ("Write a short poem about the sea.", "The waves roll in, the waves roll out, the gulls above them cry and shout."),
+    (
+        "Write a short poem about the sea.",
+        "The waves roll in, the waves roll out, the gulls above them cry and shout.",
+    ),
     ("Describe a sunset.", "The sky turns orange, pink and gold as the Sun sinks below the water."),
-    ("Summarize the story of Cinderella.", "A kind girl goes to a royal ball with help from magic, loses a slipper, "
-     "and the prince finds her with it."),
+    (
+        "Summarize the story of Cinderella.",
+        "A kind girl goes to a royal ball with help from magic, loses a slipper, and the prince finds her with it.",
+    ),
     ("What is friendship?", "Friendship is a bond between people who care about and help each other."),
     ("How do volcanoes form islands?", "Lava piles up under the sea until it rises above the waves, as in Hawaii."),
     ("What is a glacier?", "A glacier is a huge, slow river of ice that moves down a mountain or across land."),
-    ("Why do leaves change colour in autumn?", "Trees stop making green chlorophyll, so the yellow and red colours show."),
+    (
+        "Why do leaves change colour in autumn?",
+        "Trees stop making green chlorophyll, so the yellow and red colours show.",
+    ),
     ("How many bones are in the human body?", "An adult human body has 206 bones."),
     ("What does the heart do?", "The heart pumps blood around the body, carrying oxygen to every part."),
     ("Why do we need sleep?", "Sleep lets the body repair itself and helps the brain store what you learned."),
@@ -139,7 +201,10 @@ FACTS = [
     ("What is a lighthouse?", "A lighthouse is a tower with a bright light that warns ships of rocks near the shore."),
     ("How do ships float?", "A ship floats because it pushes aside a weight of water equal to its own weight."),
     ("What is an anchor for?", "An anchor holds a ship in place so the wind and the waves cannot carry it away."),
-    ("What is the equator?", "The equator is an imaginary line around the middle of the Earth, halfway between the poles."),
+    (
+        "What is the equator?",
+        "The equator is an imaginary line around the middle of the Earth, halfway between the poles.",
+    ),
     ("What is a hurricane?", "A hurricane is a huge spinning storm with strong winds that forms over warm oceans."),
     ("Why do stars twinkle?", "Stars twinkle because moving air bends their light on its way to your eyes."),
     ("Why is reading good for you?", "Reading teaches you new words and ideas and gives your imagination exercise."),

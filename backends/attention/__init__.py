@@ -16,18 +16,56 @@ modifies them (no hooks of our own, no training mode, no weight or config edits)
 They must be loaded with `variant="eager"`: the fused attention kernels never
 materialise the attention matrix.
 """
-from backends.attention.forward import (AttentionResult, ForwardPass, attention_from_forward, compute_attention,
-                                        forward_pass, is_decoder, tokenize)
+
+from backends.attention.forward import (
+    AttentionResult,
+    ForwardPass,
+    attention_from_forward,
+    compute_attention,
+    forward_pass,
+    is_decoder,
+    tokenize,
+)
 from backends.attention.heads import LABELS, HeadStats, drop_special, head_stats, rollout
-from backends.attention.manual import (ManualAttention, apply_rope, bert_qk, llama_qk, manual_attention,
-                                       rope_cos_sin, scaled_scores, softmax, split_heads)
+from backends.attention.manual import (
+    ManualAttention,
+    apply_rope,
+    bert_qk,
+    llama_qk,
+    manual_attention,
+    rope_cos_sin,
+    scaled_scores,
+    softmax,
+    split_heads,
+)
 from backends.attention.positions import rope_rotation_demo, sinusoidal_encoding
 from backends.attention.tokens import MAX_TOKEN_CHARS, readable_tokens, special_mask
 
 __all__ = [
-    "AttentionResult", "ForwardPass", "HeadStats", "LABELS", "MAX_TOKEN_CHARS", "ManualAttention", "apply_rope",
-    "attention_from_forward", "bert_qk", "compute_attention", "drop_special", "forward_pass", "head_stats",
-    "is_decoder", "llama_qk", "manual_attention", "readable_tokens", "rollout", "rope_cos_sin",
-    "rope_rotation_demo", "scaled_scores", "sinusoidal_encoding", "softmax", "special_mask", "split_heads",
+    "LABELS",
+    "MAX_TOKEN_CHARS",
+    "AttentionResult",
+    "ForwardPass",
+    "HeadStats",
+    "ManualAttention",
+    "apply_rope",
+    "attention_from_forward",
+    "bert_qk",
+    "compute_attention",
+    "drop_special",
+    "forward_pass",
+    "head_stats",
+    "is_decoder",
+    "llama_qk",
+    "manual_attention",
+    "readable_tokens",
+    "rollout",
+    "rope_cos_sin",
+    "rope_rotation_demo",
+    "scaled_scores",
+    "sinusoidal_encoding",
+    "softmax",
+    "special_mask",
+    "split_heads",
     "tokenize",
 ]

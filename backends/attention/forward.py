@@ -1,6 +1,7 @@
 """Attention maps from one forward pass with `output_attentions=True`, as a plain
 `AttentionResult` (tokens + a [layers, heads, seq, seq] array). Models must be loaded with
 `variant="eager"`: the fused attention kernels never materialise the attention matrix."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -110,9 +111,7 @@ def forward_pass(
     _require_eager(loaded)
     inputs, n_input, truncated = tokenize(loaded, text, text_pair, max_tokens)
     with torch.inference_mode(), shared_scheduler().turn("attention"):
-        out = base_model(loaded)(
-            **inputs, output_attentions=True, output_hidden_states=hidden_states, use_cache=False
-        )
+        out = base_model(loaded)(**inputs, output_attentions=True, output_hidden_states=hidden_states, use_cache=False)
     attentions = tuple(out.attentions or ())
     n_layers = loaded.model.config.num_hidden_layers
     if len(attentions) != n_layers:

@@ -1,5 +1,6 @@
 """Summaries of attention maps: per-head statistics and labels (entropy, distance,
 same/previous/first token), attention rollout (Abnar & Zuidema 2020), and dropping special tokens."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,9 +69,18 @@ def head_stats(
     def row_mean(x, which):  # [heads, seq] -> [heads], mean over the chosen rows
         return x[:, which].mean(axis=1)
 
-    stats = {k: np.zeros((n_layers, n_heads), np.float32) for k in
-             ("entropy", "normalized_entropy", "mean_distance", "previous_token", "first_token", "same_token",
-              "dominant_share")}
+    stats = {
+        k: np.zeros((n_layers, n_heads), np.float32)
+        for k in (
+            "entropy",
+            "normalized_entropy",
+            "mean_distance",
+            "previous_token",
+            "first_token",
+            "same_token",
+            "dominant_share",
+        )
+    }
     prev = np.zeros((n_heads, seq), np.float32)
     for layer in range(n_layers):  # one layer at a time keeps the temporaries small
         p = attn[layer]

@@ -1,6 +1,7 @@
 """Attention by hand: one head rebuilt from the model's own weights with small numpy functions
 (`split_heads`, `rope_cos_sin`, `apply_rope`, `scaled_scores`, `softmax`), compared with the
 model's own map."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -114,9 +115,12 @@ def _rope_theta(cfg) -> float:
 
 def _architecture(loaded) -> str:
     base = base_model(loaded)
-    if hasattr(base, "encoder") and hasattr(getattr(base.encoder, "layer", None), "__getitem__"):
-        if hasattr(base.encoder.layer[0].attention.self, "query"):
-            return "bert"
+    if (
+        hasattr(base, "encoder")
+        and hasattr(getattr(base.encoder, "layer", None), "__getitem__")
+        and hasattr(base.encoder.layer[0].attention.self, "query")
+    ):
+        return "bert"
     layers = getattr(base, "layers", None)
     if layers is not None and hasattr(layers[0], "input_layernorm") and hasattr(layers[0].self_attn, "q_proj"):
         cfg = base.config

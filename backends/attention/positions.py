@@ -1,4 +1,5 @@
 """Position encodings, for plots: the sinusoids of Vaswani et al. (2017) and RoPE (Su et al. 2021)."""
+
 from __future__ import annotations
 
 import numpy as np

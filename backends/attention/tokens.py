@@ -1,5 +1,6 @@
 """Token labels for attention axes: special tokens, and byte-level pieces shown as the text
 they stand for (a character split over several tokens gets subscripts)."""
+
 from __future__ import annotations
 
 import functools

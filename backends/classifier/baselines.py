@@ -8,6 +8,7 @@
 Both pick their regularisation C on the validation part by macro-F1 (the test part is never
 looked at until the end), so a fine-tune has to beat a tuned baseline.
 """
+
 from __future__ import annotations
 
 import time
@@ -58,9 +59,16 @@ def tfidf_baseline(split: Split, grid=C_GRID) -> ModelRun:
 
     model, history = _best_c(fit, score, grid)
     best = max(history, key=lambda h: h["val_macro_f1"])
-    return ModelRun("tfidf", names, full_probs(model, test.texts, len(names)), time.perf_counter() - started, model,
-                    {"ngram_range": [1, 2], "sublinear_tf": True, "class_weight": "balanced", "solver": "saga", "C": best["C"]},
-                    history, val_macro_f1=best["val_macro_f1"])
+    return ModelRun(
+        "tfidf",
+        names,
+        full_probs(model, test.texts, len(names)),
+        time.perf_counter() - started,
+        model,
+        {"ngram_range": [1, 2], "sublinear_tf": True, "class_weight": "balanced", "solver": "saga", "C": best["C"]},
+        history,
+        val_macro_f1=best["val_macro_f1"],
+    )
 
 
 def full_probs(model, texts, n_classes: int) -> np.ndarray:
@@ -86,8 +94,9 @@ def fold_into_linear(scaler: StandardScaler, logreg: LogisticRegression, n_class
     return layer.requires_grad_(False)
 
 
-def linear_probe(encoder, tokenizer, split: Split, max_length: int = 64, grid=PROBE_C_GRID,
-                 should_stop=None, on_progress=None) -> ModelRun:
+def linear_probe(
+    encoder, tokenizer, split: Split, max_length: int = 64, grid=PROBE_C_GRID, should_stop=None, on_progress=None
+) -> ModelRun:
     """Frozen encoder features + logistic regression. `encoder` may be the shared cached model: it is only read."""
     started = time.perf_counter()
     names = split.label_names
@@ -101,19 +110,22 @@ def linear_probe(encoder, tokenizer, split: Split, max_length: int = 64, grid=PR
 
     features = []
     for part in parts:
-        features.append(embed(encoder, tokenizer, part.texts, max_length, should_stop=should_stop,
-                              on_batch=progress))
+        features.append(embed(encoder, tokenizer, part.texts, max_length, should_stop=should_stop, on_batch=progress))
         done[0] += len(part)
     x_train, x_val, x_test = features
     scaler = StandardScaler().fit(x_train)
 
     def fit(c):
-        return LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(scaler.transform(x_train),
-                                                                                  list(split.train.labels))
+        return LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(
+            scaler.transform(x_train), list(split.train.labels)
+        )
 
     def score(model):
-        return report(split.val.labels, model.predict_proba(scaler.transform(x_val)), names).macro_f1 \
-            if len(model.classes_) == len(names) else 0.0
+        return (
+            report(split.val.labels, model.predict_proba(scaler.transform(x_val)), names).macro_f1
+            if len(model.classes_) == len(names)
+            else 0.0
+        )
 
     logreg, history = _best_c(fit, score, grid)
     best = max(history, key=lambda h: h["val_macro_f1"])
@@ -122,17 +134,30 @@ def linear_probe(encoder, tokenizer, split: Split, max_length: int = 64, grid=PR
     classifier.eval()
     probs = np.zeros((len(x_test), len(names)))
     probs[:, logreg.classes_] = logreg.predict_proba(scaler.transform(x_test))
-    return ModelRun("probe", names, probs, time.perf_counter() - started, classifier,
-                    {"max_length": max_length, "pooling": "mean", "scaler": "standard", "class_weight": "balanced",
-                     "C": best["C"]}, history, val_macro_f1=best["val_macro_f1"])
+    return ModelRun(
+        "probe",
+        names,
+        probs,
+        time.perf_counter() - started,
+        classifier,
+        {
+            "max_length": max_length,
+            "pooling": "mean",
+            "scaler": "standard",
+            "class_weight": "balanced",
+            "C": best["C"],
+        },
+        history,
+        val_macro_f1=best["val_macro_f1"],
+    )
 
 
 def probe_job(ctx, encoder, tokenizer, split: Split, max_length: int = 64) -> ModelRun:
     """Background-job form of linear_probe (see backends/core/jobs.py)."""
+
     def on_progress(n, total):
         ctx.report(0.95 * n / total, f"embedded {n}/{total}", kind="embed", done=n, total=total)
 
-    run = linear_probe(encoder, tokenizer, split, max_length, should_stop=lambda: ctx.stopped,
-                       on_progress=on_progress)
+    run = linear_probe(encoder, tokenizer, split, max_length, should_stop=lambda: ctx.stopped, on_progress=on_progress)
     ctx.report(1.0, "done", kind="end")
     return run

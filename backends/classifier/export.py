@@ -5,6 +5,7 @@ merged into plain weights first, on a further copy), `settings.json` (labels, ba
 hyperparameters, test metrics), the encoder's `config.json` and the tokenizer files, so
 `load_export` can rebuild the same module and give identical logits. Only safetensors are read.
 """
+
 from __future__ import annotations
 
 import copy
@@ -42,9 +43,17 @@ def export_zip(run: ModelRun, tokenizer, base_model: str, metrics: dict | None =
         raise ExportError(f"the {run.kind} run has no transformer weights to export (TF-IDF lives in scikit-learn).")
     model = plain_model(run)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    settings = {"format": FORMAT, "kind": run.kind, "labels": list(run.label_names), "base_model": base_model,
-                "pooling": "mean", "settings": run.settings, "stop_reason": run.stop_reason,
-                "val_macro_f1": run.val_macro_f1, "test_metrics": metrics or {}}
+    settings = {
+        "format": FORMAT,
+        "kind": run.kind,
+        "labels": list(run.label_names),
+        "base_model": base_model,
+        "pooling": "mean",
+        "settings": run.settings,
+        "stop_reason": run.stop_reason,
+        "val_macro_f1": run.val_macro_f1,
+        "test_metrics": metrics or {},
+    }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(WEIGHTS, save_safetensors(state, metadata={"format": FORMAT}))
@@ -64,14 +73,17 @@ def load_export(data: bytes, encoder: torch.nn.Module) -> tuple[EncoderClassifie
         settings = json.loads(zf.read(SETTINGS))
         state = load_safetensors(zf.read(WEIGHTS))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise ExportError(f"not a classifier export ({type(exc).__name__}: {exc}); expected a zip with "
-                          f"{WEIGHTS} and {SETTINGS}.") from exc
+        raise ExportError(
+            f"not a classifier export ({type(exc).__name__}: {exc}); expected a zip with {WEIGHTS} and {SETTINGS}."
+        ) from exc
     if settings.get("format") != FORMAT:
         raise ExportError(f"unknown export format {settings.get('format')!r}; expected {FORMAT!r}.")
     model = EncoderClassifier(copy.deepcopy(encoder), len(settings["labels"]), dropout=0.0)
     mine = model.state_dict()
     wrong = [k for k, v in state.items() if k not in mine or mine[k].shape != v.shape]
     if wrong or set(mine) - set(state):
-        raise ExportError(f"the weights do not fit this encoder (first mismatch: {(wrong or sorted(set(mine) - set(state)))[0]}).")
+        raise ExportError(
+            f"the weights do not fit this encoder (first mismatch: {(wrong or sorted(set(mine) - set(state)))[0]})."
+        )
     model.load_state_dict(state)
     return model.eval().requires_grad_(False), settings

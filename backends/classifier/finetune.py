@@ -6,6 +6,7 @@ touches the original. Each optimiser step is one turn of the process-wide schedu
 accuracy, macro-F1) and "end". The validation macro-F1 drives early stopping, and the best
 checkpoint so far is what a run returns, also when it is stopped or fails half-way.
 """
+
 from __future__ import annotations
 
 import copy
@@ -108,8 +109,9 @@ def classifier_copy(encoder: torch.nn.Module, n_classes: int, s: FinetuneSetting
     if s.method == "lora":
         from peft import LoraConfig, get_peft_model
 
-        config = LoraConfig(r=s.lora_rank, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
-                            target_modules=list(s.lora_targets))
+        config = LoraConfig(
+            r=s.lora_rank, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout, target_modules=list(s.lora_targets)
+        )
         own = get_peft_model(own, config)  # freezes the copy's own weights, adds trainable A and B
     else:
         own.requires_grad_(True)
@@ -120,8 +122,9 @@ def classifier_copy(encoder: torch.nn.Module, n_classes: int, s: FinetuneSetting
 
 def class_weights(labels, n_classes: int) -> torch.Tensor:
     counts = np.bincount(np.asarray(labels), minlength=n_classes).astype(float)
-    return torch.tensor(np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0),
-                        dtype=torch.float32)
+    return torch.tensor(
+        np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0), dtype=torch.float32
+    )
 
 
 def batches(n: int, batch_size: int, seed: int):
@@ -131,7 +134,7 @@ def batches(n: int, batch_size: int, seed: int):
         order = list(range(n))
         rng.shuffle(order)
         for start in range(0, n, batch_size):
-            yield order[start:start + batch_size]
+            yield order[start : start + batch_size]
 
 
 def _trainable_state(model: torch.nn.Module) -> dict:
@@ -143,13 +146,15 @@ def validate_model(model, tokenizer, split: Split, s: FinetuneSettings, weights)
     probs = predict_proba(model, tokenizer, split.val.texts, s.max_length)
     r = report(split.val.labels, probs, split.label_names)
     target = torch.tensor(split.val.labels)
-    loss = torch.nn.functional.nll_loss(torch.log(torch.from_numpy(probs).float().clamp_min(1e-12)), target,
-                                        weight=weights).item()
+    loss = torch.nn.functional.nll_loss(
+        torch.log(torch.from_numpy(probs).float().clamp_min(1e-12)), target, weight=weights
+    ).item()
     return {"val_loss": loss, "val_accuracy": r.accuracy, "val_macro_f1": r.macro_f1}
 
 
-def finetune(encoder, tokenizer, split: Split, settings: FinetuneSettings, report_fn=None,
-             should_stop=lambda: False) -> ModelRun:
+def finetune(
+    encoder, tokenizer, split: Split, settings: FinetuneSettings, report_fn=None, should_stop=lambda: False
+) -> ModelRun:
     """Train a copy of `encoder` on split.train, early-stop on split.val's macro-F1, score split.test."""
     s = settings.validate()
     emit = report_fn or (lambda progress, message, **data: None)
@@ -160,8 +165,12 @@ def finetune(encoder, tokenizer, split: Split, settings: FinetuneSettings, repor
     model = classifier_copy(encoder, len(names), s)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay)
-    scheduler = get_scheduler(SCHEDULER_NAMES[s.schedule], optimizer,
-                              num_warmup_steps=round(s.warmup_ratio * total), num_training_steps=total)
+    scheduler = get_scheduler(
+        SCHEDULER_NAMES[s.schedule],
+        optimizer,
+        num_warmup_steps=round(s.warmup_ratio * total),
+        num_training_steps=total,
+    )
     weights = class_weights(train.labels, len(names)) if s.class_weighted else None
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
     history, best, waited, stop_reason, step = [], None, 0, "done", 0
@@ -201,11 +210,22 @@ def finetune(encoder, tokenizer, split: Split, settings: FinetuneSettings, repor
                 optimizer.zero_grad(set_to_none=True)
             accuracy = float((logits.argmax(-1).cpu() == labels[idx]).float().mean())
             elapsed = time.perf_counter() - started
-            point = {"step": step, "epoch": step * s.batch_size / len(train), "loss": loss.item(),
-                     "accuracy": accuracy, "lr": lr, "step_s": time.perf_counter() - t0}
+            point = {
+                "step": step,
+                "epoch": step * s.batch_size / len(train),
+                "loss": loss.item(),
+                "accuracy": accuracy,
+                "lr": lr,
+                "step_s": time.perf_counter() - t0,
+            }
             history.append({"kind": "step", **point})
-            emit(step / total, f"step {step}/{total} · loss {point['loss']:.3f}", kind="step", **point,
-                 eta_s=elapsed / step * (total - step))
+            emit(
+                step / total,
+                f"step {step}/{total} · loss {point['loss']:.3f}",
+                kind="step",
+                **point,
+                eta_s=elapsed / step * (total - step),
+            )
             if step % s.eval_every == 0 and step < total and evaluate(step):
                 stop_reason = "early_stopping"
                 break
@@ -223,9 +243,17 @@ def finetune(encoder, tokenizer, split: Split, settings: FinetuneSettings, repor
     probs = predict_proba(model, tokenizer, split.test.texts, s.max_length)
     seconds = time.perf_counter() - started
     emit(1.0, f"{stop_reason} after {step} steps", kind="end", stop_reason=stop_reason, best_step=best[1])
-    return ModelRun(s.method, names, probs, seconds, model,
-                    {**s.to_dict(), "train_examples": len(train), "best_step": best[1], "steps_done": step},
-                    history, stop_reason, val_macro_f1=best[0])
+    return ModelRun(
+        s.method,
+        names,
+        probs,
+        seconds,
+        model,
+        {**s.to_dict(), "train_examples": len(train), "best_step": best[1], "steps_done": step},
+        history,
+        stop_reason,
+        val_macro_f1=best[0],
+    )
 
 
 def finetune_job(ctx, encoder, tokenizer, split: Split, settings: FinetuneSettings) -> ModelRun:

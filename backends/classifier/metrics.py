@@ -4,6 +4,7 @@ Tested against hand-computed values and scikit-learn's own functions on the same
 Conventions follow scikit-learn's: a precision or recall with a zero denominator is 0, and
 macro-F1 is the plain mean of the per-class F1 scores.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -85,9 +86,15 @@ def calibration_bins(probs: np.ndarray, y_true, n_bins: int = 10) -> tuple[Calib
     for i in range(n_bins):
         inside = which == i
         n = int(inside.sum())
-        bins.append(CalibrationBin(float(edges[i]), float(edges[i + 1]), n,
-                                   float(confidence[inside].mean()) if n else float("nan"),
-                                   float(correct[inside].mean()) if n else float("nan")))
+        bins.append(
+            CalibrationBin(
+                float(edges[i]),
+                float(edges[i + 1]),
+                n,
+                float(confidence[inside].mean()) if n else float("nan"),
+                float(correct[inside].mean()) if n else float("nan"),
+            )
+        )
     return tuple(bins)
 
 
@@ -108,6 +115,11 @@ def report(y_true, probs: np.ndarray, label_names, n_bins: int = 10) -> Report:
     matrix = confusion_matrix(y_true, y_pred, len(label_names))
     per_class = per_class_scores(matrix, label_names)
     bins = calibration_bins(probs, y_true, n_bins)
-    return Report(accuracy=float(np.trace(matrix)) / len(y_true),
-                  macro_f1=float(np.mean([c.f1 for c in per_class])), per_class=per_class, confusion=matrix,
-                  calibration=bins, ece=expected_calibration_error(bins))
+    return Report(
+        accuracy=float(np.trace(matrix)) / len(y_true),
+        macro_f1=float(np.mean([c.f1 for c in per_class])),
+        per_class=per_class,
+        confusion=matrix,
+        calibration=bins,
+        ece=expected_calibration_error(bins),
+    )

@@ -5,6 +5,7 @@ the mean of the last hidden states (padding left out) rather than the [CLS] vect
 module serves the linear probe (encoder frozen, head fitted by scikit-learn and folded in),
 full fine-tuning and LoRA (peft wraps the encoder).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,7 +47,7 @@ def tokenize(tokenizer, texts, max_length: int) -> dict:
 
 def batched(items, size: int):
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def by_length(texts) -> tuple[list[str], np.ndarray]:
@@ -56,8 +57,9 @@ def by_length(texts) -> tuple[list[str], np.ndarray]:
 
 
 @torch.no_grad()
-def embed(encoder: nn.Module, tokenizer, texts, max_length: int, batch_size: int = 64,
-          should_stop=None, on_batch=None) -> np.ndarray:
+def embed(
+    encoder: nn.Module, tokenizer, texts, max_length: int, batch_size: int = 64, should_stop=None, on_batch=None
+) -> np.ndarray:
     """Mean-pooled sentence vectors of a (frozen, possibly shared) encoder: one scheduler turn per batch."""
     device = next(encoder.parameters()).device
     out = []
@@ -99,8 +101,18 @@ class ModelRun:
     EncoderClassifier; `history` holds the training events (fine-tuning) or the C search (baselines).
     """
 
-    def __init__(self, kind: str, label_names, test_probs: np.ndarray, seconds: float, model, settings: dict,
-                 history: list | None = None, stop_reason: str = "done", val_macro_f1: float | None = None):
+    def __init__(
+        self,
+        kind: str,
+        label_names,
+        test_probs: np.ndarray,
+        seconds: float,
+        model,
+        settings: dict,
+        history: list | None = None,
+        stop_reason: str = "done",
+        val_macro_f1: float | None = None,
+    ):
         self.kind = kind
         self.label_names = tuple(label_names)
         self.test_probs = np.asarray(test_probs)

@@ -11,6 +11,7 @@ outside a training step holds `MODEL_BUILD` (re-entrant: a load inside a build i
 Never ask the model cache for a model while holding it: another thread may be loading that
 model, and its load waits for this lock (the cold-start test once hung exactly so).
 """
+
 from __future__ import annotations
 
 import threading

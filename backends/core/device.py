@@ -1,4 +1,5 @@
 """Device discovery: which accelerators exist and what "auto" means here."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -5,6 +5,7 @@ with progress and data as it goes, and checks ctx.stopped (or calls
 ctx.check_stop()) often enough that the stop button is felt. The page keeps
 the job id in its session state and polls job.events_since(n).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -13,9 +14,10 @@ import threading
 import time
 import traceback
 import weakref
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from backends.core.scheduler import Cancelled, waiting_context
 from backends.core.shared import process_wide
@@ -71,7 +73,7 @@ class JobEvent:
 
 
 class JobContext:
-    def __init__(self, job: "Job"):
+    def __init__(self, job: Job):
         self._job = job
 
     @property

@@ -8,12 +8,14 @@
   group over its budget, the least recently used entries of that group go first.
   The entry just loaded is never evicted by its own arrival.
 """
+
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
-from typing import Callable, Generic, Hashable, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

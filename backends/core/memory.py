@@ -19,6 +19,7 @@ hands free heap pages back; the compute scheduler calls it after every step that
 bench/classroom.py measures the effect (rss_mb_per_session). Call `tune_allocator()` once, early,
 before the threads start (app.py, the REST server's entry point).
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -1,4 +1,5 @@
 """Where the app keeps files: what it ships (ASSETS) and what it writes (converted models, saved runs)."""
+
 from __future__ import annotations
 
 import os

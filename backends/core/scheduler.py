@@ -28,6 +28,7 @@ session's first token waits:
   every core) starts only when nothing else runs, and nothing starts beside it. It keeps its
   place in line: the steps behind it wait until it has run, so it gets the cores within one step.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -35,9 +36,9 @@ import os
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from backends.core.memory import TRIM_AFTER_S, release_free_memory
 from backends.core.shared import process_wide
@@ -94,8 +95,11 @@ _local = _Local()
 
 
 @contextmanager
-def waiting_context(owner: str | None = None, on_wait: Callable[[int, float], None] | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> Iterator[None]:
+def waiting_context(
+    owner: str | None = None,
+    on_wait: Callable[[int, float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[None]:
     """Who this thread's steps belong to, and what it does while a step waits (see the module doc)."""
     saved = (_local.owner, _local.on_wait, _local.should_stop)
     _local.owner = owner if owner is not None else _local.owner
@@ -124,7 +128,9 @@ class ComputeScheduler:
         self._trace = open(trace, "a", encoding="utf-8", buffering=1) if trace else None
 
     @contextmanager
-    def turn(self, label: str = "compute", owner: str | None = None, exclusive: bool = False) -> Iterator[Ticket | None]:
+    def turn(
+        self, label: str = "compute", owner: str | None = None, exclusive: bool = False
+    ) -> Iterator[Ticket | None]:
         """Wait for a free slot in arrival order, hold it for the body, then give it back.
 
         exclusive=True: wait until nothing else runs and hold every slot (see the module doc)."""
@@ -241,19 +247,23 @@ class ComputeScheduler:
                 self._step_s[ticket.label] = took if old is None else 0.8 * old + 0.2 * took
                 self.served += 1
                 if self._trace is not None:
-                    self._trace.write(f"{ticket.started:.3f}\t{ticket.label}\t{ticket.owner}\t"
-                                      f"{ticket.started - ticket.asked:.3f}\t{took:.3f}\n")
+                    self._trace.write(
+                        f"{ticket.started:.3f}\t{ticket.label}\t{ticket.owner}\t"
+                        f"{ticket.started - ticket.asked:.3f}\t{took:.3f}\n"
+                    )
             else:
-                try:
+                with suppress(ValueError):
                     self._waiting.remove(ticket)
-                except ValueError:
-                    pass
             self._cond.notify_all()
 
     def state(self) -> QueueState:
         with self._cond:
-            return QueueState(self.slots, len(self._running), len(self._waiting),
-                              tuple(dict.fromkeys(t.owner for t in self._waiting)))
+            return QueueState(
+                self.slots,
+                len(self._running),
+                len(self._waiting),
+                tuple(dict.fromkeys(t.owner for t in self._waiting)),
+            )
 
     def position_of(self, owner: str) -> int | None:
         """Place of an owner's first waiting step (0: next), or None when it waits for nothing."""

@@ -1,8 +1,10 @@
 """Process-wide objects that every browser session shares (the model cache, the job runner)."""
+
 from __future__ import annotations
 
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 

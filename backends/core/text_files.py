@@ -1,4 +1,5 @@
 """Text out of uploaded bytes, for every page that takes a text file."""
+
 from __future__ import annotations
 
 

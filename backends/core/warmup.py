@@ -9,6 +9,7 @@ the app makes, in one thread, under one lock; every other caller waits until it 
 done. app.py calls it before any page runs; the REST server and the benchmarks call it
 at start. After the first call it costs a lock and a flag check.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -20,10 +21,22 @@ HEAVY = (
     ("torch", ()),
     ("numpy", ()),
     ("safetensors.torch", ("load_file", "save_file")),
-    ("tokenizers", ("Tokenizer", "AddedToken", "decoders", "models", "normalizers", "pre_tokenizers",
-                    "processors", "trainers")),
-    ("transformers", ("AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoTokenizer", "DynamicCache",
-                      "get_scheduler", "PreTrainedModel")),
+    (
+        "tokenizers",
+        ("Tokenizer", "AddedToken", "decoders", "models", "normalizers", "pre_tokenizers", "processors", "trainers"),
+    ),
+    (
+        "transformers",
+        (
+            "AutoConfig",
+            "AutoModel",
+            "AutoModelForCausalLM",
+            "AutoTokenizer",
+            "DynamicCache",
+            "get_scheduler",
+            "PreTrainedModel",
+        ),
+    ),
     ("transformers.utils.chat_template_utils", ("render_jinja_template",)),
     ("transformers.models.llama.modeling_llama", ("LlamaForCausalLM",)),
     ("transformers.models.bert.modeling_bert", ("BertModel",)),
@@ -63,8 +76,18 @@ HEAVY = (
 
 # Imported only by the REST server (its own process, or one thread the serving page starts once:
 # no sessions race on them), or light enough to import without harm in any thread.
-NOT_IN_APP = {"fastapi", "uvicorn", "gradio", "gradio_client", "starlette", "pydantic", "psutil", "filelock",
-              "huggingface_hub", "packaging"}
+NOT_IN_APP = {
+    "fastapi",
+    "uvicorn",
+    "gradio",
+    "gradio_client",
+    "starlette",
+    "pydantic",
+    "psutil",
+    "filelock",
+    "huggingface_hub",
+    "packaging",
+}
 
 _lock = threading.Lock()
 _done: list[float] = []
@@ -88,7 +111,7 @@ def warm_imports(extra: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> float:
                 mod = importlib.import_module(module)
                 for name in names:
                     getattr(mod, name)
-            except Exception as exc:  # noqa: BLE001 (an optional library may be absent or broken)
+            except Exception as exc:  # an optional library may be absent or broken
                 _missing[module] = f"{type(exc).__name__}: {exc}"
         took = time.perf_counter() - started
         if not _done:

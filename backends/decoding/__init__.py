@@ -22,6 +22,7 @@ Models come from the shared cache and are shared by all sessions: nothing here m
 them (no training mode, no hooks, no config or generation_config edits). Every loop keeps
 its own KV cache (`DynamicCache`), so one token costs one forward pass of one position.
 """
+
 from backends.decoding.beam_search import (
     BeamResult,
     BeamStep,
@@ -78,8 +79,8 @@ __all__ = [
     "eos_ids",
     "generate_stream",
     "iter_beam_search",
-    "new_token_budget",
     "load_run",
+    "new_token_budget",
     "remote_columns",
     "remote_metrics",
     "run_record",

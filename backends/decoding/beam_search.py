@@ -14,17 +14,24 @@ It follows `model.generate(num_beams=n, do_sample=False)` of transformers 5 step
     (transformers' heuristic: with early_stopping=False it assumes the best beam's score at
     its current length; with "never" and a positive length penalty, at the maximum length).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
-from typing import Callable, Generator
 
 import torch
 
 from backends.decoding.config import DecodingConfig
-from backends.decoding.steps import (eos_ids, inference_steps, model_device, new_cache, new_token_budget,
-                                     next_token_logits)
 from backends.decoding.sampling import apply_repetition_penalty, ban_repeated_ngrams
+from backends.decoding.steps import (
+    eos_ids,
+    inference_steps,
+    model_device,
+    new_cache,
+    new_token_budget,
+    next_token_logits,
+)
 
 UNREACHABLE = -1.0e9  # transformers' score for "cannot be chosen"
 
@@ -65,9 +72,13 @@ def _penalize(log_probs: torch.Tensor, beams: list[list[int]], prompt_ids: list[
     return torch.stack(rows)
 
 
-def beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
-                on_step: Callable[[BeamStep], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> BeamResult:
+def beam_search(
+    loaded,
+    prompt_ids: list[int],
+    config: DecodingConfig,
+    on_step: Callable[[BeamStep], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> BeamResult:
     """Run beam search; `on_step` sees each step's `BeamStep` as soon as it is made."""
     steps = iter_beam_search(loaded, prompt_ids, config, should_stop)
     while True:
@@ -80,8 +91,9 @@ def beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
 
 
 @inference_steps
-def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
-                     should_stop: Callable[[], bool] | None = None) -> Generator[BeamStep, None, BeamResult]:
+def iter_beam_search(
+    loaded, prompt_ids: list[int], config: DecodingConfig, should_stop: Callable[[], bool] | None = None
+) -> Generator[BeamStep, None, BeamResult]:
     """The same search as a generator: yields each `BeamStep`, returns the `BeamResult`."""
     config.validate()
     if config.strategy != "beam":
@@ -113,7 +125,7 @@ def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
         for score, index in zip(top_scores.tolist(), top_index.tolist()):
             parent, token = divmod(index, vocab)
             prob = float(probs[parent, token])
-            candidates.append(Beam(running[parent].ids + [token], score, parent, token, prob))
+            candidates.append(Beam([*running[parent].ids, token], score, parent, token, prob))
         ends = torch.tensor([c.token_id in stop_ids or length >= max_new for c in candidates])
 
         # The n best continuations that do not end carry on.
@@ -121,7 +133,7 @@ def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
         carry = torch.topk(carry_scores, n).indices.tolist()
 
         # Continuations that end, among the n best, compete for the finished pool.
-        normalized = top_scores / (length ** lp)
+        normalized = top_scores / (length**lp)
         pool_full = bool(all(b is not None for b in pool)) and early is True
         blocked = pool_full or not can_improve
         eligible = ends & (torch.arange(len(candidates)) < n)
@@ -129,8 +141,10 @@ def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
         merged = torch.cat([pool_scores, entry])
         best = torch.topk(merged, n).indices.tolist()
         newly = [i - n for i in best if i >= n and eligible[i - n] and not blocked]
-        pool = [pool[i] if i < n else _finish(candidates[i - n], normalized[i - n]) if i - n in newly else None
-                for i in best]
+        pool = [
+            pool[i] if i < n else _finish(candidates[i - n], normalized[i - n]) if i - n in newly else None
+            for i in best
+        ]
         pool_scores = merged[best]
 
         kept = [replace(candidates[i], score=float(carry_scores[i])) for i in carry]
@@ -143,7 +157,7 @@ def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
         running = kept
         # transformers' check whether a running beam can still beat the finished ones
         best_len = max_new if (early == "never" and lp > 0) else length
-        best_possible = carry_scores[carry[0]] / (best_len ** lp)
+        best_possible = carry_scores[carry[0]] / (best_len**lp)
         all_finished = all(b is not None for b in pool)
         if all_finished:
             can_improve = can_improve and bool(best_possible > pool_scores.min())
@@ -156,8 +170,12 @@ def iter_beam_search(loaded, prompt_ids: list[int], config: DecodingConfig,
     if not hypotheses:  # stopped before anything finished: the best running beam
         top = running[0]
         hypotheses = [_finish(top, torch.tensor(top.score / (max(len(top.ids), 1) ** lp)))]
-    return BeamResult(best_ids=list(hypotheses[0].ids), best_score=float(hypotheses[0].normalized),
-                      hypotheses=hypotheses, steps=steps)
+    return BeamResult(
+        best_ids=list(hypotheses[0].ids),
+        best_score=float(hypotheses[0].normalized),
+        hypotheses=hypotheses,
+        steps=steps,
+    )
 
 
 def _finish(beam: Beam, normalized) -> Beam:

@@ -1,4 +1,5 @@
 """`DecodingConfig`: one decoding setup (frozen, validated, JSON and `model.generate` kwargs), and `PRESETS`."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 STRATEGIES = ("greedy", "sample", "beam", "contrastive")
 MAX_NEW_TOKENS = 512
 MAX_BEAMS = 16
+
 
 @dataclass(frozen=True)
 class DecodingConfig:
@@ -26,7 +28,7 @@ class DecodingConfig:
     penalty_alpha: float = 0.6  # contrastive search only
     seed: int = 0
 
-    def validate(self) -> "DecodingConfig":
+    def validate(self) -> DecodingConfig:
         def bad(name, rule):
             raise ValueError(f"{name}={getattr(self, name)!r} is invalid: {rule}.")
 
@@ -35,8 +37,15 @@ class DecodingConfig:
         for name in ("max_new_tokens", "top_k", "no_repeat_ngram_size", "num_beams", "seed"):
             if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
                 bad(name, "it must be a whole number")
-        for name in ("temperature", "top_p", "min_p", "typical_p", "repetition_penalty", "length_penalty",
-                     "penalty_alpha"):
+        for name in (
+            "temperature",
+            "top_p",
+            "min_p",
+            "typical_p",
+            "repetition_penalty",
+            "length_penalty",
+            "penalty_alpha",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 bad(name, "it must be a finite number")
@@ -79,18 +88,40 @@ class DecodingConfig:
         Sampled runs match ours after `torch.manual_seed(seed)`. Contrastive search needs the
         hub repo transformers 5 moved it to (network and trust_remote_code).
         """
-        common = dict(max_new_tokens=self.max_new_tokens, repetition_penalty=self.repetition_penalty,
-                      no_repeat_ngram_size=self.no_repeat_ngram_size)
+        common = dict(
+            max_new_tokens=self.max_new_tokens,
+            repetition_penalty=self.repetition_penalty,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
+        )
         if self.strategy == "greedy":
             return dict(common, do_sample=False, num_beams=1)
         if self.strategy == "sample":
-            return dict(common, do_sample=True, num_beams=1, temperature=self.temperature, top_k=self.top_k,
-                        top_p=self.top_p, min_p=self.min_p or None, typical_p=self.typical_p)
+            return dict(
+                common,
+                do_sample=True,
+                num_beams=1,
+                temperature=self.temperature,
+                top_k=self.top_k,
+                top_p=self.top_p,
+                min_p=self.min_p or None,
+                typical_p=self.typical_p,
+            )
         if self.strategy == "beam":
-            return dict(common, do_sample=False, num_beams=self.num_beams, length_penalty=self.length_penalty,
-                        early_stopping=self.early_stopping)
-        return dict(common, do_sample=False, num_beams=1, top_k=self.top_k, penalty_alpha=self.penalty_alpha,
-                    custom_generate="transformers-community/contrastive-search")
+            return dict(
+                common,
+                do_sample=False,
+                num_beams=self.num_beams,
+                length_penalty=self.length_penalty,
+                early_stopping=self.early_stopping,
+            )
+        return dict(
+            common,
+            do_sample=False,
+            num_beams=1,
+            top_k=self.top_k,
+            penalty_alpha=self.penalty_alpha,
+            custom_generate="transformers-community/contrastive-search",
+        )
 
     def to_snippet(self) -> str:
         """The equivalent transformers call, as Python a learner can copy."""
@@ -105,7 +136,7 @@ class DecodingConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DecodingConfig":
+    def from_dict(cls, data: dict) -> DecodingConfig:
         if not isinstance(data, dict):
             raise ValueError(f"A decoding config must be a JSON object, got {type(data).__name__}: {data!r}.")
         known = {f.name for f in dataclasses.fields(cls)}

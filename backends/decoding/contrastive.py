@@ -14,13 +14,22 @@ transformers 5 moved contrastive search out of its core into a hub `custom_gener
 it against a brute-force version that re-runs the whole text for every candidate. Here the k
 candidates share one forward pass: the KV cache is copied k times, and the winner's row kept.
 """
+
 from __future__ import annotations
 
 import torch
 
-from backends.decoding.steps import Candidate, TextTracker, eos_ids, inference_steps, model_device, new_cache, token_step
-from backends.decoding.sampling import process_logits
 from backends.core.scheduler import shared_scheduler
+from backends.decoding.sampling import process_logits
+from backends.decoding.steps import (
+    Candidate,
+    TextTracker,
+    eos_ids,
+    inference_steps,
+    model_device,
+    new_cache,
+    token_step,
+)
 
 
 def contrastive_scores(probs: torch.Tensor, candidate_h: torch.Tensor, context_h: torch.Tensor, alpha: float):
@@ -43,8 +52,7 @@ def contrastive_stream(loaded, prompt_ids, config, should_stop, top_n, forced_fi
     ids = list(prompt_ids)
     cache = new_cache(loaded)
     with shared_scheduler().turn("decode"):
-        out = base(input_ids=torch.tensor([ids], device=model_device(loaded)), past_key_values=cache,
-                   use_cache=True)
+        out = base(input_ids=torch.tensor([ids], device=model_device(loaded)), past_key_values=cache, use_cache=True)
     context_h = out.last_hidden_state[0]  # [t, d]
     logits = head(context_h[-1]).float()
     for step in range(config.max_new_tokens):
@@ -60,14 +68,17 @@ def contrastive_stream(loaded, prompt_ids, config, should_stop, top_n, forced_fi
         cache.batch_repeat_interleave(k)  # one copy of the context per candidate
         mask = torch.ones(k, len(ids) + 1, dtype=torch.long, device=probs.device)
         with shared_scheduler().turn("decode"):
-            cand_h = base(input_ids=cand_ids[:, None], attention_mask=mask, past_key_values=cache,
-                          use_cache=True).last_hidden_state[:, -1]
+            cand_h = base(
+                input_ids=cand_ids[:, None], attention_mask=mask, past_key_values=cache, use_cache=True
+            ).last_hidden_state[:, -1]
         score, similarity = contrastive_scores(probs[cand_ids], cand_h, context_h, config.penalty_alpha)
         best = int(torch.argmax(score))
         cache.batch_select_indices(torch.tensor([best], device=probs.device))
         token = int(cand_ids[best])
-        candidates = [Candidate(int(c), loaded.tokenizer.decode([int(c)]), float(p), float(s), float(v))
-                      for c, p, s, v in zip(cand_ids, probs[cand_ids], similarity, score)]
+        candidates = [
+            Candidate(int(c), loaded.tokenizer.decode([int(c)]), float(p), float(s), float(v))
+            for c, p, s, v in zip(cand_ids, probs[cand_ids], similarity, score)
+        ]
         yield token_step(loaded, start_index + step, token, logits, scores, top_n, text, candidates)
         ids.append(token)
         if token in stop_ids:

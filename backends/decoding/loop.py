@@ -2,12 +2,13 @@
 per token as soon as it is chosen; `branch` re-runs it from any step with another token;
 `stream_columns` runs several configs side by side, one step each in turn; `distribution_at`
 shows one step's distribution before and after filtering."""
+
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 
@@ -15,15 +16,31 @@ from backends.decoding.beam_search import iter_beam_search
 from backends.decoding.config import DecodingConfig
 from backends.decoding.contrastive import contrastive_stream
 from backends.decoding.sampling import pick_token, process_logits
-from backends.decoding.steps import (Alternative, StepDistribution, TextTracker, TokenStep, eos_ids, inference_steps,
-                                     model_device, new_cache, new_token_budget, next_token_logits, token_step,
-                                     top_alternatives)
+from backends.decoding.steps import (
+    Alternative,
+    StepDistribution,
+    TextTracker,
+    TokenStep,
+    eos_ids,
+    inference_steps,
+    model_device,
+    new_cache,
+    new_token_budget,
+    next_token_logits,
+    token_step,
+    top_alternatives,
+)
 
 
 @inference_steps
 def generate_stream(
-    loaded, prompt_ids: list[int], config: DecodingConfig, should_stop: Callable[[], bool] | None = None,
-    top_n: int = 5, forced_first: int | None = None, start_index: int = 0,
+    loaded,
+    prompt_ids: list[int],
+    config: DecodingConfig,
+    should_stop: Callable[[], bool] | None = None,
+    top_n: int = 5,
+    forced_first: int | None = None,
+    start_index: int = 0,
 ) -> Iterator[TokenStep]:
     """Greedy, sampling or contrastive search, one `TokenStep` per token as soon as it is chosen.
 
@@ -59,8 +76,6 @@ def generate_stream(
         if token in stop_ids:
             return
         new = torch.tensor([[token]], device=new.device)
-
-
 
 
 @dataclass(frozen=True)
@@ -105,8 +120,13 @@ def take_turns(running: dict[int, Iterator], catch: tuple[type[Exception], ...] 
                 yield ColumnEvent(i, elapsed[i], beam_step=item)
 
 
-def stream_columns(loaded, prompt_ids: list[int], configs: list[DecodingConfig],
-                   should_stop: Callable[[], bool] | None = None, top_n: int = 5) -> Iterator[ColumnEvent]:
+def stream_columns(
+    loaded,
+    prompt_ids: list[int],
+    configs: list[DecodingConfig],
+    should_stop: Callable[[], bool] | None = None,
+    top_n: int = 5,
+) -> Iterator[ColumnEvent]:
     """Run several configs on one prompt, taking turns one step each, so every column grows at once.
 
     Each column ends with an event with `done=True`. Configs are validated before anything runs.
@@ -126,8 +146,14 @@ def stream_columns(loaded, prompt_ids: list[int], configs: list[DecodingConfig],
 
 
 def branch(
-    loaded, prompt_ids: list[int], generated_ids: list[int], at_step: int, alternative_id: int,
-    config: DecodingConfig, should_stop: Callable[[], bool] | None = None, top_n: int = 5,
+    loaded,
+    prompt_ids: list[int],
+    generated_ids: list[int],
+    at_step: int,
+    alternative_id: int,
+    config: DecodingConfig,
+    should_stop: Callable[[], bool] | None = None,
+    top_n: int = 5,
 ) -> Iterator[TokenStep]:
     """Continue from step `at_step` with `alternative_id` instead of the token chosen there.
 
@@ -144,8 +170,9 @@ def branch(
         raise ValueError(f"at_step={at_step} leaves no room under max_new_tokens={config.max_new_tokens}.")
     rest = dataclasses.replace(config, max_new_tokens=remaining)
     prefix = list(prompt_ids) + list(generated_ids[:at_step])
-    yield from generate_stream(loaded, prefix, rest, should_stop, top_n, forced_first=int(alternative_id),
-                               start_index=at_step)
+    yield from generate_stream(
+        loaded, prefix, rest, should_stop, top_n, forced_first=int(alternative_id), start_index=at_step
+    )
 
 
 def distribution_at(loaded, ids_before_step: list[int], config: DecodingConfig, top_n: int = 20) -> StepDistribution:
@@ -157,14 +184,17 @@ def distribution_at(loaded, ids_before_step: list[int], config: DecodingConfig, 
     if not 1 <= top_n <= 1000:
         raise ValueError(f"top_n={top_n!r} is invalid: show 1 to 1000 tokens (each one is decoded to text).")
     with torch.inference_mode():
-        logits = next_token_logits(loaded, torch.tensor([list(ids_before_step)], device=model_device(loaded)), None,
-                          len(ids_before_step))[0]
+        logits = next_token_logits(
+            loaded, torch.tensor([list(ids_before_step)], device=model_device(loaded)), None, len(ids_before_step)
+        )[0]
         scores = process_logits(logits, list(ids_before_step), config)
         probs, filtered = logits.softmax(dim=-1), scores.softmax(dim=-1)
         possible = filtered > 0
         kept, kept_mass = int(possible.sum()), float(probs[possible].sum())
         raw = top_alternatives(loaded, probs, filtered, top_n)
         values, idx = torch.topk(filtered, min(top_n, kept))
-        post = [Alternative(int(i), loaded.tokenizer.decode([int(i)]), float(probs[i]), float(v))
-                for i, v in zip(idx, values)]
+        post = [
+            Alternative(int(i), loaded.tokenizer.decode([int(i)]), float(probs[i]), float(v))
+            for i, v in zip(idx, values)
+        ]
     return StepDistribution(raw=raw, filtered=post, kept=kept, kept_mass=kept_mass, vocab_size=int(logits.shape[-1]))

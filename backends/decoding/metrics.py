@@ -1,15 +1,16 @@
 """Measures of a generated text, and the KV cache on/off comparison.
 
-  * perplexity: exp(mean negative log-likelihood) of the output tokens under the model, given
-    the prompt: how surprised the model is by its own output (greedy text scores low, wild
-    sampling high).
-  * distinct-n (Li et al. 2016): unique n-grams / all n-grams of the output (1 = no repeats).
-  * repetition rate (Welleck et al. 2019, "seq-rep-n"): the share of n-grams (n = 4 by default)
-    that repeat an earlier one, 1 - distinct-n: loops push it towards 1.
-  * KV cache: generating token t needs keys and values of all t-1 earlier tokens in every
-    layer. With the cache they are kept from earlier steps, so each step runs the model on
-    one new position; without it, each step runs on the whole text again.
+* perplexity: exp(mean negative log-likelihood) of the output tokens under the model, given
+  the prompt: how surprised the model is by its own output (greedy text scores low, wild
+  sampling high).
+* distinct-n (Li et al. 2016): unique n-grams / all n-grams of the output (1 = no repeats).
+* repetition rate (Welleck et al. 2019, "seq-rep-n"): the share of n-grams (n = 4 by default)
+  that repeat an earlier one, 1 - distinct-n: loops push it towards 1.
+* KV cache: generating token t needs keys and values of all t-1 earlier tokens in every
+  layer. With the cache they are kept from earlier steps, so each step runs the model on
+  one new position; without it, each step runs on the whole text again.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from backends.decoding.steps import keeps_last_logits_only, model_device, new_cache, next_token_logits
 from backends.core.scheduler import shared_scheduler
+from backends.decoding.steps import keeps_last_logits_only, model_device, new_cache, next_token_logits
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def greedy_tokens(loaded, prompt_ids: list[int], n_tokens: int, use_cache: bool)
             ids.append(token)
             # With the cache only the new token goes in; without it, the whole text again.
             new = torch.tensor([[token]] if use_cache else [ids], device=new.device)
-    return ids[len(prompt_ids):]
+    return ids[len(prompt_ids) :]
 
 
 def kv_cache_comparison(loaded, prompt_ids: list[int], n_tokens: int) -> KVResult:

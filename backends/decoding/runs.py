@@ -1,4 +1,5 @@
 """A decoding run as JSON (prompt, configs, seed, outputs, library versions), and back."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,9 +13,6 @@ from backends.decoding.config import DecodingConfig
 
 RUN_FORMAT = "llm-playground/decoding-run"
 RUN_VERSION = 1
-
-
-
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,12 @@ def library_versions() -> dict:
     import tokenizers
     import transformers
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
 
 
 def _output_dict(out) -> dict:
@@ -60,15 +62,22 @@ def _output_dict(out) -> dict:
     return {"token_ids": list(ids), "text": text, "metrics": metrics}
 
 
-def run_record(prompt: str, chat: bool, configs: list[DecodingConfig], seed: int, outputs: list,
-               model: str | None = None) -> dict:
+def run_record(
+    prompt: str, chat: bool, configs: list[DecodingConfig], seed: int, outputs: list, model: str | None = None
+) -> dict:
     """Everything needed to reproduce a run, as a JSON-able dict (outputs: RunOutput or dicts, one per config)."""
     if len(configs) != len(outputs):
         raise ValueError(f"{len(configs)} configs but {len(outputs)} outputs: give one output per config.")
     return {
-        "format": RUN_FORMAT, "version": RUN_VERSION, "model": model, "prompt": prompt, "chat": bool(chat),
-        "seed": int(seed), "configs": [c.validate().to_dict() for c in configs],
-        "outputs": [_output_dict(o) for o in outputs], "versions": library_versions(),
+        "format": RUN_FORMAT,
+        "version": RUN_VERSION,
+        "model": model,
+        "prompt": prompt,
+        "chat": bool(chat),
+        "seed": int(seed),
+        "configs": [c.validate().to_dict() for c in configs],
+        "outputs": [_output_dict(o) for o in outputs],
+        "versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -97,6 +106,12 @@ def load_run(data: dict) -> RunRecord:
             parsed.append(DecodingConfig.from_dict(c))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"Config {i + 1}: {exc}") from exc
-    return RunRecord(prompt=data["prompt"], chat=data["chat"], seed=data["seed"], configs=parsed,
-                     outputs=[RunOutput(**_output_dict(o)) for o in outputs], model=data.get("model"),
-                     versions=dict(data.get("versions") or {}))
+    return RunRecord(
+        prompt=data["prompt"],
+        chat=data["chat"],
+        seed=data["seed"],
+        configs=parsed,
+        outputs=[RunOutput(**_output_dict(o)) for o in outputs],
+        model=data.get("model"),
+        versions=dict(data.get("versions") or {}),
+    )

@@ -16,6 +16,7 @@ TopKLogitsWarper, TopPLogitsWarper, MinPLogitsWarper, TypicalLogitsWarper,
 RepetitionPenaltyLogitsProcessor, NoRepeatNGramLogitsProcessor), which
 `tests/backends/test_decoding.py` checks on real logits.
 """
+
 from __future__ import annotations
 
 import torch

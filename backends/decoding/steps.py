@@ -1,6 +1,7 @@
 """What one decoding step is made of, shared by the token loop, beam search, contrastive search
 and the metrics: the step records, prompt encoding, one forward pass on a KV cache, and the
 text a token adds."""
+
 from __future__ import annotations
 
 import functools
@@ -8,6 +9,7 @@ import inspect
 from dataclasses import dataclass, field
 
 import torch
+
 from backends.core.scheduler import shared_scheduler
 
 
@@ -19,6 +21,7 @@ def inference_steps(genfunc):
     caller's own autograd work in between would silently run without gradients. Here the mode is
     entered for each `next()` only and left before the item reaches the caller.
     """
+
     @functools.wraps(genfunc)
     def wrapper(*args, **kwargs):
         inner = genfunc(*args, **kwargs)
@@ -33,6 +36,7 @@ def inference_steps(genfunc):
         finally:
             with torch.inference_mode():
                 inner.close()
+
     return wrapper
 
 
@@ -116,8 +120,9 @@ def new_token_budget(loaded, prompt_len: int, max_new: int) -> int:
     if limit is None:
         return max_new
     if prompt_len >= limit:
-        raise ValueError(f"The prompt has {prompt_len} tokens and this model reads at most {limit}: "
-                         "shorten the prompt.")
+        raise ValueError(
+            f"The prompt has {prompt_len} tokens and this model reads at most {limit}: shorten the prompt."
+        )
     return min(max_new, limit - prompt_len)
 
 
@@ -131,7 +136,7 @@ def new_cache(loaded):
     return DynamicCache(config=loaded.model.config)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def keeps_last_logits_only(model_class: type) -> bool:
     return "logits_to_keep" in inspect.signature(model_class.forward).parameters
 
@@ -142,8 +147,9 @@ def next_token_logits(loaded, new_ids: torch.Tensor, cache, total_len: int) -> t
     extra = {"logits_to_keep": 1} if keeps_last_logits_only(type(model)) else {}
     mask = torch.ones(new_ids.shape[0], total_len, dtype=torch.long, device=new_ids.device)
     with shared_scheduler().turn("decode"):  # one token's forward pass: sessions take turns step by step
-        out = model(input_ids=new_ids, attention_mask=mask, past_key_values=cache, use_cache=cache is not None,
-                    **extra)
+        out = model(
+            input_ids=new_ids, attention_mask=mask, past_key_values=cache, use_cache=cache is not None, **extra
+        )
     return out.logits[:, -1].float()
 
 
@@ -166,10 +172,8 @@ class TextTracker:
         text = self.tokenizer.decode(self.ids)
         if text.endswith("\ufffd") or not text.startswith(self.text):
             return ""
-        piece, self.text = text[len(self.text):], text
+        piece, self.text = text[len(self.text) :], text
         return piece
-
-
 
 
 def token_step(loaded, index, token, logits, scores, top_n, text, candidates=()) -> TokenStep:
@@ -177,7 +181,13 @@ def token_step(loaded, index, token, logits, scores, top_n, text, candidates=())
     probs = log_probs.exp()
     filtered = scores.softmax(dim=-1)
     return TokenStep(
-        index=index, token_id=token, text=loaded.tokenizer.decode([token]), piece=text.add(token),
-        prob=float(probs[token]), logprob=float(log_probs[token]), filtered_prob=float(filtered[token]),
-        top=top_alternatives(loaded, probs, filtered, top_n), candidates=list(candidates),
+        index=index,
+        token_id=token,
+        text=loaded.tokenizer.decode([token]),
+        piece=text.add(token),
+        prob=float(probs[token]),
+        logprob=float(log_probs[token]),
+        filtered_prob=float(filtered[token]),
+        top=top_alternatives(loaded, probs, filtered, top_n),
+        candidates=list(candidates),
     )

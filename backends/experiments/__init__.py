@@ -14,11 +14,13 @@ The outcome is always read off the measured numbers, never written down: tests/b
 test_experiments.py runs every experiment and asserts its stated observation holds, so the
 panel cannot teach what the app does not show.
 """
+
 from backends.experiments import attention, decoding, lora, rag, scratch_gpt, tokenizers
 from backends.experiments.base import DEFAULT_DEVICE, Experiment, Observation
 
 EXPERIMENTS: dict[str, tuple[Experiment, ...]] = {
-    module.__name__.rsplit(".", 1)[-1]: module.EXPERIMENTS for module in (scratch_gpt, tokenizers, attention, decoding, lora, rag)
+    module.__name__.rsplit(".", 1)[-1]: module.EXPERIMENTS
+    for module in (scratch_gpt, tokenizers, attention, decoding, lora, rag)
 }
 
 

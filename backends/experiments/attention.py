@@ -1,5 +1,6 @@
 """Attention experiments: one forward pass of a short sentence, summarised by the attention package's
 head statistics (the numbers of the page's head summary tab)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,15 @@ def measure_previous(params, device):
     """Does some head put most of its attention on the token just before each query?"""
     layer, head, share, distance = previous_token_head(params, device)
     outcome = "most" if share > 0.5 else "some" if share > 0.2 else "none"
-    return observation("attention.previous", outcome, "most", layer=layer, head=head, share=fmt(100 * share, 0),
-                       distance=fmt(distance))
+    return observation(
+        "attention.previous",
+        outcome,
+        "most",
+        layer=layer,
+        head=head,
+        share=fmt(100 * share, 0),
+        distance=fmt(distance),
+    )
 
 
 def measure_sink(params, device):
@@ -42,8 +50,7 @@ def measure_sink(params, device):
     mean = float(later.mean())
     sinks = int((later > 0.5).sum())
     outcome = "little" if mean < 0.15 else "quarter" if mean < 0.45 else "most"
-    return observation("attention.sink", outcome, "most", sinks=sinks, heads=int(later.size),
-                       mean=fmt(100 * mean, 0))
+    return observation("attention.sink", outcome, "most", sinks=sinks, heads=int(later.size), mean=fmt(100 * mean, 0))
 
 
 def _later_mass(result: att.AttentionResult) -> float:
@@ -58,15 +65,24 @@ def measure_causal(params, device):
     decoder = _later_mass(_result(DECODER, params["text"], device))
     enc, dec = encoder > 0.01, decoder > 0.01
     outcome = "both" if enc and dec else "encoder_only" if enc else "neither"  # (a causal encoder is not a case)
-    return observation("attention.causal", outcome, "encoder_only", encoder=fmt(100 * encoder, 0),
-                       decoder=fmt(100 * decoder, 1))
+    return observation(
+        "attention.causal", outcome, "encoder_only", encoder=fmt(100 * encoder, 0), decoder=fmt(100 * decoder, 1)
+    )
 
 
 EXPERIMENTS = (
-    Experiment("attention", "previous", ("most", "some", "none"), "most", {"model": DECODER, "text": TEXT},
-               measure_previous),
-    Experiment("attention", "sink", ("little", "quarter", "most"), "most", {"model": DECODER, "text": TEXT},
-               measure_sink),
-    Experiment("attention", "causal", ("encoder_only", "both", "neither"), "encoder_only",
-               {"model": ENCODER, "text": TEXT}, measure_causal),
+    Experiment(
+        "attention", "previous", ("most", "some", "none"), "most", {"model": DECODER, "text": TEXT}, measure_previous
+    ),
+    Experiment(
+        "attention", "sink", ("little", "quarter", "most"), "most", {"model": DECODER, "text": TEXT}, measure_sink
+    ),
+    Experiment(
+        "attention",
+        "causal",
+        ("encoder_only", "both", "neither"),
+        "encoder_only",
+        {"model": ENCODER, "text": TEXT},
+        measure_causal,
+    ),
 )

@@ -8,6 +8,7 @@ an `Observation`: the numbers, the choice those numbers support (`outcome`), and
 whether that is the stated observation. Nothing here hard-codes an outcome: it is always
 read off the numbers.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -54,7 +55,7 @@ def observation(experiment_key: str, outcome: str, expected: str, **values) -> O
 
 
 def trend(before: float, after: float, tolerance: float) -> str:
-    """"rises", "falls" or "same": whether `after` differs from `before` by more than `tolerance`."""
+    """ "rises", "falls" or "same": whether `after` differs from `before` by more than `tolerance`."""
     if after > before + tolerance:
         return "rises"
     if after < before - tolerance:

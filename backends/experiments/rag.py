@@ -1,5 +1,6 @@
 """RAG experiments on the shipped sample PDF, indexed once per process and device with the page's
 default chunking (500 characters, 80 overlap) and embedding model, through the RAG package's API."""
+
 from __future__ import annotations
 
 import math
@@ -17,9 +18,11 @@ EMBED = "all-minilm-l6-v2"
 LLM = "smollm2-135m-instruct"
 CHUNKS = rag.ChunkSettings("characters", 500, 80)  # the page's default
 # Questions of assets/samples/sample_eval.jsonl with their reference answers.
-QUESTIONS = (("How many dimensions does an all-MiniLM-L6-v2 vector have?", "384 dimensions."),
-             ("How many tokens are in GPT-2's byte-level BPE vocabulary?", "50,257 tokens."),
-             ("What does a temperature below 1 do to the distribution?", "It sharpens the distribution."))
+QUESTIONS = (
+    ("How many dimensions does an all-MiniLM-L6-v2 vector have?", "384 dimensions."),
+    ("How many tokens are in GPT-2's byte-level BPE vocabulary?", "50,257 tokens."),
+    ("What does a temperature below 1 do to the distribution?", "It sharpens the distribution."),
+)
 _LOCK = threading.Lock()
 _SAMPLES: dict[str, object] = {}
 
@@ -43,8 +46,8 @@ def answer_perplexity(loaded, prompt_ids: list[int], answer: str) -> float:
     answer_ids = list(loaded.tokenizer(answer, add_special_tokens=False)["input_ids"])
     ids = torch.tensor([prompt_ids + answer_ids], device=loaded.model.device)
     with torch.inference_mode(), shared_scheduler().turn("rag"):
-        logits = loaded.model(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()
-    picked = logits.log_softmax(-1).gather(1, ids[0, len(prompt_ids):, None])[:, 0]
+        logits = loaded.model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1].float()
+    picked = logits.log_softmax(-1).gather(1, ids[0, len(prompt_ids) :, None])[:, 0]
     return math.exp(-float(picked.mean()))
 
 
@@ -58,15 +61,23 @@ def measure_with_without(params, device):
     for question, answer in params["questions"]:
         hits = collection.search(question, method="hybrid", k=params["k"])
         with_ppl.append(answer_perplexity(loaded, generator.prompt_ids(rag.build_messages(question, hits)), answer))
-        without_ppl.append(answer_perplexity(
-            loaded, generator.prompt_ids(rag.build_messages_without_retrieval(question)), answer))
+        without_ppl.append(
+            answer_perplexity(loaded, generator.prompt_ids(rag.build_messages_without_retrieval(question)), answer)
+        )
     better = sum(w < o for w, o in zip(with_ppl, without_ppl))
     n = len(with_ppl)
     outcome = "with" if better == n else "without" if better == 0 else "same"
-    return observation("rag.with_without", outcome, "with", n=n, better=better,
-                       with_ppl=" · ".join(fmt(x, 1) for x in with_ppl),
-                       without_ppl=" · ".join(fmt(x, 1) for x in without_ppl),
-                       question=params["questions"][0][0], answer=params["questions"][0][1])
+    return observation(
+        "rag.with_without",
+        outcome,
+        "with",
+        n=n,
+        better=better,
+        with_ppl=" · ".join(fmt(x, 1) for x in with_ppl),
+        without_ppl=" · ".join(fmt(x, 1) for x in without_ppl),
+        question=params["questions"][0][0],
+        answer=params["questions"][0][1],
+    )
 
 
 def best_cosine(collection, question: str) -> float:
@@ -79,8 +90,9 @@ def measure_off_topic(params, device):
     collection = sample_collection(device)
     off, on = best_cosine(collection, params["question"]), best_cosine(collection, params["on_topic"])
     outcome = "weak" if off < rag.WEAK_COSINE else "strong"
-    return observation("rag.off_topic", outcome, "weak", off=fmt(off, 3), on=fmt(on, 3),
-                       threshold=fmt(rag.WEAK_COSINE))
+    return observation(
+        "rag.off_topic", outcome, "weak", off=fmt(off, 3), on=fmt(on, 3), threshold=fmt(rag.WEAK_COSINE)
+    )
 
 
 def measure_paraphrase(params, device):
@@ -88,19 +100,40 @@ def measure_paraphrase(params, device):
     collection = sample_collection(device)
     first = {m: collection.search(params["question"], method=m, k=1)[0].chunk.page for m in ("dense", "sparse")}
     right = {m: first[m] == params["page"] for m in first}
-    outcome = ("both" if all(right.values()) else "dense" if right["dense"] else "sparse" if right["sparse"]
-               else "neither")
-    return observation("rag.paraphrase", outcome, "dense", dense=first["dense"], sparse=first["sparse"],
-                       page=params["page"])
+    outcome = (
+        "both" if all(right.values()) else "dense" if right["dense"] else "sparse" if right["sparse"] else "neither"
+    )
+    return observation(
+        "rag.paraphrase", outcome, "dense", dense=first["dense"], sparse=first["sparse"], page=params["page"]
+    )
 
 
 EXPERIMENTS = (
-    Experiment("rag", "with_without", ("with", "without", "same"), "with",
-               {"questions": QUESTIONS, "question": QUESTIONS[0][0], "answer": QUESTIONS[0][1], "k": 4, "max_new": 64},
-               measure_with_without),
-    Experiment("rag", "off_topic", ("weak", "strong"), "weak",
-               {"question": "Who painted the Mona Lisa?",
-                    "on_topic": "How many tokens are in GPT-2's byte-level BPE vocabulary?"}, measure_off_topic),
-    Experiment("rag", "paraphrase", ("dense", "sparse", "both", "neither"), "dense",
-               {"question": "What makes the output less random?", "page": 4}, measure_paraphrase),
+    Experiment(
+        "rag",
+        "with_without",
+        ("with", "without", "same"),
+        "with",
+        {"questions": QUESTIONS, "question": QUESTIONS[0][0], "answer": QUESTIONS[0][1], "k": 4, "max_new": 64},
+        measure_with_without,
+    ),
+    Experiment(
+        "rag",
+        "off_topic",
+        ("weak", "strong"),
+        "weak",
+        {
+            "question": "Who painted the Mona Lisa?",
+            "on_topic": "How many tokens are in GPT-2's byte-level BPE vocabulary?",
+        },
+        measure_off_topic,
+    ),
+    Experiment(
+        "rag",
+        "paraphrase",
+        ("dense", "sparse", "both", "neither"),
+        "dense",
+        {"question": "What makes the output less random?", "page": 4},
+        measure_paraphrase,
+    ),
 )

@@ -1,5 +1,6 @@
 """GPT-from-scratch experiments on the hand-written model of backends.scratch_gpt: an untrained model's
 loss, and what the model's size and the corpus's alphabet cost. Small models built in milliseconds."""
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,15 @@ def measure_untrained_loss(params, device):
     unigram = prepared.unigram_loss()
     guesses = {"ln_v": math.log(vocab), "zero": 0.0, "unigram": unigram}
     outcome = min(guesses, key=lambda g: abs(loss - guesses[g]))
-    return observation("scratch_gpt.untrained", outcome, "ln_v", loss=fmt(loss), vocab=vocab,
-                       ln_v=fmt(math.log(vocab)), unigram=fmt(unigram))
+    return observation(
+        "scratch_gpt.untrained",
+        outcome,
+        "ln_v",
+        loss=fmt(loss),
+        vocab=vocab,
+        ln_v=fmt(math.log(vocab)),
+        unigram=fmt(unigram),
+    )
 
 
 def measure_width(params, device):
@@ -38,22 +46,46 @@ def measure_width(params, device):
     small, large = (_params(sg.GPTConfig(vocab_size=vocab, n_embd=d)) for d in params["widths"])
     ratio = large / small
     outcome = min(("x2", "x4", "x8"), key=lambda c: abs(math.log(ratio) - math.log(int(c[1:]))))
-    return observation("scratch_gpt.width", outcome, "x4", small=f"{small:,}", large=f"{large:,}",
-                       ratio=fmt(ratio, 1), d_small=params["widths"][0], d_large=params["widths"][1])
+    return observation(
+        "scratch_gpt.width",
+        outcome,
+        "x4",
+        small=f"{small:,}",
+        large=f"{large:,}",
+        ratio=fmt(ratio, 1),
+        d_small=params["widths"][0],
+        d_large=params["widths"][1],
+    )
 
 
 def measure_alphabet(params, device):
     """Distinct characters (the vocabulary of a character-level model) of the English and the Chinese corpus."""
     en, zh = (sg.CharTokenizer.from_text(sg.load_corpus(c)).vocab_size for c in ("shakespeare", "tang_song"))
     outcome = "chinese" if zh > en else "english" if en > zh else "same"
-    return observation("scratch_gpt.alphabet", outcome, "chinese", en=f"{en:,}", zh=f"{zh:,}",
-                       emb_en=f"{en * 128:,}", emb_zh=f"{zh * 128:,}")
+    return observation(
+        "scratch_gpt.alphabet",
+        outcome,
+        "chinese",
+        en=f"{en:,}",
+        zh=f"{zh:,}",
+        emb_en=f"{en * 128:,}",
+        emb_zh=f"{zh * 128:,}",
+    )
 
 
 EXPERIMENTS = (
-    Experiment("scratch_gpt", "untrained", ("ln_v", "zero", "unigram"), "ln_v",
-               {"corpus": CORPUS, "block_size": 64}, measure_untrained_loss),
-    Experiment("scratch_gpt", "width", ("x2", "x4", "x8"), "x4", {"corpus": CORPUS, "widths": (128, 256)}, measure_width),
-    Experiment("scratch_gpt", "alphabet", ("chinese", "english", "same"), "chinese", {"corpus": "tang_song"},
-               measure_alphabet),
+    Experiment(
+        "scratch_gpt",
+        "untrained",
+        ("ln_v", "zero", "unigram"),
+        "ln_v",
+        {"corpus": CORPUS, "block_size": 64},
+        measure_untrained_loss,
+    ),
+    Experiment(
+        "scratch_gpt", "width", ("x2", "x4", "x8"), "x4", {"corpus": CORPUS, "widths": (128, 256)}, measure_width
+    ),
+    Experiment(
+        "scratch_gpt", "alphabet", ("chinese", "english", "same"), "chinese", {"corpus": "tang_song"}, measure_alphabet
+    ),
 )

@@ -3,6 +3,7 @@
 Only safetensors are ever read: an uploaded zip must hold adapter_config.json and
 adapter_model.safetensors; a pickled adapter_model.bin is refused, never unpickled.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,9 +20,9 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file
 
 from backends.core.build_lock import MODEL_BUILD
+from backends.lora.train import generate
 from backends.models.cache import canonical_name
 from backends.models.loaders import frozen_view
-from backends.lora.train import generate
 from backends.models.registry import find_spec
 
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
@@ -64,23 +65,31 @@ def adapter_zip(model: PeftModel, base_name: str) -> bytes:
 
 def loading_snippet(base_name: str, folder: str = "lora-adapter") -> str:
     """How to use a downloaded adapter outside this app."""
-    return (f"from peft import PeftModel\nfrom transformers import AutoModelForCausalLM\n\n"
-            f"base = AutoModelForCausalLM.from_pretrained({hub_name(base_name)!r})\n"
-            f"model = PeftModel.from_pretrained(base, {folder!r})  # the unzipped folder\n"
-            f"merged = model.merge_and_unload()  # optional: fold B·A into the weights\n")
+    return (
+        f"from peft import PeftModel\nfrom transformers import AutoModelForCausalLM\n\n"
+        f"base = AutoModelForCausalLM.from_pretrained({hub_name(base_name)!r})\n"
+        f"model = PeftModel.from_pretrained(base, {folder!r})  # the unzipped folder\n"
+        f"merged = model.merge_and_unload()  # optional: fold B·A into the weights\n"
+    )
 
 
 def _read_zip(data: bytes) -> tuple[dict, bytes]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
-        raise AdapterError("The upload is not a zip file: zip the adapter folder (adapter_config.json + "
-                           "adapter_model.safetensors) and upload that.") from exc
+        raise AdapterError(
+            "The upload is not a zip file: zip the adapter folder (adapter_config.json + "
+            "adapter_model.safetensors) and upload that."
+        ) from exc
     by_name = {Path(info.filename).name: info for info in zf.infolist() if not info.is_dir()}
     if WEIGHTS not in by_name:
         found = ", ".join(sorted(by_name)) or "nothing"
-        hint = " adapter_model.bin is a pickle, which this app never loads: re-save it with " \
-               "save_pretrained(..., safe_serialization=True)." if "adapter_model.bin" in by_name else ""
+        hint = (
+            " adapter_model.bin is a pickle, which this app never loads: re-save it with "
+            "save_pretrained(..., safe_serialization=True)."
+            if "adapter_model.bin" in by_name
+            else ""
+        )
         raise AdapterError(f"The zip has no {WEIGHTS} (found: {found}).{hint}")
     if CONFIG not in by_name:
         raise AdapterError(f"The zip has no {CONFIG}: it must come from peft's save_pretrained.")
@@ -100,9 +109,11 @@ def load_adapter_zip(data: bytes, base_model: torch.nn.Module, base_name: str) -
         raise AdapterError(f"This is a {config.get('peft_type')!r} adapter; only LoRA adapters can be loaded here.")
     trained_on = config.get("base_model_name_or_path")
     if trained_on and canonical_name(trained_on) != canonical_name(base_name):
-        raise AdapterError(f"This adapter was trained on {trained_on!r}, but the base model here is "
-                           f"{hub_name(base_name)!r}: pick {trained_on!r} as the base model, or upload an adapter "
-                           f"made for {hub_name(base_name)!r}.")
+        raise AdapterError(
+            f"This adapter was trained on {trained_on!r}, but the base model here is "
+            f"{hub_name(base_name)!r}: pick {trained_on!r} as the base model, or upload an adapter "
+            f"made for {hub_name(base_name)!r}."
+        )
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / CONFIG).write_text(json.dumps(config), encoding="utf-8")
         try:
@@ -125,11 +136,16 @@ def load_adapter_zip(data: bytes, base_model: torch.nn.Module, base_name: str) -
     missing = sorted(set(expected) - set(given))
     wrong = [(k, given[k], expected[k]) for k in sorted(set(expected) & set(given)) if given[k] != expected[k]]
     if missing or wrong or set(given) - set(expected):
-        detail = (f"tensor {wrong[0][0]} has shape {wrong[0][1]} where this base model needs {wrong[0][2]}"
-                  if wrong else f"{len(missing)} expected tensors are missing (e.g. {missing[0]})" if missing
-                  else f"unexpected tensors such as {sorted(set(given) - set(expected))[0]}")
-        raise AdapterError(f"The adapter's weights do not match {hub_name(base_name)!r}: {detail}. "
-                           f"Was it trained on another model?")
+        detail = (
+            f"tensor {wrong[0][0]} has shape {wrong[0][1]} where this base model needs {wrong[0][2]}"
+            if wrong
+            else f"{len(missing)} expected tensors are missing (e.g. {missing[0]})"
+            if missing
+            else f"unexpected tensors such as {sorted(set(given) - set(expected))[0]}"
+        )
+        raise AdapterError(
+            f"The adapter's weights do not match {hub_name(base_name)!r}: {detail}. Was it trained on another model?"
+        )
     set_peft_model_state_dict(model, tensors)
     model.eval()
     return model, config

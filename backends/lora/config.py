@@ -1,4 +1,5 @@
 """LoRA and training settings: one frozen config, checked against the real model before a run starts."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,7 +41,7 @@ class LoraSettings:
     weight_decay: float = 0.0
     quantization: str = "none"
 
-    def replace(self, **changes) -> "LoraSettings":
+    def replace(self, **changes) -> LoraSettings:
         if "target_modules" in changes:
             changes["target_modules"] = tuple(changes["target_modules"])
         return dataclasses.replace(self, **changes)
@@ -51,7 +52,7 @@ class LoraSettings:
         return d
 
     @classmethod
-    def from_dict(cls, values: dict) -> "LoraSettings":
+    def from_dict(cls, values: dict) -> LoraSettings:
         """Settings saved by to_dict(); unknown keys or wrong types are refused with their names."""
         if not isinstance(values, dict):
             raise SettingsError(f"Expected a JSON object of settings, got {type(values).__name__}.")
@@ -78,7 +79,7 @@ class LoraSettings:
             return max(1, math.ceil(self.epochs * n_train / (self.batch_size * self.grad_accum)))
         return self.max_steps
 
-    def validate(self, model: torch.nn.Module | None = None) -> "LoraSettings":
+    def validate(self, model: torch.nn.Module | None = None) -> LoraSettings:
         def bad(name, value, rule):
             raise SettingsError(f"{name} = {value!r} is not allowed: {rule}.")
 
@@ -94,8 +95,11 @@ class LoraSettings:
         if self.schedule not in SCHEDULES:
             bad("schedule", self.schedule, f"use one of {', '.join(SCHEDULES)}")
         if self.epochs < 0 or (self.epochs == 0 and self.max_steps < 1):
-            bad("max_steps" if self.epochs == 0 else "epochs", self.max_steps if self.epochs == 0 else self.epochs,
-                "train for at least one step")
+            bad(
+                "max_steps" if self.epochs == 0 else "epochs",
+                self.max_steps if self.epochs == 0 else self.epochs,
+                "train for at least one step",
+            )
         if self.max_steps > 100_000 or self.epochs > 1000:
             bad("max_steps", self.max_steps, "use at most 100000 steps")
         if self.warmup_steps < 0:
@@ -106,8 +110,11 @@ class LoraSettings:
             if getattr(self, name) < 0:
                 bad(name, getattr(self, name), "use 0 (off) or more")
         if self.early_stopping_patience and (not self.eval_every or not self.eval_fraction):
-            bad("early_stopping_patience", self.early_stopping_patience,
-                "early stopping watches the eval loss: set eval_every and an eval share above 0")
+            bad(
+                "early_stopping_patience",
+                self.early_stopping_patience,
+                "early stopping watches the eval loss: set eval_every and an eval share above 0",
+            )
         if self.quantization not in QUANTIZATION:
             bad("quantization", self.quantization, f"use one of {', '.join(QUANTIZATION)}")
         if self.quantization != "none":
@@ -123,8 +130,12 @@ class LoraSettings:
                 bad("target_modules", unknown, f"this model's linear layers are {', '.join(layers)}")
             smallest = min(min(shape) for m in self.target_modules for shape in layers[m])
             if self.rank > smallest:
-                bad("rank", self.rank, f"it must not exceed the smallest targeted layer dimension ({smallest}); "
-                    f"LoRA ranks are usually 4 .. 64")
+                bad(
+                    "rank",
+                    self.rank,
+                    f"it must not exceed the smallest targeted layer dimension ({smallest}); "
+                    f"LoRA ranks are usually 4 .. 64",
+                )
         return self
 
 
@@ -204,8 +215,11 @@ def plan(model: torch.nn.Module, settings: LoraSettings) -> Plan:
 def snippet(settings: LoraSettings, model_id: str, data_file: str = "data.jsonl") -> str:
     """The same run written as a plain peft + torch script a learner can copy."""
     s = settings
-    steps = (f"{s.max_steps}" if s.epochs == 0
-             else f"math.ceil({s.epochs} * len(train) / ({s.batch_size} * {s.grad_accum}))")
+    steps = (
+        f"{s.max_steps}"
+        if s.epochs == 0
+        else f"math.ceil({s.epochs} * len(train) / ({s.batch_size} * {s.grad_accum}))"
+    )
     return f'''import json, math, random
 import torch
 from peft import LoraConfig, get_peft_model

@@ -4,6 +4,7 @@ An example is either a chat (role, content pairs) or a plain text. Chats are tra
 assistant replies only: every prompt token gets the label -100, which the loss ignores, so
 the model learns to answer rather than to repeat the question.
 """
+
 from __future__ import annotations
 
 import csv
@@ -79,8 +80,9 @@ def record_to_example(record, where: str) -> Example:
         turns = []
         for m in messages:
             if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-                raise DataError(f"{where}: each message needs a role ({', '.join(ROLES)}) and a text content; "
-                                f"got {m!r:.80}.")
+                raise DataError(
+                    f"{where}: each message needs a role ({', '.join(ROLES)}) and a text content; got {m!r:.80}."
+                )
             turns.append((m["role"], m["content"]))
         if not any(r == "assistant" and c.strip() for r, c in turns):
             raise DataError(f"{where}: the chat has no assistant reply to learn from: {messages!r:.80}.")
@@ -92,8 +94,10 @@ def record_to_example(record, where: str) -> Example:
     if isinstance(keys.get("text"), str) and keys["text"].strip():
         return Example(text=keys["text"])
     found = ", ".join(sorted(keys)) or "none"
-    raise DataError(f"{where}: no usable columns (found: {found}). Give prompt + response, a chat `messages` "
-                    f"list, or a `text` column.")
+    raise DataError(
+        f"{where}: no usable columns (found: {found}). Give prompt + response, a chat `messages` "
+        f"list, or a `text` column."
+    )
 
 
 def parse_jsonl(text: str) -> list[Example]:
@@ -116,10 +120,15 @@ def parse_jsonl(text: str) -> list[Example]:
 def parse_csv(text: str) -> list[Example]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
-        raise DataError("The CSV file has no header row: its first line must name the columns "
-                        "(prompt,response or messages or text).")
-    examples = [record_to_example(row, f"row {n}") for n, row in enumerate(reader, 2)
-                if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+        raise DataError(
+            "The CSV file has no header row: its first line must name the columns "
+            "(prompt,response or messages or text)."
+        )
+    examples = [
+        record_to_example(row, f"row {n}")
+        for n, row in enumerate(reader, 2)
+        if any((v or "").strip() for v in row.values() if isinstance(v, str))
+    ]
     return _not_empty(examples)
 
 
@@ -147,8 +156,12 @@ def _not_empty(examples: list[Example]) -> list[Example]:
 
 
 def _template_ids(tokenizer, messages, generation_prompt: bool) -> list[int]:
-    ids = tokenizer.apply_chat_template([{"role": r, "content": c} for r, c in messages], tokenize=True,
-                                        add_generation_prompt=generation_prompt, return_dict=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(
+        [{"role": r, "content": c} for r, c in messages],
+        tokenize=True,
+        add_generation_prompt=generation_prompt,
+        return_dict=True,
+    )["input_ids"]
     return list(ids)
 
 
@@ -162,8 +175,10 @@ def format_example(tokenizer, example: Example) -> str:
         return example.text + (tokenizer.eos_token or "")
     if has_template(tokenizer):
         return tokenizer.apply_chat_template([{"role": r, "content": c} for r, c in example.messages], tokenize=False)
-    return "".join(FALLBACK_USER.format(c) if r != "assistant" else FALLBACK_ASSISTANT.format(c)
-                   + (tokenizer.eos_token or "") for r, c in example.messages)
+    return "".join(
+        FALLBACK_USER.format(c) if r != "assistant" else FALLBACK_ASSISTANT.format(c) + (tokenizer.eos_token or "")
+        for r, c in example.messages
+    )
 
 
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
@@ -188,7 +203,7 @@ def encode_example(tokenizer, example: Example, max_length: int) -> Encoded:
             if role != "assistant":
                 continue
             start = len(_template_ids(tokenizer, example.messages[:i], generation_prompt=True))
-            end = len(_template_ids(tokenizer, example.messages[:i + 1], generation_prompt=False))
+            end = len(_template_ids(tokenizer, example.messages[: i + 1], generation_prompt=False))
             labels[start:end] = ids[start:end]
     else:
         for role, content in example.messages:
@@ -203,8 +218,9 @@ def encode_all(tokenizer, examples: list[Example], max_length: int) -> list[Enco
     encoded = [encode_example(tokenizer, ex, max_length) for ex in examples]
     useful = [e for e in encoded if e.trained_tokens > 0]
     if not useful:
-        raise DataError(f"With max length {max_length} no example keeps any response token to learn from: "
-                        f"raise the max length.")
+        raise DataError(
+            f"With max length {max_length} no example keeps any response token to learn from: raise the max length."
+        )
     return useful
 
 
@@ -222,10 +238,15 @@ class LengthStats:
 def length_stats(tokenizer, examples: list[Example], max_length: int) -> LengthStats:
     encoded = [encode_example(tokenizer, ex, 10**9) for ex in examples]
     lengths = sorted(len(e.input_ids) for e in encoded)
-    return LengthStats(len(lengths), lengths[0], statistics.median(lengths),
-                       lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))], lengths[-1],
-                       sum(n > max_length for n in lengths),
-                       statistics.fmean(min(e.trained_tokens, max_length) for e in encoded))
+    return LengthStats(
+        len(lengths),
+        lengths[0],
+        statistics.median(lengths),
+        lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))],
+        lengths[-1],
+        sum(n > max_length for n in lengths),
+        statistics.fmean(min(e.trained_tokens, max_length) for e in encoded),
+    )
 
 
 def token_lengths(tokenizer, examples: list[Example]) -> list[int]:
@@ -240,10 +261,12 @@ def split(examples: list, eval_fraction: float, seed: int) -> tuple[list, list]:
     random.Random(seed).shuffle(order)
     n_eval = 0 if eval_fraction == 0 else max(1, round(eval_fraction * len(examples)))
     if n_eval >= len(examples):
-        raise DataError(f"{len(examples)} example(s) leave nothing to train on after holding out {n_eval} for "
-                        f"evaluation: add data or set the eval share to 0.")
-    train = [examples[i] for i in order[:len(order) - n_eval]]
-    held = [examples[i] for i in order[len(order) - n_eval:]]
+        raise DataError(
+            f"{len(examples)} example(s) leave nothing to train on after holding out {n_eval} for "
+            f"evaluation: add data or set the eval share to 0."
+        )
+    train = [examples[i] for i in order[: len(order) - n_eval]]
+    held = [examples[i] for i in order[len(order) - n_eval :]]
     return train, held
 
 

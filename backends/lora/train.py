@@ -4,6 +4,7 @@ The cached base model is shared by every browser session, so a run deep-copies i
 peft freeze and wrap the copy; the cached one is never touched. Events (see backends/core/jobs.py)
 carry `kind`: "step" (loss, lr, tokens/s, ETA), "eval" (eval loss) and "sample" (generations).
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,10 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import get_scheduler
 
-from backends.lora import data as D
-from backends.lora.config import LoraSettings
 from backends.core.build_lock import MODEL_BUILD
 from backends.core.scheduler import shared_scheduler
+from backends.lora import data as D
+from backends.lora.config import LoraSettings
 from backends.models.loaders import frozen_view
 
 SAMPLE_PROMPTS = (
@@ -75,8 +76,13 @@ def lora_copy(base: torch.nn.Module, settings: LoraSettings) -> PeftModel:
 
     Built under MODEL_BUILD: a model load in another thread would otherwise swap torch's init
     functions under peft's new layers (backends/core/build_lock.py)."""
-    config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                        target_modules=list(settings.target_modules), task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+        task_type="CAUSAL_LM",
+    )
     with MODEL_BUILD:
         torch.manual_seed(settings.seed)
         model = quantized_copy(base, settings.quantization) if settings.quantization != "none" else frozen_view(base)
@@ -91,10 +97,14 @@ def quantized_copy(base: torch.nn.Module, mode: str) -> torch.nn.Module:
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    quant = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
-             if mode == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
-    model = AutoModelForCausalLM.from_pretrained(base.config._name_or_path, quantization_config=quant,
-                                                 device_map={"": 0}, use_safetensors=True)
+    quant = (
+        BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+        if mode == "4bit"
+        else BitsAndBytesConfig(load_in_8bit=True)
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        base.config._name_or_path, quantization_config=quant, device_map={"": 0}, use_safetensors=True
+    )
     return prepare_model_for_kbit_training(model)
 
 
@@ -110,7 +120,7 @@ def batches(train: list, batch_size: int, seed: int):
         order = list(range(len(train)))
         rng.shuffle(order)
         for start in range(0, len(order), batch_size):
-            yield [train[i] for i in order[start:start + batch_size]]
+            yield [train[i] for i in order[start : start + batch_size]]
 
 
 @torch.no_grad()
@@ -120,7 +130,7 @@ def eval_loss(model, examples: list, batch_size: int, pad_id: int) -> float:
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(examples), batch_size):
-        batch = _on(D.collate(examples[start:start + batch_size], pad_id), model)
+        batch = _on(D.collate(examples[start : start + batch_size], pad_id), model)
         n = int((batch["labels"][:, 1:] != D.IGNORE).sum())
         with shared_scheduler().turn("lora"):
             total += model(**batch).loss.item() * n
@@ -137,14 +147,25 @@ def generate(model, tokenizer, prompt: str, max_new_tokens: int = 40) -> str:
     ids = torch.tensor([D.prompt_ids(tokenizer, prompt)], device=next(model.parameters()).device)
     stepped = model.get_base_model() if hasattr(model, "get_base_model") else model  # the module called per token
     with shared_scheduler().turn_per_forward(stepped, "lora"):  # a private copy: hooks are ours to add
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                             do_sample=False, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+        )
     model.train(was_training)
-    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
 
 
-def train_job(ctx, base_model: torch.nn.Module, tokenizer, prepared: Prepared, base_name: str,
-              sample_prompts: tuple[str, ...] = SAMPLE_PROMPTS) -> TrainResult:
+def train_job(
+    ctx,
+    base_model: torch.nn.Module,
+    tokenizer,
+    prepared: Prepared,
+    base_name: str,
+    sample_prompts: tuple[str, ...] = SAMPLE_PROMPTS,
+) -> TrainResult:
     """Background-job form of a LoRA run (see backends/core/jobs.py); returns the trained copy even when stopped."""
     s, total = prepared.settings, prepared.total_steps
     ctx.report(0.0, "copying the model", kind="setup")
@@ -152,8 +173,9 @@ def train_job(ctx, base_model: torch.nn.Module, tokenizer, prepared: Prepared, b
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay)
-    scheduler = get_scheduler(SCHEDULER_NAMES[s.schedule], optimizer, num_warmup_steps=s.warmup_steps,
-                              num_training_steps=total)
+    scheduler = get_scheduler(
+        SCHEDULER_NAMES[s.schedule], optimizer, num_warmup_steps=s.warmup_steps, num_training_steps=total
+    )
     result = TrainResult(model, s, base_name, total_steps=total)
     best, waited = math.inf, 0
 
@@ -206,8 +228,14 @@ def train_job(ctx, base_model: torch.nn.Module, tokenizer, prepared: Prepared, b
         point = {"step": step, "loss": loss_sum, "lr": lr, "tokens_per_s": tokens / (now - t0)}
         result.steps.append(point)
         result.steps_done = step
-        ctx.report(step / total, f"step {step}/{total} · loss {loss_sum:.4f}", kind="step", **point,
-                   elapsed_s=elapsed, eta_s=elapsed / step * (total - step))
+        ctx.report(
+            step / total,
+            f"step {step}/{total} · loss {loss_sum:.4f}",
+            kind="step",
+            **point,
+            elapsed_s=elapsed,
+            eta_s=elapsed / step * (total - step),
+        )
         if s.eval_every and step % s.eval_every == 0 and step < total and evaluate(step):
             result.stop_reason = "early_stopping"
             break
@@ -220,6 +248,10 @@ def train_job(ctx, base_model: torch.nn.Module, tokenizer, prepared: Prepared, b
         if s.sample_every:
             sample(result.steps_done)
     model.eval()
-    ctx.report(1.0 if result.stop_reason == "done" else result.steps_done / total,
-               f"{result.stop_reason} after {result.steps_done} steps", kind="end", stop_reason=result.stop_reason)
+    ctx.report(
+        1.0 if result.stop_reason == "done" else result.steps_done / total,
+        f"{result.stop_reason} after {result.steps_done} steps",
+        kind="end",
+        stop_reason=result.stop_reason,
+    )
     return result

@@ -6,19 +6,20 @@ wait for its result. A per-device memory budget evicts the least recently used
 entries. Models are shared by all sessions: callers must never modify them
 (training, adapters and quantization work on a copy).
 """
+
 from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from backends.core.device import device_memory_bytes
 from backends.core.memo import SingleFlightLRU
+from backends.core.shared import process_wide
 from backends.models.loaders import CacheKey, LoadedModel, load_model, shared_variant, unique_nbytes
 from backends.models.open_clip_loader import is_open_clip_name, load_open_clip
 from backends.models.registry import find_spec
-from backends.core.shared import process_wide
 
 BUDGET_ENV = "LLMPG_CACHE_BUDGET_MB"
 # variant -> kinds of default entry it can be built over without a second copy of the weights
@@ -55,8 +56,12 @@ class ModelCache:
     ):
         self._loader = loader
         self._memo: SingleFlightLRU[CacheKey, LoadedModel] = SingleFlightLRU(
-            self._load, cost=lambda entry: entry.nbytes, group=lambda key: key.device, budget=budget,
-            total=lambda entries: unique_nbytes(e.model for e in entries))
+            self._load,
+            cost=lambda entry: entry.nbytes,
+            group=lambda key: key.device,
+            budget=budget,
+            total=lambda entries: unique_nbytes(e.model for e in entries),
+        )
 
     def _load(self, key: CacheKey) -> LoadedModel:
         """Variants of one model share one copy of its weights: the eager-attention and the

@@ -1,4 +1,5 @@
 """What the Home page's environment panel reports."""
+
 from __future__ import annotations
 
 import platform

@@ -2,6 +2,7 @@
 
 Called only by the model cache; pages never load models themselves.
 """
+
 from __future__ import annotations
 
 import copy
@@ -117,9 +118,17 @@ def shared_variant(base: LoadedModel, key: CacheKey) -> LoadedModel:
     if key.variant == "eager":
         model = share_weights(base.model)
         model.set_attn_implementation("eager")
-        return LoadedModel(key, model, base.tokenizer, base.kind, base.source, base.location,
-                           nbytes=model_nbytes(model), load_s=time.perf_counter() - started,
-                           shares_weights_with=base.key)
+        return LoadedModel(
+            key,
+            model,
+            base.tokenizer,
+            base.kind,
+            base.source,
+            base.location,
+            nbytes=model_nbytes(model),
+            load_s=time.perf_counter() - started,
+            shares_weights_with=base.key,
+        )
     if key.variant == "sentence":
         with MODEL_BUILD, torch.inference_mode(False):
             loaded = _load_sentence_model(key, resolve(key.model), base.location, base.source != "hub", started)
@@ -127,8 +136,11 @@ def shared_variant(base: LoadedModel, key: CacheKey) -> LoadedModel:
         # sentence-transformers 5+ keeps the transformer in `.model` (`auto_model` is a read-only alias)
         attr = "model" if isinstance(getattr(holder, "model", None), torch.nn.Module) else "auto_model"
         mine, theirs = getattr(holder, attr).state_dict(), base.model.state_dict()
-        if mine.keys() == theirs.keys() and all(mine[k].shape == theirs[k].shape for k in mine) and all(
-                torch.equal(mine[k], theirs[k]) for k in mine):
+        if (
+            mine.keys() == theirs.keys()
+            and all(mine[k].shape == theirs[k].shape for k in mine)
+            and all(torch.equal(mine[k], theirs[k]) for k in mine)
+        ):
             setattr(holder, attr, share_weights(base.model))
             loaded.shares_weights_with = base.key
             loaded.nbytes = model_nbytes(loaded.model)
@@ -144,10 +156,12 @@ def smollm2_pre_tokenizer():
     """
     from tokenizers import pre_tokenizers
 
-    return pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
 
 
 # What a GGUF file leaves out of a model's tokenizer, per known model.
@@ -178,8 +192,12 @@ def convert_gguf(folder: Path, gguf_file: str, out_dir: Path, pre_tokenizer=None
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         source = folder / gguf_file
-        marker = {"from": str(source), "bytes": source.stat().st_size, "version": CONVERSION_VERSION,
-                  "seconds": time.perf_counter() - started}
+        marker = {
+            "from": str(source),
+            "bytes": source.stat().st_size,
+            "version": CONVERSION_VERSION,
+            "seconds": time.perf_counter() - started,
+        }
         (tmp / _DONE_MARKER).write_text(json.dumps(marker, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -257,9 +275,7 @@ def _load_model_now(key: CacheKey) -> LoadedModel:
         kind = resolved.spec.kind if resolved.spec else infer_kind(config)
         cls = AutoModelForCausalLM if kind == "causal-lm" else AutoModel
         extra = {"attn_implementation": "eager"} if key.variant == "eager" else {}
-        model = cls.from_pretrained(
-            location, dtype=DTYPES[key.dtype], use_safetensors=True, **extra, **common
-        )
+        model = cls.from_pretrained(location, dtype=DTYPES[key.dtype], use_safetensors=True, **extra, **common)
         tokenizer = AutoTokenizer.from_pretrained(location, **common)
     except OSError as exc:
         raise ModelNotAvailable(
@@ -286,13 +302,20 @@ def _load_sentence_model(key: CacheKey, resolved: Resolved, location: str, local
     if key.variant == "cross-encoder":  # else CrossEncoder would bolt a random scoring head onto any model
         from transformers import AutoConfig
 
-        archs = AutoConfig.from_pretrained(location, trust_remote_code=False, local_files_only=local_only).architectures
+        archs = AutoConfig.from_pretrained(
+            location, trust_remote_code=False, local_files_only=local_only
+        ).architectures
         if not any(a.endswith("ForSequenceClassification") for a in archs or []):
-            raise ModelNotAvailable(f"{key.model!r} is not a cross-encoder (its architectures are {archs}): pick a "
-                                    "re-ranking model such as cross-encoder/ms-marco-MiniLM-L-6-v2.")
+            raise ModelNotAvailable(
+                f"{key.model!r} is not a cross-encoder (its architectures are {archs}): pick a "
+                "re-ranking model such as cross-encoder/ms-marco-MiniLM-L-6-v2."
+            )
     try:
         model = cls(
-            location, device=key.device, trust_remote_code=False, local_files_only=local_only,
+            location,
+            device=key.device,
+            trust_remote_code=False,
+            local_files_only=local_only,
             model_kwargs={"dtype": DTYPES[key.dtype], "use_safetensors": True},
         )
     except (OSError, ValueError) as exc:
@@ -302,9 +325,14 @@ def _load_sentence_model(key: CacheKey, resolved: Resolved, location: str, local
         ) from exc
     model.eval().requires_grad_(False)
     return LoadedModel(
-        key=key, model=model, tokenizer=model.tokenizer, source=resolved.source, location=location,
+        key=key,
+        model=model,
+        tokenizer=model.tokenizer,
+        source=resolved.source,
+        location=location,
         kind="embedding" if key.variant == "sentence" else "cross-encoder",
-        nbytes=model_nbytes(model), load_s=time.perf_counter() - started,
+        nbytes=model_nbytes(model),
+        load_s=time.perf_counter() - started,
     )
 
 
@@ -340,25 +368,41 @@ def load_vision_model(key: CacheKey, resolved: Resolved, location: str, local_on
             model, processor = _efficientnet_from_package(spec, location)
             kind = "image-classifier"
         else:
-            cls = {"clip": AutoModel, "blip-caption": BlipForConditionalGeneration,
-                   "blip-vqa": BlipForQuestionAnswering}[key.variant]
+            cls = {
+                "clip": AutoModel,
+                "blip-caption": BlipForConditionalGeneration,
+                "blip-vqa": BlipForQuestionAnswering,
+            }[key.variant]
             common = {"trust_remote_code": False, "local_files_only": local_only}
             archs = AutoConfig.from_pretrained(location, **common).architectures or []
             if key.variant == "clip" and archs and not any(a.endswith("Model") for a in archs):
-                raise ModelNotAvailable(f"{key.model!r} is a {', '.join(archs)}, not an image-text dual encoder "
-                                        "like CLIPModel or SiglipModel.")
+                raise ModelNotAvailable(
+                    f"{key.model!r} is a {', '.join(archs)}, not an image-text dual encoder "
+                    "like CLIPModel or SiglipModel."
+                )
             model = cls.from_pretrained(location, dtype=DTYPES[key.dtype], use_safetensors=True, **common)
             if key.variant == "clip" and not hasattr(model, "get_image_features"):
-                raise ModelNotAvailable(f"{key.model!r} is a {type(model).__name__}, not an image-text model "
-                                        "like CLIP or SigLIP.")
+                raise ModelNotAvailable(
+                    f"{key.model!r} is a {type(model).__name__}, not an image-text model like CLIP or SigLIP."
+                )
             processor = AutoProcessor.from_pretrained(location, **common)
             kind = "captioner" if key.variant == "blip-caption" else "vision-language"
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelNotAvailable(f"Could not load {key.model!r} as {key.variant} from {location}: {exc}. Only "
-                                "safetensors (or weights_only .pth) weights are loaded.") from exc
+        raise ModelNotAvailable(
+            f"Could not load {key.model!r} as {key.variant} from {location}: {exc}. Only "
+            "safetensors (or weights_only .pth) weights are loaded."
+        ) from exc
     model.to(key.device).eval().requires_grad_(False)
-    return LoadedModel(key=key, model=model, tokenizer=processor, kind=kind, source=resolved.source,
-                       location=location, nbytes=model_nbytes(model), load_s=time.perf_counter() - started)
+    return LoadedModel(
+        key=key,
+        model=model,
+        tokenizer=processor,
+        kind=kind,
+        source=resolved.source,
+        location=location,
+        nbytes=model_nbytes(model),
+        load_s=time.perf_counter() - started,
+    )
 
 
 def prepare_job(ctx, spec: ModelSpec, package_dir: Path) -> str:

@@ -12,6 +12,7 @@ The cached model is an `OpenClipDualEncoder`, an nn.Module holding the open_clip
 and answering `get_image_features` / `get_text_features` / `logit_scale` like transformers' CLIPModel,
 so the vision page's CLIP code (zero-shot, search, Grad-CAM) runs on it unchanged.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,10 @@ class OpenClipDualEncoder(torch.nn.Module):
         visual = self.clip.visual
         blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
         if blocks is None or not hasattr(visual, "_embeds") or not visual.transformer.batch_first:
-            raise ValueError(f"This open_clip image tower ({type(visual).__name__}) is not a ViT: "
-                             "its tokens per block are not available.")
+            raise ValueError(
+                f"This open_clip image tower ({type(visual).__name__}) is not a ViT: "
+                "its tokens per block are not available."
+            )
         x = visual._embeds(pixel_values)
         states = [x]
         for block in blocks:
@@ -94,9 +97,11 @@ class OpenClipProcessor:
 
 
 def _offline_message(name: str, what: str) -> str:
-    return (f"{name!r}: open_clip weights need the network ({what} is not in the local Hugging Face cache and "
-            "the hub cannot be reached) or a local folder holding open_clip_config.json + "
-            f"open_clip_model.safetensors: type `{PREFIX}/path/to/folder`.")
+    return (
+        f"{name!r}: open_clip weights need the network ({what} is not in the local Hugging Face cache and "
+        "the hub cannot be reached) or a local folder holding open_clip_config.json + "
+        f"open_clip_model.safetensors: type `{PREFIX}/path/to/folder`."
+    )
 
 
 def check_folder(folder: Path, name: str) -> Path:
@@ -104,13 +109,17 @@ def check_folder(folder: Path, name: str) -> Path:
     if not (folder / WEIGHTS_FILE).is_file():
         pickles = sorted(p.name for pattern in PICKLES for p in folder.glob(pattern))
         if pickles:
-            raise ModelNotAvailable(f"{name!r} holds only pickled weights ({', '.join(pickles)}); they are never "
-                                    f"loaded (a pickle can run code). Convert them to {WEIGHTS_FILE}.")
-        raise ModelNotAvailable(f"{name!r} has no {WEIGHTS_FILE}: an open_clip folder holds {CONFIG_FILE} "
-                                f"+ {WEIGHTS_FILE}.")
+            raise ModelNotAvailable(
+                f"{name!r} holds only pickled weights ({', '.join(pickles)}); they are never "
+                f"loaded (a pickle can run code). Convert them to {WEIGHTS_FILE}."
+            )
+        raise ModelNotAvailable(
+            f"{name!r} has no {WEIGHTS_FILE}: an open_clip folder holds {CONFIG_FILE} + {WEIGHTS_FILE}."
+        )
     if not (folder / CONFIG_FILE).is_file():
-        raise ModelNotAvailable(f"{name!r} has no {CONFIG_FILE}: an open_clip folder holds {CONFIG_FILE} "
-                                f"+ {WEIGHTS_FILE}.")
+        raise ModelNotAvailable(
+            f"{name!r} has no {CONFIG_FILE}: an open_clip folder holds {CONFIG_FILE} + {WEIGHTS_FILE}."
+        )
     return folder
 
 
@@ -124,8 +133,10 @@ def _hub_folder(repo: str, name: str) -> tuple[Path, str]:
     except Exception as exc:  # offline misses, missing files, bad ids: huggingface_hub raises several kinds
         if not online:
             raise ModelNotAvailable(_offline_message(name, f"the hub repo {repo!r}")) from exc
-        raise ModelNotAvailable(f"{name!r}: could not fetch {CONFIG_FILE} and {WEIGHTS_FILE} from the hub repo "
-                                f"{repo!r} ({type(exc).__name__}: {exc}). Only safetensors weights are loaded.") from exc
+        raise ModelNotAvailable(
+            f"{name!r}: could not fetch {CONFIG_FILE} and {WEIGHTS_FILE} from the hub repo "
+            f"{repo!r} ({type(exc).__name__}: {exc}). Only safetensors weights are loaded."
+        ) from exc
     return paths[1].parent, "hf-cache" if not online else "hub"
 
 
@@ -135,21 +146,25 @@ def _tag_repo(spec: str, name: str) -> str:
 
     arch, _, tag = spec.partition("/")
     if not arch or not tag:
-        raise ModelNotAvailable(f"{name!r} is not an open_clip name: use {PREFIX}ARCH/TAG (for instance "
-                                f"{PREFIX}ViT-B-32/laion2b_s34b_b79k), {PREFIX}hf-hub:owner/repo or {PREFIX}/path/to/folder.")
+        raise ModelNotAvailable(
+            f"{name!r} is not an open_clip name: use {PREFIX}ARCH/TAG (for instance "
+            f"{PREFIX}ViT-B-32/laion2b_s34b_b79k), {PREFIX}hf-hub:owner/repo or {PREFIX}/path/to/folder."
+        )
     if arch not in open_clip.list_models():
         raise ModelNotAvailable(f"{name!r}: open_clip knows no architecture {arch!r}.")
     repo = (open_clip.get_pretrained_cfg(arch, tag) or {}).get("hf_hub", "").strip("/")
     if not repo:
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
-        raise ModelNotAvailable(f"{name!r}: {arch} has no pretrained tag {tag!r} with weights on the hub (its tags: "
-                                f"{tags}). Weights only published as a pickle URL are not loaded.")
+        raise ModelNotAvailable(
+            f"{name!r}: {arch} has no pretrained tag {tag!r} with weights on the hub (its tags: "
+            f"{tags}). Weights only published as a pickle URL are not loaded."
+        )
     return repo
 
 
 def locate(name: str) -> tuple[Path, str]:
     """(folder in open_clip's layout, source) for an `open_clip:` name."""
-    spec = name.strip()[len(PREFIX):].strip()
+    spec = name.strip()[len(PREFIX) :].strip()
     if not spec:
         raise ModelNotAvailable(f"{name!r}: give an open_clip model after {PREFIX!r}.")
     folder = Path(spec).expanduser()
@@ -158,7 +173,7 @@ def locate(name: str) -> tuple[Path, str]:
     if spec.startswith((".", "~", "/")):
         raise ModelNotAvailable(f"Folder {spec!r} does not exist.")
     if spec.startswith("hf-hub:"):
-        return _hub_folder(spec[len("hf-hub:"):].strip("/"), name)
+        return _hub_folder(spec[len("hf-hub:") :].strip("/"), name)
     return _hub_folder(_tag_repo(spec, name), name)
 
 
@@ -180,9 +195,17 @@ def _load_now(key: CacheKey) -> LoadedModel:
         clip, preprocess = open_clip.create_model_from_pretrained(f"local-dir:{folder}", weights_only=True)
         tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise ModelNotAvailable(f"Could not load {key.model!r} with open_clip from {folder}: "
-                                f"{type(exc).__name__}: {exc}") from exc
+        raise ModelNotAvailable(
+            f"Could not load {key.model!r} with open_clip from {folder}: {type(exc).__name__}: {exc}"
+        ) from exc
     model = OpenClipDualEncoder(clip).to(key.device, DTYPES[key.dtype]).eval().requires_grad_(False)
-    return LoadedModel(key=key, model=model, tokenizer=OpenClipProcessor(preprocess, tokenizer),
-                       kind="vision-language", source=source, location=str(folder),
-                       nbytes=model_nbytes(model), load_s=time.perf_counter() - started)
+    return LoadedModel(
+        key=key,
+        model=model,
+        tokenizer=OpenClipProcessor(preprocess, tokenizer),
+        kind="vision-language",
+        source=source,
+        location=str(folder),
+        nbytes=model_nbytes(model),
+        load_s=time.perf_counter() - started,
+    )

@@ -7,6 +7,7 @@ Resolution order for a name the user gives:
   4. the hub, only when online.
 Offline with a hub-only id fails fast with a message naming what is available.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -79,8 +80,9 @@ EFFICIENTNET_LITE0 = ModelSpec(
 KNOWN: tuple[ModelSpec, ...] = (SMOLLM2, MINILM, EFFICIENTNET_LITE0)
 # Hub-only defaults of the vision page (no package exists offline: see OFFLINE.md), with their licences.
 CLIP_B32 = ModelSpec("clip-vit-base-patch32", "openai/clip-vit-base-patch32", "vision-language", "MIT", 151.3, 605)
-BLIP_CAPTION = ModelSpec("blip-image-captioning-base", "Salesforce/blip-image-captioning-base", "captioner",
-                         "BSD-3-Clause", 247.4, 990)
+BLIP_CAPTION = ModelSpec(
+    "blip-image-captioning-base", "Salesforce/blip-image-captioning-base", "captioner", "BSD-3-Clause", 247.4, 990
+)
 BLIP_VQA = ModelSpec("blip-vqa-base", "Salesforce/blip-vqa-base", "vision-language", "BSD-3-Clause", 384.7, 1540)
 HUB_ONLY: tuple[ModelSpec, ...] = (CLIP_B32, BLIP_CAPTION, BLIP_VQA)
 
@@ -124,7 +126,7 @@ def package_folder(spec: ModelSpec) -> Path | None:
     found = importlib.util.find_spec(spec.offline_package)
     if found is None or not found.submodule_search_locations:
         return None
-    folder = Path(list(found.submodule_search_locations)[0])
+    folder = Path(next(iter(found.submodule_search_locations)))
     if spec.package_subdir:
         folder = folder / spec.package_subdir
     marker = folder / (spec.gguf_file or spec.weights_file or "config.json")

@@ -15,6 +15,7 @@ One file per format or library, in the spirit of peft's tuners:
   run.py               the benchmark as a background job (BenchConfig -> BenchReport)
   report.py            the report as JSON (optimum-benchmark's field names) and back
 """
+
 from backends.quantization.catalog import SPECS, availability, snippet, spec
 from backends.quantization.run import BenchConfig, BenchReport, VariantResult, run_job
 

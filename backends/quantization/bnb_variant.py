@@ -4,6 +4,7 @@ the model's own safetensors folder (bitsandbytes quantizes while loading), never
 bitsandbytes 0.50 runs on x86 CPUs with AVX2 as well as on GPUs; whether it does here is probed
 once with one small layer.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,7 +25,7 @@ def probe(device: str) -> str | None:
         layer = bnb.nn.Linear8bitLt(64, 64, has_fp16_weights=False).to(device)
         with torch.inference_mode():
             layer(torch.randn(2, 64, device=device))
-    except Exception as exc:  # noqa: BLE001 - no kernel for this CPU / GPU
+    except Exception as exc:  # no kernel for this CPU / GPU
         return f"bitsandbytes: {type(exc).__name__}: {exc}"
     return None
 
@@ -39,14 +40,25 @@ def build(mode: str):
         folder = getattr(base.config, "_name_or_path", None)
         if not folder:
             raise V.VariantUnavailable("the model has no folder to load from again")
-        config = (BitsAndBytesConfig(load_in_8bit=True) if mode == "int8" else BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32))
-        model, seconds = V.timed(AutoModelForCausalLM.from_pretrained, folder, quantization_config=config,
-                               device_map={"": device}, dtype=torch.float32, use_safetensors=True,
-                               trust_remote_code=False, local_files_only=True)
+        config = (
+            BitsAndBytesConfig(load_in_8bit=True)
+            if mode == "int8"
+            else BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+        )
+        model, seconds = V.timed(
+            AutoModelForCausalLM.from_pretrained,
+            folder,
+            quantization_config=config,
+            device_map={"": device},
+            dtype=torch.float32,
+            use_safetensors=True,
+            trust_remote_code=False,
+            local_files_only=True,
+        )
         model.eval().requires_grad_(False)
         note = "quantized while loading from the model's folder (load and quantize are one step)"
         return V.torch_built(model, seconds, 0.0, note)
+
     return make
 
 
@@ -57,9 +69,26 @@ model = AutoModelForCausalLM.from_pretrained("{hub_id}", quantization_config=con
 """
 
 SPECS = (
-    V.VariantSpec("bnb-int8", "bitsandbytes LLM.int8()", "bitsandbytes", 8, build("int8"), probe,
-                SNIPPET.replace("{config}", "BitsAndBytesConfig(load_in_8bit=True)"), int8=True),
-    V.VariantSpec("bnb-nf4", "bitsandbytes NF4", "bitsandbytes", 4.5, build("nf4"), probe,
-                SNIPPET.replace("{config}", 'BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", '
-                                            "bnb_4bit_compute_dtype=torch.float32)")),
+    V.VariantSpec(
+        "bnb-int8",
+        "bitsandbytes LLM.int8()",
+        "bitsandbytes",
+        8,
+        build("int8"),
+        probe,
+        SNIPPET.replace("{config}", "BitsAndBytesConfig(load_in_8bit=True)"),
+        int8=True,
+    ),
+    V.VariantSpec(
+        "bnb-nf4",
+        "bitsandbytes NF4",
+        "bitsandbytes",
+        4.5,
+        build("nf4"),
+        probe,
+        SNIPPET.replace(
+            "{config}",
+            'BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)',
+        ),
+    ),
 )

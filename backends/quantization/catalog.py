@@ -1,4 +1,5 @@
 """Every variant the page offers, in table order, and which of them run on a device."""
+
 from __future__ import annotations
 
 from backends.quantization import (
@@ -10,8 +11,13 @@ from backends.quantization import (
 )
 from backends.quantization.variants import VariantSpec
 
-SPECS: tuple[VariantSpec, ...] = (*torch_variants.SPECS, *torchao_variants.SPECS, *onnx_variant.SPECS,
-                                  *gguf_variant.SPECS, *bnb_variant.SPECS)
+SPECS: tuple[VariantSpec, ...] = (
+    *torch_variants.SPECS,
+    *torchao_variants.SPECS,
+    *onnx_variant.SPECS,
+    *gguf_variant.SPECS,
+    *bnb_variant.SPECS,
+)
 BY_KEY = {s.key: s for s in SPECS}
 BASELINE = "fp32"
 

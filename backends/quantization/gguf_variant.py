@@ -11,6 +11,7 @@ app's encoder (kquants.py), read back by gguf's own dequantizer. As llama.cpp do
 rows are not a multiple of 256 falls back to Q5_0: in SmolLM2-135M (hidden size 576) that is every
 matrix but the 30 MLP down-projections, which is what `llama-quantize ... Q4_K` does to this model.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -30,8 +31,10 @@ from backends.quantization.variants import (
 
 FORMATS = ("Q8_0", "Q4_0", "Q5_1", "Q4_K")
 BITS = {"Q8_0": 8.5, "Q4_0": 4.5, "Q5_1": 6.0, "Q4_K": 4.5}  # Q4_K's fallback tensors (Q5_0) take 5.5
-SPEED_NOTE = ("quality of the GGUF blocks, run dequantized in fp32: speed needs llama.cpp "
-              "(pip install llama-cpp-python, compiles from source)")
+SPEED_NOTE = (
+    "quality of the GGUF blocks, run dequantized in fp32: speed needs llama.cpp "
+    "(pip install llama-cpp-python, compiles from source)"
+)
 
 
 def available(device: str) -> str | None:
@@ -71,12 +74,24 @@ def build(fmt: str):
         quantize_s = time.perf_counter() - started
         note = SPEED_NOTE
         if fmt in kquants.FALLBACK:
-            note = (f"{formats.get(fmt, 0)} matrices {fmt} (this app's encoder: gguf has none), "
-                    f"{formats.get(kquants.FALLBACK[fmt], 0)} {kquants.FALLBACK[fmt]} (rows not a multiple of 256, "
-                    f"llama.cpp's fallback); {SPEED_NOTE}")
+            note = (
+                f"{formats.get(fmt, 0)} matrices {fmt} (this app's encoder: gguf has none), "
+                f"{formats.get(kquants.FALLBACK[fmt], 0)} {kquants.FALLBACK[fmt]} (rows not a multiple of 256, "
+                f"llama.cpp's fallback); {SPEED_NOTE}"
+            )
         runner = TorchRunner(model, speed_note=SPEED_NOTE, fast_fp32=True)
-        return Built(runner, disk, disk, quantize_s, load_s, note, model, measures_speed=False,
-                     details={"format": fmt, "formats": formats})
+        return Built(
+            runner,
+            disk,
+            disk,
+            quantize_s,
+            load_s,
+            note,
+            model,
+            measures_speed=False,
+            details={"format": fmt, "formats": formats},
+        )
+
     return make
 
 
@@ -105,8 +120,14 @@ w_back = quants.dequantize(blocks, GGMLQuantizationType.Q4_K)  # gguf's own read
 """
 
 SPECS = tuple(
-    VariantSpec(f"gguf-{f.lower()}", f"GGUF {f}", "gguf", BITS[f], build(f), available,
-                SNIPPET_K if f in kquants.FALLBACK else
-                SNIPPET.replace("{fmt}", f).replace("{nbytes}", str(int(BITS[f] * 4))))
+    VariantSpec(
+        f"gguf-{f.lower()}",
+        f"GGUF {f}",
+        "gguf",
+        BITS[f],
+        build(f),
+        available,
+        SNIPPET_K if f in kquants.FALLBACK else SNIPPET.replace("{fmt}", f).replace("{nbytes}", str(int(BITS[f] * 4))),
+    )
     for f in FORMATS
 )

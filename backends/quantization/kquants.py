@@ -18,6 +18,7 @@ is the same, and `gguf.quants.dequantize` reads these bytes back (tested).
 llama.cpp only writes K-quants for rows whose length is a multiple of 256; other tensors fall back
 (Q4_K -> Q5_0, llama-quant.cpp). `fallback` names that format; gguf_variant applies it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,6 +37,7 @@ def supports(cols: int) -> bool:
 def _fit(x: torch.Tensor, scale: torch.Tensor, low: torch.Tensor, rounds: int = 4):
     """Per sub-block (rows of x, 32 weights): scale and minimum of x ~ scale * q - low with q in 0..15,
     refined by least squares on q. Returns (scale >= 0, low >= 0)."""
+
     def error(s, m):
         q = ((x + m[:, None]) / s.clamp(min=1e-30)[:, None]).round().clamp(0, 15)
         return ((s[:, None] * q - m[:, None] - x) ** 2).sum(-1), q
@@ -85,11 +87,14 @@ def quantize_q4_k(weights: np.ndarray) -> np.ndarray:
     q = q.to(torch.uint8).reshape(-1, 4, 2, SUB)  # sub-blocks 2j (low nibbles) and 2j+1 (high) share 32 bytes
 
     sc, m = sc.to(torch.uint8), m.to(torch.uint8)
-    packed = torch.cat([
-        (sc[:, :4] & 0x3F) | ((sc[:, 4:] >> 4) << 6),  # bytes 0-3: scales 0-3, top bits of scales 4-7
-        (m[:, :4] & 0x3F) | ((m[:, 4:] >> 4) << 6),  # bytes 4-7: minimums 0-3, top bits of minimums 4-7
-        (sc[:, 4:] & 0x0F) | ((m[:, 4:] & 0x0F) << 4),  # bytes 8-11: low bits of scales and minimums 4-7
-    ], dim=-1)
+    packed = torch.cat(
+        [
+            (sc[:, :4] & 0x3F) | ((sc[:, 4:] >> 4) << 6),  # bytes 0-3: scales 0-3, top bits of scales 4-7
+            (m[:, :4] & 0x3F) | ((m[:, 4:] >> 4) << 6),  # bytes 4-7: minimums 0-3, top bits of minimums 4-7
+            (sc[:, 4:] & 0x0F) | ((m[:, 4:] & 0x0F) << 4),  # bytes 8-11: low bits of scales and minimums 4-7
+        ],
+        dim=-1,
+    )
     qs = (q[:, :, 0] | (q[:, :, 1] << 4)).reshape(-1, 128)
     head = torch.stack([d, dmin], -1).to(torch.float16).numpy().view(np.uint8)  # (blocks, 4)
     blocks = np.concatenate([head, packed.numpy(), qs.numpy()], axis=-1)
@@ -124,6 +129,20 @@ def superblock(blocks: np.ndarray, original: np.ndarray) -> dict:
     d, dmin = (float(v) for v in raw[:4].copy().view(np.float16))
     sc, m = (v[0].numpy() for v in _scales_mins(torch.from_numpy(raw[None, 4:16].copy())))
     err = (decoded - np.asarray(original, dtype=np.float32)).reshape(8, SUB)
-    return {"d": d, "dmin": dmin, "nbytes": BLOCK_BYTES, "decoded": decoded,
-            "rows": [{"sub_block": j, "sc": int(sc[j]), "m": int(m[j]), "step": d * sc[j], "offset": dmin * m[j],
-                      "rmse": float(np.sqrt((err[j] ** 2).mean()))} for j in range(8)]}
+    return {
+        "d": d,
+        "dmin": dmin,
+        "nbytes": BLOCK_BYTES,
+        "decoded": decoded,
+        "rows": [
+            {
+                "sub_block": j,
+                "sc": int(sc[j]),
+                "m": int(m[j]),
+                "step": d * sc[j],
+                "offset": dmin * m[j],
+                "rmse": float(np.sqrt((err[j] ** 2).mean())),
+            }
+            for j in range(8)
+        ],
+    }

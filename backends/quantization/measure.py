@@ -2,6 +2,7 @@
 share against fp32 on the same tokens, prefill and decode speed (each timed forward pass is one
 turn of the compute scheduler), peak RSS, the greedy continuation, and the memory-bandwidth bound.
 """
+
 from __future__ import annotations
 
 import math
@@ -77,8 +78,15 @@ def paired_se(window_sums: list[tuple[float, int]]) -> float | None:
     return math.sqrt(k / (k - 1) * spread) / total
 
 
-def quality(runner: Runner, ids: torch.Tensor, spans, reference: Reference | None = None, fill: bool = False,
-            should_stop=lambda: False, on_window=None) -> Quality | None:
+def quality(
+    runner: Runner,
+    ids: torch.Tensor,
+    spans,
+    reference: Reference | None = None,
+    fill: bool = False,
+    should_stop=lambda: False,
+    on_window=None,
+) -> Quality | None:
     """Perplexity = exp(mean NLL) over every scored token of the strided windows.
 
     fill=True (the fp32 pass) records fp32's answers into `reference`; otherwise KLD, top-1 and the
@@ -93,9 +101,9 @@ def quality(runner: Runner, ids: torch.Tensor, spans, reference: Reference | Non
             return None
         with shared_scheduler().turn(LABEL, exclusive=True):
             logits = runner.quality_logits(ids[:, begin:end])[0]
-        logp = torch.log_softmax(logits[first - 1:-1].float(), dim=-1)
+        logp = torch.log_softmax(logits[first - 1 : -1].float(), dim=-1)
         del logits
-        targets = ids[0, begin + first:end]
+        targets = ids[0, begin + first : end]
         token_nll = -logp.gather(1, targets[:, None])[:, 0]
         nll += float(token_nll.double().sum())
         count += targets.numel()
@@ -119,8 +127,15 @@ def quality(runner: Runner, ids: torch.Tensor, spans, reference: Reference | Non
     mean = nll / max(count, 1)
     # KLD >= 0: float32 rounding of two equal models gives -1e-9
     kld = max(kl / kl_count, 0.0) if compared and kl_count else None
-    return Quality(math.exp(mean), mean, count, kld, kl_count,
-                   same / max(count, 1) if compared else None, paired_se(window_sums) if compared else None)
+    return Quality(
+        math.exp(mean),
+        mean,
+        count,
+        kld,
+        kl_count,
+        same / max(count, 1) if compared else None,
+        paired_se(window_sums) if compared else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -138,8 +153,14 @@ class Speed:
         return 1 / statistics.median(self.decode_step_s), 1 / float(np.percentile(self.decode_step_s, 90))
 
 
-def speed(runner: Runner, prefill_ids: torch.Tensor, prompt_ids: torch.Tensor, new_tokens: int, runs: int,
-          should_stop=lambda: False) -> Speed | None:
+def speed(
+    runner: Runner,
+    prefill_ids: torch.Tensor,
+    prompt_ids: torch.Tensor,
+    new_tokens: int,
+    runs: int,
+    should_stop=lambda: False,
+) -> Speed | None:
     """Prefill `prefill_ids` `runs` times; greedy-decode `new_tokens` from `prompt_ids` `runs` times.
 
     Each timed forward pass holds one exclusive turn of the compute scheduler (every core, nothing

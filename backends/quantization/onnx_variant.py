@@ -7,6 +7,7 @@ lets the kernel quantize activations per block to int8 as well).
 The export is a plain forward pass without a KV cache (torch.onnx's TorchScript exporter), so a
 decode step recomputes the whole sequence; the rows say so. Both variants share one export per run.
 """
+
 from __future__ import annotations
 
 import copy
@@ -55,9 +56,16 @@ def export(base: torch.nn.Module, path: Path) -> float:
     ids = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
-        torch.onnx.export(LogitsOnly(model), (ids,), str(path), input_names=["input_ids"], output_names=["logits"],
-                          dynamic_axes={"input_ids": {1: "sequence"}, "logits": {1: "sequence"}}, opset_version=17,
-                          dynamo=False)
+        torch.onnx.export(
+            LogitsOnly(model),
+            (ids,),
+            str(path),
+            input_names=["input_ids"],
+            output_names=["logits"],
+            dynamic_axes={"input_ids": {1: "sequence"}, "logits": {1: "sequence"}},
+            opset_version=17,
+            dynamo=False,
+        )
     del model
     return time.perf_counter() - started
 
@@ -115,10 +123,12 @@ def quantize_nbits(bits: int):
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
         logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
-        quantizer = MatMulNBitsQuantizer(onnx.load(str(path)), bits=bits, block_size=32, is_symmetric=True,
-                                         accuracy_level=4)
+        quantizer = MatMulNBitsQuantizer(
+            onnx.load(str(path)), bits=bits, block_size=32, is_symmetric=True, accuracy_level=4
+        )
         quantizer.process()
         quantizer.model.save_model_to_file(str(target), False)
+
     return run
 
 
@@ -145,6 +155,7 @@ def build(quantizer=None, name: str = ""):
         size = path.stat().st_size
         note = NO_CACHE_NOTE + ("; export + quantize time" if quantizer else "; export time")
         return Built(runner, size, size, quantize_s, load_s, note, None, details={"file": path.name})
+
     return make
 
 
@@ -172,11 +183,33 @@ quantizer.model.save_model_to_file("model.int{bits}.onnx", False)
 
 SPECS = (
     VariantSpec("onnx-fp32", "ONNX Runtime fp32", "onnx", 32, build(), available, SNIPPET),
-    VariantSpec("onnx-int8", "ONNX Runtime dynamic int8", "onnx", 8, build(quantize_dynamic_int8, "int8"),
-                available, SNIPPET, int8=True),
-    VariantSpec("onnx-int8-wo", "ONNX Runtime int8 blocks (MatMulNBits)", "onnx", 9,
-                build(quantize_nbits(8), "nbits8"), nbits_available, SNIPPET_NBITS.replace("{bits}", "8"),
-                int8=True),
-    VariantSpec("onnx-int4-wo", "ONNX Runtime int4 blocks (MatMulNBits)", "onnx", 5,
-                build(quantize_nbits(4), "nbits4"), nbits_available, SNIPPET_NBITS.replace("{bits}", "4")),
+    VariantSpec(
+        "onnx-int8",
+        "ONNX Runtime dynamic int8",
+        "onnx",
+        8,
+        build(quantize_dynamic_int8, "int8"),
+        available,
+        SNIPPET,
+        int8=True,
+    ),
+    VariantSpec(
+        "onnx-int8-wo",
+        "ONNX Runtime int8 blocks (MatMulNBits)",
+        "onnx",
+        9,
+        build(quantize_nbits(8), "nbits8"),
+        nbits_available,
+        SNIPPET_NBITS.replace("{bits}", "8"),
+        int8=True,
+    ),
+    VariantSpec(
+        "onnx-int4-wo",
+        "ONNX Runtime int4 blocks (MatMulNBits)",
+        "onnx",
+        5,
+        build(quantize_nbits(4), "nbits4"),
+        nbits_available,
+        SNIPPET_NBITS.replace("{bits}", "4"),
+    ),
 )

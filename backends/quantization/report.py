@@ -3,6 +3,7 @@
 Per variant, optimum-benchmark's report names where it has one (load/prefill/decode with
 latency and throughput, memory with max_ram), plus the quality fields it lacks.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,30 +24,67 @@ def _throughput(value, p90, unit="tokens/s"):
 
 
 def row_json(r: VariantResult) -> dict:
-    mb = (lambda b: None if b is None else b / 1e6)
+    def mb(b):
+        return None if b is None else b / 1e6
+
     return {
-        "name": r.key, "label": r.label, "family": r.family, "bits": r.bits, "status": r.status, "error": r.error,
-        "note": r.note, "kv_cache": r.kv_cache, "seconds": r.seconds,
+        "name": r.key,
+        "label": r.label,
+        "family": r.family,
+        "bits": r.bits,
+        "status": r.status,
+        "error": r.error,
+        "note": r.note,
+        "kv_cache": r.kv_cache,
+        "seconds": r.seconds,
         "load": {"latency": {"unit": "s", "values": [r.load_s] if r.load_s is not None else []}},
         "quantize": {"latency": {"unit": "s", "values": [r.quantize_s] if r.quantize_s is not None else []}},
         "prefill": {"throughput": _throughput(r.prefill_tps, r.prefill_tps_p90)},
         "decode": {"throughput": _throughput(r.decode_tps, r.decode_tps_p90), "bound": _throughput(r.bound_tps, None)},
-        "memory": {"unit": "MB", "max_ram": mb(r.peak_rss_bytes), "weights": mb(r.mem_bytes), "disk": mb(r.disk_bytes)},
-        "quality": {"perplexity": r.perplexity, "nll": r.nll, "tokens": r.ppl_tokens, "kld": r.kld,
-                    "kld_tokens": r.kld_tokens, "top1": r.top1, "nll_delta_se": r.nll_delta_se},
+        "memory": {
+            "unit": "MB",
+            "max_ram": mb(r.peak_rss_bytes),
+            "weights": mb(r.mem_bytes),
+            "disk": mb(r.disk_bytes),
+        },
+        "quality": {
+            "perplexity": r.perplexity,
+            "nll": r.nll,
+            "tokens": r.ppl_tokens,
+            "kld": r.kld,
+            "kld_tokens": r.kld_tokens,
+            "top1": r.top1,
+            "nll_delta_se": r.nll_delta_se,
+        },
         "generate": {"continuation": r.continuation},
     }
 
 
 def to_json(report: BenchReport) -> str:
-    return json.dumps({
-        "format": FORMAT, "version": VERSION, "model": report.model, "device": report.device,
-        "config": {**asdict(report.config), "variants": list(report.config.variants), "keep": list(report.config.keep)},
-        "environment": {"torch": torch.__version__, "platform": platform.platform(), "processor": platform.processor(),
-                        "threads": report.threads, "copy_bandwidth_gb_s": report.bandwidth / 1e9},
-        "seconds": report.seconds, "stopped": report.stopped,
-        "benchmarks": [row_json(r) for r in report.rows],
-    }, indent=2)
+    return json.dumps(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": report.model,
+            "device": report.device,
+            "config": {
+                **asdict(report.config),
+                "variants": list(report.config.variants),
+                "keep": list(report.config.keep),
+            },
+            "environment": {
+                "torch": torch.__version__,
+                "platform": platform.platform(),
+                "processor": platform.processor(),
+                "threads": report.threads,
+                "copy_bandwidth_gb_s": report.bandwidth / 1e9,
+            },
+            "seconds": report.seconds,
+            "stopped": report.stopped,
+            "benchmarks": [row_json(r) for r in report.rows],
+        },
+        indent=2,
+    )
 
 
 class ReportError(ValueError):
@@ -71,7 +109,9 @@ def from_json(data: bytes | str, name: str = "report") -> dict:
     """{"model", "device", "rows": [VariantResult]} from a report this page exported."""
     if isinstance(data, bytes):
         if len(data) > MAX_BYTES:
-            raise ReportError(f"{name!r} is {len(data) / 2**20:.1f} MB; a report is at most {MAX_BYTES / 2**20:.0f} MB.")
+            raise ReportError(
+                f"{name!r} is {len(data) / 2**20:.1f} MB; a report is at most {MAX_BYTES / 2**20:.0f} MB."
+            )
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -90,8 +130,12 @@ def from_json(data: bytes | str, name: str = "report") -> dict:
         rows.append(_row(b))
     if not rows:
         raise ReportError(f"{name!r} holds no benchmark rows.")
-    return {"model": str(doc.get("model", "")), "device": str(doc.get("device", "")), "rows": rows,
-            "seconds": doc.get("seconds")}
+    return {
+        "model": str(doc.get("model", "")),
+        "device": str(doc.get("device", "")),
+        "rows": rows,
+        "seconds": doc.get("seconds"),
+    }
 
 
 def _row(b: dict) -> VariantResult:
@@ -104,10 +148,17 @@ def _row(b: dict) -> VariantResult:
         return (_get(b, k, "latency", "values") or [None])[0]
 
     return VariantResult(
-        key=b["name"], label=str(b.get("label", b["name"])), family=str(b.get("family", "")),
-        bits=_num(b.get("bits", 0), f"{w}.bits"), status=str(b.get("status", "ok")), error=str(b.get("error", "")),
-        note=str(b.get("note", "")), kv_cache=bool(b.get("kv_cache", True)), seconds=_num(b.get("seconds", 0), w),
-        load_s=_num(latency("load"), f"{w}.load"), quantize_s=_num(latency("quantize"), f"{w}.quantize"),
+        key=b["name"],
+        label=str(b.get("label", b["name"])),
+        family=str(b.get("family", "")),
+        bits=_num(b.get("bits", 0), f"{w}.bits"),
+        status=str(b.get("status", "ok")),
+        error=str(b.get("error", "")),
+        note=str(b.get("note", "")),
+        kv_cache=bool(b.get("kv_cache", True)),
+        seconds=_num(b.get("seconds", 0), w),
+        load_s=_num(latency("load"), f"{w}.load"),
+        quantize_s=_num(latency("quantize"), f"{w}.quantize"),
         prefill_tps=_num(_get(b, "prefill", "throughput", "value"), f"{w}.prefill"),
         prefill_tps_p90=_num(_get(b, "prefill", "throughput", "p90"), f"{w}.prefill"),
         decode_tps=_num(_get(b, "decode", "throughput", "value"), f"{w}.decode"),
@@ -117,8 +168,10 @@ def _row(b: dict) -> VariantResult:
         mem_bytes=mb(_get(b, "memory", "weights"), "weights"),
         disk_bytes=mb(_get(b, "memory", "disk"), "disk"),
         perplexity=_num(_get(b, "quality", "perplexity"), f"{w}.perplexity"),
-        nll=_num(_get(b, "quality", "nll"), f"{w}.nll"), ppl_tokens=_num(_get(b, "quality", "tokens"), w),
-        kld=_num(_get(b, "quality", "kld"), f"{w}.kld"), kld_tokens=_num(_get(b, "quality", "kld_tokens"), w),
+        nll=_num(_get(b, "quality", "nll"), f"{w}.nll"),
+        ppl_tokens=_num(_get(b, "quality", "tokens"), w),
+        kld=_num(_get(b, "quality", "kld"), f"{w}.kld"),
+        kld_tokens=_num(_get(b, "quality", "kld_tokens"), w),
         top1=_num(_get(b, "quality", "top1"), f"{w}.top1"),
         nll_delta_se=_num(_get(b, "quality", "nll_delta_se"), f"{w}.nll_delta_se"),
         continuation=str(_get(b, "generate", "continuation") or ""),

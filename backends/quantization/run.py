@@ -4,6 +4,7 @@ fp32 always runs first: it is the baseline of the speed-ups and the reference of
 variant that is unavailable or fails gets its row with the reason and the others still run; Stop
 keeps the rows finished so far.
 """
+
 from __future__ import annotations
 
 import gc
@@ -25,8 +26,15 @@ OK, FAILED, UNAVAILABLE, STOPPED = "ok", "failed", "unavailable", "stopped"
 
 @dataclass(frozen=True)
 class BenchConfig:
-    variants: tuple[str, ...] = ("fp32", "bf16", "torch-dynamic-int8", "torchao-int8-wo", "onnx-int8", "gguf-q8_0",
-                                 "gguf-q4_0")
+    variants: tuple[str, ...] = (
+        "fp32",
+        "bf16",
+        "torch-dynamic-int8",
+        "torchao-int8-wo",
+        "onnx-int8",
+        "gguf-q8_0",
+        "gguf-q4_0",
+    )
     ppl_tokens: int = 5_120  # the held-out slice scored by every variant (5 windows of 1024; see DEVELOPERS)
     window: int = 1024
     stride: int = 1024  # = window: every token computed once (a smaller stride gives tokens more context, at a cost)
@@ -42,8 +50,15 @@ class BenchConfig:
             catalog.spec(key)  # unknown names raise with the list of known ones
         if not self.variants:
             raise ValueError("No variant chosen: pick at least one.")
-        limits = {"ppl_tokens": (16, 200_000), "window": (16, 8192), "stride": (1, 8192), "kld_tokens": (0, 8192),
-                  "prefill_tokens": (1, 4096), "new_tokens": (1, 512), "runs": (1, 50)}
+        limits = {
+            "ppl_tokens": (16, 200_000),
+            "window": (16, 8192),
+            "stride": (1, 8192),
+            "kld_tokens": (0, 8192),
+            "prefill_tokens": (1, 4096),
+            "new_tokens": (1, 512),
+            "runs": (1, 50),
+        }
         for name, (lo, hi) in limits.items():
             value = getattr(self, name)
             if not isinstance(value, int) or not lo <= value <= hi:
@@ -135,8 +150,10 @@ def estimate_bytes(base: torch.nn.Module, config: BenchConfig, vocab: int) -> in
 def check_memory(base, config: BenchConfig, vocab: int) -> None:
     need, free = estimate_bytes(base, config, vocab), psutil.virtual_memory().available
     if need > free:
-        raise MemoryError(f"This run needs about {need / 2**30:.2f} GB and {free / 2**30:.2f} GB are free: pick a "
-                          "smaller model, fewer kept variants or fewer KLD tokens.")
+        raise MemoryError(
+            f"This run needs about {need / 2**30:.2f} GB and {free / 2**30:.2f} GB are free: pick a "
+            "smaller model, fewer kept variants or fewer KLD tokens."
+        )
 
 
 def bench_threads() -> int:
@@ -164,7 +181,7 @@ def _run(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str
     ids = T.token_slice(tokenizer, config.ppl_tokens)
     spans = measure.windows(ids.shape[1], config.window, config.stride)
     prompt = T.prompt_ids(tokenizer, config.prompt)
-    prefill = ids[:, :config.prefill_tokens]
+    prefill = ids[:, : config.prefill_tokens]
     report = BenchReport(model_name, device, config, threads=torch.get_num_threads())
     ctx.report(0.0, "measuring memory bandwidth", kind="setup")
     report.bandwidth = measure.copy_bandwidth()
@@ -175,8 +192,22 @@ def _run(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str
             if ctx.stopped:
                 report.stopped = True
                 break
-            row = one_variant(ctx, key, base, tokenizer, config, device, Path(workdir), ids, spans, prompt, prefill,
-                              reference, report, (n, len(order)))
+            row = one_variant(
+                ctx,
+                key,
+                base,
+                tokenizer,
+                config,
+                device,
+                Path(workdir),
+                ids,
+                spans,
+                prompt,
+                prefill,
+                reference,
+                report,
+                (n, len(order)),
+            )
             report.rows.append(row)
             ctx.report((n + 1) / len(order), f"{row.label}: {row.status}", kind="row", row=row.to_dict())
             if row.status == STOPPED:
@@ -186,8 +217,9 @@ def _run(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str
     return report
 
 
-def one_variant(ctx, key, base, tokenizer, config, device, workdir, ids, spans, prompt, prefill, reference, report,
-                position) -> VariantResult:
+def one_variant(
+    ctx, key, base, tokenizer, config, device, workdir, ids, spans, prompt, prefill, reference, report, position
+) -> VariantResult:
     spec = catalog.spec(key)
     row = VariantResult(spec.key, spec.label, spec.family, spec.bits)
     reason = spec.available(device)
@@ -210,9 +242,15 @@ def one_variant(ctx, key, base, tokenizer, config, device, workdir, ids, spans, 
             row.kv_cache = built.runner.kv_cache
             say("perplexity", 0.1)
             phase = time.perf_counter()
-            q = measure.quality(built.runner, ids, spans, reference, fill=key == catalog.BASELINE,
-                                should_stop=lambda: ctx.stopped,
-                                on_window=lambda i, m: say(f"perplexity {i}/{m}", 0.1 + 0.6 * i / m))
+            q = measure.quality(
+                built.runner,
+                ids,
+                spans,
+                reference,
+                fill=key == catalog.BASELINE,
+                should_stop=lambda: ctx.stopped,
+                on_window=lambda i, m: say(f"perplexity {i}/{m}", 0.1 + 0.6 * i / m),
+            )
             if q is None:
                 row.status = STOPPED
                 return row
@@ -224,8 +262,9 @@ def one_variant(ctx, key, base, tokenizer, config, device, workdir, ids, spans, 
             say("speed", 0.7)
             phase = time.perf_counter()
             if built.measures_speed:
-                s = measure.speed(built.runner, prefill, prompt, config.new_tokens, config.runs,
-                                  should_stop=lambda: ctx.stopped)
+                s = measure.speed(
+                    built.runner, prefill, prompt, config.new_tokens, config.runs, should_stop=lambda: ctx.stopped
+                )
                 if s is None:
                     row.status = STOPPED
                     return row
@@ -242,7 +281,7 @@ def one_variant(ctx, key, base, tokenizer, config, device, workdir, ids, spans, 
             report.kept[key] = built.model
     except VariantUnavailable as exc:
         row.status, row.error = UNAVAILABLE, str(exc)
-    except Exception as exc:  # noqa: BLE001 - a variant's failure (missing kernel, export error) is its row's
+    except Exception as exc:  # a variant's failure (missing kernel, export error) is its row's
         row.status, row.error = FAILED, f"{type(exc).__name__}: {exc}"
     finally:
         row.seconds = time.perf_counter() - started

@@ -4,6 +4,7 @@ and GGUF's Q8_0 and Q4_0 blocks.
 They are checked against the libraries in tests/backends/test_quantization_teaching.py: our Q8_0 and
 Q4_0 bytes equal the `gguf` package's, our int8 per-channel weights equal torchao's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ def _groups(w: torch.Tensor, granularity: str) -> torch.Tensor:
     raise ValueError(f"Unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}.")
 
 
-def quantize_int8(w: torch.Tensor, granularity: str = "channel", symmetric: bool = True,
-                  half_range: float = 127.0) -> Quantized:
+def quantize_int8(
+    w: torch.Tensor, granularity: str = "channel", symmetric: bool = True, half_range: float = 127.0
+) -> Quantized:
     """8-bit codes for a weight matrix.
 
     Symmetric (absmax): scale = max|w| / 127, q = round(w / scale) in [-127, 127], zero maps to 0.
@@ -84,8 +86,9 @@ def quantize_int8(w: torch.Tensor, granularity: str = "channel", symmetric: bool
         q = torch.clamp(torch.round(rows / scale) + zero, -128, 127)
         deq = (q - zero) * scale
         zero = zero.flatten()
-    return Quantized(q.to(torch.int8).reshape(w.shape), scale.flatten(), zero, deq.reshape(w.shape),
-                     granularity, symmetric)
+    return Quantized(
+        q.to(torch.int8).reshape(w.shape), scale.flatten(), zero, deq.reshape(w.shape), granularity, symmetric
+    )
 
 
 def error_grid(error: torch.Tensor, cells: tuple[int, int] = (48, 48)) -> np.ndarray:
@@ -108,8 +111,16 @@ def granularity_table(w: torch.Tensor) -> list[dict]:
             qz = quantize_int8(w, g, symmetric)
             err = qz.error(w.float())
             extra = qz.scales * (2 if symmetric else 3)  # fp16 scale (+ int8 zero point) per group
-            rows.append({"granularity": g, "symmetric": symmetric, "scales": qz.scales, "rmse": qz.rmse(w),
-                         "max_error": float(err.abs().max()), "bits_per_weight": 8 + 8 * extra / w.numel()})
+            rows.append(
+                {
+                    "granularity": g,
+                    "symmetric": symmetric,
+                    "scales": qz.scales,
+                    "rmse": qz.rmse(w),
+                    "max_error": float(err.abs().max()),
+                    "bits_per_weight": 8 + 8 * extra / w.numel(),
+                }
+            )
     return rows
 
 
@@ -118,12 +129,20 @@ def weight_stats(w: torch.Tensor, sigmas: float = 6.0) -> dict:
     w = w.detach().float().flatten()
     std = float(w.std())
     outliers = int((w.abs() > sigmas * std).sum())
-    return {"numel": w.numel(), "mean": float(w.mean()), "std": std, "absmax": float(w.abs().max()),
-            "absmax_over_std": float(w.abs().max()) / std if std else 0.0, "outliers": outliers,
-            "outlier_share": outliers / w.numel(), "sigmas": sigmas}
+    return {
+        "numel": w.numel(),
+        "mean": float(w.mean()),
+        "std": std,
+        "absmax": float(w.abs().max()),
+        "absmax_over_std": float(w.abs().max()) / std if std else 0.0,
+        "outliers": outliers,
+        "outlier_share": outliers / w.numel(),
+        "sigmas": sigmas,
+    }
 
 
 # --- GGUF blocks: 32 weights share one float16 scale ------------------------------------------
+
 
 def _blocks(x) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1)

@@ -1,4 +1,5 @@
 """The held-out text every variant is scored on (assets/texts/, see its NOTICE.md), and the prompts."""
+
 from __future__ import annotations
 
 from functools import lru_cache

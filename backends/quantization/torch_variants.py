@@ -1,5 +1,6 @@
 """Plain PyTorch variants: fp32 (the baseline), bf16, fp16 (GPU), and PyTorch's own dynamic int8
 (fbgemm's int8 GEMM with per-row weight scales; activations quantized on the fly per batch)."""
+
 from __future__ import annotations
 
 import copy
@@ -17,9 +18,11 @@ from backends.quantization.variants import (
 
 def torch_copy(base: torch.nn.Module, dtype: torch.dtype | None = None) -> tuple[torch.nn.Module, float]:
     """A private copy of the shared model (the cached one is never modified), optionally cast."""
+
     def make():
         model = copy.deepcopy(base)
         return model.to(dtype) if dtype is not None else model
+
     return timed(make)
 
 
@@ -28,6 +31,7 @@ def build_float(dtype: torch.dtype):
         model, load_s = torch_copy(base, dtype)
         note = "" if dtype == torch.float32 else "weights and activations cast"
         return torch_built(model, 0.0, load_s, note, fast_fp32=dtype == torch.float32)
+
     return build
 
 
@@ -54,8 +58,9 @@ def build_dynamic_int8(base, device: str, workdir=None):
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao; it still runs
         warnings.simplefilter("ignore")
         torch.backends.quantized.engine = "fbgemm"
-        _, quantize_s = timed(torch.ao.quantization.quantize_dynamic, model, {torch.nn.Linear},
-                              dtype=torch.qint8, inplace=True)
+        _, quantize_s = timed(
+            torch.ao.quantization.quantize_dynamic, model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
     return torch_built(model, quantize_s, load_s, "torch.ao.quantization (deprecated, still in torch)")
 
 
@@ -71,12 +76,35 @@ model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=t
 """
 
 SPECS = (
-    VariantSpec("fp32", "fp32 (baseline)", "torch", 32, build_float(torch.float32), always,
-                SNIPPET_FLOAT.replace("{dtype}", "float32")),
-    VariantSpec("bf16", "bf16", "torch", 16, build_float(torch.bfloat16), always,
-                SNIPPET_FLOAT.replace("{dtype}", "bfloat16")),
-    VariantSpec("fp16", "fp16", "torch", 16, build_float(torch.float16), needs_cuda,
-                SNIPPET_FLOAT.replace("{dtype}", "float16")),
-    VariantSpec("torch-dynamic-int8", "PyTorch dynamic int8 (fbgemm)", "torch", 8, build_dynamic_int8,
-                fbgemm_available, SNIPPET_DYNAMIC, int8=True),
+    VariantSpec(
+        "fp32",
+        "fp32 (baseline)",
+        "torch",
+        32,
+        build_float(torch.float32),
+        always,
+        SNIPPET_FLOAT.replace("{dtype}", "float32"),
+    ),
+    VariantSpec(
+        "bf16", "bf16", "torch", 16, build_float(torch.bfloat16), always, SNIPPET_FLOAT.replace("{dtype}", "bfloat16")
+    ),
+    VariantSpec(
+        "fp16",
+        "fp16",
+        "torch",
+        16,
+        build_float(torch.float16),
+        needs_cuda,
+        SNIPPET_FLOAT.replace("{dtype}", "float16"),
+    ),
+    VariantSpec(
+        "torch-dynamic-int8",
+        "PyTorch dynamic int8 (fbgemm)",
+        "torch",
+        8,
+        build_dynamic_int8,
+        fbgemm_available,
+        SNIPPET_DYNAMIC,
+        int8=True,
+    ),
 )

@@ -6,6 +6,7 @@ so it saves memory but not time; torch.compile would fuse that cast (not used he
 compilation on a small CPU). int4 weight-only needs a packed kernel that this torch/torchao pair
 lacks on the CPU; the reason torchao gives is shown.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,8 +25,11 @@ def configs() -> dict:
         Int8WeightOnlyConfig,
     )
 
-    return {"torchao-int8-wo": Int8WeightOnlyConfig, "torchao-int8-dyn": Int8DynamicActivationInt8WeightConfig,
-            "torchao-int4-wo": lambda: Int4WeightOnlyConfig(group_size=128)}
+    return {
+        "torchao-int8-wo": Int8WeightOnlyConfig,
+        "torchao-int8-dyn": Int8DynamicActivationInt8WeightConfig,
+        "torchao-int4-wo": lambda: Int4WeightOnlyConfig(group_size=128),
+    }
 
 
 @cache
@@ -40,7 +44,7 @@ def probe(key: str, device: str) -> str | None:
         quantize_(layer, configs()[key]())
         with torch.inference_mode():
             layer(torch.randn(2, 256, device=device))
-    except Exception as exc:  # noqa: BLE001 - any failure here means "not on this machine", with torchao's own words
+    except Exception as exc:  # any failure here means "not on this machine", with torchao's own words
         return f"torchao: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
     return None
 
@@ -56,6 +60,7 @@ def build(key: str):
         _, quantize_s = V.timed(quantize_, model, configs()[key]())
         note = "eager mode: int8 weights are cast to float per matmul (no fused kernel without torch.compile)"
         return V.torch_built(model, quantize_s, load_s, note)
+
     return make
 
 
@@ -67,14 +72,33 @@ quantize_(model, {config}({args}))  # every nn.Linear
 """
 
 SPECS = (
-    V.VariantSpec("torchao-int8-wo", "torchao int8 weight-only", "torchao", 8, build("torchao-int8-wo"),
-                lambda d: probe("torchao-int8-wo", d),
-                SNIPPET.replace("{config}", "Int8WeightOnlyConfig").replace("{args}", ""), int8=True),
-    V.VariantSpec("torchao-int8-dyn", "torchao int8 dynamic act. + int8 weight", "torchao", 8,
-                build("torchao-int8-dyn"), lambda d: probe("torchao-int8-dyn", d),
-                SNIPPET.replace("{config}", "Int8DynamicActivationInt8WeightConfig").replace("{args}", ""),
-                int8=True),
-    V.VariantSpec("torchao-int4-wo", "torchao int4 weight-only (group 128)", "torchao", 4.125,
-                build("torchao-int4-wo"), lambda d: probe("torchao-int4-wo", d),
-                SNIPPET.replace("{config}", "Int4WeightOnlyConfig").replace("{args}", "group_size=128")),
+    V.VariantSpec(
+        "torchao-int8-wo",
+        "torchao int8 weight-only",
+        "torchao",
+        8,
+        build("torchao-int8-wo"),
+        lambda d: probe("torchao-int8-wo", d),
+        SNIPPET.replace("{config}", "Int8WeightOnlyConfig").replace("{args}", ""),
+        int8=True,
+    ),
+    V.VariantSpec(
+        "torchao-int8-dyn",
+        "torchao int8 dynamic act. + int8 weight",
+        "torchao",
+        8,
+        build("torchao-int8-dyn"),
+        lambda d: probe("torchao-int8-dyn", d),
+        SNIPPET.replace("{config}", "Int8DynamicActivationInt8WeightConfig").replace("{args}", ""),
+        int8=True,
+    ),
+    V.VariantSpec(
+        "torchao-int4-wo",
+        "torchao int4 weight-only (group 128)",
+        "torchao",
+        4.125,
+        build("torchao-int4-wo"),
+        lambda d: probe("torchao-int4-wo", d),
+        SNIPPET.replace("{config}", "Int4WeightOnlyConfig").replace("{args}", "group_size=128"),
+    ),
 )

@@ -4,6 +4,7 @@ a runner (logits for quality; prefill and one decode step for speed).
 One file per format or library holds the specs of that family (torch_variants, torchao_variants,
 onnx_variant, gguf_variant, bnb_variant); catalog.py lists them all.
 """
+
 from __future__ import annotations
 
 import functools
@@ -133,8 +134,12 @@ def onednn_linears(model: torch.nn.Module):
     if op is not None:
         for module in model.modules():
             weight = getattr(module, "weight", None)
-            if (type(module) is torch.nn.Linear and type(weight.data) is torch.Tensor
-                    and weight.dtype == torch.float32 and weight.device.type == "cpu"):
+            if (
+                type(module) is torch.nn.Linear
+                and type(weight.data) is torch.Tensor
+                and weight.dtype == torch.float32
+                and weight.device.type == "cpu"
+            ):
                 module.forward = functools.partial(_onednn_forward, module, op)
                 patched.append(module)
     try:
@@ -157,11 +162,19 @@ class Built:
     details: dict = field(default_factory=dict)
 
 
-def torch_built(model: torch.nn.Module, quantize_s: float, load_s: float, note: str = "",
-                fast_fp32: bool = False) -> Built:
+def torch_built(
+    model: torch.nn.Module, quantize_s: float, load_s: float, note: str = "", fast_fp32: bool = False
+) -> Built:
     """A torch copy measured: weight bytes in memory, its torch.save size, a runner over it."""
-    return Built(TorchRunner(model, fast_fp32=fast_fp32), state_bytes(model), serialized_bytes(model), quantize_s,
-                 load_s, note, model)
+    return Built(
+        TorchRunner(model, fast_fp32=fast_fp32),
+        state_bytes(model),
+        serialized_bytes(model),
+        quantize_s,
+        load_s,
+        note,
+        model,
+    )
 
 
 def tensor_bytes(t: torch.Tensor) -> int:
@@ -170,8 +183,11 @@ def tensor_bytes(t: torch.Tensor) -> int:
         names, _ = t.__tensor_flatten__()
         return sum(tensor_bytes(getattr(t, n)) for n in names)
     if t.is_quantized:
-        return t.numel() * t.element_size() + 8 * (t.q_per_channel_scales().numel() if t.qscheme() in (
-            torch.per_channel_affine, torch.per_channel_symmetric) else 1)
+        return t.numel() * t.element_size() + 8 * (
+            t.q_per_channel_scales().numel()
+            if t.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+            else 1
+        )
     return t.numel() * t.element_size()
 
 

@@ -14,5 +14,13 @@ from backends.rag.generators import LocalGenerator, generate
 from backends.rag.prompting import build_messages, build_messages_without_retrieval
 from backends.rag.types import ChunkSettings
 
-__all__ = ["ChunkSettings", "LocalGenerator", "WEAK_COSINE", "build_collection", "build_messages",
-           "build_messages_without_retrieval", "generate", "token_f1"]
+__all__ = [
+    "WEAK_COSINE",
+    "ChunkSettings",
+    "LocalGenerator",
+    "build_collection",
+    "build_messages",
+    "build_messages_without_retrieval",
+    "generate",
+    "token_f1",
+]

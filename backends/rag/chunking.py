@@ -4,6 +4,7 @@ Each page is split on its own, so every chunk keeps the page it came from and
 its character offset in that page's text. Sizes count characters, or tokens of
 the embedding model's own tokenizer (the count the model will see).
 """
+
 from __future__ import annotations
 
 from backends.rag.types import Chunk, ChunkSettings, Passage
@@ -21,12 +22,16 @@ def validate_settings(settings: ChunkSettings, max_tokens: int | None = None) ->
     if not isinstance(settings.size, int) or settings.size <= 0:
         raise ChunkingError(f"Chunk size must be a positive whole number, got {settings.size!r}.")
     if not isinstance(settings.overlap, int) or not 0 <= settings.overlap < settings.size:
-        raise ChunkingError(f"Chunk overlap must be at least 0 and smaller than the chunk size ({settings.size}), "
-                            f"got {settings.overlap!r}.")
+        raise ChunkingError(
+            f"Chunk overlap must be at least 0 and smaller than the chunk size ({settings.size}), "
+            f"got {settings.overlap!r}."
+        )
     # the tokenizer's count leaves out the [CLS]/[SEP] the model adds, hence the 2
     if settings.method == "tokens" and max_tokens is not None and settings.size > max_tokens - 2:
-        raise ChunkingError(f"Chunks of {settings.size} tokens are longer than the embedding model reads "
-                            f"({max_tokens} tokens with 2 special ones): pick a size of at most {max_tokens - 2}.")
+        raise ChunkingError(
+            f"Chunks of {settings.size} tokens are longer than the embedding model reads "
+            f"({max_tokens} tokens with 2 special ones): pick a size of at most {max_tokens - 2}."
+        )
 
 
 def make_splitter(settings: ChunkSettings, tokenizer=None):
@@ -37,13 +42,15 @@ def make_splitter(settings: ChunkSettings, tokenizer=None):
     if settings.method == "characters":
         return RecursiveCharacterTextSplitter(**common)
     if tokenizer is None:
-        raise ChunkingError("Chunking by tokens needs the embedding model's tokenizer; "
-                            "pass tokenizer=loaded.tokenizer.")
+        raise ChunkingError(
+            "Chunking by tokens needs the embedding model's tokenizer; pass tokenizer=loaded.tokenizer."
+        )
     try:
         return RecursiveCharacterTextSplitter.from_huggingface_tokenizer(tokenizer, **common)
     except ValueError as exc:
-        raise ChunkingError(f"Chunking by tokens needs a Hugging Face tokenizer, got "
-                            f"{type(tokenizer).__name__}: {exc}") from exc
+        raise ChunkingError(
+            f"Chunking by tokens needs a Hugging Face tokenizer, got {type(tokenizer).__name__}: {exc}"
+        ) from exc
 
 
 def _offsets(text: str, pieces: list[str]) -> list[int]:
@@ -58,8 +65,7 @@ def _offsets(text: str, pieces: list[str]) -> list[int]:
     return starts
 
 
-def chunk_passages(passages: list[Passage], settings: ChunkSettings, tokenizer=None,
-                   first_id: int = 0) -> list[Chunk]:
+def chunk_passages(passages: list[Passage], settings: ChunkSettings, tokenizer=None, first_id: int = 0) -> list[Chunk]:
     """Chunks of every passage in order, ids first_id, first_id + 1, ..."""
     splitter = make_splitter(settings, tokenizer)
     chunks: list[Chunk] = []

@@ -10,6 +10,7 @@ the answer to the source that holds most of its words, and marks the citation as
 inferred, so the page can say "matched by wording" instead of "cited by the model".
 `citations_for` uses the markers when there are any, else the inferred ones.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,9 +33,73 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 _MAX_RANGE = 50
 # Too common to say where a sentence came from.
-_STOP = frozenset("""a an and are as at be been but by can do does for from had has have he her his how i if in
-into is it its of on or our she so than that the their them then there these they this to was we were what when
-where which who whom why will with you your not no yes""".split())
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "not",
+        "no",
+        "yes",
+    ]
+)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ each other's chunks. build.add_files() returns a new Collection and leaves the o
 one as it was. Saved collections are FAISS's own index file, an .npy of the
 embeddings (loaded with allow_pickle=False) and JSON: never pickle.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,10 @@ def collections_dir() -> Path:
 def collection_folder(name: str) -> Path:
     """The folder a collection called `name` is saved in (the name is checked: no paths)."""
     if not isinstance(name, str) or not _NAME.match(name.strip()):
-        raise CollectionError(f"Collection name {name!r} is not allowed: use up to 64 letters, digits, spaces, "
-                              "'.', '-' or '_', starting with a letter or digit.")
+        raise CollectionError(
+            f"Collection name {name!r} is not allowed: use up to 64 letters, digits, spaces, "
+            "'.', '-' or '_', starting with a letter or digit."
+        )
     return collections_dir() / name.strip()
 
 
@@ -60,13 +63,24 @@ def delete_collection(name: str) -> None:
 
 
 class Collection:
-    def __init__(self, name: str, embed_model: str, settings: ChunkSettings, chunks: list[Chunk],
-                 reports: list[IngestReport], embeddings: np.ndarray, device: str = "cpu", _dense=None,
-                 store: str = "faiss", store_url: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        embed_model: str,
+        settings: ChunkSettings,
+        chunks: list[Chunk],
+        reports: list[IngestReport],
+        embeddings: np.ndarray,
+        device: str = "cpu",
+        _dense=None,
+        store: str = "faiss",
+        store_url: str | None = None,
+    ):
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2 or len(embeddings) != len(chunks):
-            raise CollectionError(f"{len(chunks)} chunks but embeddings of shape {embeddings.shape}: "
-                                  "they must have one row per chunk.")
+            raise CollectionError(
+                f"{len(chunks)} chunks but embeddings of shape {embeddings.shape}: they must have one row per chunk."
+            )
         if any(c.id != i for i, c in enumerate(chunks)):
             raise CollectionError("Chunk ids must be 0, 1, 2, ... in order.")
         self.name, self.embed_model, self.settings, self.device = name, embed_model, settings, device
@@ -104,8 +118,7 @@ class Collection:
         if not isinstance(candidates, int) or candidates < 1:
             raise CollectionError(f"candidates must be at least 1, got {candidates!r}.")
 
-    def candidates_table(self, question: str, candidates: int = 30,
-                         query_vec: np.ndarray | None = None) -> list[Hit]:
+    def candidates_table(self, question: str, candidates: int = 30, query_vec: np.ndarray | None = None) -> list[Hit]:
         """Every chunk the dense or sparse top-`candidates` lists hold, in fused (RRF) order, with all scores."""
         self._check(question, 1, candidates)
         if not self.chunks:
@@ -114,8 +127,14 @@ class Collection:
         scored = retrieve(self.dense, self.bm25, self.embeddings, q, question, candidates)
         return [self._hit(s, s.fused_score, s.fused_rank) for s in scored]
 
-    def search(self, question: str, method: str = "hybrid", k: int = 5, candidates: int = 30,
-               query_vec: np.ndarray | None = None) -> list[Hit]:
+    def search(
+        self,
+        question: str,
+        method: str = "hybrid",
+        k: int = 5,
+        candidates: int = 30,
+        query_vec: np.ndarray | None = None,
+    ) -> list[Hit]:
         """The top k chunks by `method` (dense cosine, BM25, or RRF of the two); each Hit has every score."""
         if method not in METHODS:
             raise CollectionError(f"Unknown retrieval method {method!r}; use one of {', '.join(METHODS)}.")
@@ -127,8 +146,17 @@ class Collection:
         return [self._hit(s, score, i + 1) for i, (s, score) in enumerate(order_for(method, scored)[:k])]
 
     def _hit(self, s, score: float, rank: int) -> Hit:
-        return Hit(self.chunks[s.row], float(score), rank, s.dense_score, s.dense_rank, s.sparse_score,
-                   s.sparse_rank, s.fused_score, s.fused_rank)
+        return Hit(
+            self.chunks[s.row],
+            float(score),
+            rank,
+            s.dense_score,
+            s.dense_rank,
+            s.sparse_score,
+            s.sparse_rank,
+            s.fused_score,
+            s.fused_rank,
+        )
 
     def save(self, folder: Path) -> Path:
         """Write the collection to `folder` (replaced atomically if it exists)."""
@@ -141,9 +169,14 @@ class Collection:
             dense = self.dense if isinstance(self.dense, DenseIndex) else DenseIndex(self.embeddings)
             faiss.write_index(dense.faiss, str(tmp / "index.faiss"))
             np.save(tmp / "embeddings.npy", self.embeddings, allow_pickle=False)
-            meta = {"format": FORMAT, "name": self.name, "embed_model": self.embed_model,
-                    "settings": asdict(self.settings), "reports": [report_to_json(r) for r in self.reports],
-                    "chunks": [[c.doc, c.page, c.start, c.text, c.kind] for c in self.chunks]}
+            meta = {
+                "format": FORMAT,
+                "name": self.name,
+                "embed_model": self.embed_model,
+                "settings": asdict(self.settings),
+                "reports": [report_to_json(r) for r in self.reports],
+                "chunks": [[c.doc, c.page, c.start, c.text, c.kind] for c in self.chunks],
+            }
             (tmp / "collection.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
             if folder.exists():
                 shutil.rmtree(folder)
@@ -163,19 +196,35 @@ class Collection:
             embeddings = np.load(folder / "embeddings.npy", allow_pickle=False)
             index = faiss.read_index(str(folder / "index.faiss"))
         except (OSError, ValueError, RuntimeError) as exc:
-            raise CollectionError(f"{str(folder)!r} is not a readable saved collection ({exc}); "
-                                  "save it again.") from exc
+            raise CollectionError(
+                f"{str(folder)!r} is not a readable saved collection ({exc}); save it again."
+            ) from exc
         if meta.get("format") != FORMAT:
-            raise CollectionError(f"{str(folder)!r} was saved in format {meta.get('format')!r}; this version reads "
-                                  f"format {FORMAT}. Build the collection again.")
-        chunks = [Chunk(i, doc, int(page), text, int(start), kind)
-                  for i, (doc, page, start, text, kind) in enumerate(meta["chunks"])]
+            raise CollectionError(
+                f"{str(folder)!r} was saved in format {meta.get('format')!r}; this version reads "
+                f"format {FORMAT}. Build the collection again."
+            )
+        chunks = [
+            Chunk(i, doc, int(page), text, int(start), kind)
+            for i, (doc, page, start, text, kind) in enumerate(meta["chunks"])
+        ]
         if index.ntotal != len(chunks) or index.d != embeddings.shape[1]:
-            raise CollectionError(f"{str(folder)!r} is inconsistent: {index.ntotal} vectors in the index for "
-                                  f"{len(chunks)} chunks. Build the collection again.")
+            raise CollectionError(
+                f"{str(folder)!r} is inconsistent: {index.ntotal} vectors in the index for "
+                f"{len(chunks)} chunks. Build the collection again."
+            )
         settings = ChunkSettings(**meta["settings"])
         reports = [report_from_json(r) for r in meta["reports"]]
         dense = DenseIndex.from_faiss(index) if store == "faiss" else None
-        return cls(meta["name"], meta["embed_model"], settings, chunks, reports, embeddings, device,
-                   _dense=dense, store=store, store_url=store_url)
-
+        return cls(
+            meta["name"],
+            meta["embed_model"],
+            settings,
+            chunks,
+            reports,
+            embeddings,
+            device,
+            _dense=dense,
+            store=store,
+            store_url=store_url,
+        )

@@ -8,6 +8,7 @@ are written; entries appear atomically (written to a temp folder, renamed).
 A password is part of the key, so an encrypted file's text is never handed to
 a request that did not give the password.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,16 @@ def embeddings_cache_dir() -> Path:
 
 def cache_key(file_sha256: str, password: str | None, settings: ChunkSettings, model: str, ocr: bool = True) -> str:
     secret = hashlib.sha256(password.encode("utf-8")).hexdigest() if password is not None else "-"
-    parts = [file_sha256, secret, settings.method, str(settings.size), str(settings.overlap), model, str(FORMAT),
-             "ocr" if ocr else "no-ocr"]
+    parts = [
+        file_sha256,
+        secret,
+        settings.method,
+        str(settings.size),
+        str(settings.overlap),
+        model,
+        str(FORMAT),
+        "ocr" if ocr else "no-ocr",
+    ]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -52,10 +61,19 @@ def report_to_json(report: IngestReport) -> dict:
 
 
 def report_from_json(data: dict) -> IngestReport:
-    passages = [Passage(p["doc"], int(p["page"]), p["text"], p.get("kind", KIND_TEXT)) for p in data.get("passages", [])]
-    return IngestReport(data["doc"], data["status"], data["message"], int(data.get("pages", 0)), passages,
-                        data.get("sha256", ""), [int(p) for p in data.get("ocr_pages", [])],
-                        float(data.get("ocr_seconds", 0.0)))
+    passages = [
+        Passage(p["doc"], int(p["page"]), p["text"], p.get("kind", KIND_TEXT)) for p in data.get("passages", [])
+    ]
+    return IngestReport(
+        data["doc"],
+        data["status"],
+        data["message"],
+        int(data.get("pages", 0)),
+        passages,
+        data.get("sha256", ""),
+        [int(p) for p in data.get("ocr_pages", [])],
+        float(data.get("ocr_seconds", 0.0)),
+    )
 
 
 def get(key: str, doc: str) -> tuple[IngestReport, list[Chunk], np.ndarray] | None:
@@ -73,8 +91,9 @@ def get(key: str, doc: str) -> tuple[IngestReport, list[Chunk], np.ndarray] | No
     report.doc = doc
     report.message = report.message.replace(NAME, doc)
     report.passages = [Passage(doc, p.page, p.text, p.kind) for p in report.passages]
-    chunks = [Chunk(i, doc, int(page), text, int(start), kind)
-              for i, (page, start, text, kind) in enumerate(meta["chunks"])]
+    chunks = [
+        Chunk(i, doc, int(page), text, int(start), kind) for i, (page, start, text, kind) in enumerate(meta["chunks"])
+    ]
     return report, chunks, vectors
 
 

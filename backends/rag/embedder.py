@@ -21,14 +21,16 @@ every session and never modified. `embed()` is the hot path of indexing:
   them (measured on the 2-core dev box under load: 1.5-1.9x the throughput of
   sentence-transformers' encode with 2 intra-op threads).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Callable
 
 import numpy as np
 import torch
+
 from backends.core.scheduler import shared_scheduler
 
 DEFAULT_EMBED_MODEL = "all-minilm-l6-v2"

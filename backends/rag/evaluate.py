@@ -10,6 +10,7 @@ token each, since those scripts do not separate words with spaces.
 A page is `(doc, page)`, or a bare page number that matches that page in any document
 (an eval set for one PDF need not name it).
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,8 @@ import re
 import string
 import unicodedata
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 from backends.rag.citations import strip_citations
 from backends.rag.types import METHODS, Hit
@@ -56,13 +57,21 @@ class EvalReport:
     results: dict[str, MethodResult] = field(default_factory=dict)
 
     def summary_rows(self) -> list[dict]:
-        return [{"method": r.method, f"recall@{self.k}": r.recall, "MRR": r.mrr,
-                 "found": sum(x is not None for x in r.ranks), "questions": len(r.ranks)}
-                for r in self.results.values()]
+        return [
+            {
+                "method": r.method,
+                f"recall@{self.k}": r.recall,
+                "MRR": r.mrr,
+                "found": sum(x is not None for x in r.ranks),
+                "questions": len(r.ranks),
+            }
+            for r in self.results.values()
+        ]
 
 
 # ---------------------------------------------------------------------------
 # Retrieval metrics
+
 
 def _page(ref) -> tuple[str | None, int]:
     if isinstance(ref, tuple) and len(ref) == 2:
@@ -112,9 +121,13 @@ def hit_pages(hits: Sequence[Hit]) -> list[tuple[str, int]]:
     return [(h.chunk.doc, h.chunk.page) for h in hits]
 
 
-def run_retrieval_eval(search: Callable[[str, str, int], list[Hit]], items: Sequence[EvalItem],
-                       methods: Sequence[str] = METHODS, k: int = 5,
-                       progress: Callable[[float, str], None] | None = None) -> EvalReport:
+def run_retrieval_eval(
+    search: Callable[[str, str, int], list[Hit]],
+    items: Sequence[EvalItem],
+    methods: Sequence[str] = METHODS,
+    k: int = 5,
+    progress: Callable[[float, str], None] | None = None,
+) -> EvalReport:
     """Each question through `search(question, method, k)` for each method. `progress(fraction, message)`
     is called after every search (a background job reports and checks its stop flag there)."""
     _check_k(k)
@@ -144,7 +157,23 @@ def run_retrieval_eval(search: Callable[[str, str, int], list[Hit]], items: Sequ
 # Answer metrics
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = set(string.punctuation) | {"“", "”", "‘", "’", "。", "，", "、", "！", "？", "：", "；", "（", "）", "《", "》"}
+_PUNCT = set(string.punctuation) | {
+    "“",
+    "”",
+    "‘",
+    "’",
+    "。",
+    "，",
+    "、",
+    "！",
+    "？",
+    "：",
+    "；",
+    "（",
+    "）",
+    "《",
+    "》",
+}
 _CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])")
 
 
@@ -172,7 +201,9 @@ def answer_f1(predictions: Sequence[str], references: Sequence[str | None]) -> t
     predictions), and the per-pair scores (None where there is no reference)."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} answers for {len(references)} references: give one answer per question.")
-    scores = [None if ref is None else token_f1(strip_citations(pred), ref) for pred, ref in zip(predictions, references)]
+    scores = [
+        None if ref is None else token_f1(strip_citations(pred), ref) for pred, ref in zip(predictions, references)
+    ]
     scored = [s for s in scores if s is not None]
     return (sum(scored) / len(scored) if scored else None), scores
 
@@ -198,8 +229,10 @@ def _pages(value, where: str) -> tuple[int, ...]:
             pages = []
             break
     if not pages or min(pages) < 1:
-        raise EvalSetError(f"{where}: pages {value!r} is not a list of page numbers: write e.g. 3, or \"1;3\" "
-                           "(CSV), or [1, 3] (JSONL); pages start at 1.")
+        raise EvalSetError(
+            f'{where}: pages {value!r} is not a list of page numbers: write e.g. 3, or "1;3" '
+            "(CSV), or [1, 3] (JSONL); pages start at 1."
+        )
     return tuple(dict.fromkeys(pages))
 
 
@@ -211,8 +244,12 @@ def _item(row: dict, where: str) -> EvalItem:
     for name, value in (("answer", answer), ("doc", doc)):
         if value is not None and not isinstance(value, str):
             raise EvalSetError(f"{where}: {name} {value!r} must be text.")
-    return EvalItem(question.strip(), _pages(row.get("pages"), where),
-                    answer.strip() if answer and answer.strip() else None, doc.strip() if doc and doc.strip() else None)
+    return EvalItem(
+        question.strip(),
+        _pages(row.get("pages"), where),
+        answer.strip() if answer and answer.strip() else None,
+        doc.strip() if doc and doc.strip() else None,
+    )
 
 
 def _rows_csv(name: str, text: str):
@@ -220,13 +257,16 @@ def _rows_csv(name: str, text: str):
     columns = [c.strip().lower() for c in (reader.fieldnames or []) if c]
     missing = [c for c in ("question", "pages") if c not in columns]
     if missing:
-        raise EvalSetError(f"{name}: missing column(s) {', '.join(missing)}; the header has {columns or 'nothing'}. "
-                           "Use a header row: question,pages[,answer][,doc].")
+        raise EvalSetError(
+            f"{name}: missing column(s) {', '.join(missing)}; the header has {columns or 'nothing'}. "
+            "Use a header row: question,pages[,answer][,doc]."
+        )
     for row in reader:
         where = f"{name}, line {reader.line_num}"
         if None in row:  # DictReader's place for fields beyond the header
-            raise EvalSetError(f"{where}: more fields than the header has; put text that holds commas "
-                               "in double quotes.")
+            raise EvalSetError(
+                f"{where}: more fields than the header has; put text that holds commas in double quotes."
+            )
         row = {k.strip().lower(): v for k, v in row.items() if k}
         if all(v is None or not v.strip() for v in row.values()):
             continue  # a blank line
@@ -242,8 +282,10 @@ def _rows_jsonl(name: str, text: str):
         except ValueError as exc:
             raise EvalSetError(f"{name}, line {line_no}: not valid JSON ({exc.msg}): {line[:120]!r}.") from None
         if not isinstance(row, dict):
-            raise EvalSetError(f"{name}, line {line_no}: expected a JSON object "
-                               f"{{\"question\": ..., \"pages\": [...]}}, got {line[:120]!r}.")
+            raise EvalSetError(
+                f"{name}, line {line_no}: expected a JSON object "
+                f'{{"question": ..., "pages": [...]}}, got {line[:120]!r}.'
+            )
         missing = [c for c in ("question", "pages") if c not in row]
         if missing:
             raise EvalSetError(f"{name}, line {line_no}: missing field(s) {', '.join(missing)} in {line[:120]!r}.")

@@ -13,6 +13,7 @@ the question, quoted word for word with its citation, and the short span of it t
 
 Nothing is generated: every word shown is in the document, at the page cited.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,11 +26,61 @@ from backends.rag.index import tokenize
 from backends.rag.types import Hit
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；])[\"'”’)]*\s+|(?<=[。！？；])|\n\s*\n")
-_CLAUSE = re.compile(r",\s+|;\s+|:\s+|，|；|：|\s+(?=(?:which|while|whose|so that|so|but|and an?|and the)\s)", re.IGNORECASE)
+_CLAUSE = re.compile(
+    r",\s+|;\s+|:\s+|，|；|：|\s+(?=(?:which|while|whose|so that|so|but|and an?|and the)\s)", re.IGNORECASE
+)
 _NUMBER = re.compile(r"\d[\d,.]*(?:[-\u2011]\w+)?(?:\s+(?!and\b|or\b|at\b|in\b|of\b|to\b|per\b)[A-Za-z]\w*)?")
 _HOW_MANY = re.compile(r"^\s*how\s+(many|much)\b|多少|几", re.IGNORECASE)
 _WORD = re.compile(r"[\w'’#\-]+", re.UNICODE)
-_STOP = frozenset(["a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with", "and", "or", "is", "are", "was", "were", "be", "been", "does", "do", "did", "what", "which", "who", "how", "why", "when", "where", "that", "this", "these", "those", "it", "its", "they", "as", "from", "into", "than", "then", "there", "their", "about", "per"])
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "by",
+        "with",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "does",
+        "do",
+        "did",
+        "what",
+        "which",
+        "who",
+        "how",
+        "why",
+        "when",
+        "where",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "they",
+        "as",
+        "from",
+        "into",
+        "than",
+        "then",
+        "there",
+        "their",
+        "about",
+        "per",
+    ]
+)
 LEXICAL_WEIGHT = 0.5
 RANK_BONUS = 0.02  # per place above the last hit
 NOVELTY_WEIGHT, LEAD_WEIGHT = 0.6, 0.15
@@ -147,12 +198,15 @@ def extract_answer(question: str, hits: list[Hit], embed_texts, max_hits: int = 
     dense = vectors[1:] @ vectors[0]
     terms = _question_terms(question, texts)
     shown = min(len(hits), max_hits)
-    scores = [float(d) + LEXICAL_WEIGHT * _lexical(terms, text) + RANK_BONUS * (shown - number)
-              for d, (number, _, _, _, text) in zip(dense, candidates)]
+    scores = [
+        float(d) + LEXICAL_WEIGHT * _lexical(terms, text) + RANK_BONUS * (shown - number)
+        for d, (number, _, _, _, text) in zip(dense, candidates)
+    ]
     best = int(np.argmax(scores))
     number, hit, start, end, sentence = candidates[best]
-    return ExtractiveAnswer(number, hit, sentence, answer_span(question, sentence, embed_texts), start, end,
-                            scores[best])
+    return ExtractiveAnswer(
+        number, hit, sentence, answer_span(question, sentence, embed_texts), start, end, scores[best]
+    )
 
 
 def answer_span(question: str, sentence: str, embed_texts) -> str:
@@ -174,6 +228,11 @@ def answer_span(question: str, sentence: str, embed_texts) -> str:
         # a clause that only repeats the question is not its answer: reward the words the question lacks,
         # and an answer that the question's own words lead into ("... divided by | the square root ...")
         novelty = sum(w not in set(tokenize(question)) for w in words) / max(len(words), 1)
-        scores.append(float(vectors[1 + i] @ vectors[0]) + LEXICAL_WEIGHT * _lexical(terms, clause)
-                      + NOVELTY_WEIGHT * novelty + LEAD_WEIGHT * min(led, 2) - (0.5 if len(words) < 2 else 0.0))
+        scores.append(
+            float(vectors[1 + i] @ vectors[0])
+            + LEXICAL_WEIGHT * _lexical(terms, clause)
+            + NOVELTY_WEIGHT * novelty
+            + LEAD_WEIGHT * min(led, 2)
+            - (0.5 if len(words) < 2 else 0.0)
+        )
     return trimmed[int(np.argmax(scores))][0]

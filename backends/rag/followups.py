@@ -8,14 +8,21 @@ Needs context: a pronoun or demonstrative that points back ("it", "its", "they",
 "that one", Chinese 它/这/那/其), an elliptical start ("and ...", "what about ...", "why?",
 Chinese 那...呢), or a question of at most three words.
 """
+
 from __future__ import annotations
 
 import re
 
-_POINTERS = re.compile(r"\b(it|its|it's|itself|they|them|their|theirs|this|that|these|those|he|she|his|her|"
-                       r"the former|the latter|the same|there|then|one)\b", re.IGNORECASE)
-_ELLIPSIS = re.compile(r"^\s*(and|or|but|also|so|what about|how about|and what|why|why not|how come|"
-                       r"what else|anything else|more|same for)\b", re.IGNORECASE)
+_POINTERS = re.compile(
+    r"\b(it|its|it's|itself|they|them|their|theirs|this|that|these|those|he|she|his|her|"
+    r"the former|the latter|the same|there|then|one)\b",
+    re.IGNORECASE,
+)
+_ELLIPSIS = re.compile(
+    r"^\s*(and|or|but|also|so|what about|how about|and what|why|why not|how come|"
+    r"what else|anything else|more|same for)\b",
+    re.IGNORECASE,
+)
 _CHINESE = re.compile(r"[它其]|这个|那个|这些|那些|这种|那种|^那|呢[?？]?\s*$|^还有|^为什么[?？]?$")
 SHORT_WORDS = 3
 

@@ -12,15 +12,17 @@ The API key is only ever put into the Authorization header: it is not in repr/st
 in any error message (a server that echoes it back gets it redacted), and nothing here
 logs or saves it.
 """
+
 from __future__ import annotations
 
 import json
 import math
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 import httpx
 
-from backends.decoding import DecodingConfig, MAX_NEW_TOKENS, eos_ids, generate_stream
+from backends.decoding import MAX_NEW_TOKENS, DecodingConfig, eos_ids, generate_stream
 from backends.rag.prompting import check_messages, render_prompt, rewrite_messages
 
 
@@ -37,16 +39,26 @@ class Generator(Protocol):
 
     can_prefill: bool  # whether `prefix` may be non-empty
 
-    def stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0,
-               prefix: str = "") -> Iterator[str]:
-        ...
+    def stream(
+        self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0, prefix: str = ""
+    ) -> Iterator[str]: ...
 
 
 def _check_options(max_new_tokens, temperature) -> None:
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise ValueError(f"max_new_tokens={max_new_tokens!r} is invalid: use a whole number from 1 to {MAX_NEW_TOKENS}.")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-            or not math.isfinite(temperature) or not 0 <= temperature <= 2:
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or not 1 <= max_new_tokens <= MAX_NEW_TOKENS
+    ):
+        raise ValueError(
+            f"max_new_tokens={max_new_tokens!r} is invalid: use a whole number from 1 to {MAX_NEW_TOKENS}."
+        )
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not math.isfinite(temperature)
+        or not 0 <= temperature <= 2
+    ):
         raise ValueError(f"temperature={temperature!r} is invalid: use 0 (always the likeliest token) up to 2.")
 
 
@@ -60,8 +72,10 @@ class LocalGenerator:
 
     def __init__(self, loaded, seed: int = 0):
         if not getattr(loaded.tokenizer, "chat_template", None):
-            raise GeneratorError(f"{loaded.key.model!r} has no chat template, so it cannot hold a conversation: "
-                                 "pick an instruction-tuned (chat) model.")
+            raise GeneratorError(
+                f"{loaded.key.model!r} has no chat template, so it cannot hold a conversation: "
+                "pick an instruction-tuned (chat) model."
+            )
         self.loaded, self.seed = loaded, seed
         self.name = loaded.key.model
 
@@ -77,8 +91,9 @@ class LocalGenerator:
 
     can_prefill = True  # `stream(..., prefix=)` starts the answer with given text (citation forcing)
 
-    def stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0,
-               prefix: str = "") -> Iterator[str]:
+    def stream(
+        self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0, prefix: str = ""
+    ) -> Iterator[str]:
         """The answer's pieces; `prefix` is put in the model's mouth (yielded first, then continued)."""
         check_messages(messages)
         _check_options(max_new_tokens, temperature)
@@ -87,13 +102,21 @@ class LocalGenerator:
             ids += list(self.loaded.tokenizer(prefix, add_special_tokens=False)["input_ids"])
         window = getattr(self.loaded.model.config, "max_position_embeddings", None)
         if window and len(ids) + max_new_tokens > window:
-            raise GeneratorError(f"The prompt has {len(ids)} tokens; with {max_new_tokens} new ones it exceeds "
-                                 f"{self.name}'s context of {window} tokens: retrieve fewer or shorter chunks.")
+            raise GeneratorError(
+                f"The prompt has {len(ids)} tokens; with {max_new_tokens} new ones it exceeds "
+                f"{self.name}'s context of {window} tokens: retrieve fewer or shorter chunks."
+            )
         if temperature == 0:
             config = DecodingConfig(strategy="greedy", max_new_tokens=max_new_tokens)
         else:  # plain temperature sampling: no top-k/top-p the caller did not ask for
-            config = DecodingConfig(strategy="sample", max_new_tokens=max_new_tokens, temperature=float(temperature),
-                                    top_k=0, top_p=1.0, seed=self.seed)
+            config = DecodingConfig(
+                strategy="sample",
+                max_new_tokens=max_new_tokens,
+                temperature=float(temperature),
+                top_k=0,
+                top_p=1.0,
+                seed=self.seed,
+            )
         stop = eos_ids(self.loaded)
         if prefix:
             yield prefix
@@ -130,8 +153,10 @@ class OpenAICompatibleGenerator:
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 60):
         url = httpx.URL(str(base_url).strip()) if isinstance(base_url, str) and base_url.strip() else None
         if url is None or url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"base_url={base_url!r} is not an http(s) URL: use e.g. http://localhost:11434/v1 "
-                             "(Ollama) or https://api.openai.com/v1.")
+            raise ValueError(
+                f"base_url={base_url!r} is not an http(s) URL: use e.g. http://localhost:11434/v1 "
+                "(Ollama) or https://api.openai.com/v1."
+            )
         if url.userinfo:
             raise ValueError("base_url must not hold a user name or password: give the key as api_key.")
         if not isinstance(model, str) or not model.strip():
@@ -149,7 +174,8 @@ class OpenAICompatibleGenerator:
         return self._key is not None
 
     def __repr__(self) -> str:
-        return f"OpenAICompatibleGenerator(base_url={self.base_url!r}, model={self.model!r}, api_key={'set' if self._key else 'none'})"
+        key = "set" if self._key else "none"
+        return f"OpenAICompatibleGenerator(base_url={self.base_url!r}, model={self.model!r}, api_key={key})"
 
     __str__ = __repr__
 
@@ -171,16 +197,22 @@ class OpenAICompatibleGenerator:
             detail = body
         detail = " ".join(str(detail).split())[:300]
         status = response.status_code
-        hint = {401: "the server rejected the API key: check it (or give one if the server needs it)",
-                403: "the API key is not allowed to use this model",
-                404: f"no such endpoint or model: check that the base URL ends with /v1 and that model {self.model!r} exists",
-                429: "rate limited or out of quota: wait and try again"}.get(status, "the server refused the request")
+        hint = {
+            401: "the server rejected the API key: check it (or give one if the server needs it)",
+            403: "the API key is not allowed to use this model",
+            404: (
+                "no such endpoint or model: check that the base URL ends with /v1 "
+                f"and that model {self.model!r} exists"
+            ),
+            429: "rate limited or out of quota: wait and try again",
+        }.get(status, "the server refused the request")
         return self._fail(f"{self.url} answered HTTP {status}: {hint}. Server said: {detail or '(nothing)'}", status)
 
     can_prefill = False  # the OpenAI API cannot be handed the start of the answer
 
-    def stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0,
-               prefix: str = "") -> Iterator[str]:
+    def stream(
+        self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0, prefix: str = ""
+    ) -> Iterator[str]:
         check_messages(messages)
         _check_options(max_new_tokens, temperature)
         if prefix:
@@ -188,11 +220,18 @@ class OpenAICompatibleGenerator:
         headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key.reveal()}"
-        body = {"model": self.model, "messages": list(messages), "stream": True,
-                "max_tokens": max_new_tokens, "temperature": float(temperature)}
+        body = {
+            "model": self.model,
+            "messages": list(messages),
+            "stream": True,
+            "max_tokens": max_new_tokens,
+            "temperature": float(temperature),
+        }
         try:
-            with httpx.Client(timeout=self.timeout) as client, \
-                    client.stream("POST", self.url, headers=headers, json=body) as response:
+            with (
+                httpx.Client(timeout=self.timeout) as client,
+                client.stream("POST", self.url, headers=headers, json=body) as response,
+            ):
                 if response.status_code >= 400:
                     raise self._http_error(response)
                 if response.headers.get("content-type", "").startswith("application/json"):
@@ -200,11 +239,14 @@ class OpenAICompatibleGenerator:
                 else:
                     yield from self._events(response)
         except httpx.ConnectError as exc:
-            raise self._fail(f"Could not connect to {self.url} ({exc}): is the server running, and is the "
-                             "base URL right?") from None
+            raise self._fail(
+                f"Could not connect to {self.url} ({exc}): is the server running, and is the base URL right?"
+            ) from None
         except httpx.TimeoutException:
-            raise self._fail(f"{self.url} did not answer within {self.timeout:g} s: the server is busy or "
-                             "the model is still loading; try again or raise the timeout.") from None
+            raise self._fail(
+                f"{self.url} did not answer within {self.timeout:g} s: the server is busy or "
+                "the model is still loading; try again or raise the timeout."
+            ) from None
         except httpx.HTTPError as exc:
             raise self._fail(f"The connection to {self.url} failed: {type(exc).__name__}: {exc}") from None
 
@@ -213,8 +255,10 @@ class OpenAICompatibleGenerator:
             data = json.loads(response.read())
             text = data["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
-            raise self._fail(f"{self.url} sent JSON without choices[0].message.content: "
-                             f"{response.text[:200]!r}", response.status_code) from None
+            raise self._fail(
+                f"{self.url} sent JSON without choices[0].message.content: {response.text[:200]!r}",
+                response.status_code,
+            ) from None
         if text:
             yield text
 
@@ -235,8 +279,10 @@ class OpenAICompatibleGenerator:
                 raise self._fail(f"{self.url} sent a stream event that is not an object: {payload[:200]!r}")
             if "error" in event:
                 err = event["error"]
-                raise self._fail(f"{self.url} reported an error mid-stream: "
-                                 f"{(err.get('message') if isinstance(err, dict) else err)!s:.300}")
+                raise self._fail(
+                    f"{self.url} reported an error mid-stream: "
+                    f"{(err.get('message') if isinstance(err, dict) else err)!s:.300}"
+                )
             for choice in event.get("choices") or []:
                 if not isinstance(choice, dict):
                     raise self._fail(f"{self.url} sent a malformed choice: {payload[:200]!r}")
@@ -246,16 +292,19 @@ class OpenAICompatibleGenerator:
                 finished = finished or bool(choice.get("finish_reason"))
         if not events:
             kind = response.headers.get("content-type", "no content type")
-            raise self._fail(f"{self.url} answered with {kind!r} but no chat-completions events: it is not an "
-                             "OpenAI-compatible endpoint; check the base URL (it usually ends with /v1).",
-                             response.status_code)
+            raise self._fail(
+                f"{self.url} answered with {kind!r} but no chat-completions events: it is not an "
+                "OpenAI-compatible endpoint; check the base URL (it usually ends with /v1).",
+                response.status_code,
+            )
         if not finished:
-            raise self._fail(f"The stream from {self.url} ended before the answer was complete "
-                             "(no finish_reason and no [DONE]): the server may have crashed or cut the connection.")
+            raise self._fail(
+                f"The stream from {self.url} ended before the answer was complete "
+                "(no finish_reason and no [DONE]): the server may have crashed or cut the connection."
+            )
 
 
-def rewrite_question(generator: Generator, history: list[dict] | None, question: str,
-                     max_new_tokens: int = 48) -> str:
+def rewrite_question(generator: Generator, history: list[dict] | None, question: str, max_new_tokens: int = 48) -> str:
     """A follow-up turned into a standalone question; the question itself when there is no history
     or the reply is not usable: empty, too long, or not a question (SmolLM2-135M tends to answer
     the follow-up or repeat the last answer instead of rewriting it, with or without a worked example)."""
@@ -268,7 +317,7 @@ def rewrite_question(generator: Generator, history: list[dict] | None, question:
     candidate = lines[0]
     for prefix in ("standalone question:", "question:", "rewritten question:"):
         if candidate.lower().startswith(prefix):
-            candidate = candidate[len(prefix):].strip()
+            candidate = candidate[len(prefix) :].strip()
     candidate = candidate.strip("\"'“”` ").strip()
     if len(candidate) < 3 or len(candidate) > max(300, 3 * len(question)) or not candidate.endswith(("?", "？")):
         return question.strip()

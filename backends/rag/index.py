@@ -6,8 +6,10 @@ the per-(chunk, term) BM25 weights are computed once at build time, and a
 query sums the columns of its terms (one sparse column slice, a few ms at
 100k chunks).
 """
+
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -31,7 +33,7 @@ def tokenize(text: str) -> list[str]:
     its characters and each pair of neighbouring characters stand in for words instead.
     """
     tokens = _TOKEN.findall(text.lower())
-    pairs = [a + b for a, b in zip(tokens, tokens[1:]) if _IS_CJK.match(a) and _IS_CJK.match(b)]
+    pairs = [a + b for a, b in itertools.pairwise(tokens) if _IS_CJK.match(a) and _IS_CJK.match(b)]
     return tokens + pairs
 
 
@@ -51,8 +53,11 @@ class BM25:
         n_docs = len(texts)
         ones = np.ones(len(cols), dtype=np.float32)
         # duplicates are summed on conversion: tf counts per (chunk, term)
-        tf = sparse.csr_matrix((ones, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
-                               shape=(n_docs, max(len(self.vocab), 1)), dtype=np.float32)
+        tf = sparse.csr_matrix(
+            (ones, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+            shape=(n_docs, max(len(self.vocab), 1)),
+            dtype=np.float32,
+        )
         tf.sum_duplicates()
         lengths = np.asarray(tf.sum(axis=1)).ravel()
         self.avg_len = float(lengths.mean()) if n_docs else 0.0
@@ -85,13 +90,15 @@ class DenseIndex:
 
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2:
-            raise RetrievalError(f"Embeddings must be a 2-D array (chunks x dimensions), got shape {embeddings.shape}.")
+            raise RetrievalError(
+                f"Embeddings must be a 2-D array (chunks x dimensions), got shape {embeddings.shape}."
+            )
         self.faiss = faiss.IndexFlatIP(embeddings.shape[1])
         if len(embeddings):
             self.faiss.add(embeddings)
 
     @classmethod
-    def from_faiss(cls, index) -> "DenseIndex":
+    def from_faiss(cls, index) -> DenseIndex:
         obj = cls.__new__(cls)
         obj.faiss = index
         return obj
@@ -103,8 +110,10 @@ class DenseIndex:
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         if query.shape[1] != self.dim:
-            raise RetrievalError(f"The query vector has {query.shape[1]} dimensions but the index holds {self.dim}: "
-                              "embed the question with the collection's own model.")
+            raise RetrievalError(
+                f"The query vector has {query.shape[1]} dimensions but the index holds {self.dim}: "
+                "embed the question with the collection's own model."
+            )
         n = min(n, self.faiss.ntotal)
         if n <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
@@ -149,8 +158,9 @@ class Scored:
     fused_rank: int | None
 
 
-def retrieve(dense: DenseIndex, bm25: BM25, embeddings: np.ndarray, query_vec: np.ndarray, question: str,
-             candidates: int = 30) -> list[Scored]:
+def retrieve(
+    dense: DenseIndex, bm25: BM25, embeddings: np.ndarray, query_vec: np.ndarray, question: str, candidates: int = 30
+) -> list[Scored]:
     """Every candidate of the dense and sparse top-`candidates` lists, ordered by fused (RRF) rank.
 
     Dense and BM25 scores are filled in for every candidate, also where the other
@@ -158,12 +168,12 @@ def retrieve(dense: DenseIndex, bm25: BM25, embeddings: np.ndarray, query_vec: n
     """
     if candidates < 1:
         raise RetrievalError(f"candidates must be at least 1, got {candidates!r}.")
-    d_scores, d_rows = dense.search(query_vec, candidates)
+    _d_scores, d_rows = dense.search(query_vec, candidates)
     sparse_all = bm25.scores(question)
     s_rows = top_n(sparse_all, candidates)
     d_rank = {int(r): i + 1 for i, r in enumerate(d_rows)}
     s_rank = {int(r): i + 1 for i, r in enumerate(s_rows)}
-    fused = {r: 0.0 for r in (*d_rank, *s_rank)}
+    fused = dict.fromkeys((*d_rank, *s_rank), 0.0)
     for ranks in (d_rank, s_rank):
         for row, rank in ranks.items():
             fused[row] += 1.0 / (RRF_K + rank)
@@ -172,8 +182,15 @@ def retrieve(dense: DenseIndex, bm25: BM25, embeddings: np.ndarray, query_vec: n
     q = np.asarray(query_vec, dtype=np.float32).ravel()
     dense_of = embeddings[rows] @ q if len(rows) else np.zeros(0, dtype=np.float32)
     return [
-        Scored(int(r), float(dense_of[i]), d_rank.get(int(r)), float(sparse_all[r]), s_rank.get(int(r)),
-               fused[int(r)], i + 1)
+        Scored(
+            int(r),
+            float(dense_of[i]),
+            d_rank.get(int(r)),
+            float(sparse_all[r]),
+            s_rank.get(int(r)),
+            fused[int(r)],
+            i + 1,
+        )
         for i, r in enumerate(rows)
     ]
 

@@ -9,6 +9,7 @@ is never "ok", and every report says what was kept and what was not. Bad input n
 raises: it comes back as an IngestReport whose status and message say what was wrong
 and what to do, so the other files of the same upload are still indexed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,7 @@ MAX_BYTES = 50 * 2**20
 MAX_PAGES = 500
 TEXT_SUFFIXES = (".txt", ".md")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-SUFFIXES = (".pdf",) + TEXT_SUFFIXES + IMAGE_SUFFIXES
+SUFFIXES = (".pdf", *TEXT_SUFFIXES, *IMAGE_SUFFIXES)
 _HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -67,14 +68,26 @@ def _meaningful(text: str) -> int:
 
 
 def _report(name, status, message, data, passages=(), pages=0) -> IngestReport:
-    return IngestReport(doc=name, status=status, message=message, pages=pages, passages=list(passages),
-                        sha256=hashlib.sha256(data).hexdigest())
+    return IngestReport(
+        doc=name,
+        status=status,
+        message=message,
+        pages=pages,
+        passages=list(passages),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
 
 
-def ingest_file(name: str, data: bytes, password: str | None = None,
-                max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES,
-                on_page: Callable[[int, int], bool | None] | None = None, ocr: bool = True,
-                on_ocr: Callable[[int, int, float | None], None] | None = None) -> IngestReport:
+def ingest_file(
+    name: str,
+    data: bytes,
+    password: str | None = None,
+    max_bytes: int = MAX_BYTES,
+    max_pages: int = MAX_PAGES,
+    on_page: Callable[[int, int], bool | None] | None = None,
+    ocr: bool = True,
+    on_ocr: Callable[[int, int, float | None], None] | None = None,
+) -> IngestReport:
     """Read one uploaded file; never raises for bad content (see the report's status and message).
 
     on_page(page, pages) is called after each PDF page; returning True stops reading (the
@@ -86,13 +99,22 @@ def ingest_file(name: str, data: bytes, password: str | None = None,
     data = bytes(data or b"")
     suffix = PurePath(name).suffix.lower()
     if suffix not in SUFFIXES:
-        return _report(name, INGEST_ERROR, f"{name!r}: unsupported file type {suffix or '(no extension)'!r}; "
-                       f"upload {', '.join(SUFFIXES)} files.", data)
+        return _report(
+            name,
+            INGEST_ERROR,
+            f"{name!r}: unsupported file type {suffix or '(no extension)'!r}; upload {', '.join(SUFFIXES)} files.",
+            data,
+        )
     if not data:
         return _report(name, INGEST_ERROR, f"{name!r} is empty (0 bytes): upload it again.", data)
     if len(data) > max_bytes:
-        return _report(name, INGEST_ERROR, f"{name!r} is {_mb(len(data))}, over the {_mb(max_bytes)} limit: "
-                       "split it into smaller files or raise the limit.", data)
+        return _report(
+            name,
+            INGEST_ERROR,
+            f"{name!r} is {_mb(len(data))}, over the {_mb(max_bytes)} limit: "
+            "split it into smaller files or raise the limit.",
+            data,
+        )
     if suffix in TEXT_SUFFIXES:
         return _ingest_text(name, data)
     if suffix in IMAGE_SUFFIXES:
@@ -100,8 +122,12 @@ def ingest_file(name: str, data: bytes, password: str | None = None,
     try:
         return _ingest_pdf(name, data, password, max_pages, on_page, ocr, on_ocr)
     except Exception as exc:  # pypdf raises many kinds on damaged files; the report carries it
-        return _report(name, INGEST_ERROR, f"{name!r} could not be read as a PDF{_truncation_hint(data)}: "
-                       f"{type(exc).__name__}: {exc}", data)
+        return _report(
+            name,
+            INGEST_ERROR,
+            f"{name!r} could not be read as a PDF{_truncation_hint(data)}: {type(exc).__name__}: {exc}",
+            data,
+        )
 
 
 _NUMBERS = re.compile(r"\d+")
@@ -179,8 +205,13 @@ def _ingest_image(name: str, data: bytes, ocr: bool, on_ocr) -> IngestReport:
     from PIL import Image, UnidentifiedImageError
 
     if not ocr:
-        return _report(name, INGEST_NO_TEXT, f"{name!r} is an image and OCR is switched off: nothing indexed. "
-                       "Switch OCR on to read its text.", data, pages=1)
+        return _report(
+            name,
+            INGEST_NO_TEXT,
+            f"{name!r} is an image and OCR is switched off: nothing indexed. Switch OCR on to read its text.",
+            data,
+            pages=1,
+        )
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
@@ -188,35 +219,56 @@ def _ingest_image(name: str, data: bytes, ocr: bool, on_ocr) -> IngestReport:
                 on_ocr(1, 1, None)
             passage, seconds, error = _ocr_passage(name, 1, [image.copy()])
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        return _report(name, INGEST_ERROR, f"{name!r} could not be read as an image ({type(exc).__name__}: {exc}).",
-                       data)
+        return _report(
+            name, INGEST_ERROR, f"{name!r} could not be read as an image ({type(exc).__name__}: {exc}).", data
+        )
     if on_ocr is not None:
         on_ocr(1, 1, seconds)
     if error:
         return _report(name, INGEST_ERROR, f"{name!r}: {error}", data, pages=1)
     if passage is None:
-        return _report(name, INGEST_NO_TEXT, f"{name!r}: OCR found no text in the image ({seconds:.1f} s): "
-                       "nothing indexed.", data, pages=1)
-    report = _report(name, INGEST_OK, f"{name!r}: 1 image read by OCR in {seconds:.1f} s, {len(passage.text):,} "
-                     "characters.", data, [passage], pages=1)
+        return _report(
+            name,
+            INGEST_NO_TEXT,
+            f"{name!r}: OCR found no text in the image ({seconds:.1f} s): nothing indexed.",
+            data,
+            pages=1,
+        )
+    report = _report(
+        name,
+        INGEST_OK,
+        f"{name!r}: 1 image read by OCR in {seconds:.1f} s, {len(passage.text):,} characters.",
+        data,
+        [passage],
+        pages=1,
+    )
     report.ocr_pages, report.ocr_seconds = [1], seconds
     return report
 
 
 def _truncation_hint(data: bytes) -> str:
-    return " (it looks truncated: no %%EOF marker at its end; upload the whole file again)" \
-        if b"%%EOF" not in data[-2048:] else ""
+    return (
+        " (it looks truncated: no %%EOF marker at its end; upload the whole file again)"
+        if b"%%EOF" not in data[-2048:]
+        else ""
+    )
 
 
-def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int, on_page=None, ocr: bool = True,
-                on_ocr=None) -> IngestReport:
+def _ingest_pdf(
+    name: str, data: bytes, password: str | None, max_pages: int, on_page=None, ocr: bool = True, on_ocr=None
+) -> IngestReport:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     head = data[:1024]
     if b"%PDF-" not in head:
-        return _report(name, INGEST_ERROR, f"{name!r} is not a PDF (it starts with {data[:16]!r}, not %PDF-): "
-                       "was another file renamed to .pdf? Upload the original PDF.", data)
+        return _report(
+            name,
+            INGEST_ERROR,
+            f"{name!r} is not a PDF (it starts with {data[:16]!r}, not %PDF-): "
+            "was another file renamed to .pdf? Upload the original PDF.",
+            data,
+        )
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files log pages of warnings
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
@@ -230,11 +282,18 @@ def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int, on
         pages = _scan_for_pages(reader, _linearized_first_page(data))
         if not pages:
             raise PdfReadError(f"its page tree is damaged ({exc}) and no pages were found in the file") from exc
-        notes.append(f"its page tree is damaged, so {len(pages)} page(s) were recovered by scanning the file "
-                     "(page numbers may differ from the original's)")
+        notes.append(
+            f"its page tree is damaged, so {len(pages)} page(s) were recovered by scanning the file "
+            "(page numbers may differ from the original's)"
+        )
     if len(pages) > max_pages:
-        return _report(name, INGEST_ERROR, f"{name!r} has {len(pages)} pages, over the {max_pages}-page limit: "
-                       "split it or raise the limit.", data, pages=len(pages))
+        return _report(
+            name,
+            INGEST_ERROR,
+            f"{name!r} has {len(pages)} pages, over the {max_pages}-page limit: split it or raise the limit.",
+            data,
+            pages=len(pages),
+        )
     read = _read_pages(name, pages, ocr, on_page, on_ocr)
     if read.stopped:
         return _report(name, INGEST_ERROR, f"{name!r}: stopped at page {read.stopped} of {len(pages)}.", data)
@@ -244,14 +303,26 @@ def _ingest_pdf(name: str, data: bytes, password: str | None, max_pages: int, on
         notes.append(f"{running} repeated header/footer line(s) left out")
     note = (" Note: " + "; ".join(notes) + ".") if notes else ""
     if not passages:
-        why = "its pages are images (a scan?) and OCR is switched off" if read.scans and not ocr else \
-            "no page has a text layer" if not read.scans else "OCR found no text on its scanned pages"
-        return _report(name, INGEST_NO_TEXT, f"{name!r} ({len(pages)} page(s)): 0 passages, nothing indexed: "
-                       f"{why}.{note}", data, pages=len(pages))
+        why = (
+            "its pages are images (a scan?) and OCR is switched off"
+            if read.scans and not ocr
+            else "no page has a text layer"
+            if not read.scans
+            else "OCR found no text on its scanned pages"
+        )
+        return _report(
+            name,
+            INGEST_NO_TEXT,
+            f"{name!r} ({len(pages)} page(s)): 0 passages, nothing indexed: {why}.{note}",
+            data,
+            pages=len(pages),
+        )
     characters = sum(len(p.text) for p in passages)
     with_text = len({p.page for p in passages})
-    message = f"{name!r}: {with_text} of {len(pages)} page(s) with text, {len(passages)} passage(s), " \
-              f"{characters:,} characters.{note}"
+    message = (
+        f"{name!r}: {with_text} of {len(pages)} page(s) with text, {len(passages)} passage(s), "
+        f"{characters:,} characters.{note}"
+    )
     report = _report(name, INGEST_OK, message, data, passages, pages=len(pages))
     report.ocr_pages, report.ocr_seconds = read.ocr_pages, read.ocr_seconds
     return report
@@ -312,19 +383,25 @@ def _read_pages(name: str, pages: list, ocr: bool, on_page, on_ocr) -> _PagesRea
     if failed:
         read.notes.append(f"page(s) {', '.join(failed)} could not be read")
     if read.ocr_pages:
-        read.notes.append(f"page(s) {_pages_list(read.ocr_pages)} are scans: their text was read by OCR "
-                          f"({read.ocr_seconds:.1f} s)")
+        read.notes.append(
+            f"page(s) {_pages_list(read.ocr_pages)} are scans: their text was read by OCR ({read.ocr_seconds:.1f} s)"
+        )
     if empty_scans:
         read.notes.append(f"page(s) {_pages_list(empty_scans)} are scans on which OCR found no text")
     if read.scans and not ocr:
-        read.notes.append(f"page(s) {_pages_list(read.scans)} look like scans (a page-sized image under at most "
-                          f"{pdf_parts.SCAN_TEXT_CHARS} characters of text): their image content was NOT read "
-                          "(OCR is off)")
+        read.notes.append(
+            f"page(s) {_pages_list(read.scans)} look like scans (a page-sized image under at most "
+            f"{pdf_parts.SCAN_TEXT_CHARS} characters of text): their image content was NOT read "
+            "(OCR is off)"
+        )
     if forms or comments:
         read.notes.append(f"{forms} form field value(s) and {comments} comment(s) indexed, labelled as such")
     for mark, count in nuls.items():
-        what = "the minus sign − (U+2212, TeX's symbol font)" if mark == pdf_parts.MINUS else \
-            "the placeholder □ (their font maps them to no character)"
+        what = (
+            "the minus sign − (U+2212, TeX's symbol font)"
+            if mark == pdf_parts.MINUS
+            else "the placeholder □ (their font maps them to no character)"
+        )
         read.notes.append(f"{count} unmapped glyph(s) shown as {what}")
     return read
 

@@ -5,8 +5,10 @@ its wheel, so nothing is downloaded. One engine per process, built once under a 
 image is one turn of the shared compute scheduler ("ocr"), so a page being read waits its turn
 like any other model work. Lines come back in reading order (top to bottom, then left to right).
 """
+
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ class OcrResult:
 
 def ocr_available() -> bool:
     try:
-        import rapidocr_onnxruntime  # noqa: F401
+        importlib.import_module("rapidocr_onnxruntime")
     except ImportError:
         return False
     return True
@@ -59,8 +61,9 @@ def engine():
             try:
                 from rapidocr_onnxruntime import RapidOCR
             except ImportError as exc:
-                raise OcrError("OCR needs the rapidocr-onnxruntime package: pip install "
-                               "'rapidocr-onnxruntime==1.4.4'.") from exc
+                raise OcrError(
+                    "OCR needs the rapidocr-onnxruntime package: pip install 'rapidocr-onnxruntime==1.4.4'."
+                ) from exc
             _ENGINE = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
         return _ENGINE
 

@@ -9,6 +9,7 @@
 - A page is a scan when a page-sized image sits under only a tiny text layer (a watermark,
   a stamp, ImageMagick's one-word label): its real content is in the image.
 """
+
 from __future__ import annotations
 
 import re

@@ -4,10 +4,10 @@ The axes are the two directions along which the chunks differ most; the
 question is projected with the same centre and axes, so its position is
 comparable with the chunks' (it is not part of the fit).
 """
+
 from __future__ import annotations
 
 import numpy as np
-
 
 FIT_ROWS = 5000  # the axes of a larger collection are fitted on this many rows (fixed seed)
 
@@ -23,8 +23,10 @@ def project_2d(embeddings: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, n
     if x.ndim != 2 or x.shape[0] == 0:
         raise ProjectionError(f"Need a non-empty 2-D array of chunk embeddings, got shape {x.shape}.")
     if q.shape[0] != x.shape[1]:
-        raise ProjectionError(f"The question vector has {q.shape[0]} dimensions, the chunks {x.shape[1]}: "
-                              "embed it with the collection's own model.")
+        raise ProjectionError(
+            f"The question vector has {q.shape[0]} dimensions, the chunks {x.shape[1]}: "
+            "embed it with the collection's own model."
+        )
     centre = x.mean(axis=0)
     centred = x - centre
     # eigenvectors of the d x d covariance = right singular vectors of the centred data; a

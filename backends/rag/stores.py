@@ -7,6 +7,7 @@ the tests use; with a server URL (`http://qdrant:6333`) a class or a large docum
 server. On a server a collection is named by the hash of its vectors and model, so the same
 documents indexed twice reuse one copy and different sessions never write into each other's.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,33 +43,46 @@ class QdrantStore:
             raise StoreError("The Qdrant store needs qdrant-client: pip install 'qdrant-client==1.20.0'.") from exc
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2:
-            raise RetrievalError(f"Embeddings must be a 2-D array (chunks x dimensions), got shape {embeddings.shape}.")
+            raise RetrievalError(
+                f"Embeddings must be a 2-D array (chunks x dimensions), got shape {embeddings.shape}."
+            )
         self._models, self.ntotal, self._dim = models, len(embeddings), int(embeddings.shape[1])
         self.url = url or None
         self._lock = threading.Lock()  # the local mode is one process-private store, not a server
         try:
-            self.client = QdrantClient(url=url, timeout=10, check_compatibility=False) if url else QdrantClient(":memory:")
+            self.client = (
+                QdrantClient(url=url, timeout=10, check_compatibility=False) if url else QdrantClient(":memory:")
+            )
             digest = hashlib.sha256(embeddings.tobytes() + model.encode()).hexdigest()[:24]
             self.name = f"llmpg-{digest}"
-            if not (url and self.client.collection_exists(self.name)
-                    and self.client.count(self.name, exact=True).count == self.ntotal):
+            if not (
+                url
+                and self.client.collection_exists(self.name)
+                and self.client.count(self.name, exact=True).count == self.ntotal
+            ):
                 self._fill(embeddings)
         except StoreError:
             raise
         except Exception as exc:  # connection refused, timeouts, server errors: one message that quotes the URL
-            raise StoreError(f"The Qdrant server at {url!r} could not be used ({type(exc).__name__}: {exc}); "
-                             "check the URL and that the server runs, or pick the FAISS store.") from exc
+            raise StoreError(
+                f"The Qdrant server at {url!r} could not be used ({type(exc).__name__}: {exc}); "
+                "check the URL and that the server runs, or pick the FAISS store."
+            ) from exc
 
     def _fill(self, embeddings: np.ndarray) -> None:
         models = self._models
         if self.client.collection_exists(self.name):
             self.client.delete_collection(self.name)
-        self.client.create_collection(self.name, vectors_config=models.VectorParams(
-            size=self._dim, distance=models.Distance.COSINE))
+        self.client.create_collection(
+            self.name, vectors_config=models.VectorParams(size=self._dim, distance=models.Distance.COSINE)
+        )
         for start in range(0, len(embeddings), _UPSERT_BATCH):
             block = embeddings[start : start + _UPSERT_BATCH]
-            self.client.upsert(self.name, points=models.Batch(ids=list(range(start, start + len(block))),
-                                                              vectors=block.tolist()), wait=True)
+            self.client.upsert(
+                self.name,
+                points=models.Batch(ids=list(range(start, start + len(block))), vectors=block.tolist()),
+                wait=True,
+            )
 
     @property
     def dim(self) -> int:
@@ -77,13 +91,17 @@ class QdrantStore:
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         query = np.asarray(query, dtype=np.float32).ravel()
         if query.shape[0] != self._dim:
-            raise RetrievalError(f"The query vector has {query.shape[0]} dimensions but the store holds {self._dim}: "
-                                 "embed the question with the collection's own model.")
+            raise RetrievalError(
+                f"The query vector has {query.shape[0]} dimensions but the store holds {self._dim}: "
+                "embed the question with the collection's own model."
+            )
         n = min(n, self.ntotal)
         if n <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         exact = self._models.SearchParams(exact=True) if self.url else None  # the local mode is always exact
         with self._lock:
             points = self.client.query_points(self.name, query=query.tolist(), limit=n, search_params=exact).points
-        return (np.array([p.score for p in points], dtype=np.float32),
-                np.array([int(p.id) for p in points], dtype=np.int64))
+        return (
+            np.array([p.score for p in points], dtype=np.float32),
+            np.array([int(p.id) for p in points], dtype=np.int64),
+        )

@@ -6,6 +6,7 @@ real text (GB18030/GBK Chinese, Big5, Shift-JIS, Windows-1252...). Only when not
 are undecodable bytes replaced by U+FFFD (kept in the text, so the loss stays visible),
 and the note says how many.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,7 +48,9 @@ def decode_text(data: bytes) -> Decoded:
     data = bytes(data)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return Decoded(data.decode("utf-16"), "utf-16", "decoded as UTF-16 (it starts with a UTF-16 byte-order mark)")
+            return Decoded(
+                data.decode("utf-16"), "utf-16", "decoded as UTF-16 (it starts with a UTF-16 byte-order mark)"
+            )
         except UnicodeDecodeError:
             pass
     if data.startswith(b"\xef\xbb\xbf"):
@@ -66,9 +69,19 @@ def decode_text(data: bytes) -> Decoded:
             text = None
         if text is not None:
             name = best.encoding.replace("_", "-").upper()
-            return Decoded(text, best.encoding, f"not UTF-8 (first bad byte at {first}); detected and decoded as "
-                           f"{name}{' (' + best.language + ')' if best.language not in ('', 'Unknown') else ''}")
+            return Decoded(
+                text,
+                best.encoding,
+                f"not UTF-8 (first bad byte at {first}); detected and decoded as "
+                f"{name}{' (' + best.language + ')' if best.language not in ('', 'Unknown') else ''}",
+            )
     bad = _bad_utf8_bytes(data)
-    return Decoded(data.decode("utf-8", errors="replace"), "utf-8", (
-        f"not valid UTF-8 and no other encoding fits: {bad} undecodable byte{'s' if bad != 1 else ''} (the first at "
-        f"byte {first}) {'are' if bad != 1 else 'is'} shown as U+FFFD (\ufffd) in the text"), bad)
+    return Decoded(
+        data.decode("utf-8", errors="replace"),
+        "utf-8",
+        (
+            f"not valid UTF-8 and no other encoding fits: {bad} undecodable byte{'s' if bad != 1 else ''} "
+            f"(the first at byte {first}) {'are' if bad != 1 else 'is'} shown as U+FFFD (\ufffd) in the text"
+        ),
+        bad,
+    )

@@ -1,4 +1,5 @@
 """The plain data the RAG steps hand each other (no Streamlit, no models)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -11,6 +11,7 @@ data.py       shipped corpora, uploads (encoding detected, size-limited), charac
 train.py      the background training job (stop, resume, seed) and the ladder job
 export.py     save/load (safetensors + JSON), export as a transformers folder (GPT-2 or GPT-NeoX)
 """
+
 from .config import BABY, POSITIONS, GPTConfig, TrainSettings
 from .data import (
     CORPORA,

@@ -1,5 +1,6 @@
 """Causal self-attention written out: project to queries, keys and values, split into heads,
 score every pair, hide the future, softmax, mix the values, project back."""
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,9 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
-        self.rotary = Rotary(config.head_size, config.block_size, config.rope_theta) if config.positions == "rope" else None
+        self.rotary = (
+            Rotary(config.head_size, config.block_size, config.rope_theta) if config.positions == "rope" else None
+        )
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("mask", mask.view(1, 1, config.block_size, config.block_size), persistent=False)
 

@@ -1,4 +1,5 @@
 """One transformer block, pre-norm as in GPT-2: x + attention(norm(x)), then x + MLP(norm(x))."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -3,6 +3,7 @@
 The defaults are nanoGPT's CPU "baby" preset for shakespeare_char: 4 layers, 4 heads, 128 wide,
 a context of 64 characters, batches of 12, 2,000 steps, learning rate 1e-3 decaying to 1e-4.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -12,7 +13,7 @@ POSITIONS = ("learned", "sinusoidal", "rope")
 
 def _from_dict(cls, data: dict):
     if not isinstance(data, dict):
-        raise ValueError(f"{cls.__name__} expects a JSON object, got {type(data).__name__}.")  # noqa: TRY004
+        raise ValueError(f"{cls.__name__} expects a JSON object, got {type(data).__name__}.")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
@@ -90,7 +91,9 @@ class TrainSettings:
 
     def __post_init__(self):
         _check_ints(self, ("max_iters", "batch_size", "eval_iters"), 1)
-        _check_ints(self, ("warmup_iters", "lr_decay_iters", "eval_interval", "sample_interval", "sample_chars", "seed"), 0)
+        _check_ints(
+            self, ("warmup_iters", "lr_decay_iters", "eval_interval", "sample_interval", "sample_chars", "seed"), 0
+        )
         if not 0 < self.learning_rate <= 1:
             raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate!r}.")
         if not 0 <= self.min_lr <= self.learning_rate:

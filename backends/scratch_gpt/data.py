@@ -1,11 +1,12 @@
 """Text to train on: the shipped corpora, or an upload (encoding detected, size-limited), a
 character-level tokenizer, the train/validation split and random batches of windows."""
+
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
-import functools
 from dataclasses import dataclass
 
 import torch
@@ -64,7 +65,9 @@ def check_text(text: str, name: str = "the text", characters: bool = True) -> st
         return text
     distinct = len(set(text))
     if distinct > MAX_VOCAB:
-        raise ValueError(f"{name} has {distinct} distinct characters; a character model here takes at most {MAX_VOCAB}.")
+        raise ValueError(
+            f"{name} has {distinct} distinct characters; a character model here takes at most {MAX_VOCAB}."
+        )
     return text
 
 
@@ -122,8 +125,10 @@ class SubwordTokenizer:
             raise ValueError(f"{name!r} is not a tokenizers JSON file: {exc}") from exc
         self.name, self.raw = name, tokenizer_json
         if self.vocab_size > MAX_SUBWORD_VOCAB:
-            raise ValueError(f"{name!r} has {self.vocab_size:,} tokens; a model here takes at most "
-                             f"{MAX_SUBWORD_VOCAB:,}: train a smaller vocabulary.")
+            raise ValueError(
+                f"{name!r} has {self.vocab_size:,} tokens; a model here takes at most "
+                f"{MAX_SUBWORD_VOCAB:,}: train a smaller vocabulary."
+            )
 
     @property
     def vocab_size(self) -> int:
@@ -132,8 +137,10 @@ class SubwordTokenizer:
     @functools.cached_property
     def itos(self) -> list[str]:
         """Each id's text (what the page labels tokens with)."""
-        return [self.backend.decode([i], skip_special_tokens=False) or self.backend.id_to_token(i) or ""
-                for i in range(self.vocab_size)]
+        return [
+            self.backend.decode([i], skip_special_tokens=False) or self.backend.id_to_token(i) or ""
+            for i in range(self.vocab_size)
+        ]
 
     def unknown(self, text: str) -> list[str]:
         return []  # the tokenizer maps any text to ids (bytes, or its unknown token)
@@ -177,8 +184,14 @@ class Prepared:
         return -sum(math.log((counts.get(i, 0) + 1) / total) for i in self.val.tolist()) / len(self.val)
 
 
-def prepare(name: str, text: str, block_size: int, val_fraction: float = 0.1, segments: int = 10,
-            tokenizer: SubwordTokenizer | None = None) -> Prepared:
+def prepare(
+    name: str,
+    text: str,
+    block_size: int,
+    val_fraction: float = 0.1,
+    segments: int = 10,
+    tokenizer: SubwordTokenizer | None = None,
+) -> Prepared:
     """Encode, then hold out the last `val_fraction` of each of `segments` equal parts for validation.
 
     nanoGPT holds out the end of the text; on a few concatenated plays that end is one play
@@ -198,15 +211,15 @@ def prepare(name: str, text: str, block_size: int, val_fraction: float = 0.1, se
         raise ValueError(f"{name} is too short for a context of {block_size}: {len(ids)} tokens.")
     train, val = [], []
     for k in range(segments):
-        part = ids[k * size: (k + 1) * size if k < segments - 1 else len(ids)]
+        part = ids[k * size : (k + 1) * size if k < segments - 1 else len(ids)]
         train.append(part[: len(part) - n_val])
-        val.append(part[len(part) - n_val:])
+        val.append(part[len(part) - n_val :])
     return Prepared(name, tok, torch.cat(train), torch.cat(val), chars_per_token=len(text) / max(len(ids), 1))
 
 
 def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator):
     """batch_size random windows of block_size tokens and the same windows shifted by one (the targets)."""
     ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    x = torch.stack([data[i:i + block_size] for i in ix.tolist()])
-    y = torch.stack([data[i + 1:i + 1 + block_size] for i in ix.tolist()])
+    x = torch.stack([data[i : i + block_size] for i in ix.tolist()])
+    y = torch.stack([data[i + 1 : i + 1 + block_size] for i in ix.tolist()])
     return x, y

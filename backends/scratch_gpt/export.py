@@ -4,6 +4,7 @@ become GPT-2's position table), GPT-NeoX (sequential residual, full rotary) for 
 
 The exported folder is a local model id for the other pages' model pickers.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,12 @@ def save(model: GPT, tokenizer: CharTokenizer | SubwordTokenizer, folder: Path, 
     """Our format: the weights as safetensors (the tied head stored once) and config + characters as JSON."""
     folder.mkdir(parents=True, exist_ok=True)
     save_model(model, str(folder / WEIGHTS))
-    meta = {"format": FORMAT, "config": model.config.to_dict(), "tokenizer": json.loads(tokenizer.to_json()),
-            **(extra or {})}
+    meta = {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "tokenizer": json.loads(tokenizer.to_json()),
+        **(extra or {}),
+    }
     (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     return folder
 
@@ -88,10 +93,22 @@ def _gpt2(model: GPT):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     c = model.config
-    config = GPT2Config(vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd, n_layer=c.n_layer,
-                        n_head=c.n_head, n_inner=4 * c.n_embd, activation_function="gelu", resid_pdrop=0.0,
-                        embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5, tie_word_embeddings=True,
-                        bos_token_id=None, eos_token_id=None)
+    config = GPT2Config(
+        vocab_size=c.vocab_size,
+        n_positions=c.block_size,
+        n_embd=c.n_embd,
+        n_layer=c.n_layer,
+        n_head=c.n_head,
+        n_inner=4 * c.n_embd,
+        activation_function="gelu",
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        layer_norm_epsilon=1e-5,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
     ours = model.state_dict()
     n = c.n_embd
     state = {"transformer.wte.weight": ours["wte.weight"], "transformer.wpe.weight": model.wpe(c.block_size)}
@@ -114,18 +131,35 @@ def _neox(model: GPT):
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     c = model.config
-    config = GPTNeoXConfig(vocab_size=c.vocab_size, hidden_size=c.n_embd, num_hidden_layers=c.n_layer,
-                           num_attention_heads=c.n_head, intermediate_size=4 * c.n_embd, hidden_act="gelu",
-                           max_position_embeddings=c.block_size, rotary_pct=1.0, rotary_emb_base=c.rope_theta,
-                           layer_norm_eps=1e-5, use_parallel_residual=False, attention_bias=True,
-                           tie_word_embeddings=True, bos_token_id=None, eos_token_id=None)
+    config = GPTNeoXConfig(
+        vocab_size=c.vocab_size,
+        hidden_size=c.n_embd,
+        num_hidden_layers=c.n_layer,
+        num_attention_heads=c.n_head,
+        intermediate_size=4 * c.n_embd,
+        hidden_act="gelu",
+        max_position_embeddings=c.block_size,
+        rotary_pct=1.0,
+        rotary_emb_base=c.rope_theta,
+        layer_norm_eps=1e-5,
+        use_parallel_residual=False,
+        attention_bias=True,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
     ours = model.state_dict()
     n, h, d = c.n_embd, c.n_head, c.head_size
     state = {"gpt_neox.embed_in.weight": ours["wte.weight"]}
     for i in range(c.n_layer):
         p, q = f"h.{i}.", f"gpt_neox.layers.{i}."
-        pairs = {"ln_1": "input_layernorm", "ln_2": "post_attention_layernorm", "attn.c_proj": "attention.dense",
-                 "mlp.c_fc": "mlp.dense_h_to_4h", "mlp.c_proj": "mlp.dense_4h_to_h"}
+        pairs = {
+            "ln_1": "input_layernorm",
+            "ln_2": "post_attention_layernorm",
+            "attn.c_proj": "attention.dense",
+            "mlp.c_fc": "mlp.dense_h_to_4h",
+            "mlp.c_proj": "mlp.dense_4h_to_h",
+        }
         for mine, theirs in pairs.items():
             weight = ours[p + mine + ".weight"]
             state[q + theirs + ".weight"] = weight
@@ -154,7 +188,9 @@ def to_transformers(model: GPT):
     return hf.eval()
 
 
-def export_hf(model: GPT, tokenizer: CharTokenizer | SubwordTokenizer, folder: Path, extra: dict | None = None) -> Path:
+def export_hf(
+    model: GPT, tokenizer: CharTokenizer | SubwordTokenizer, folder: Path, extra: dict | None = None
+) -> Path:
     """Write a transformers folder (config.json, model.safetensors, tokenizer files) plus our own files,
     atomically: the folder appears complete or not at all."""
     folder = Path(folder)

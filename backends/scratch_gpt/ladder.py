@@ -4,6 +4,7 @@ bigram (a table: this character -> the next) -> MLP (the last few characters, em
 concatenated, Bengio et al. 2003) -> one attention layer -> the full GPT. Each takes
 (ids, targets) and returns (logits, loss) like GPT, so one training loop serves all.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace

@@ -1,4 +1,5 @@
 """The feed-forward part of a block: widen 4x, GELU, narrow back. Applied to each position alone."""
+
 from __future__ import annotations
 
 from torch import nn

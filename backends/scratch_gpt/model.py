@@ -1,5 +1,6 @@
 """The whole GPT: token embedding (+ positions), a stack of blocks, a final norm, and a head that
 shares the embedding's weights and scores every token of the vocabulary as the next one."""
+
 from __future__ import annotations
 
 import math
@@ -82,7 +83,7 @@ class GPT(nn.Module):
     @torch.no_grad()
     def inspect(self, idx: torch.Tensor) -> Inspection:
         """Attention maps of every layer and the next-token distribution for one prompt (batch of 1)."""
-        x = self.embed(idx[:, -self.config.block_size:])
+        x = self.embed(idx[:, -self.config.block_size :])
         maps = []
         for block in self.h:
             x, weights = block(x, return_weights=True)
@@ -91,11 +92,17 @@ class GPT(nn.Module):
         return Inspection(maps, F.softmax(logits[0, -1], dim=-1))
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Sample one token at a time, feeding the last block_size tokens back in."""
         for _ in range(max_new_tokens):
-            logits, _ = self(idx[:, -self.config.block_size:])
+            logits, _ = self(idx[:, -self.config.block_size :])
             logits = logits[:, -1, :] / temperature
             if top_k is not None:
                 v, _ = torch.topk(logits, min(top_k, logits.size(-1)))

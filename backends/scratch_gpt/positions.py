@@ -1,6 +1,7 @@
 """Where each token sits: learned position embeddings (GPT-2), fixed sinusoids ("Attention Is All
 You Need") added to the token embeddings, or rotary embeddings (RoPE) that turn queries and keys
 inside attention (GPT-NeoX, LLaMA)."""
+
 from __future__ import annotations
 
 import torch
@@ -65,4 +66,3 @@ class Rotary(nn.Module):
         t = q.shape[-2]
         cos, sin = self.cos[:t], self.sin[:t]
         return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
-

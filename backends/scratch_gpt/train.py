@@ -4,6 +4,7 @@ samples as job events, stop (the run so far is kept) and resume, a seed for repr
 Events carry `kind`: "step" (loss, lr, tokens_per_s), "eval" (train_loss, val_loss), "sample"
 (text), "end". A job returns a Checkpoint; passing it back as `resume` continues where it stopped.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,10 @@ def lr_at(step: int, s: TrainSettings) -> float:
 def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.AdamW:
     """AdamW; weight decay on matrices and embeddings only, never on biases and norms."""
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": s.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": s.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=s.learning_rate, betas=(0.9, s.beta2))
 
 
@@ -80,8 +83,9 @@ def train_step(model: nn.Module, optimizer, x, y, lr: float, grad_clip: float) -
 
 
 @torch.no_grad()
-def estimate_loss(model: nn.Module, data: torch.Tensor, block_size: int, batch_size: int, iters: int,
-                  seed: int = 0) -> float:
+def estimate_loss(
+    model: nn.Module, data: torch.Tensor, block_size: int, batch_size: int, iters: int, seed: int = 0
+) -> float:
     """Mean loss over `iters` random batches drawn with a fixed seed (the same batches every time)."""
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -96,8 +100,9 @@ def estimate_loss(model: nn.Module, data: torch.Tensor, block_size: int, batch_s
 
 
 @torch.no_grad()
-def sample(model: GPT, tokenizer: CharTokenizer, prompt: str, n: int, temperature: float, seed: int,
-           top_k: int | None = None) -> str:
+def sample(
+    model: GPT, tokenizer: CharTokenizer, prompt: str, n: int, temperature: float, seed: int, top_k: int | None = None
+) -> str:
     """n new tokens (characters, or subwords) after the prompt, one forward pass (one scheduler turn) each."""
     gen = torch.Generator().manual_seed(seed)
     start = tokenizer.encode(prompt or "\n")
@@ -110,13 +115,13 @@ def sample(model: GPT, tokenizer: CharTokenizer, prompt: str, n: int, temperatur
         with shared_scheduler().turn(LABEL):
             ids = model.generate(ids, 1, temperature=temperature, top_k=top_k, generator=gen)
     model.train(was_training)
-    return tokenizer.decode(ids[0, 1 if not prompt else 0:].tolist())
+    return tokenizer.decode(ids[0, 1 if not prompt else 0 :].tolist())
 
 
 @torch.no_grad()
 def inspect_prompt(model: GPT, tokenizer: CharTokenizer, prompt: str):
     """Attention maps and next-token probabilities for the last block_size tokens of a prompt (one turn)."""
-    encoded = tokenizer.encode(prompt)[-model.config.block_size:]
+    encoded = tokenizer.encode(prompt)[-model.config.block_size :]
     if not encoded:
         raise ValueError("The prompt gives no tokens: type some text.")
     ids = torch.tensor([encoded], dtype=torch.long)
@@ -136,16 +141,14 @@ def new_checkpoint(prepared: Prepared, config: GPTConfig, settings: TrainSetting
     return Checkpoint(config, settings, prepared.tokenizer, prepared.name, model, optimizer.state_dict(), batch_rng)
 
 
-def train_job(ctx, prepared: Prepared, config: GPTConfig, settings: TrainSettings,
-              resume: Checkpoint | None = None) -> Checkpoint:
+def train_job(
+    ctx, prepared: Prepared, config: GPTConfig, settings: TrainSettings, resume: Checkpoint | None = None
+) -> Checkpoint:
     """Train from scratch, or from `resume` (a copy: the checkpoint passed in is left as it was).
 
     Returns the model as it is when the run ends or is stopped.
     """
-    if resume is not None:
-        ckpt = copy_checkpoint(resume, settings)
-    else:
-        ckpt = new_checkpoint(prepared, config, settings)
+    ckpt = copy_checkpoint(resume, settings) if resume is not None else new_checkpoint(prepared, config, settings)
     s, model, cfg = ckpt.settings, ckpt.model, ckpt.config
     optimizer = make_optimizer(model, s)
     optimizer.load_state_dict(ckpt.optimizer_state)
@@ -174,13 +177,23 @@ def train_job(ctx, prepared: Prepared, config: GPTConfig, settings: TrainSetting
             loss = train_step(model, optimizer, x, y, lr_at(ckpt.step, s), s.grad_clip)
         ckpt.step += 1
         took = time.perf_counter() - t0
-        event("step", ckpt.step / s.max_iters, f"step {ckpt.step}/{s.max_iters}: loss {loss:.3f}",
-              loss=loss, lr=lr_at(ckpt.step - 1, s), tokens_per_s=tokens / max(took, 1e-9))
+        event(
+            "step",
+            ckpt.step / s.max_iters,
+            f"step {ckpt.step}/{s.max_iters}: loss {loss:.3f}",
+            loss=loss,
+            lr=lr_at(ckpt.step - 1, s),
+            tokens_per_s=tokens / max(took, 1e-9),
+        )
         if s.eval_interval and ckpt.step % s.eval_interval == 0 and ckpt.step < s.max_iters:
             evaluate()
         if s.sample_interval and s.sample_chars and ckpt.step % s.sample_interval == 0:
-            event("sample", None, "", text=sample(model, ckpt.tokenizer, "", s.sample_chars, s.temperature,
-                                                 s.seed + ckpt.step))
+            event(
+                "sample",
+                None,
+                "",
+                text=sample(model, ckpt.tokenizer, "", s.sample_chars, s.temperature, s.seed + ckpt.step),
+            )
     ckpt.seconds += time.perf_counter() - started
     ckpt.cpu_seconds += time.thread_time() - cpu_started
     if not ckpt.evals() or ckpt.evals()[-1]["step"] != ckpt.step:
@@ -197,12 +210,19 @@ def copy_checkpoint(ckpt: Checkpoint, settings: TrainSettings | None = None) -> 
     model.load_state_dict(ckpt.model.state_dict())
     optimizer = make_optimizer(model, ckpt.settings)
     optimizer.load_state_dict(ckpt.optimizer_state)  # load_state_dict copies the tensors
-    return replace(ckpt, settings=settings or ckpt.settings, model=model, optimizer_state=optimizer.state_dict(),
-                   batch_rng=ckpt.batch_rng.clone(), history=list(ckpt.history))
+    return replace(
+        ckpt,
+        settings=settings or ckpt.settings,
+        model=model,
+        optimizer_state=optimizer.state_dict(),
+        batch_rng=ckpt.batch_rng.clone(),
+        history=list(ckpt.history),
+    )
 
 
-def ladder_job(ctx, prepared: Prepared, config: GPTConfig, settings: TrainSettings, steps: int,
-               rungs: tuple[str, ...] = RUNGS) -> list[dict]:
+def ladder_job(
+    ctx, prepared: Prepared, config: GPTConfig, settings: TrainSettings, steps: int, rungs: tuple[str, ...] = RUNGS
+) -> list[dict]:
     """Train each rung for `steps` steps on the same batches (same seed); their validation losses side by side."""
     config = replace(config, vocab_size=prepared.tokenizer.vocab_size)
     results = []
@@ -219,12 +239,23 @@ def ladder_job(ctx, prepared: Prepared, config: GPTConfig, settings: TrainSettin
             short = replace(settings, lr_decay_iters=steps, warmup_iters=min(settings.warmup_iters, steps // 10))
             with shared_scheduler().turn(LABEL):
                 loss = train_step(model, optimizer, x, y, lr_at(step, short), settings.grad_clip)
-            ctx.report((r + (step + 1) / steps) / len(rungs), f"{rung}: step {step + 1}/{steps}", kind="step",
-                       rung=rung, step=step + 1, loss=loss)
-        val = estimate_loss(model, prepared.val, config.block_size, settings.batch_size, settings.eval_iters,
-                            settings.seed)
-        result = {"rung": rung, "params": sum(p.numel() for p in model.parameters()), "val_loss": val,
-                  "seconds": time.perf_counter() - started}
+            ctx.report(
+                (r + (step + 1) / steps) / len(rungs),
+                f"{rung}: step {step + 1}/{steps}",
+                kind="step",
+                rung=rung,
+                step=step + 1,
+                loss=loss,
+            )
+        val = estimate_loss(
+            model, prepared.val, config.block_size, settings.batch_size, settings.eval_iters, settings.seed
+        )
+        result = {
+            "rung": rung,
+            "params": sum(p.numel() for p in model.parameters()),
+            "val_loss": val,
+            "seconds": time.perf_counter() - started,
+        }
         results.append(result)
         ctx.report((r + 1) / len(rungs), f"{rung}: val {val:.3f}", kind="rung", **result)
     return results

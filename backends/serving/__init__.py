@@ -18,6 +18,7 @@ light (no FastAPI, no Gradio), because generation pages import it for the remote
 that wants its LoRA adapter served saves it (peft's save_pretrained, safetensors) into
 `adapters_dir() / <name>`; the server then lists it as `<base key>+<name>`.
 """
+
 from backends.serving.models import adapters_dir, saved_adapters
 from backends.serving.remote import (
     RemoteEngine,
@@ -29,5 +30,14 @@ from backends.serving.remote import (
     unsupported_reason,
 )
 
-__all__ = ["RemoteEngine", "RemoteError", "RemoteStep", "Unsupported", "adapters_dir", "api_params", "saved_adapters",
-           "unsupported_code", "unsupported_reason"]
+__all__ = [
+    "RemoteEngine",
+    "RemoteError",
+    "RemoteStep",
+    "Unsupported",
+    "adapters_dir",
+    "api_params",
+    "saved_adapters",
+    "unsupported_code",
+    "unsupported_reason",
+]

@@ -10,6 +10,7 @@ missing or wrong key (only when LLMPG_API_KEY is set), 404 an unknown model or p
 over the limit, 422 bad parameters (every bad field named), 429 the compute queue is full
 (with Retry-After), 500 anything unexpected.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -35,8 +36,12 @@ from backends.serving.openai_schema import (
     error_body,
 )
 
-KEY_ENV, MAX_TOKENS_ENV, MAX_BODY_ENV, DEVICE_ENV = ("LLMPG_API_KEY", "LLMPG_SERVE_MAX_TOKENS",
-                                                     "LLMPG_SERVE_MAX_BODY_KB", "LLMPG_SERVE_DEVICE")
+KEY_ENV, MAX_TOKENS_ENV, MAX_BODY_ENV, DEVICE_ENV = (
+    "LLMPG_API_KEY",
+    "LLMPG_SERVE_MAX_TOKENS",
+    "LLMPG_SERVE_MAX_BODY_KB",
+    "LLMPG_SERVE_DEVICE",
+)
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -52,10 +57,12 @@ class ServerSettings:
     @classmethod
     def from_env(cls, **overrides) -> ServerSettings:
         env = os.environ
-        values = {"api_key": env.get(KEY_ENV) or None,
-                  "max_tokens": int(env.get(MAX_TOKENS_ENV, str(MAX_NEW_TOKENS))),
-                  "max_body_bytes": int(float(env.get(MAX_BODY_ENV, "1024")) * 1024),
-                  "device": env.get(DEVICE_ENV, "cpu")}
+        values = {
+            "api_key": env.get(KEY_ENV) or None,
+            "max_tokens": int(env.get(MAX_TOKENS_ENV, str(MAX_NEW_TOKENS))),
+            "max_body_bytes": int(float(env.get(MAX_BODY_ENV, "1024")) * 1024),
+            "device": env.get(DEVICE_ENV, "cpu"),
+        }
         return cls(**(values | overrides))
 
 
@@ -98,8 +105,11 @@ class BodyLimit:
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings.from_env()
     scheduler = settings.scheduler or shared_scheduler()
-    app = FastAPI(title="LLM Playground API", version="1",
-                  description="OpenAI-compatible endpoints over the LLM Playground's models (offline by default).")
+    app = FastAPI(
+        title="LLM Playground API",
+        version="1",
+        description="OpenAI-compatible endpoints over the LLM Playground's models (offline by default).",
+    )
     app.state.settings = settings
 
     def check_key(request: Request) -> None:
@@ -107,8 +117,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), settings.api_key.encode()):
-            raise ApiError(401, "Missing or incorrect API key: send the header 'Authorization: Bearer <key>' "
-                                f"with the key set in {KEY_ENV} on the server.", code="invalid_api_key")
+            raise ApiError(
+                401,
+                "Missing or incorrect API key: send the header 'Authorization: Bearer <key>' "
+                f"with the key set in {KEY_ENV} on the server.",
+                code="invalid_api_key",
+            )
 
     @app.exception_handler(ApiError)
     async def api_error(_request, exc: ApiError):
@@ -117,9 +131,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.exception_handler(QueueFull)
     async def queue_full(_request, exc: QueueFull):
-        return JSONResponse(error_body(f"The compute queue is full ({exc}): retry in a moment.",
-                                       "rate_limit_exceeded", code="queue_full"), status_code=429,
-                            headers={"Retry-After": "1"})
+        return JSONResponse(
+            error_body(
+                f"The compute queue is full ({exc}): retry in a moment.", "rate_limit_exceeded", code="queue_full"
+            ),
+            status_code=429,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Cancelled)
     async def cancelled(_request, exc: Cancelled):
@@ -132,14 +150,19 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             problems.append(f"{where or 'body'}: {err.get('msg')} (got {err.get('input')!r:.80})")
         param = ".".join(str(p) for p in exc.errors()[0].get("loc", ())[1:2]) if exc.errors() else None
-        return JSONResponse(error_body("Invalid request: " + "; ".join(problems), param=param or None,
-                                       code="invalid_parameters"), status_code=422)
+        return JSONResponse(
+            error_body("Invalid request: " + "; ".join(problems), param=param or None, code="invalid_parameters"),
+            status_code=422,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        message = f"No route {request.method} {request.url.path}." if exc.status_code in (404, 405) else str(exc.detail)
-        return JSONResponse(error_body(message, code="not_found" if exc.status_code == 404 else None),
-                            status_code=exc.status_code)
+        message = (
+            f"No route {request.method} {request.url.path}." if exc.status_code in (404, 405) else str(exc.detail)
+        )
+        return JSONResponse(
+            error_body(message, code="not_found" if exc.status_code == 404 else None), status_code=exc.status_code
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_request, exc: Exception):
@@ -148,14 +171,25 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @app.get("/health", tags=["server"])
     def health() -> dict:
         state = scheduler.state()
-        return {"status": "ok", "models": [m.id for m in list_models()],
-                "queue": {"slots": state.slots, "running": state.running, "waiting": state.waiting,
-                          "max_waiting": scheduler.max_waiting}}
+        return {
+            "status": "ok",
+            "models": [m.id for m in list_models()],
+            "queue": {
+                "slots": state.slots,
+                "running": state.running,
+                "waiting": state.waiting,
+                "max_waiting": scheduler.max_waiting,
+            },
+        }
 
     @app.get("/v1/models", tags=["openai"], dependencies=[Depends(check_key)])
     def models() -> dict:
-        return {"object": "list", "data": [{"id": m.id, "object": "model", "created": m.created,
-                                            "owned_by": m.owned_by} for m in list_models()]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in list_models()
+            ],
+        }
 
     @app.get("/v1/models/{model_id:path}", tags=["openai"], dependencies=[Depends(check_key)])
     def model(model_id: str) -> dict:
@@ -169,8 +203,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         loaded = load_served(served, settings.device)
         ids = prompt_ids_of(loaded)
         budget = C.token_budget(loaded, len(ids), req.new_tokens(), settings.max_tokens)
-        config = C.decoding_config(req.temperature, req.top_p, req.top_k, req.min_p, req.repetition_penalty,
-                                   req.seed, budget)
+        config = C.decoding_config(
+            req.temperature, req.top_p, req.top_k, req.min_p, req.repetition_penalty, req.seed, budget
+        )
         return C.Run(loaded, ids, config, req.stop, top_n, scheduler), served.id
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=[Depends(check_key)])
@@ -182,16 +217,22 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         top_n = (req.top_logprobs or 0) if req.logprobs else 0
         run, model_id = run_for(req, lambda loaded: C.chat_prompt_ids(loaded, messages), top_n)
         if req.stream:
-            return StreamingResponse(R.chat_stream(run, model_id, req.logprobs, top_n, req.include_usage()),
-                                     media_type="text/event-stream", headers=STREAM_HEADERS)
+            return StreamingResponse(
+                R.chat_stream(run, model_id, req.logprobs, top_n, req.include_usage()),
+                media_type="text/event-stream",
+                headers=STREAM_HEADERS,
+            )
         return R.chat_completion(run, model_id, req.logprobs, top_n)
 
     @app.post("/v1/completions", tags=["openai"], dependencies=[Depends(check_key)])
     def completions(req: CompletionRequest):
         run, model_id = run_for(req, lambda loaded: C.completion_prompt_ids(loaded, req.prompt), req.logprobs or 0)
         if req.stream:
-            return StreamingResponse(R.completion_stream(run, model_id, req.logprobs, req.include_usage()),
-                                     media_type="text/event-stream", headers=STREAM_HEADERS)
+            return StreamingResponse(
+                R.completion_stream(run, model_id, req.logprobs, req.include_usage()),
+                media_type="text/event-stream",
+                headers=STREAM_HEADERS,
+            )
         return R.text_completion(run, model_id, req.logprobs)
 
     @app.post("/v1/embeddings", tags=["openai"], dependencies=[Depends(check_key)])

@@ -11,6 +11,7 @@ pages and the Gradio demo take turns token by token, and a full queue raises `Qu
 (the server answers 429). Temperature 0 is greedy, so a served answer equals the decoding page's
 greedy column for the same prompt (tested).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,17 +44,31 @@ def context_window(loaded) -> int | None:
     return getattr(loaded.model.config, "max_position_embeddings", None)
 
 
-def decoding_config(temperature: float, top_p: float, top_k: int, min_p: float, repetition_penalty: float,
-                    seed: int | None, max_new_tokens: int) -> DecodingConfig:
+def decoding_config(
+    temperature: float,
+    top_p: float,
+    top_k: int,
+    min_p: float,
+    repetition_penalty: float,
+    seed: int | None,
+    max_new_tokens: int,
+) -> DecodingConfig:
     """The request's sampling settings as our `DecodingConfig`: temperature 0 is greedy search."""
     if temperature == 0:
-        config = DecodingConfig(strategy="greedy", max_new_tokens=max_new_tokens,
-                                repetition_penalty=repetition_penalty)
+        config = DecodingConfig(
+            strategy="greedy", max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty
+        )
     else:
-        config = DecodingConfig(strategy="sample", max_new_tokens=max_new_tokens, temperature=float(temperature),
-                                top_k=top_k, top_p=float(top_p), min_p=float(min_p),
-                                repetition_penalty=repetition_penalty,
-                                seed=secrets.randbelow(2**31) if seed is None else seed)
+        config = DecodingConfig(
+            strategy="sample",
+            max_new_tokens=max_new_tokens,
+            temperature=float(temperature),
+            top_k=top_k,
+            top_p=float(top_p),
+            min_p=float(min_p),
+            repetition_penalty=repetition_penalty,
+            seed=secrets.randbelow(2**31) if seed is None else seed,
+        )
     try:
         return config.validate()
     except ValueError as exc:
@@ -64,8 +79,9 @@ def chat_prompt_ids(loaded, messages: list[dict]) -> list[int]:
     """The chat template with the assistant's turn opened; one user message gives `encode_prompt`'s ids."""
     tok = loaded.tokenizer
     if not getattr(tok, "chat_template", None):
-        raise ApiError(422, f"{loaded.key.model!r} has no chat template: use /v1/completions with a raw prompt.",
-                       param="messages")
+        raise ApiError(
+            422, f"{loaded.key.model!r} has no chat template: use /v1/completions with a raw prompt.", param="messages"
+        )
     if not messages[-1]["content"].strip():
         raise ApiError(422, "The last message is empty: send some text for the model to answer.", param="messages")
     if len(messages) == 1 and messages[0]["role"] == "user":
@@ -77,8 +93,9 @@ def chat_prompt_ids(loaded, messages: list[dict]) -> list[int]:
 
 def completion_prompt_ids(loaded, prompt: str) -> list[int]:
     if not prompt.strip():
-        raise ApiError(422, f"The prompt is empty ({prompt!r}): send some text for the model to continue.",
-                       param="prompt")
+        raise ApiError(
+            422, f"The prompt is empty ({prompt!r}): send some text for the model to continue.", param="prompt"
+        )
     return encode_prompt(loaded, prompt, chat=False)
 
 
@@ -86,14 +103,21 @@ def token_budget(loaded, prompt_len: int, asked: int | None, cap: int) -> int:
     """New tokens for this request: what was asked (or as many as fit), within the cap and the context."""
     cap = min(cap, MAX_NEW_TOKENS)
     if asked is not None and asked > cap:
-        raise ApiError(422, f"max_tokens={asked} is above this server's limit of {cap}: ask for {cap} or fewer.",
-                       param="max_tokens")
+        raise ApiError(
+            422,
+            f"max_tokens={asked} is above this server's limit of {cap}: ask for {cap} or fewer.",
+            param="max_tokens",
+        )
     window = context_window(loaded)
     room = window - prompt_len if window else cap
     if room < 1 or (asked is not None and asked > room):
-        raise ApiError(422, f"The prompt has {prompt_len} tokens; with max_tokens={asked or 1} it exceeds the "
-                            f"model's context of {window} tokens: shorten the conversation.",
-                       code="context_length_exceeded", param="messages")
+        raise ApiError(
+            422,
+            f"The prompt has {prompt_len} tokens; with max_tokens={asked or 1} it exceeds the "
+            f"model's context of {window} tokens: shorten the conversation.",
+            code="context_length_exceeded",
+            param="messages",
+        )
     return asked if asked is not None else min(cap, room)
 
 
@@ -111,8 +135,15 @@ def _held_back(text: str, stops: list[str]) -> int:
 class Run:
     """One generation. Iterate it for `Delta`s; then read finish_reason, prompt_tokens, completion_tokens."""
 
-    def __init__(self, loaded, prompt_ids: list[int], config: DecodingConfig, stops: list[str] | None = None,
-                 top_n: int = 0, scheduler=None):
+    def __init__(
+        self,
+        loaded,
+        prompt_ids: list[int],
+        config: DecodingConfig,
+        stops: list[str] | None = None,
+        top_n: int = 0,
+        scheduler=None,
+    ):
         self.loaded, self.prompt_ids, self.config = loaded, list(prompt_ids), config
         self.stops, self.top_n = list(stops or []), top_n
         self.scheduler = scheduler or shared_scheduler()
@@ -173,11 +204,21 @@ def token_bytes(text: str) -> list[int]:
 
 def chat_logprobs(steps: list[TokenStep], top_n: int) -> dict:
     """OpenAI's `choices[].logprobs` for chat: one entry per token with its top alternatives."""
-    return {"content": [{
-        "token": s.text, "logprob": s.logprob, "bytes": token_bytes(s.text),
-        "top_logprobs": [{"token": a.text, "logprob": logprob_of(a.prob), "bytes": token_bytes(a.text)}
-                         for a in s.top[:top_n]],
-    } for s in steps], "refusal": None}
+    return {
+        "content": [
+            {
+                "token": s.text,
+                "logprob": s.logprob,
+                "bytes": token_bytes(s.text),
+                "top_logprobs": [
+                    {"token": a.text, "logprob": logprob_of(a.prob), "bytes": token_bytes(a.text)}
+                    for a in s.top[:top_n]
+                ],
+            }
+            for s in steps
+        ],
+        "refusal": None,
+    }
 
 
 def completion_logprobs(steps: list[TokenStep], top_n: int, offset: int = 0) -> dict:
@@ -186,6 +227,9 @@ def completion_logprobs(steps: list[TokenStep], top_n: int, offset: int = 0) -> 
     for s in steps:
         offsets.append(at)
         at += len(s.piece)
-    return {"tokens": [s.text for s in steps], "token_logprobs": [s.logprob for s in steps],
-            "top_logprobs": [{a.text: logprob_of(a.prob) for a in s.top[:top_n]} for s in steps],
-            "text_offset": offsets}
+    return {
+        "tokens": [s.text for s in steps],
+        "token_logprobs": [s.logprob for s in steps],
+        "top_logprobs": [{a.text: logprob_of(a.prob) for a in s.top[:top_n]} for s in steps],
+        "text_offset": offsets,
+    }

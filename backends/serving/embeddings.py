@@ -7,6 +7,7 @@ longer than the model's window are truncated to it (MiniLM: 256 word pieces); th
 the tokens actually embedded. Token-id input (what LangChain's OpenAIEmbeddings sends unless
 `check_embedding_ctx_length=False`) is refused: those are another tokenizer's ids.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,9 +28,13 @@ def check_inputs(value) -> list[str]:
     if not texts:
         raise ApiError(422, "input is empty: send a string or a list of strings.", param="input")
     if not all(isinstance(t, str) for t in texts):
-        raise ApiError(422, "input holds token ids; this server embeds text only (its model has its own "
-                            "tokenizer). Send strings; with LangChain's OpenAIEmbeddings set "
-                            "check_embedding_ctx_length=False.", param="input")
+        raise ApiError(
+            422,
+            "input holds token ids; this server embeds text only (its model has its own "
+            "tokenizer). Send strings; with LangChain's OpenAIEmbeddings set "
+            "check_embedding_ctx_length=False.",
+            param="input",
+        )
     if len(texts) > MAX_INPUTS:
         raise ApiError(422, f"input has {len(texts)} texts; send at most {MAX_INPUTS} per request.", param="input")
     for i, text in enumerate(texts):
@@ -51,16 +56,24 @@ def embed_texts(loaded, texts: list[str], scheduler=None) -> tuple[np.ndarray, i
     rows = []
     for start in range(0, len(texts), BATCH):
         with scheduler.turn(TURN_LABEL), torch.inference_mode():
-            rows.append(model.encode(texts[start:start + BATCH], batch_size=BATCH, convert_to_numpy=True,
-                                     normalize_embeddings=True, show_progress_bar=False))
+            rows.append(
+                model.encode(
+                    texts[start : start + BATCH],
+                    batch_size=BATCH,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+            )
     return np.concatenate(rows).astype(np.float32), sum(len(ids) for ids in counts)
 
 
 def encode_vector(vector: np.ndarray, encoding_format: str, dimensions: int | None):
     if dimensions is not None:
         if dimensions > vector.shape[0]:
-            raise ApiError(422, f"dimensions={dimensions} is more than this model's {vector.shape[0]}.",
-                           param="dimensions")
+            raise ApiError(
+                422, f"dimensions={dimensions} is more than this model's {vector.shape[0]}.", param="dimensions"
+            )
         vector = vector[:dimensions]
         vector = vector / max(float(np.linalg.norm(vector)), 1e-12)  # shortened vectors are re-normalised
     if encoding_format == "base64":
@@ -68,9 +81,15 @@ def encode_vector(vector: np.ndarray, encoding_format: str, dimensions: int | No
     return [float(x) for x in vector]
 
 
-def embeddings_response(model_id: str, vectors: np.ndarray, tokens: int, encoding_format: str,
-                        dimensions: int | None) -> dict:
-    return {"object": "list", "model": model_id,
-            "data": [{"object": "embedding", "index": i, "embedding": encode_vector(v, encoding_format, dimensions)}
-                     for i, v in enumerate(vectors)],
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+def embeddings_response(
+    model_id: str, vectors: np.ndarray, tokens: int, encoding_format: str, dimensions: int | None
+) -> dict:
+    return {
+        "object": "list",
+        "model": model_id,
+        "data": [
+            {"object": "embedding", "index": i, "embedding": encode_vector(v, encoding_format, dimensions)}
+            for i, v in enumerate(vectors)
+        ],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

@@ -6,6 +6,7 @@ turn per token), so there is no second copy of any model and the demo, the API a
 pages share one compute queue. Conversations live in each browser's Gradio state; nothing per
 user is kept here. Gradio 6's ChatInterface hands the history over as OpenAI-style messages.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,15 @@ def chat_models() -> list[str]:
     return [m.id for m in list_models() if m.kind == "causal-lm"]
 
 
-def _run(settings, model_id: str, messages: list[dict], max_tokens: int, temperature: float, top_p: float = 1.0,
-         seed: int | None = 0) -> C.Run:
+def _run(
+    settings,
+    model_id: str,
+    messages: list[dict],
+    max_tokens: int,
+    temperature: float,
+    top_p: float = 1.0,
+    seed: int | None = 0,
+) -> C.Run:
     served = find_model(model_id, "causal-lm")
     loaded = load_served(served, settings.device)
     ids = C.chat_prompt_ids(loaded, messages)
@@ -41,7 +49,7 @@ def history_messages(message: str, history: list[dict]) -> list[dict]:
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         if turn.get("role") in ("user", "assistant", "system") and isinstance(content, str):
             turns.append({"role": turn["role"], "content": content})
-    return turns + [{"role": "user", "content": message}]
+    return [*turns, {"role": "user", "content": message}]
 
 
 def chat_fn(settings):
@@ -65,8 +73,10 @@ def compare_fn(settings):
         import gradio as gr
 
         try:
-            runs = [iter(_run(settings, model_id, [{"role": "user", "content": prompt}], max_tokens, t, p, int(seed)))
-                    for t, p in ((t1, p1), (t2, p2))]
+            runs = [
+                iter(_run(settings, model_id, [{"role": "user", "content": prompt}], max_tokens, t, p, int(seed)))
+                for t, p in ((t1, p1), (t2, p2))
+            ]
         except (ApiError, ValueError) as exc:
             raise gr.Error(str(exc)) from None
         texts, live = ["", ""], [True, True]
@@ -90,16 +100,22 @@ def build(settings):
     models = chat_models()
     default = models[0] if models else None
     with gr.Blocks(title="LLM Playground demo") as demo:
-        gr.Markdown("# LLM Playground\nThe same models and token loop as the API under `/v1` "
-                    "(OpenAPI docs at `/docs`). Temperature 0 is greedy.")
+        gr.Markdown(
+            "# LLM Playground\nThe same models and token loop as the API under `/v1` "
+            "(OpenAPI docs at `/docs`). Temperature 0 is greedy."
+        )
         with gr.Tab("Chat"):
             gr.ChatInterface(
-                chat_fn(settings), api_name="chat",
-                additional_inputs=[gr.Dropdown(models, value=default, label="Model"),
-                                   gr.Slider(1, MAX_DEMO_TOKENS, value=96, step=1, label="Max new tokens"),
-                                   gr.Slider(0, 2, value=0, step=0.05, label="Temperature")],
+                chat_fn(settings),
+                api_name="chat",
+                additional_inputs=[
+                    gr.Dropdown(models, value=default, label="Model"),
+                    gr.Slider(1, MAX_DEMO_TOKENS, value=96, step=1, label="Max new tokens"),
+                    gr.Slider(0, 2, value=0, step=0.05, label="Temperature"),
+                ],
                 examples=[["What is the capital of France?"], ["Write a haiku about tokens."]],
-                cache_examples=False)
+                cache_examples=False,
+            )
         with gr.Tab("Compare decoding"):
             prompt = gr.Textbox("Tell me a short story about a robot.", label="Prompt")
             with gr.Row():
@@ -116,8 +132,11 @@ def build(settings):
                     p2 = gr.Slider(0.05, 1, value=0.9, step=0.05, label="B: top-p")
                     out2 = gr.Textbox(label="B", lines=8)
             gr.Button("Generate both", variant="primary").click(
-                compare_fn(settings), [prompt, model, max_tokens, t1, p1, t2, p2, seed], [out1, out2],
-                api_name="compare")
+                compare_fn(settings),
+                [prompt, model, max_tokens, t1, p1, t2, p2, seed],
+                [out1, out2],
+                api_name="compare",
+            )
     return demo
 
 

@@ -5,6 +5,7 @@
 of the Streamlit process: a server is a machine-wide thing (a port), so every session sees the
 same one, started and stopped from the serving page.
 """
+
 from __future__ import annotations
 
 import socket

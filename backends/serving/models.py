@@ -13,6 +13,7 @@ the cached weights' storage: the shared model is never touched and its weights a
 kept in a small LRU of its own. Only safetensors are
 read: a folder with a pickled adapter_model.bin alone is skipped.
 """
+
 from __future__ import annotations
 
 import json
@@ -79,14 +80,26 @@ def saved_adapters(folder: Path | None = None) -> list[ServedModel]:
         spec = find_spec(str(config.get("base_model_name_or_path") or ""))
         if config.get("peft_type") != "LORA" or spec is None or spec.kind != "causal-lm":
             continue
-        found.append(ServedModel(f"{spec.key}{SEPARATOR}{sub.name}", "causal-lm", "lora-page", spec.key, sub,
-                                 int(weights.stat().st_mtime), spec.license))
+        found.append(
+            ServedModel(
+                f"{spec.key}{SEPARATOR}{sub.name}",
+                "causal-lm",
+                "lora-page",
+                spec.key,
+                sub,
+                int(weights.stat().st_mtime),
+                spec.license,
+            )
+        )
     return found
 
 
 def list_models() -> list[ServedModel]:
-    models = [ServedModel(spec.key, spec.kind, spec.hub_id.split("/")[0], spec.key, license=spec.license)
-              for spec in KNOWN if spec.kind in KIND_ENDPOINTS and _available(spec)]
+    models = [
+        ServedModel(spec.key, spec.kind, spec.hub_id.split("/")[0], spec.key, license=spec.license)
+        for spec in KNOWN
+        if spec.kind in KIND_ENDPOINTS and _available(spec)
+    ]
     return models + saved_adapters()
 
 
@@ -100,13 +113,21 @@ def find_model(model_id: str, kind: str) -> ServedModel:
         match = next((m for m in served if spec and m.id == spec.key), None)
     if match is None:
         ids = ", ".join(m.id for m in served) or "none"
-        raise ApiError(404, f"The model {model_id!r} does not exist on this server. Served models: {ids}.",
-                       code="model_not_found", param="model")
+        raise ApiError(
+            404,
+            f"The model {model_id!r} does not exist on this server. Served models: {ids}.",
+            code="model_not_found",
+            param="model",
+        )
     if match.kind != kind:
         endpoint = "/v1/embeddings" if match.kind == "embedding" else "/v1/chat/completions or /v1/completions"
         article = "an" if match.kind[0] in "aeiou" else "a"
-        raise ApiError(422, f"{match.id!r} is {article} {match.kind} model: use it with {endpoint}.",
-                       code="wrong_model_kind", param="model")
+        raise ApiError(
+            422,
+            f"{match.id!r} is {article} {match.kind} model: use it with {endpoint}.",
+            code="wrong_model_kind",
+            param="model",
+        )
     return match
 
 
@@ -122,8 +143,9 @@ def _load_adapter(key: tuple[str, str, float, str]):
         raise ApiError(404, f"Adapter folder {folder!r} has no {ADAPTER_WEIGHTS}.", code="model_not_found")
     model = PeftModel.from_pretrained(frozen_view(base.model), folder, is_trainable=False)
     model.eval()
-    return replace(base, model=model, source="lora-adapter", location=str(folder),
-                   load_s=time.perf_counter() - started)
+    return replace(
+        base, model=model, source="lora-adapter", location=str(folder), load_s=time.perf_counter() - started
+    )
 
 
 adapter_copies = process_wide(lambda: SingleFlightLRU(_load_adapter, budget=lambda group: MAX_ADAPTER_COPIES))

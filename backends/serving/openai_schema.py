@@ -5,6 +5,7 @@ honour (n > 1, penalties other than 0, tools, response_format...) are rejected w
 names them, rather than silently ignored. `top_k`, `min_p` and `repetition_penalty` are accepted
 as extensions, with vLLM's names, so clients that tune them for vLLM work here too.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
@@ -18,9 +19,16 @@ MAX_TOP_LOGPROBS = 20  # OpenAI's limit for chat; /v1/completions allows 5
 class ApiError(Exception):
     """An error the server answers in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
 
-    TYPES: ClassVar[dict[int, str]] = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
-             413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_exceeded",
-             500: "server_error", 503: "server_error"}
+    TYPES: ClassVar[dict[int, str]] = {
+        400: "invalid_request_error",
+        401: "invalid_request_error",
+        404: "invalid_request_error",
+        413: "invalid_request_error",
+        422: "invalid_request_error",
+        429: "rate_limit_exceeded",
+        500: "server_error",
+        503: "server_error",
+    }
 
     def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None):
         super().__init__(message)
@@ -30,8 +38,9 @@ class ApiError(Exception):
         return error_body(self.message, self.TYPES.get(self.status, "invalid_request_error"), self.param, self.code)
 
 
-def error_body(message: str, kind: str = "invalid_request_error", param: str | None = None,
-               code: str | None = None) -> dict:
+def error_body(
+    message: str, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 

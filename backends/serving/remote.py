@@ -16,6 +16,7 @@ are sent only with `extensions=True`.
 The key goes only into the client's Authorization header: it is not in repr(), and any error text
 that echoes it is redacted. Nothing here imports another topic, so any page may import it.
 """
+
 from __future__ import annotations
 
 import math
@@ -63,7 +64,9 @@ REASONS = {
     "strategy": "strategy {strategy!r} has no OpenAI API equivalent",
     "typical_p": "typical-p is not an OpenAI API parameter",
     "ngram": "n-gram bans are not an OpenAI API parameter",
-    "extension": "{knob} is not an OpenAI API parameter (vLLM and this app's server accept it: turn on the extensions)",
+    "extension": (
+        "{knob} is not an OpenAI API parameter (vLLM and this app's server accept it: turn on the extensions)"
+    ),
 }
 
 
@@ -118,8 +121,10 @@ class RemoteEngine:
         url = str(base_url or "").strip().rstrip("/")
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError(f"base_url={base_url!r} is not an http(s) URL: use e.g. http://localhost:8000/v1 "
-                             "(make serve), http://localhost:11434/v1 (Ollama) or https://api.openai.com/v1.")
+            raise ValueError(
+                f"base_url={base_url!r} is not an http(s) URL: use e.g. http://localhost:8000/v1 "
+                "(make serve), http://localhost:11434/v1 (Ollama) or https://api.openai.com/v1."
+            )
         if parsed.username or parsed.password:
             raise ValueError("base_url must not hold a user name or password: give the key as api_key.")
         if not isinstance(model, str) or not model.strip():
@@ -144,8 +149,9 @@ class RemoteEngine:
             from openai import OpenAI
 
             # A server without keys still needs a non-empty string here; retries are the caller's choice.
-            self._client = OpenAI(base_url=self.base_url, api_key=self._key or "none", timeout=self.timeout,
-                                  max_retries=0)
+            self._client = OpenAI(
+                base_url=self.base_url, api_key=self._key or "none", timeout=self.timeout, max_retries=0
+            )
         return self._client
 
     def _redact(self, text: str) -> str:
@@ -156,20 +162,32 @@ class RemoteEngine:
 
         status = getattr(exc, "status_code", None)
         if isinstance(exc, openai.APITimeoutError):
-            return RemoteError(f"{self.base_url} did not answer within {self.timeout:g} s: the server is busy or "
-                               "still loading the model; try again or raise the timeout.")
+            return RemoteError(
+                f"{self.base_url} did not answer within {self.timeout:g} s: the server is busy or "
+                "still loading the model; try again or raise the timeout."
+            )
         if isinstance(exc, openai.APIConnectionError):
-            return RemoteError(f"Could not connect to {self.base_url}: is the server running, and is the base URL "
-                               "right (it usually ends with /v1)?")
-        hint = {401: "the server rejected the API key: check it (or give one if the server needs it)",
-                403: "the API key may not use this model",
-                404: f"no such endpoint or model: check that the base URL ends with /v1 and that {self.model!r} "
-                     "is in the server's /v1/models",
-                422: "the server refused a parameter", 400: "the server refused the request",
-                429: "the server's queue is full or you are rate limited: wait and try again"}
+            return RemoteError(
+                f"Could not connect to {self.base_url}: is the server running, and is the base URL "
+                "right (it usually ends with /v1)?"
+            )
+        hint = {
+            401: "the server rejected the API key: check it (or give one if the server needs it)",
+            403: "the API key may not use this model",
+            404: f"no such endpoint or model: check that the base URL ends with /v1 and that {self.model!r} "
+            "is in the server's /v1/models",
+            422: "the server refused a parameter",
+            400: "the server refused the request",
+            429: "the server's queue is full or you are rate limited: wait and try again",
+        }
         detail = " ".join(str(getattr(exc, "message", exc)).split())[:400]
-        return RemoteError(self._redact(f"{self.base_url} answered HTTP {status}: "
-                                        f"{hint.get(status, 'the request failed')}. Server said: {detail}"), status)
+        return RemoteError(
+            self._redact(
+                f"{self.base_url} answered HTTP {status}: "
+                f"{hint.get(status, 'the request failed')}. Server said: {detail}"
+            ),
+            status,
+        )
 
     def models(self) -> list[str]:
         import openai
@@ -196,24 +214,41 @@ class RemoteEngine:
         except openai.OpenAIError as exc:
             raise self._error(exc) from None
 
-    def stream_chat(self, messages: list[dict], max_tokens: int = 256, temperature: float = 0.0,
-                    top_p: float | None = None, seed: int | None = None, stop: list[str] | None = None,
-                    top_logprobs: int = 0, extra_body: dict | None = None) -> Iterator[RemoteStep]:
+    def stream_chat(
+        self,
+        messages: list[dict],
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+        top_logprobs: int = 0,
+        extra_body: dict | None = None,
+    ) -> Iterator[RemoteStep]:
         kwargs = _common(max_tokens, temperature, top_p, seed, stop, extra_body)
         if top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=int(top_logprobs))
         return self._stream(self.client.chat.completions.create, dict(kwargs, messages=list(messages)), chat=True)
 
-    def stream_completion(self, prompt: str, max_tokens: int = 256, temperature: float = 0.0,
-                          top_p: float | None = None, seed: int | None = None, stop: list[str] | None = None,
-                          top_logprobs: int = 0, extra_body: dict | None = None) -> Iterator[RemoteStep]:
+    def stream_completion(
+        self,
+        prompt: str,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+        top_logprobs: int = 0,
+        extra_body: dict | None = None,
+    ) -> Iterator[RemoteStep]:
         kwargs = _common(max_tokens, temperature, top_p, seed, stop, extra_body)
         if top_logprobs:
             kwargs["logprobs"] = int(top_logprobs)
         return self._stream(self.client.completions.create, dict(kwargs, prompt=prompt), chat=False)
 
-    def stream_config(self, prompt: str, config, chat: bool = True, top_logprobs: int = 5,
-                      extensions: bool = False) -> Iterator[RemoteStep]:
+    def stream_config(
+        self, prompt: str, config, chat: bool = True, top_logprobs: int = 5, extensions: bool = False
+    ) -> Iterator[RemoteStep]:
         """A decoding page's run, remotely: one user message (chat) or a raw prompt, under `config`."""
         params = api_params(config, extensions)
         if chat:
@@ -241,9 +276,12 @@ def _tokens(logprobs, chat: bool) -> list[RemoteToken]:
     if logprobs is None:
         return []
     if chat:
-        return [RemoteToken(t.token, t.logprob, [(a.token, a.logprob) for a in (t.top_logprobs or [])])
-                for t in (logprobs.content or [])]
+        return [
+            RemoteToken(t.token, t.logprob, [(a.token, a.logprob) for a in (t.top_logprobs or [])])
+            for t in (logprobs.content or [])
+        ]
     tops = logprobs.top_logprobs or [None] * len(logprobs.tokens or [])
-    return [RemoteToken(tok, lp if lp is not None else float("nan"),
-                        sorted((top or {}).items(), key=lambda kv: -kv[1]))
-            for tok, lp, top in zip(logprobs.tokens or [], logprobs.token_logprobs or [], tops)]
+    return [
+        RemoteToken(tok, lp if lp is not None else float("nan"), sorted((top or {}).items(), key=lambda kv: -kv[1]))
+        for tok, lp, top in zip(logprobs.tokens or [], logprobs.token_logprobs or [], tops)
+    ]

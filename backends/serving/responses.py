@@ -5,6 +5,7 @@ role, then content chunks, then one with `finish_reason`, then (with `stream_opt
 a usage chunk with no choices. An error after the first byte (the queue filled up mid-answer)
 arrives as a `data: {"error": ...}` event, then `[DONE]`.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,11 @@ def new_id(prefix: str) -> str:
 
 
 def usage(run: Run) -> dict:
-    return {"prompt_tokens": run.prompt_tokens, "completion_tokens": run.completion_tokens,
-            "total_tokens": run.prompt_tokens + run.completion_tokens}
+    return {
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "total_tokens": run.prompt_tokens + run.completion_tokens,
+    }
 
 
 def sse(data) -> str:
@@ -33,10 +37,18 @@ def sse(data) -> str:
 def chat_completion(run: Run, model_id: str, logprobs: bool, top_n: int) -> dict:
     text, steps = run.text()
     return {
-        "id": new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": model_id,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                     "logprobs": chat_logprobs(steps, top_n) if logprobs else None,
-                     "finish_reason": run.finish_reason}],
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model_id,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": chat_logprobs(steps, top_n) if logprobs else None,
+                "finish_reason": run.finish_reason,
+            }
+        ],
         "usage": usage(run),
     }
 
@@ -44,9 +56,18 @@ def chat_completion(run: Run, model_id: str, logprobs: bool, top_n: int) -> dict
 def text_completion(run: Run, model_id: str, logprobs: int | None) -> dict:
     text, steps = run.text()
     return {
-        "id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": model_id,
-        "choices": [{"index": 0, "text": text, "finish_reason": run.finish_reason,
-                     "logprobs": completion_logprobs(steps, logprobs) if logprobs is not None else None}],
+        "id": new_id("cmpl"),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model_id,
+        "choices": [
+            {
+                "index": 0,
+                "text": text,
+                "finish_reason": run.finish_reason,
+                "logprobs": completion_logprobs(steps, logprobs) if logprobs is not None else None,
+            }
+        ],
         "usage": usage(run),
     }
 
@@ -63,7 +84,7 @@ def _events(run: Run, deltas: Iterator[Delta], first: Delta | None, chunk, inclu
             yield sse(chunk(None, None) | {"choices": [], "usage": usage(run)})
     except (QueueFull, Cancelled) as exc:
         yield sse(error_body(f"Generation stopped: {exc}", "rate_limit_exceeded", code="queue_full"))
-    except Exception as exc:  # noqa: BLE001 - the status line is sent: the client learns of it in the stream
+    except Exception as exc:  # the status line is sent: the client learns of it in the stream
         yield sse(error_body(f"Generation failed: {type(exc).__name__}: {exc}", "server_error"))
     yield sse("[DONE]")
 
@@ -84,12 +105,23 @@ def chat_stream(run: Run, model_id: str, logprobs: bool, top_n: int, include_usa
             choice["delta"] = {"content": delta.text}
             if logprobs:
                 choice["logprobs"] = chat_logprobs(delta.steps, top_n)
-        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model_id,
-                "choices": [choice]}
+        return {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model_id,
+            "choices": [choice],
+        }
 
-    role = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model_id,
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                         "finish_reason": None}]}
+    role = {
+        "id": ident,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model_id,
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+        ],
+    }
 
     def events():
         yield sse(role)
@@ -109,7 +141,6 @@ def completion_stream(run: Run, model_id: str, logprobs: int | None, include_usa
             if logprobs is not None:
                 choice["logprobs"] = completion_logprobs(delta.steps, logprobs, offset[0])
             offset[0] += len(delta.text)
-        return {"id": ident, "object": "text_completion", "created": created, "model": model_id,
-                "choices": [choice]}
+        return {"id": ident, "object": "text_completion", "created": created, "model": model_id, "choices": [choice]}
 
     return _events(run, deltas, first, chunk, include_usage)

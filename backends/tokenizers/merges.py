@@ -1,6 +1,8 @@
 """BPE's merges in the order they were learned, replayed on the corpus to count each pair."""
+
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -50,7 +52,7 @@ def merge_counts(words: Counter, merges: list[tuple[str, str]]) -> list[int]:
     pair_count: Counter = Counter()
     holders: defaultdict = defaultdict(set)
     for wi, seq in enumerate(seqs):
-        for pair in zip(seq, seq[1:]):
+        for pair in itertools.pairwise(seq):
             pair_count[pair] += freqs[wi]
             holders[pair].add(wi)
     counts = []
@@ -58,10 +60,10 @@ def merge_counts(words: Counter, merges: list[tuple[str, str]]) -> list[int]:
         counts.append(pair_count.get((left, right), 0))
         for wi in list(holders.pop((left, right), ())):
             seq, freq = seqs[wi], freqs[wi]
-            for pair in zip(seq, seq[1:]):
+            for pair in itertools.pairwise(seq):
                 pair_count[pair] -= freq
             seq = _merge_word(seq, left, right)
-            for pair in zip(seq, seq[1:]):
+            for pair in itertools.pairwise(seq):
                 pair_count[pair] += freq
                 holders[pair].add(wi)
             seqs[wi] = seq

@@ -9,15 +9,17 @@ Long texts: the hot path (`tokenize`) only encodes; per-token bytes and readable
 are computed on first use, so a 5 MB paste costs one encode, and a page that shows 500
 tokens computes 500 strings (`Tokenized.rows`).
 """
+
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
+from backends.core.text_files import decode_upload as decode_upload  # part of this module's API for the page
 from backends.models.registry import ModelNotAvailable
-from backends.core.text_files import decode_upload  # noqa: F401 (part of this module's API for the page)
 from backends.tokenizers.engines import HFTok, Tok
 from backends.tokenizers.zoo import TOKENIZERS, get_tokenizer
 
@@ -113,7 +115,7 @@ def _check_text(text) -> str:
     return text
 
 
-def tokenize(key: "str | Tok", text: str, add_special_tokens: bool = False) -> Tokenized:
+def tokenize(key: str | Tok, text: str, add_special_tokens: bool = False) -> Tokenized:
     """Encode `text` with one tokenizer. Empty text gives zero tokens."""
     tok = get_tokenizer(key)
     text = _check_text(text)
@@ -121,7 +123,7 @@ def tokenize(key: "str | Tok", text: str, add_special_tokens: bool = False) -> T
     return Tokenized(tok.name, tok.label, text, ids, len(text), len(text.encode("utf-8", "surrogatepass")), tok)
 
 
-def token_strings(key: "str | Tok", ids: Sequence[int]) -> list[str]:
+def token_strings(key: str | Tok, ids: Sequence[int]) -> list[str]:
     tok = get_tokenizer(key)
     return [tok.token_str(i) for i in ids]
 
@@ -140,7 +142,7 @@ def summary(t: Tokenized) -> dict:
     }
 
 
-def compare(keys: Sequence["str | Tok"], text: str) -> list[dict]:
+def compare(keys: Sequence[str | Tok], text: str) -> list[dict]:
     """One row per tokenizer for a comparison table. A tokenizer that cannot load gets a row
     with `error` set instead of failing the whole table."""
     rows = []
@@ -149,12 +151,23 @@ def compare(keys: Sequence["str | Tok"], text: str) -> list[dict]:
             rows.append(summary(tokenize(key, text)))
         except ModelNotAvailable as exc:
             name = key.name if isinstance(key, Tok) else str(key)
-            rows.append({"key": name, "tokenizer": name, "tokens": None, "chars_per_token": None,
-                         "bytes_per_token": None, "round_trips": None, "unknown": None, "error": str(exc)})
+            rows.append(
+                {
+                    "key": name,
+                    "tokenizer": name,
+                    "tokens": None,
+                    "chars_per_token": None,
+                    "bytes_per_token": None,
+                    "round_trips": None,
+                    "unknown": None,
+                    "error": str(exc),
+                }
+            )
     return rows
 
 
 # --- chat templates ---------------------------------------------------------------------
+
 
 class ChatTokens(NamedTuple):
     rendered: str  # the conversation as the template writes it
@@ -176,8 +189,9 @@ def _check_messages(messages) -> list[dict]:
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
-def _content_spans(tok: HFTok, messages: list[dict], rendered: str,
-                   add_generation_prompt: bool) -> list[tuple[int, int]]:
+def _content_spans(
+    tok: HFTok, messages: list[dict], rendered: str, add_generation_prompt: bool
+) -> list[tuple[int, int]]:
     """Where each message's text sits in the rendered chat.
 
     Renders a second time with private-use marks around every message; if removing the marks
@@ -210,8 +224,9 @@ def _content_spans(tok: HFTok, messages: list[dict], rendered: str,
     return spans
 
 
-def chat_template_tokens(key: "str | Tok", messages: list[dict], add_generation_prompt: bool = True,
-                         sanitize_control_tokens: bool = False) -> ChatTokens:
+def chat_template_tokens(
+    key: str | Tok, messages: list[dict], add_generation_prompt: bool = True, sanitize_control_tokens: bool = False
+) -> ChatTokens:
     """Render a conversation with the tokenizer's chat template and mark the tokens it added.
 
     Encoded as transformers' `apply_chat_template(tokenize=True)` does: the whole chat at once,
@@ -275,8 +290,13 @@ class BatchEncoded:
     pad_note: str = ""
 
 
-def batch_encode(key: "str | Tok", texts: Sequence[str], padding_side: str = "right",
-                 truncation_max: int | None = None, add_special_tokens: bool = True) -> BatchEncoded:
+def batch_encode(
+    key: str | Tok,
+    texts: Sequence[str],
+    padding_side: str = "right",
+    truncation_max: int | None = None,
+    add_special_tokens: bool = True,
+) -> BatchEncoded:
     """Encode several texts into one rectangle, as a model batch needs.
 
     HF tokenizers use the library's own padding/truncation. tiktoken has neither, so we pad
@@ -304,8 +324,17 @@ def batch_encode(key: "str | Tok", texts: Sequence[str], padding_side: str = "ri
         ids, mask = _pad_by_hand(tok, texts, padding_side, truncation_max, add_special_tokens)
     lengths = [sum(m) for m in mask]
     pad_id = 0 if tok.pad_id is None else tok.pad_id
-    return BatchEncoded(tok.name, ids, mask, pad_id, tok.token_str(pad_id), padding_side, lengths,
-                        [n > kept for n, kept in zip(full, lengths)], note)
+    return BatchEncoded(
+        tok.name,
+        ids,
+        mask,
+        pad_id,
+        tok.token_str(pad_id),
+        padding_side,
+        lengths,
+        [n > kept for n, kept in zip(full, lengths)],
+        note,
+    )
 
 
 def _pad_by_hand(tok: Tok, texts, padding_side, truncation_max, add_special_tokens):
@@ -324,4 +353,3 @@ def _pad_by_hand(tok: Tok, texts, padding_side, truncation_max, add_special_toke
             ids.append([pad] * fill + r)
             mask.append([0] * fill + [1] * len(r))
     return ids, mask
-

@@ -10,6 +10,7 @@ counts of the pre-tokenized corpus: the same words the trainer counted, merged i
 order. The count of a merge is how often its pair sat side by side just before the merge,
 the number the trainer picked it by.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,12 +18,12 @@ import io
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from backends.core.paths import ASSETS
-from backends.tokenizers.merges import Merge, corpus_lines, first_merges, pretokenized_words  # noqa: F401 (the page's API)
 from backends.tokenizers.engines import BYTE_FALLBACK, HFTok, Tok
+from backends.tokenizers.merges import Merge, corpus_lines, first_merges, pretokenized_words
 
 KINDS = ("bpe", "wordpiece", "unigram", "sentencepiece")
 CORPUS_DIR = ASSETS / "corpus"
@@ -116,8 +117,11 @@ def _bpe_trainer(vocab_size: int, min_frequency: int):
     from tokenizers import pre_tokenizers, trainers
 
     return trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=BPE_SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=BPE_SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
 
 
@@ -136,7 +140,10 @@ def _wordpiece_trainer(vocab_size: int, min_frequency: int):
     from tokenizers import trainers
 
     return trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=WORDPIECE_SPECIALS, show_progress=False,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=WORDPIECE_SPECIALS,
+        show_progress=False,
     )
 
 
@@ -153,7 +160,10 @@ def _unigram_trainer(vocab_size: int, min_frequency: int):  # Unigram has no min
     from tokenizers import trainers
 
     return trainers.UnigramTrainer(
-        vocab_size=vocab_size, special_tokens=UNIGRAM_SPECIALS, unk_token="<unk>", show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=UNIGRAM_SPECIALS,
+        unk_token="<unk>",
+        show_progress=False,
     )
 
 
@@ -180,7 +190,7 @@ def min_vocab_size(kind: str, corpus_text: str, byte_fallback: bool = True) -> i
 
 
 def _train_hf(kind: str, corpus_text: str, vocab_size: int, min_frequency: int):
-    make_tokenizer, make_trainer, specials, pad = _HF[kind]
+    make_tokenizer, make_trainer, _specials, pad = _HF[kind]
     tk = make_tokenizer()
     tk.train_from_iterator(corpus_lines(corpus_text), make_trainer(vocab_size, min_frequency))
     if kind == "wordpiece":
@@ -217,8 +227,9 @@ def _sentencepiece_minimum(corpus_text: str, byte_fallback: bool) -> int:
     import sentencepiece as spm
 
     try:
-        spm.SentencePieceTrainer.train(model_writer=io.BytesIO(),
-                                       **_sentencepiece_args(corpus_text, SP_CONTROL, "unigram", byte_fallback))
+        spm.SentencePieceTrainer.train(
+            model_writer=io.BytesIO(), **_sentencepiece_args(corpus_text, SP_CONTROL, "unigram", byte_fallback)
+        )
     except RuntimeError as exc:
         found = _SP_TOO_SMALL.search(str(exc))
         if found:
@@ -234,8 +245,9 @@ def _train_sentencepiece(corpus_text: str, vocab_size: int, model_type: str, byt
         raise ValueError(f"SentencePiece model_type must be 'unigram' or 'bpe', got {model_type!r}.")
     buf = io.BytesIO()
     try:
-        spm.SentencePieceTrainer.train(model_writer=buf,
-                                       **_sentencepiece_args(corpus_text, vocab_size, model_type, byte_fallback))
+        spm.SentencePieceTrainer.train(
+            model_writer=buf, **_sentencepiece_args(corpus_text, vocab_size, model_type, byte_fallback)
+        )
     except RuntimeError as exc:
         raise ValueError(f"SentencePiece could not train on this corpus: {exc}") from exc
     return buf.getvalue()
@@ -254,9 +266,7 @@ def _check_kind(kind: str) -> str:
 
 def _check_corpus(corpus_text) -> str:
     if not isinstance(corpus_text, str) or not corpus_text.strip():
-        raise ValueError(
-            "The training corpus is empty: paste some text, upload a .txt file or use the sample corpus."
-        )
+        raise ValueError("The training corpus is empty: paste some text, upload a .txt file or use the sample corpus.")
     return corpus_text
 
 
@@ -264,19 +274,31 @@ def _shortfall_note(kind: str, asked: int, got: int, corpus_text: str, min_frequ
     if got == asked:
         return ""
     if got > asked:
-        return (f"Asked for {asked} tokens, got {got}: the trainer keeps every character of the corpus on top "
-                "of the pieces it chose, which adds up to more than asked near the minimum.")
+        return (
+            f"Asked for {asked} tokens, got {got}: the trainer keeps every character of the corpus on top "
+            "of the pieces it chose, which adds up to more than asked near the minimum."
+        )
     size = f"{len(corpus_text.encode('utf-8')) / 1024:.0f} KB"
     if kind in ("bpe", "wordpiece"):
-        why = (f"no pair of symbols is left that occurs at least {min_frequency} times in this {size} corpus, "
-               "so there is nothing more to merge")
+        why = (
+            f"no pair of symbols is left that occurs at least {min_frequency} times in this {size} corpus, "
+            "so there is nothing more to merge"
+        )
     else:
         why = f"this {size} corpus does not contain more pieces worth keeping"
     return f"Asked for {asked} tokens, got {got}: {why}. A larger corpus gives a larger vocabulary."
 
 
-def train(kind: str, corpus_text: str, vocab_size: int, *, min_frequency: int = 2, n_merges: int = 50,
-          sp_model_type: str = "unigram", byte_fallback: bool = True) -> TrainedTokenizer:
+def train(
+    kind: str,
+    corpus_text: str,
+    vocab_size: int,
+    *,
+    min_frequency: int = 2,
+    n_merges: int = 50,
+    sp_model_type: str = "unigram",
+    byte_fallback: bool = True,
+) -> TrainedTokenizer:
     """Train a `kind` tokenizer ("bpe", "wordpiece", "unigram", "sentencepiece") on `corpus_text`.
 
     min_frequency: BPE/WordPiece only merge pairs seen at least this often.
@@ -315,10 +337,17 @@ def train(kind: str, corpus_text: str, vocab_size: int, *, min_frequency: int = 
         data = tk.to_str(pretty=True).encode("utf-8")
         file_name = "tokenizer.json"
     return TrainedTokenizer(
-        kind=kind, requested_vocab_size=vocab_size, vocab_size=got, min_vocab_size=minimum,
+        kind=kind,
+        requested_vocab_size=vocab_size,
+        vocab_size=got,
+        min_vocab_size=minimum,
         note=_shortfall_note(kind, vocab_size, got, corpus_text, min_frequency),
-        tok=tok, merges=merges, seconds=time.perf_counter() - started, corpus_chars=len(corpus_text),
-        file_name=file_name, data=data,
+        tok=tok,
+        merges=merges,
+        seconds=time.perf_counter() - started,
+        corpus_chars=len(corpus_text),
+        file_name=file_name,
+        data=data,
     )
 
 

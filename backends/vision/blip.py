@@ -5,6 +5,7 @@ Models come from the shared cache: `variant="blip-caption"` (BlipForConditionalG
 instance Salesforce/blip-image-captioning-base) and `variant="blip-vqa"` (BlipForQuestionAnswering,
 Salesforce/blip-vqa-base); `tokenizer` holds the BlipProcessor. No BLIP weights exist offline.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,14 @@ def _decode(processor, ids: torch.Tensor) -> str:
     return processor.decode(ids, skip_special_tokens=True).strip()
 
 
-def captions(loaded, image: Image.Image, prompt: str = "", max_new_tokens: int = 30,
-             strategies: tuple[str, ...] = tuple(STRATEGIES), seed: int = 0) -> list[Caption]:
+def captions(
+    loaded,
+    image: Image.Image,
+    prompt: str = "",
+    max_new_tokens: int = 30,
+    strategies: tuple[str, ...] = tuple(STRATEGIES),
+    seed: int = 0,
+) -> list[Caption]:
     """One caption per decoding strategy; `prompt` (e.g. "a photo of") is continued, as in BLIP's paper."""
     processor, model = loaded.tokenizer, loaded.model
     inputs = processor(images=image, text=prompt.strip() or None, return_tensors="pt")

@@ -5,6 +5,7 @@ The model and its 1,000 class names come from the shared cache
 It expects 224 x 224 RGB normalised with mean = std = 0.5 (the TF-Lite recipe), not the usual
 ImageNet mean/std.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ def logits_of(model: torch.nn.Module, images: list[Image.Image], batch_size: int
     """ImageNet logits (N, 1000), one scheduler turn per batch."""
     out = []
     for start in range(0, len(images), batch_size):
-        batch = preprocess(images[start:start + batch_size])
+        batch = preprocess(images[start : start + batch_size])
         with shared_scheduler().turn("vision.classify"), torch.inference_mode():
             out.append(model(batch).float())
     return torch.cat(out) if out else torch.zeros(0, 1000)

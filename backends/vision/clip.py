@@ -5,6 +5,7 @@ Face cache or a local folder; `tokenizer` of the LoadedModel is the model's proc
 trained contrastively on 400M image-text pairs: an image and its caption land close together, so
 typed labels are compared with the image directly (no ImageNet classes in between, unlike ConSE).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ class ClipSpace:
     def embed_images(self, images: list[Image.Image], batch_size: int = 16) -> np.ndarray:
         out = []
         for start in range(0, len(images), batch_size):
-            pixels = self.pixel_values(images[start:start + batch_size])
+            pixels = self.pixel_values(images[start : start + batch_size])
             with shared_scheduler().turn("vision.clip_image"), torch.inference_mode():
                 out.append(_features(self.loaded.model.get_image_features(pixel_values=pixels)).float())
         return torch.nn.functional.normalize(torch.cat(out), dim=-1).numpy()

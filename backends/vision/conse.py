@@ -7,6 +7,7 @@ any text is embedded by MiniLM into the same space, so "a cup of coffee" can be 
 photo the classifier calls "espresso, cup, coffee mug". Unlike CLIP nothing here was trained on
 image-text pairs: the image side only knows ImageNet's 1,000 classes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -81,7 +82,8 @@ class ConseSpace:
         self.class_names: list[str] = list(names)
         key = getattr(self.encoder, "key", None)
         self.class_vectors = torch.from_numpy(
-            class_name_embeddings(self.encoder.model, str(getattr(key, "model", ENCODER)), self.class_names))
+            class_name_embeddings(self.encoder.model, str(getattr(key, "model", ENCODER)), self.class_names)
+        )
 
     @property
     def name(self) -> str:

@@ -9,6 +9,7 @@ positive part: cam = ReLU(sum_c mean(dS/dA_c) * A_c). Upsampled to the image and
 - CLIP-style ViTs: the tokens entering the last transformer block (patch grid), score = the
   image-text cosine. The cached models are never changed: gradients flow to the activations only.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,9 +48,15 @@ def _channel_cam(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     return torch.relu((weights[:, None, None] * acts).sum(0))
 
 
-def efficientnet_cam(model: torch.nn.Module, image: Image.Image, class_index: int | None = None,
-                     label_vector: np.ndarray | None = None, class_vectors: torch.Tensor | None = None,
-                     top_k: int = 10, target: str = "") -> GradCam:
+def efficientnet_cam(
+    model: torch.nn.Module,
+    image: Image.Image,
+    class_index: int | None = None,
+    label_vector: np.ndarray | None = None,
+    class_vectors: torch.Tensor | None = None,
+    top_k: int = 10,
+    target: str = "",
+) -> GradCam:
     """Grad-CAM for an ImageNet class (`class_index`) or a ConSE label (`label_vector` + `class_vectors`)."""
     batch = preprocess([image])
     with shared_scheduler().turn("vision.gradcam"), torch.inference_mode(False), torch.enable_grad():
@@ -88,7 +95,9 @@ def vit_cam(space, image: Image.Image, text: str) -> GradCam:
         side = math.isqrt(count)
     weights = grads.mean(0)
     cam = torch.relu(acts @ weights).reshape(side, side)
-    return _finish(cam, image.size, float(score.detach()), text, f"vision tower, last block input ({side} x {side} patches)")
+    return _finish(
+        cam, image.size, float(score.detach()), text, f"vision tower, last block input ({side} x {side} patches)"
+    )
 
 
 def overlay(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.45) -> Image.Image:

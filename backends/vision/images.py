@@ -8,6 +8,7 @@
 - Zips: nested folders are fine; members with unsafe names (absolute, `..`), non-images and
   broken images are skipped and named, and the rest still load. Nothing is written to disk.
 """
+
 from __future__ import annotations
 
 import io
@@ -60,7 +61,7 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
         low, high = float(arr.min()), float(arr.max())
         scaled = (arr - low) / (high - low) * 255.0 if high > low else np.zeros_like(arr)
         return Image.fromarray(scaled.round().astype(np.uint8), "L").convert("RGB")
-    if mode == "P" and "transparency" in img.info or mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+    if (mode == "P" and "transparency" in img.info) or mode in ("RGBA", "LA", "PA", "La", "RGBa"):
         notes.append("transparent parts shown over white")
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -80,20 +81,25 @@ def load_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))  # reads the header only
     except UnidentifiedImageError:
-        raise ImageError(f"{name!r} is not an image this app can read (not JPEG, PNG, GIF, BMP, WebP or TIFF), "
-                         "whatever its name says.") from None
+        raise ImageError(
+            f"{name!r} is not an image this app can read (not JPEG, PNG, GIF, BMP, WebP or TIFF), "
+            "whatever its name says."
+        ) from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name!r} was refused before decoding (a decompression bomb, or simply too large): "
-                         f"its header says {exc}") from None
+        raise ImageError(
+            f"{name!r} was refused before decoding (a decompression bomb, or simply too large): its header says {exc}"
+        ) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{name!r} could not be opened: {exc}.") from None
     width, height = img.size
     if width <= 0 or height <= 0:
         raise ImageError(f"{name!r} says it is {width} x {height} pixels.")
     if width * height > max_pixels:
-        raise ImageError(f"{name!r} is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); images "
-                         f"above {max_pixels / 1e6:.0f} megapixels are refused before decoding (a decompression "
-                         "bomb, or simply too large): resize it first.")
+        raise ImageError(
+            f"{name!r} is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); images "
+            f"above {max_pixels / 1e6:.0f} megapixels are refused before decoding (a decompression "
+            "bomb, or simply too large): resize it first."
+        )
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
         img.seek(0)

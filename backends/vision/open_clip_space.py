@@ -7,6 +7,7 @@ open_clip_config.json + open_clip_model.safetensors. The cached model wraps open
 methods of a transformers CLIPModel, so Grad-CAM (vit_cam) runs on ViT towers as it does for CLIP;
 `tokenizer` of the LoadedModel holds open_clip's image transform and tokenizer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class OpenClipSpace(ClipSpace):
     def embed_images(self, images: list[Image.Image], batch_size: int = 16) -> np.ndarray:
         out = []
         for start in range(0, len(images), batch_size):
-            pixels = self.pixel_values(images[start:start + batch_size])
+            pixels = self.pixel_values(images[start : start + batch_size])
             with shared_scheduler().turn("vision.open_clip_image"), torch.inference_mode():
                 out.append(self.loaded.model.clip.encode_image(pixels).float())
         return torch.nn.functional.normalize(torch.cat(out), dim=-1).numpy()

@@ -2,6 +2,7 @@
 (nothing is copied into this repository). Each one's licence is in its `skimage.data` docstring:
 public domain or CC0 for most (Chelsea the cat: CC0, Stefan van der Walt; the coffee cup: CC0,
 Rachel Michetti; astronaut and rocket: NASA, public domain)."""
+
 from __future__ import annotations
 
 import threading
@@ -11,10 +12,23 @@ from PIL import Image
 
 from backends.vision.images import LoadedImage
 
-# skimage.data functions (the page shows translated names); all ship inside the scikit-image wheel (no download), and all
-# state CC0, public domain or no known copyright restrictions (moon and clock: scikit-image's own).
-SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "camera", "coins", "moon", "clock", "hubble_deep_field",
-           "retina", "horse", "text")
+# skimage.data functions (the page shows translated names); all ship inside the scikit-image wheel
+# (no download), and all state CC0, public domain or no known copyright restrictions (moon and clock:
+# scikit-image's own).
+SAMPLES = (
+    "chelsea",
+    "coffee",
+    "astronaut",
+    "rocket",
+    "camera",
+    "coins",
+    "moon",
+    "clock",
+    "hubble_deep_field",
+    "retina",
+    "horse",
+    "text",
+)
 _lock = threading.Lock()
 _memo: dict[str, LoadedImage] = {}
 

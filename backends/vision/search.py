@@ -4,6 +4,7 @@ Vectors are unit length, so a search is one matrix-vector product (cosine simila
 images x 384 dimensions take well under a millisecond. The 2-D map is a PCA of the gallery
 (numpy SVD), with queries projected into the same plane.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ def build_gallery(space, images: list[LoadedImage], batch_size: int = 32, progre
     """Embed every image (in batches; `progress(done, total)` after each) and keep a thumbnail of each."""
     vectors = []
     for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
+        chunk = images[start : start + batch_size]
         vectors.append(space.embed_images([item.image for item in chunk]))
         if progress is not None:
             progress(min(start + batch_size, len(images)), len(images))
@@ -90,6 +91,7 @@ def pca_2d(vectors: np.ndarray, extra: np.ndarray | None = None) -> tuple[np.nda
 
 def index_job(ctx, space, images: list[LoadedImage], skipped: list[tuple[str, str]] | None = None) -> Gallery:
     """Background-job form of build_gallery: reports progress per batch and can be stopped between batches."""
+
     def progress(done: int, total: int) -> None:
         ctx.check_stop()
         ctx.report(done / max(1, total), "indexing", done=done, total=total)

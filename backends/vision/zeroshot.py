@@ -4,14 +4,20 @@ Each label is put into one or more prompt templates ("a photo of a {}"); with se
 the label's text embedding is the normalised mean over templates (prompt ensembling, as in the
 CLIP paper). Scores are cosine similarities; probabilities are softmax(scale * cosine).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_TEMPLATES = ("a photo of a {}.", "a blurry photo of a {}.", "a close-up photo of a {}.",
-                     "a picture of the {}.", "{}")
+DEFAULT_TEMPLATES = (
+    "a photo of a {}.",
+    "a blurry photo of a {}.",
+    "a close-up photo of a {}.",
+    "a picture of the {}.",
+    "{}",
+)
 
 
 class LabelError(ValueError):

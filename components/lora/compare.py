@@ -1,4 +1,5 @@
 """The LoRA page's after-training view: base vs LoRA answers, adapter on/off, merge, save and load adapters."""
+
 from __future__ import annotations
 
 import re
@@ -6,9 +7,9 @@ import re
 import streamlit as st
 
 from backends.lora import adapters as A
-from backends.serving import RemoteError, adapters_dir
 from backends.lora import data as D
 from backends.lora import train as T
+from backends.serving import RemoteError, adapters_dir
 from components import engine
 from components.guard import queue_status
 from components.i18n import t
@@ -31,8 +32,14 @@ def load_uploaded_adapter(loaded, name: str) -> None:
     except A.AdapterError as exc:
         st.session_state[P + "adapter_error"] = str(exc)
         return
-    st.session_state[P + "active"] = {"model": model, "label": upload.name, "base": name, "source": "upload",
-                                      "settings": None, "rank": config.get("r")}
+    st.session_state[P + "active"] = {
+        "model": model,
+        "label": upload.name,
+        "base": name,
+        "source": "upload",
+        "settings": None,
+        "rank": config.get("r"),
+    }
     for key in ("answers", "merged", "zip", "try"):
         st.session_state.pop(P + key, None)
 
@@ -75,10 +82,16 @@ def remote_compare(name: str) -> None:
     with c1:
         base_id = engine.remote_model_input(P + "remote_base", name, label=t("lora.remote.base"))
     with c2:
-        adapter_id = engine.remote_model_input(P + "remote_adapter", st.session_state.get(P + "published", f"{name}+"),
-                                               label=t("lora.remote.adapter"))
-    prompts_text = st.text_area(t("lora.compare.prompts"), "\n".join(T.SAMPLE_PROMPTS + ("Who wrote Hamlet?",)),
-                                key=P + "remote_prompts", height=120, persist_state="session")
+        adapter_id = engine.remote_model_input(
+            P + "remote_adapter", st.session_state.get(P + "published", f"{name}+"), label=t("lora.remote.adapter")
+        )
+    prompts_text = st.text_area(
+        t("lora.compare.prompts"),
+        "\n".join((*T.SAMPLE_PROMPTS, "Who wrote Hamlet?")),
+        key=P + "remote_prompts",
+        height=120,
+        persist_state="session",
+    )
     max_new = st.slider(t("lora.compare.max_new"), 8, 120, 48, key=P + "remote_max_new", persist_state="session")
     prompts = [line.strip() for line in prompts_text.splitlines() if line.strip()]
     if st.button(t("lora.compare.run"), key=P + "remote_run", type="primary", disabled=not prompts):
@@ -88,8 +101,13 @@ def remote_compare(name: str) -> None:
             with st.spinner(t("lora.compare.running", n=len(prompts))):
                 for prompt in prompts:
                     messages = [{"role": "user", "content": prompt}]
-                    answers.append(A.Answer(prompt, base.chat(messages, max_tokens=int(max_new)).strip(),
-                                            tuned.chat(messages, max_tokens=int(max_new)).strip()))
+                    answers.append(
+                        A.Answer(
+                            prompt,
+                            base.chat(messages, max_tokens=int(max_new)).strip(),
+                            tuned.chat(messages, max_tokens=int(max_new)).strip(),
+                        )
+                    )
         except (ValueError, RemoteError) as exc:
             st.error(t("lora.remote.failed", error=str(exc)))
         else:
@@ -102,8 +120,13 @@ def compare_view(loaded, name: str) -> None:
         remote_compare(name)
         st.divider()
     with st.expander(t("lora.adapter.upload_title"), expanded=P + "active" not in st.session_state):
-        st.file_uploader(t("lora.adapter.upload"), type=["zip"], key=P + "adapter_upload", help=t("lora.adapter.help"),
-                         max_upload_size=UPLOAD_MAX_MB)
+        st.file_uploader(
+            t("lora.adapter.upload"),
+            type=["zip"],
+            key=P + "adapter_upload",
+            help=t("lora.adapter.help"),
+            max_upload_size=UPLOAD_MAX_MB,
+        )
         st.button(t("lora.adapter.load"), key=P + "adapter_load", on_click=load_uploaded_adapter, args=(loaded, name))
         if st.session_state.get(P + "adapter_error"):
             st.error(st.session_state[P + "adapter_error"])
@@ -117,8 +140,13 @@ def compare_view(loaded, name: str) -> None:
     model = active["model"]
     st.caption(t("lora.compare.active", label=active["label"], source=t(f"lora.source.{active['source']}")))
 
-    prompts_text = st.text_area(t("lora.compare.prompts"), "\n".join(T.SAMPLE_PROMPTS + ("Who wrote Hamlet?",)),
-                                key=P + "compare_prompts", height=120, persist_state="session")
+    prompts_text = st.text_area(
+        t("lora.compare.prompts"),
+        "\n".join((*T.SAMPLE_PROMPTS, "Who wrote Hamlet?")),
+        key=P + "compare_prompts",
+        height=120,
+        persist_state="session",
+    )
     max_new = st.slider(t("lora.compare.max_new"), 8, 120, 48, key=P + "compare_max_new", persist_state="session")
     prompts = [line.strip() for line in prompts_text.splitlines() if line.strip()]
     if st.button(t("lora.compare.run"), key=P + "compare_run", type="primary", disabled=not prompts):
@@ -149,22 +177,36 @@ def compare_view(loaded, name: str) -> None:
         with st.spinner(t("lora.merge.running")):
             merged = A.merged_copy(model)
             probe = D.prompt_ids(loaded.tokenizer, prompt or T.SAMPLE_PROMPTS[0])
-            st.session_state[P + "merged"] = {"kind": type(merged).__name__,
-                                              "diff": A.max_logit_difference(model, merged, probe),
-                                              "params": sum(p.numel() for p in merged.parameters())}
+            st.session_state[P + "merged"] = {
+                "kind": type(merged).__name__,
+                "diff": A.max_logit_difference(model, merged, probe),
+                "params": sum(p.numel() for p in merged.parameters()),
+            }
             del merged  # the numbers are the lesson; keeping a second full model per session costs 0.5 GB
     merged = st.session_state.get(P + "merged")
     if merged:
-        m1.success(t("lora.merge.done", kind=merged["kind"], params=f"{merged['params']:,}",
-                     diff=f"{merged['diff']:.2e}"))
+        m1.success(
+            t("lora.merge.done", kind=merged["kind"], params=f"{merged['params']:,}", diff=f"{merged['diff']:.2e}")
+        )
     if P + "zip" not in st.session_state:
         st.session_state[P + "zip"] = A.adapter_zip(model, name)
-    m2.download_button(t("lora.adapter.download"), st.session_state[P + "zip"], file_name="lora-adapter.zip",
-                       mime="application/zip", key=P + "download",
-                       help=t("lora.adapter.download_help", kb=f"{len(st.session_state[P + 'zip']) / 1024:.0f}"))
+    m2.download_button(
+        t("lora.adapter.download"),
+        st.session_state[P + "zip"],
+        file_name="lora-adapter.zip",
+        mime="application/zip",
+        key=P + "download",
+        help=t("lora.adapter.download_help", kb=f"{len(st.session_state[P + 'zip']) / 1024:.0f}"),
+    )
     st.code(A.loading_snippet(name), language="python")
     p1, p2 = st.columns([2, 1], vertical_alignment="bottom")
-    p1.text_input(t("lora.publish.name"), "my-adapter", key=P + "publish_name", help=t("lora.publish.help"), persist_state="session")
+    p1.text_input(
+        t("lora.publish.name"),
+        "my-adapter",
+        key=P + "publish_name",
+        help=t("lora.publish.help"),
+        persist_state="session",
+    )
     p2.button(t("lora.publish.run"), key=P + "publish", on_click=publish, args=(model, name))
     if st.session_state.get(P + "publish_error"):
         st.error(st.session_state[P + "publish_error"])

@@ -1,4 +1,5 @@
 """The LoRA page's training view: start a run, follow it live (a polling fragment), and the run history."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -29,10 +30,22 @@ def start_run(loaded, name: str, examples, settings) -> None:
         return
     job = shared_runner().submit("lora", T.train_job, loaded.model, loaded.tokenizer, prepared, name)
     n = len(runs()) + 1
-    runs().append({"job": job.id, "label": f"#{n} r={settings.rank} lr={settings.learning_rate:g}",
-                   "model": name, "settings": settings, "train_n": len(prepared.train),
-                   "eval_n": len(prepared.eval), "total": prepared.total_steps, "steps": [], "evals": [],
-                   "status": "running", "stop_reason": "", "seconds": 0.0})
+    runs().append(
+        {
+            "job": job.id,
+            "label": f"#{n} r={settings.rank} lr={settings.learning_rate:g}",
+            "model": name,
+            "settings": settings,
+            "train_n": len(prepared.train),
+            "eval_n": len(prepared.eval),
+            "total": prepared.total_steps,
+            "steps": [],
+            "evals": [],
+            "status": "running",
+            "stop_reason": "",
+            "seconds": 0.0,
+        }
+    )
     st.session_state[P + "job"] = job.id
 
 
@@ -62,8 +75,13 @@ def finish_run(job) -> None:
         record["stop_reason"] = job.error or job.status
         return
     record["stop_reason"] = result.stop_reason
-    st.session_state[P + "active"] = {"model": result.model, "label": record["label"], "base": record["model"],
-                                      "source": "trained", "settings": result.settings}
+    st.session_state[P + "active"] = {
+        "model": result.model,
+        "label": record["label"],
+        "base": record["model"],
+        "source": "trained",
+        "settings": result.settings,
+    }
     for key in ("answers", "merged", "zip", "try"):
         st.session_state.pop(P + key, None)
 
@@ -80,8 +98,11 @@ def status_text(job, record) -> str:
         return t("lora.train.failed", error=job.error)
     reason = record["stop_reason"] if record else job.status
     steps = len(record["steps"]) if record else 0
-    return t(f"lora.train.end.{reason}", steps=steps, s=f"{job.elapsed:.0f}") if reason in (
-        "done", "stopped", "early_stopping") else str(reason)
+    return (
+        t(f"lora.train.end.{reason}", steps=steps, s=f"{job.elapsed:.0f}")
+        if reason in ("done", "stopped", "early_stopping")
+        else str(reason)
+    )
 
 
 def live_view() -> None:
@@ -107,8 +128,10 @@ def live_view() -> None:
             if current.queued is not None:
                 st.caption(t("app.queue_wait", n=current.queued[0] + 1, s=f"{current.queued[1]:.0f}"))
         elif not current.done:
-            st.progress(current.progress or 0.0, text=t("lora.train.progress", step=len(steps), total=total,
-                                                        eta=f"{last['eta_s']:.0f}"))
+            st.progress(
+                current.progress or 0.0,
+                text=t("lora.train.progress", step=len(steps), total=total, eta=f"{last['eta_s']:.0f}"),
+            )
             m1, m2, m3, m4 = st.columns(4)
             m1.metric(t("lora.metric.loss"), f"{last['loss']:.3f}")
             m2.metric(t("lora.metric.lr"), f"{last['lr']:.2e}")
@@ -120,13 +143,20 @@ def live_view() -> None:
         if current.done:
             message = status_text(current, record)
             (st.error if current.status == FAILED else st.warning if current.status == STOPPED else st.success)(
-                message)
+                message
+            )
         if len(steps) >= 2:
             log = st.toggle(t("lora.train.log_scale"), key=P + "log_scale", persist_state="session")
             st.plotly_chart(loss_figure(steps, evals, log), key=P + "loss_chart")
         if evals:
-            st.caption(t("lora.train.eval_now", loss=f"{evals[-1]['eval_loss']:.3f}", step=evals[-1]["step"],
-                         best=f"{min(e['eval_loss'] for e in evals):.3f}"))
+            st.caption(
+                t(
+                    "lora.train.eval_now",
+                    loss=f"{evals[-1]['eval_loss']:.3f}",
+                    step=evals[-1]["step"],
+                    best=f"{min(e['eval_loss'] for e in evals):.3f}",
+                )
+            )
         if samples:
             st.markdown(t("lora.train.samples", step=samples[-1]["step"]))
             rows = {t("lora.col.prompt"): [p for p, _ in samples[-1]["outputs"]]}
@@ -142,15 +172,23 @@ def history_view() -> None:
     if not runs():
         st.info(t("lora.history.none"))
         return
-    table = [{
-        t("lora.col.run"): r["label"], t("lora.col.model"): r["model"], t("lora.col.status"): r["stop_reason"]
-        or r["status"], t("lora.col.steps"): len(r["steps"]),
-        t("lora.col.final_loss"): round(r["steps"][-1]["loss"], 4) if r["steps"] else None,
-        t("lora.col.eval_loss"): round(r["evals"][-1]["eval_loss"], 4) if r["evals"] else None,
-        "rank": r["settings"].rank, "alpha": r["settings"].alpha, "lr": r["settings"].learning_rate,
-        "targets": ", ".join(r["settings"].target_modules), "max_length": r["settings"].max_length,
-        t("lora.col.seconds"): round(r["seconds"], 1),
-    } for r in runs()]
+    table = [
+        {
+            t("lora.col.run"): r["label"],
+            t("lora.col.model"): r["model"],
+            t("lora.col.status"): r["stop_reason"] or r["status"],
+            t("lora.col.steps"): len(r["steps"]),
+            t("lora.col.final_loss"): round(r["steps"][-1]["loss"], 4) if r["steps"] else None,
+            t("lora.col.eval_loss"): round(r["evals"][-1]["eval_loss"], 4) if r["evals"] else None,
+            "rank": r["settings"].rank,
+            "alpha": r["settings"].alpha,
+            "lr": r["settings"].learning_rate,
+            "targets": ", ".join(r["settings"].target_modules),
+            "max_length": r["settings"].max_length,
+            t("lora.col.seconds"): round(r["seconds"], 1),
+        }
+        for r in runs()
+    ]
     st.dataframe(pd.DataFrame(table), hide_index=True, key=P + "history_table")
     if finished:
         log = st.toggle(t("lora.train.log_scale"), key=P + "history_log", persist_state="session")
@@ -162,4 +200,3 @@ def history_view() -> None:
 def start_disabled() -> bool:
     job = shared_runner().get(st.session_state.get(P + "job"))
     return job is not None and not job.done
-

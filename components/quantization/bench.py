@@ -1,4 +1,5 @@
 """The benchmark tab: settings, the background run with Stop, the table, charts, texts, export and kept variants."""
+
 from __future__ import annotations
 
 import gc
@@ -35,18 +36,31 @@ def label(key: str) -> str:
 def cfg() -> dict:
     """Settings kept in one plain dict, so they survive lazy tabs (as on the LoRA page)."""
     if P + "cfg" not in st.session_state:
-        st.session_state[P + "cfg"] = {k: list(v) if isinstance(v, tuple) else v
-                                       for k, v in asdict(BenchConfig()).items()}
+        st.session_state[P + "cfg"] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(BenchConfig()).items()
+        }
     return st.session_state[P + "cfg"]
 
 
 def variants_table(device: str) -> dict[str, str | None]:
     reasons = availability(device)
-    st.dataframe(pd.DataFrame([{
-        t("quantization.col.variant"): label(s.key), t("quantization.col.family"): s.family,
-        t("quantization.col.bits"): s.bits,
-        t("quantization.col.here"): t("quantization.runs_here") if reasons[s.key] is None else reasons[s.key],
-    } for s in SPECS]), hide_index=True, key=P + "variants_table")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    t("quantization.col.variant"): label(s.key),
+                    t("quantization.col.family"): s.family,
+                    t("quantization.col.bits"): s.bits,
+                    t("quantization.col.here"): t("quantization.runs_here")
+                    if reasons[s.key] is None
+                    else reasons[s.key],
+                }
+                for s in SPECS
+            ]
+        ),
+        hide_index=True,
+        key=P + "variants_table",
+    )
     return reasons
 
 
@@ -54,21 +68,47 @@ def settings(device: str, reasons: dict) -> None:
     c = cfg()
     usable = [s.key for s in SPECS if reasons[s.key] is None]
     c["variants"] = [k for k in c["variants"] if k in usable]
-    c["variants"] = st.multiselect(t("quantization.variants"), usable, default=c["variants"],
-                                   format_func=label, key=P + "w.variants", persist_state="session")
+    c["variants"] = st.multiselect(
+        t("quantization.variants"),
+        usable,
+        default=c["variants"],
+        format_func=label,
+        key=P + "w.variants",
+        persist_state="session",
+    )
     a, b, k = st.columns(3)
-    c["ppl_tokens"] = a.select_slider(t("quantization.ppl_tokens"), PPL_CHOICES + tuple(
-        [c["ppl_tokens"]] if c["ppl_tokens"] not in PPL_CHOICES else []), value=c["ppl_tokens"],
-        key=P + "w.ppl_tokens", help=t("quantization.ppl_tokens_help"), persist_state="session")
-    c["runs"] = int(b.number_input(t("quantization.runs"), 1, 50, c["runs"], key=P + "w.runs", persist_state="session"))
+    c["ppl_tokens"] = a.select_slider(
+        t("quantization.ppl_tokens"),
+        PPL_CHOICES + tuple([c["ppl_tokens"]] if c["ppl_tokens"] not in PPL_CHOICES else []),
+        value=c["ppl_tokens"],
+        key=P + "w.ppl_tokens",
+        help=t("quantization.ppl_tokens_help"),
+        persist_state="session",
+    )
+    c["runs"] = int(
+        b.number_input(t("quantization.runs"), 1, 50, c["runs"], key=P + "w.runs", persist_state="session")
+    )
     keepable = [key for key in c["variants"] if spec(key).family not in ("onnx",)]
-    c["keep"] = k.multiselect(t("quantization.keep"), keepable, default=[x for x in c["keep"] if x in keepable],
-                              format_func=label, key=P + "w.keep", help=t("quantization.keep_help"), persist_state="session")
+    c["keep"] = k.multiselect(
+        t("quantization.keep"),
+        keepable,
+        default=[x for x in c["keep"] if x in keepable],
+        format_func=label,
+        key=P + "w.keep",
+        help=t("quantization.keep_help"),
+        persist_state="session",
+    )
     with st.expander(t("quantization.advanced")):
         cols = st.columns(5)
         for col, name in zip(cols, ("window", "stride", "kld_tokens", "prefill_tokens", "new_tokens")):
-            c[name] = int(col.number_input(t(f"quantization.cfg.{name}"), 0, 200_000, c[name], key=P + "w." + name, persist_state="session"))
-        c["prompt"] = st.text_input(t("quantization.cfg.prompt"), c["prompt"], key=P + "w.prompt", persist_state="session")
+            c[name] = int(
+                col.number_input(
+                    t(f"quantization.cfg.{name}"), 0, 200_000, c[name], key=P + "w." + name, persist_state="session"
+                )
+            )
+        c["prompt"] = st.text_input(
+            t("quantization.cfg.prompt"), c["prompt"], key=P + "w.prompt", persist_state="session"
+        )
 
 
 def config() -> BenchConfig:
@@ -84,8 +124,9 @@ def start(loaded, name: str) -> None:
     except ValueError as exc:
         st.session_state[P + "error"] = str(exc)
         return
-    job = shared_runner().submit("quantization", run_job, loaded.model, loaded.tokenizer, conf, name,
-                                 loaded.key.device)
+    job = shared_runner().submit(
+        "quantization", run_job, loaded.model, loaded.tokenizer, conf, name, loaded.key.device
+    )
     st.session_state[P + "job"] = job.id
 
 
@@ -127,8 +168,9 @@ def live() -> None:
             st.rerun(scope="app")
         events = current.events_since(0)
         last = events[-1].message if events else t("quantization.starting")
-        st.progress(min(current.progress or 0.0, 1.0), text=t("quantization.progress", step=last,
-                                                               s=f"{current.elapsed:.0f}"))
+        st.progress(
+            min(current.progress or 0.0, 1.0), text=t("quantization.progress", step=last, s=f"{current.elapsed:.0f}")
+        )
         if st.button(t("quantization.stop"), key=P + "stop", icon=":material/stop:"):
             current.stop()
             st.caption(t("quantization.stopping"))
@@ -146,18 +188,35 @@ def fmt(value, digits=1, scale=1.0):
 def table(rows: list[VariantResult], key: str) -> None:
     """One row per variant: size, decode speed and quality first (what a learner compares), then
     the rest of the measurements."""
-    st.dataframe(pd.DataFrame([{
-        t("quantization.col.variant"): label(r.key),
-        t("quantization.col.disk"): fmt(r.disk_bytes, 1, 1e6), t("quantization.col.ram"): fmt(r.mem_bytes, 1, 1e6),
-        t("quantization.col.decode"): fmt(r.decode_tps, 2), t("quantization.col.bound"): fmt(r.bound_tps, 1),
-        t("quantization.col.ppl"): fmt(r.perplexity, 3), t("quantization.col.ppl_ci"): fmt(r.ppl_half_width(), 3),
-        t("quantization.col.kld"): fmt(r.kld, 5), t("quantization.col.top1"): fmt(r.top1, 2, 0.01),
-        t("quantization.col.decode_p90"): fmt(r.decode_tps_p90, 2),
-        t("quantization.col.prefill"): fmt(r.prefill_tps), t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),
-        t("quantization.col.quantize"): fmt(r.quantize_s, 2), t("quantization.col.load"): fmt(r.load_s, 2),
-        t("quantization.col.rss"): fmt(r.peak_rss_bytes, 0, 1e6), t("quantization.col.status"): r.status,
-        t("quantization.col.note"): r.error or r.note, t("quantization.col.text"): r.continuation,
-    } for r in rows]), hide_index=True, key=P + key)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    t("quantization.col.variant"): label(r.key),
+                    t("quantization.col.disk"): fmt(r.disk_bytes, 1, 1e6),
+                    t("quantization.col.ram"): fmt(r.mem_bytes, 1, 1e6),
+                    t("quantization.col.decode"): fmt(r.decode_tps, 2),
+                    t("quantization.col.bound"): fmt(r.bound_tps, 1),
+                    t("quantization.col.ppl"): fmt(r.perplexity, 3),
+                    t("quantization.col.ppl_ci"): fmt(r.ppl_half_width(), 3),
+                    t("quantization.col.kld"): fmt(r.kld, 5),
+                    t("quantization.col.top1"): fmt(r.top1, 2, 0.01),
+                    t("quantization.col.decode_p90"): fmt(r.decode_tps_p90, 2),
+                    t("quantization.col.prefill"): fmt(r.prefill_tps),
+                    t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),
+                    t("quantization.col.quantize"): fmt(r.quantize_s, 2),
+                    t("quantization.col.load"): fmt(r.load_s, 2),
+                    t("quantization.col.rss"): fmt(r.peak_rss_bytes, 0, 1e6),
+                    t("quantization.col.status"): r.status,
+                    t("quantization.col.note"): r.error or r.note,
+                    t("quantization.col.text"): r.continuation,
+                }
+                for r in rows
+            ]
+        ),
+        hide_index=True,
+        key=P + key,
+    )
 
 
 def results(hub_id: str) -> None:
@@ -169,12 +228,27 @@ def results(hub_id: str) -> None:
             st.info(t("quantization.none_yet"))
         return
     ok = [r for r in report.rows if r.status == "ok"]
-    (st.warning if report.stopped else st.success)(t(
-        "quantization.stopped" if report.stopped else "quantization.done", n=len(ok), total=len(report.rows),
-        s=f"{report.seconds:.0f}", model=report.model, bw=f"{report.bandwidth / 1e9:.1f}", threads=report.threads))
+    (st.warning if report.stopped else st.success)(
+        t(
+            "quantization.stopped" if report.stopped else "quantization.done",
+            n=len(ok),
+            total=len(report.rows),
+            s=f"{report.seconds:.0f}",
+            model=report.model,
+            bw=f"{report.bandwidth / 1e9:.1f}",
+            threads=report.threads,
+        )
+    )
     table(report.rows, "results_table")
-    st.caption(t("quantization.table_note", tokens=report.config.ppl_tokens, kld=report.config.kld_tokens,
-                 window=report.config.window, stride=report.config.stride))
+    st.caption(
+        t(
+            "quantization.table_note",
+            tokens=report.config.ppl_tokens,
+            kld=report.config.kld_tokens,
+            window=report.config.window,
+            stride=report.config.stride,
+        )
+    )
     overlays = [(o["label"], o["rows"]) for o in st.session_state.get(P + "overlays", [])]
     c1, c2 = st.columns(2)
     c1.plotly_chart(size_quality_figure(ok, overlays), key=P + "chart_size")
@@ -186,8 +260,13 @@ def results(hub_id: str) -> None:
         with cols[i % len(cols)]:
             st.markdown(f"**{label(r.key)}**")
             st.text(r.continuation)
-    st.download_button(t("quantization.export"), R.to_json(report), file_name="quantization-benchmark.json",
-                       mime="application/json", key=P + "export")
+    st.download_button(
+        t("quantization.export"),
+        R.to_json(report),
+        file_name="quantization-benchmark.json",
+        mime="application/json",
+        key=P + "export",
+    )
     with st.expander(t("quantization.code")):
         for r in report.rows:
             st.caption(label(r.key))

@@ -1,5 +1,6 @@
 """Figures of the quantization page: size vs perplexity with the Pareto front, decode speed against
 the memory-bandwidth bound, and the weight matrix views of the "how it works" tab."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,48 +25,112 @@ def size_quality_figure(rows, overlays=()) -> go.Figure:
     """rows: VariantResult of this run; overlays: (label, rows) of earlier runs."""
     fig = go.Figure()
     points = [(r.disk_bytes / MB, r.perplexity, r.label) for r in rows if r.perplexity and r.disk_bytes]
-    fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], text=[p[2] for p in points],
-                             mode="markers+text", textposition="top center", name=t("quantization.chart.this_run"),
-                             marker={"size": 11}))
+    fig.add_trace(
+        go.Scatter(
+            x=[p[0] for p in points],
+            y=[p[1] for p in points],
+            text=[p[2] for p in points],
+            mode="markers+text",
+            textposition="top center",
+            name=t("quantization.chart.this_run"),
+            marker={"size": 11},
+        )
+    )
     front = pareto(points)
-    fig.add_trace(go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines",
-                             name=t("quantization.chart.pareto"), line={"dash": "dot"}))
+    fig.add_trace(
+        go.Scatter(
+            x=[p[0] for p in front],
+            y=[p[1] for p in front],
+            mode="lines",
+            name=t("quantization.chart.pareto"),
+            line={"dash": "dot"},
+        )
+    )
     for label, earlier in overlays:
         pts = [(r.disk_bytes / MB, r.perplexity, r.label) for r in earlier if r.perplexity and r.disk_bytes]
-        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], text=[p[2] for p in pts],
-                                 mode="markers", name=label, marker={"symbol": "diamond-open", "size": 10}))
-    fig.update_layout(title=t("quantization.chart.size_ppl"), xaxis_title=t("quantization.chart.size_axis"),
-                      yaxis_title=t("quantization.chart.ppl_axis"), height=420, margin={"t": 50, "b": 40})
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in pts],
+                y=[p[1] for p in pts],
+                text=[p[2] for p in pts],
+                mode="markers",
+                name=label,
+                marker={"symbol": "diamond-open", "size": 10},
+            )
+        )
+    fig.update_layout(
+        title=t("quantization.chart.size_ppl"),
+        xaxis_title=t("quantization.chart.size_axis"),
+        yaxis_title=t("quantization.chart.ppl_axis"),
+        height=420,
+        margin={"t": 50, "b": 40},
+    )
     return fig
 
 
 def speed_figure(rows, overlays=()) -> go.Figure:
     timed = [r for r in rows if r.decode_tps]
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=[r.label for r in timed], y=[r.decode_tps for r in timed],
-                         error_y={"type": "data", "symmetric": False, "array": [0 for _ in timed],
-                                  "arrayminus": [r.decode_tps - (r.decode_tps_p90 or r.decode_tps) for r in timed]},
-                         name=t("quantization.chart.decode")))
-    fig.add_trace(go.Scatter(x=[r.label for r in timed], y=[r.bound_tps for r in timed], mode="markers",
-                             marker={"symbol": "line-ew-open", "size": 28, "line": {"width": 3}},
-                             name=t("quantization.chart.bound")))
+    fig.add_trace(
+        go.Bar(
+            x=[r.label for r in timed],
+            y=[r.decode_tps for r in timed],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [0 for _ in timed],
+                "arrayminus": [r.decode_tps - (r.decode_tps_p90 or r.decode_tps) for r in timed],
+            },
+            name=t("quantization.chart.decode"),
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[r.label for r in timed],
+            y=[r.bound_tps for r in timed],
+            mode="markers",
+            marker={"symbol": "line-ew-open", "size": 28, "line": {"width": 3}},
+            name=t("quantization.chart.bound"),
+        )
+    )
     for label, earlier in overlays:
         names = {r.label for r in timed}
         pts = [r for r in earlier if r.decode_tps and r.label in names]
-        fig.add_trace(go.Scatter(x=[r.label for r in pts], y=[r.decode_tps for r in pts], mode="markers",
-                                 marker={"symbol": "diamond-open", "size": 10}, name=label))
-    fig.update_layout(title=t("quantization.chart.speed"), yaxis_title=t("quantization.chart.tps_axis"),
-                      yaxis_type="log", height=420, margin={"t": 50, "b": 40})
+        fig.add_trace(
+            go.Scatter(
+                x=[r.label for r in pts],
+                y=[r.decode_tps for r in pts],
+                mode="markers",
+                marker={"symbol": "diamond-open", "size": 10},
+                name=label,
+            )
+        )
+    fig.update_layout(
+        title=t("quantization.chart.speed"),
+        yaxis_title=t("quantization.chart.tps_axis"),
+        yaxis_type="log",
+        height=420,
+        margin={"t": 50, "b": 40},
+    )
     return fig
 
 
 def histogram_figure(w: np.ndarray, absmax: float, std: float, sigmas: float) -> go.Figure:
     fig = go.Figure(go.Histogram(x=w, nbinsx=200, name=t("quantization.how.weights")))
-    for x, name in ((absmax, "absmax"), (-absmax, "-absmax"), (sigmas * std, f"{sigmas:g}σ"),
-                    (-sigmas * std, f"-{sigmas:g}σ")):
+    for x, name in (
+        (absmax, "absmax"),
+        (-absmax, "-absmax"),
+        (sigmas * std, f"{sigmas:g}σ"),
+        (-sigmas * std, f"-{sigmas:g}σ"),
+    ):
         fig.add_vline(x=x, line_dash="dot", annotation_text=name)
-    fig.update_layout(title=t("quantization.how.histogram"), yaxis_type="log", height=320, showlegend=False,
-                      margin={"t": 50, "b": 30})
+    fig.update_layout(
+        title=t("quantization.how.histogram"),
+        yaxis_type="log",
+        height=320,
+        showlegend=False,
+        margin={"t": 50, "b": 30},
+    )
     return fig
 
 
@@ -77,8 +142,9 @@ def error_heatmaps(grids: dict[str, np.ndarray]) -> go.Figure:
     top = max(float(g.max()) for g in grids.values())
     for i, name in enumerate(names):
         fig.add_trace(go.Heatmap(z=grids[name], zmin=0, zmax=top, coloraxis="coloraxis"), row=1, col=i + 1)
-    fig.update_layout(title=t("quantization.how.heatmap"), coloraxis={"colorscale": "Magma"}, height=330,
-                      margin={"t": 70, "b": 20})
+    fig.update_layout(
+        title=t("quantization.how.heatmap"), coloraxis={"colorscale": "Magma"}, height=330, margin={"t": 70, "b": 20}
+    )
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
     return fig

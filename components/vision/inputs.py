@@ -1,4 +1,5 @@
 """Choosing images and the image-text space; every failure is a message in the page, never a crash."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -20,11 +21,23 @@ def sample_name(name: str) -> str:
 
 def pick_image(where: str, default: str = "chelsea") -> V.LoadedImage | None:
     """Sample gallery, upload or camera; the chosen image, or None with the reason shown."""
-    source = st.radio(t("vision.image.source"), ["sample", "upload", "camera"], horizontal=True,
-                      key=f"{P}{where}.source", format_func=lambda s: t(f"vision.image.source.{s}"), persist_state="session")
+    source = st.radio(
+        t("vision.image.source"),
+        ["sample", "upload", "camera"],
+        horizontal=True,
+        key=f"{P}{where}.source",
+        format_func=lambda s: t(f"vision.image.source.{s}"),
+        persist_state="session",
+    )
     if source == "sample":
-        name = st.selectbox(t("vision.image.sample"), SAMPLES, index=SAMPLES.index(default), key=f"{P}{where}.sample",
-                            format_func=sample_name, persist_state="session")
+        name = st.selectbox(
+            t("vision.image.sample"),
+            SAMPLES,
+            index=SAMPLES.index(default),
+            key=f"{P}{where}.sample",
+            format_func=sample_name,
+            persist_state="session",
+        )
         return sample(name)
     if source == "upload":
         file = st.file_uploader(t("vision.image.upload"), key=f"{P}{where}.upload", max_upload_size=UPLOAD_MB)
@@ -52,13 +65,24 @@ def conse_parts():
 
 def image_text_space():
     """The space the zero-shot, search and Grad-CAM tabs use: ConSE offline, or a CLIP the user names."""
-    method = st.radio(t("vision.method"), ["conse", "clip", "open_clip"], horizontal=True, key=P + "method",
-                      format_func=lambda m: t(f"vision.method.{m}"), persist_state="session")
+    method = st.radio(
+        t("vision.method"),
+        ["conse", "clip", "open_clip"],
+        horizontal=True,
+        key=P + "method",
+        format_func=lambda m: t(f"vision.method.{m}"),
+        persist_state="session",
+    )
     if method == "open_clip":
         return open_clip_space()
     if method == "clip":
-        name = st.text_input(t("vision.clip.name"), value=V.DEFAULT_CLIP, key=P + "clip_name",
-                             help=t("vision.clip.help"), persist_state="session").strip()
+        name = st.text_input(
+            t("vision.clip.name"),
+            value=V.DEFAULT_CLIP,
+            key=P + "clip_name",
+            help=t("vision.clip.help"),
+            persist_state="session",
+        ).strip()
         if not name:
             st.warning(t("vision.clip.empty"))
             return None
@@ -87,8 +111,13 @@ def image_text_space():
 
 def open_clip_space():
     """An open_clip model the user names (`open_clip:ARCH/TAG`, `open_clip:hf-hub:repo` or a folder), or None."""
-    name = st.text_input(t("vision.open_clip.name"), value=V.DEFAULT_OPEN_CLIP, key=P + "open_clip_name",
-                         help=t("vision.open_clip.help"), persist_state="session").strip()
+    name = st.text_input(
+        t("vision.open_clip.name"),
+        value=V.DEFAULT_OPEN_CLIP,
+        key=P + "open_clip_name",
+        help=t("vision.open_clip.help"),
+        persist_state="session",
+    ).strip()
     if not name:
         st.warning(t("vision.open_clip.empty"))
         return None

@@ -1,4 +1,5 @@
 """Train your own tiny VQA model (easy-vqa) in the background, watch it learn, then ask it questions."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -17,10 +18,20 @@ P = "vision.vqa."
 
 def settings_form() -> VqaSettings:
     c1, c2, c3 = st.columns(3)
-    epochs = c1.number_input(t("vision.vqa.epochs"), 1, 100, VqaSettings.epochs, key=P + "epochs", persist_state="session")
-    hidden = c2.select_slider(t("vision.vqa.hidden"), [32, 64, 128, 256, 512], VqaSettings.hidden, key=P + "hidden", persist_state="session")
-    lr = c3.select_slider(t("vision.vqa.lr"), [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], VqaSettings.lr, key=P + "lr",
-                          format_func=lambda v: f"{v:g}", persist_state="session")
+    epochs = c1.number_input(
+        t("vision.vqa.epochs"), 1, 100, VqaSettings.epochs, key=P + "epochs", persist_state="session"
+    )
+    hidden = c2.select_slider(
+        t("vision.vqa.hidden"), [32, 64, 128, 256, 512], VqaSettings.hidden, key=P + "hidden", persist_state="session"
+    )
+    lr = c3.select_slider(
+        t("vision.vqa.lr"),
+        [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+        VqaSettings.lr,
+        key=P + "lr",
+        format_func=lambda v: f"{v:g}",
+        persist_state="session",
+    )
     return VqaSettings(epochs=int(epochs), hidden=int(hidden), lr=float(lr))
 
 
@@ -49,8 +60,9 @@ def train_panel() -> None:
     job = runner.get(st.session_state.get(P + "job"))
     settings = settings_form()
     running = job is not None and not job.done
-    if st.button(t("vision.vqa.train"), key=P + "start", type="primary", disabled=running,
-                 icon=":material/model_training:"):
+    if st.button(
+        t("vision.vqa.train"), key=P + "start", type="primary", disabled=running, icon=":material/model_training:"
+    ):
         parts = conse_parts()
         if parts is not None:
             job = runner.submit("vision.tiny_vqa", train_job, parts[0], parts[1], settings)
@@ -71,9 +83,12 @@ def train_panel() -> None:
         steps, epochs, features = _events(current)
         if not current.done:
             if not steps and features is not None and features.get("stage") != "start":
-                st.progress(features["done"] / max(1, features["total"]),
-                            text=t("vision.vqa.features", stage=features["stage"], done=features["done"],
-                                   total=features["total"]))
+                st.progress(
+                    features["done"] / max(1, features["total"]),
+                    text=t(
+                        "vision.vqa.features", stage=features["stage"], done=features["done"], total=features["total"]
+                    ),
+                )
             else:
                 st.progress(current.progress or 0.0, text=t("vision.vqa.training", s=f"{current.elapsed:.0f}"))
             if st.button(t("vision.vqa.stop"), key=P + "stop", icon=":material/stop:"):
@@ -84,7 +99,8 @@ def train_panel() -> None:
             trained = st.session_state.get(P + "trained")
             acc = trained.test_accuracy if trained else (epochs[-1]["test_acc"] if epochs else 0.0)
             (st.warning if current.status == STOPPED else st.success)(
-                t("vision.vqa.done", acc=f"{acc:.1%}", s=f"{current.elapsed:.0f}"))
+                t("vision.vqa.done", acc=f"{acc:.1%}", s=f"{current.elapsed:.0f}")
+            )
         if steps or epochs:
             st.plotly_chart(training_curves(steps, epochs, t("vision.vqa.chart")), key=P + "chart")
 
@@ -98,14 +114,24 @@ def ask_panel() -> None:
         return
     data = load_easy_vqa()
     test = data.test
-    index = int(st.number_input(t("vision.vqa.image_id"), 0, len(test.paths) - 1, 0, key=P + "image_id", persist_state="session"))
+    index = int(
+        st.number_input(
+            t("vision.vqa.image_id"), 0, len(test.paths) - 1, 0, key=P + "image_id", persist_state="session"
+        )
+    )
     left, right = st.columns([1, 2])
-    left.image(Image.open(test.paths[index]).convert("RGB").resize((192, 192), Image.NEAREST),
-               caption=t("vision.vqa.image_caption", i=index))
+    left.image(
+        Image.open(test.paths[index]).convert("RGB").resize((192, 192), Image.NEAREST),
+        caption=t("vision.vqa.image_caption", i=index),
+    )
     known = {q: data.answers[a] for q, a, i in zip(test.questions, test.answers, test.image_ids) if i == index}
     with right:
-        question = st.text_input(t("vision.vqa.question"), value=next(iter(known), "what shape is in the image?"),
-                                 key=P + "question", persist_state="session").strip()
+        question = st.text_input(
+            t("vision.vqa.question"),
+            value=next(iter(known), "what shape is in the image?"),
+            key=P + "question",
+            persist_state="session",
+        ).strip()
         if known:
             st.caption(t("vision.vqa.known", questions=" · ".join(known)))
         if not question:

@@ -2,6 +2,7 @@
 
 Uses the two embedded models through the shared cache (eager attention variant).
 """
+
 from __future__ import annotations
 
 import hashlib

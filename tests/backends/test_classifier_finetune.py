@@ -1,5 +1,6 @@
 """A real short fine-tune of the offline MiniLM on the tweets: the shared model untouched, early stopping,
 stop, LoRA, attributions and the safetensors export round trip."""
+
 import io
 import json
 import zipfile
@@ -14,7 +15,7 @@ from backends.classifier.export import ExportError, export_zip, load_export
 from backends.classifier.finetune import FinetuneSettings, SettingsError, finetune
 from backends.classifier.model import predict_proba
 from backends.models.cache import shared_cache
-from tests.torch_helpers import checksum, one_torch_thread  # noqa: F401 (an autouse fixture)
+from tests.torch_helpers import checksum, one_torch_thread  # an autouse fixture
 
 FAST = {"batch_size": 16, "max_length": 32, "eval_every": 5, "learning_rate": 2e-4, "warmup_ratio": 0.0}
 
@@ -33,8 +34,13 @@ def minilm():
 def full_run(tiny, minilm):
     before = checksum(minilm.model)
     events = []
-    run = finetune(minilm.model, minilm.tokenizer, tiny, FinetuneSettings(epochs=1, **FAST),
-                   report_fn=lambda p, m, **d: events.append(d))
+    run = finetune(
+        minilm.model,
+        minilm.tokenizer,
+        tiny,
+        FinetuneSettings(epochs=1, **FAST),
+        report_fn=lambda p, m, **d: events.append(d),
+    )
     return run, events, before
 
 
@@ -85,8 +91,9 @@ def test_gradient_x_input_sums_to_the_directional_derivative(full_run, minilm):
 
 
 def test_lora_trains_only_adapters_and_head_and_stops_early(tiny, minilm):
-    settings = FinetuneSettings(method="lora", epochs=1, patience=1, **{**FAST, "eval_every": 2,
-                                                                          "learning_rate": 1e-9})
+    settings = FinetuneSettings(
+        method="lora", epochs=1, patience=1, **{**FAST, "eval_every": 2, "learning_rate": 1e-9}
+    )
     run = finetune(minilm.model, minilm.tokenizer, tiny, settings)
     trainable = {n for n, p in run.model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n or n.startswith("head.") for n in trainable)
@@ -96,24 +103,35 @@ def test_lora_trains_only_adapters_and_head_and_stops_early(tiny, minilm):
     model, saved = load_export(data, minilm.model)
     assert saved["kind"] == "lora"
     texts = list(tiny.test.texts[:4])
-    assert np.allclose(predict_proba(model, minilm.tokenizer, texts, 32),
-                       predict_proba(run.model, minilm.tokenizer, texts, 32), atol=1e-5), "merged = adapter"
+    assert np.allclose(
+        predict_proba(model, minilm.tokenizer, texts, 32),
+        predict_proba(run.model, minilm.tokenizer, texts, 32),
+        atol=1e-5,
+    ), "merged = adapter"
 
 
 def test_a_stopped_run_returns_its_last_good_checkpoint(tiny, minilm):
     calls = []
-    run = finetune(minilm.model, minilm.tokenizer, tiny, FinetuneSettings(epochs=1, **FAST),
-                   should_stop=lambda: calls.append(1) or len(calls) > 3)
+    run = finetune(
+        minilm.model,
+        minilm.tokenizer,
+        tiny,
+        FinetuneSettings(epochs=1, **FAST),
+        should_stop=lambda: calls.append(1) or len(calls) > 3,
+    )
     assert run.stop_reason == "stopped" and run.settings["steps_done"] == 3
     assert run.settings["best_step"] == 3 and run.test_probs.shape == (48, 3)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"method": "prefix"}, "method = 'prefix' is not allowed"),
-    ({"max_length": 1000}, "max_length = 1000 is not allowed"),
-    ({"learning_rate": 0.0}, "learning_rate = 0.0 is not allowed"),
-    ({"lora_targets": ()}, "lora_targets = () is not allowed"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"method": "prefix"}, "method = 'prefix' is not allowed"),
+        ({"max_length": 1000}, "max_length = 1000 is not allowed"),
+        ({"learning_rate": 0.0}, "learning_rate = 0.0 is not allowed"),
+        ({"lora_targets": ()}, "lora_targets = () is not allowed"),
+    ],
+)
 def test_bad_settings_are_named(change, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         FinetuneSettings(**change).validate()

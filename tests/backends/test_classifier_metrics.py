@@ -1,4 +1,5 @@
 """Classifier metrics by hand on a fixed prediction set, and against scikit-learn on random ones."""
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm

@@ -1,13 +1,20 @@
 """The one-time GGUF -> safetensors conversion must not change the model."""
+
 import json
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from backends.tokenizers import zoo as tokenizer_zoo
-from backends.models.loaders import CONVERSION_VERSION, convert_gguf, ensure_converted, is_converted, smollm2_pre_tokenizer
+from backends.models.loaders import (
+    CONVERSION_VERSION,
+    convert_gguf,
+    ensure_converted,
+    is_converted,
+    smollm2_pre_tokenizer,
+)
 from backends.models.registry import SMOLLM2, package_folder
+from backends.tokenizers import zoo as tokenizer_zoo
 
 PROMPT = "The capital of France is"
 

@@ -6,6 +6,7 @@ tokens; contrastive search (gone from transformers 5's core) equals a brute-forc
 the paper's definition. Then the step distribution, branching, metrics, the KV cache
 comparison, config validation and the JSON round trip; and the shared model is unchanged.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,17 +17,27 @@ import math
 import pytest
 import torch
 from transformers import (
-    LogitsProcessorList, MinPLogitsWarper, NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor,
-    TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, TypicalLogitsWarper,
+    LogitsProcessorList,
+    MinPLogitsWarper,
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+    TypicalLogitsWarper,
 )
 
 from backends import decoding as D
 from backends.decoding import sampling as S
 from backends.decoding.beam_search import beam_search
-from backends.models.cache import shared_cache
 from backends.decoding.metrics import (
-    distinct_n, kv_cache_comparison, metrics, perplexity, repetition_rate,
+    distinct_n,
+    kv_cache_comparison,
+    metrics,
+    perplexity,
+    repetition_rate,
 )
+from backends.models.cache import shared_cache
 
 N = 14  # new tokens per parity run: short, so the file stays fast on two cores
 
@@ -64,7 +75,7 @@ def hf_generate(lm, ids, config):
         torch.manual_seed(config.seed)  # generate draws from torch's global generator
     with torch.inference_mode():
         out = lm.model.generate(x, attention_mask=torch.ones_like(x), **config.to_generate_kwargs())
-    return out[0, len(ids):].tolist()
+    return out[0, len(ids) :].tolist()
 
 
 def ours(lm, ids, config):
@@ -117,12 +128,28 @@ def test_each_filter_equals_transformers(repeats, name, mine, theirs):
 
 
 def test_process_logits_and_pick_equal_transformers_chain(lm, chat_ids):
-    config = D.DecodingConfig(strategy="sample", temperature=0.8, top_k=40, top_p=0.9, min_p=0.05, typical_p=0.95,
-                              repetition_penalty=1.2, no_repeat_ngram_size=3, seed=7)
-    chain = LogitsProcessorList([
-        RepetitionPenaltyLogitsProcessor(1.2), NoRepeatNGramLogitsProcessor(3), TemperatureLogitsWarper(0.8),
-        TopKLogitsWarper(40), TopPLogitsWarper(0.9), MinPLogitsWarper(0.05), TypicalLogitsWarper(0.95),
-    ])
+    config = D.DecodingConfig(
+        strategy="sample",
+        temperature=0.8,
+        top_k=40,
+        top_p=0.9,
+        min_p=0.05,
+        typical_p=0.95,
+        repetition_penalty=1.2,
+        no_repeat_ngram_size=3,
+        seed=7,
+    )
+    chain = LogitsProcessorList(
+        [
+            RepetitionPenaltyLogitsProcessor(1.2),
+            NoRepeatNGramLogitsProcessor(3),
+            TemperatureLogitsWarper(0.8),
+            TopKLogitsWarper(40),
+            TopPLogitsWarper(0.9),
+            MinPLogitsWarper(0.05),
+            TypicalLogitsWarper(0.95),
+        ]
+    )
     logits = real_logits(lm, chat_ids)
     scores = S.process_logits(logits, chat_ids, config)
     expected = chain(torch.tensor([chat_ids]), logits[None].clone())[0]
@@ -155,8 +182,15 @@ def test_greedy_stream_equals_generate(lm, chat_ids, raw_ids):
 SAMPLED = [
     D.DecodingConfig(strategy="sample", temperature=0.7, top_k=50, seed=1),
     D.DecodingConfig(strategy="sample", top_p=0.9, seed=2),
-    D.DecodingConfig(strategy="sample", temperature=1.3, min_p=0.1, typical_p=0.9, repetition_penalty=1.3,
-                     no_repeat_ngram_size=2, seed=3),
+    D.DecodingConfig(
+        strategy="sample",
+        temperature=1.3,
+        min_p=0.1,
+        typical_p=0.9,
+        repetition_penalty=1.3,
+        no_repeat_ngram_size=2,
+        seed=3,
+    ),
 ]
 
 
@@ -186,14 +220,21 @@ BEAMS = [
     ("sea", D.DecodingConfig(strategy="beam", num_beams=5, max_new_tokens=8)),
     ("sum", D.DecodingConfig(strategy="beam", num_beams=3, max_new_tokens=16)),  # finishes with EOS
     ("sum", D.DecodingConfig(strategy="beam", num_beams=4, early_stopping=True, max_new_tokens=16)),
-    ("colour", D.DecodingConfig(strategy="beam", num_beams=3, length_penalty=-1.0, early_stopping="never",
-                                max_new_tokens=16)),
-    ("raw", D.DecodingConfig(strategy="beam", num_beams=4, length_penalty=2.0, no_repeat_ngram_size=2,
-                             max_new_tokens=10)),
+    (
+        "colour",
+        D.DecodingConfig(strategy="beam", num_beams=3, length_penalty=-1.0, early_stopping="never", max_new_tokens=16),
+    ),
+    (
+        "raw",
+        D.DecodingConfig(strategy="beam", num_beams=4, length_penalty=2.0, no_repeat_ngram_size=2, max_new_tokens=10),
+    ),
 ]
-BEAM_PROMPTS = {"sea": ("Write a short poem about the sea.", True),
-                "sum": ("What is 2+2? Answer with just the number.", True),
-                "colour": ("Name one colour.", True), "raw": ("The capital of France is", False)}
+BEAM_PROMPTS = {
+    "sea": ("Write a short poem about the sea.", True),
+    "sum": ("What is 2+2? Answer with just the number.", True),
+    "colour": ("Name one colour.", True),
+    "raw": ("The capital of France is", False),
+}
 
 
 @pytest.mark.parametrize("prompt,config", BEAMS, ids=["beam5", "eos", "early-stop", "never+neg-lp", "lp2+ngram"])
@@ -236,7 +277,7 @@ def brute_force_contrastive(lm, ids, k, alpha, n):
             probs = head(base(input_ids=torch.tensor([ids])).last_hidden_state[0, -1]).float().softmax(-1)
             best, best_score = None, -math.inf
             candidates = torch.topk(probs, k).indices.tolist()
-            hidden = base(input_ids=torch.tensor([ids + [c] for c in candidates])).last_hidden_state
+            hidden = base(input_ids=torch.tensor([[*ids, c] for c in candidates])).last_hidden_state
             for c, h in zip(candidates, hidden):
                 sim = max(float(torch.cosine_similarity(h[-1], h[j], dim=0)) for j in range(len(ids)))
                 score = (1 - alpha) * float(probs[c]) - alpha * sim
@@ -298,7 +339,7 @@ def test_branch_continues_from_the_alternative(lm, chat_ids):
     assert branched[0].prob == pytest.approx(alternative.prob, abs=1e-5)
     assert [s.index for s in branched] == list(range(at, at + len(branched))) and at + len(branched) <= 10
     # The continuation is what greedy decoding does from the new prefix.
-    prefix = generated[:at] + [alternative.token_id]
+    prefix = [*generated[:at], alternative.token_id]
     rest = ours(lm, chat_ids + prefix, dataclasses.replace(config, max_new_tokens=10 - at - 1))
     assert [s.token_id for s in branched[1:]] == rest
     with pytest.raises(ValueError, match="at_step"):
@@ -306,9 +347,11 @@ def test_branch_continues_from_the_alternative(lm, chat_ids):
 
 
 def test_stream_columns_side_by_side(lm, raw_ids):
-    configs = [D.DecodingConfig(max_new_tokens=6),
-               D.DecodingConfig(strategy="sample", top_p=0.9, seed=4, max_new_tokens=6),
-               D.DecodingConfig(strategy="beam", num_beams=3, max_new_tokens=6)]
+    configs = [
+        D.DecodingConfig(max_new_tokens=6),
+        D.DecodingConfig(strategy="sample", top_p=0.9, seed=4, max_new_tokens=6),
+        D.DecodingConfig(strategy="beam", num_beams=3, max_new_tokens=6),
+    ]
     events = list(D.stream_columns(lm, raw_ids, configs))
     tokens = {i: [e.token.token_id for e in events if e.column == i and e.token] for i in (0, 1)}
     assert tokens[0] == ours(lm, raw_ids, configs[0]) and tokens[1] == ours(lm, raw_ids, configs[1])
@@ -328,8 +371,11 @@ def test_should_stop_and_eos(lm):
     steps = list(D.generate_stream(lm, ids, D.DecodingConfig(max_new_tokens=40)))
     assert steps[-1].token_id in D.eos_ids(lm) and len(steps) < 40
     calls = []
-    stopped = list(D.generate_stream(lm, ids, D.DecodingConfig(max_new_tokens=40), should_stop=lambda: len(calls) > 2
-                                     or calls.append(1)))
+    stopped = list(
+        D.generate_stream(
+            lm, ids, D.DecodingConfig(max_new_tokens=40), should_stop=lambda: len(calls) > 2 or calls.append(1)
+        )
+    )
     assert len(stopped) == 3
 
 
@@ -386,20 +432,23 @@ def test_presets_are_the_classic_four():
         assert "model.generate(" in config.to_snippet()
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"max_new_tokens": 513}, "caps it at 512"),
-    ({"max_new_tokens": 0}, "at least 1"),
-    ({"strategy": "magic"}, "greedy, sample, beam, contrastive"),
-    ({"temperature": 0.0}, "above 0"),
-    ({"top_p": 0.0}, r"\(0, 1\]"),
-    ({"min_p": 1.5}, r"\[0, 1\]"),
-    ({"top_k": -1}, "turn it off"),
-    ({"strategy": "beam", "num_beams": 1}, "1 beam is greedy"),
-    ({"strategy": "contrastive", "top_k": 0}, "at least 2 candidates"),
-    ({"early_stopping": "sometimes"}, "'never'"),
-    ({"temperature": float("nan")}, "finite"),
-    ({"max_new_tokens": 2.5}, "whole number"),
-])
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"max_new_tokens": 513}, "caps it at 512"),
+        ({"max_new_tokens": 0}, "at least 1"),
+        ({"strategy": "magic"}, "greedy, sample, beam, contrastive"),
+        ({"temperature": 0.0}, "above 0"),
+        ({"top_p": 0.0}, r"\(0, 1\]"),
+        ({"min_p": 1.5}, r"\[0, 1\]"),
+        ({"top_k": -1}, "turn it off"),
+        ({"strategy": "beam", "num_beams": 1}, "1 beam is greedy"),
+        ({"strategy": "contrastive", "top_k": 0}, "at least 2 candidates"),
+        ({"early_stopping": "sometimes"}, "'never'"),
+        ({"temperature": float("nan")}, "finite"),
+        ({"max_new_tokens": 2.5}, "whole number"),
+    ],
+)
 def test_config_validation_quotes_the_bad_value(changes, message):
     config = D.DecodingConfig(**changes)
     with pytest.raises(ValueError, match=message) as err:
@@ -450,16 +499,23 @@ def test_encode_prompt(lm):
         next(D.generate_stream(lm, chat, D.PRESETS["beam 5"]))
 
 
-@pytest.mark.parametrize("config", [
-    D.DecodingConfig(strategy="greedy", max_new_tokens=3),
-    D.DecodingConfig(strategy="contrastive", max_new_tokens=3, top_k=3, penalty_alpha=0.6),
-    D.DecodingConfig(strategy="beam", num_beams=2, max_new_tokens=3),
-], ids=["greedy", "contrastive", "beam"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        D.DecodingConfig(strategy="greedy", max_new_tokens=3),
+        D.DecodingConfig(strategy="contrastive", max_new_tokens=3, top_k=3, penalty_alpha=0.6),
+        D.DecodingConfig(strategy="beam", num_beams=2, max_new_tokens=3),
+    ],
+    ids=["greedy", "contrastive", "beam"],
+)
 def test_a_suspended_token_loop_leaves_the_callers_thread_out_of_inference_mode(lm, raw_ids, config):
     """Between tokens (and after a run is abandoned half-way) the caller's thread is back to normal:
     a backward pass it does there gets gradients. Each step still runs in inference mode."""
-    stream = (D.iter_beam_search(lm, raw_ids, config) if config.strategy == "beam"
-              else D.generate_stream(lm, raw_ids, config))
+    stream = (
+        D.iter_beam_search(lm, raw_ids, config)
+        if config.strategy == "beam"
+        else D.generate_stream(lm, raw_ids, config)
+    )
     first = next(stream)
     assert not torch.is_inference_mode_enabled()
     weight = torch.ones(2, requires_grad=True)

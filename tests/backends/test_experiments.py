@@ -1,6 +1,7 @@
 """Every guided experiment, run on the real offline models: its stated observation holds, and its texts
 render with their placeholders filled in English and in Chinese (so a tour never teaches what the app does
 not show)."""
+
 import string
 
 import pytest
@@ -64,7 +65,9 @@ def test_every_text_exists_and_renders_with_its_numbers(lang):
 
 def test_outcomes_are_read_off_the_numbers():
     assert trend(0.41, 0.83, 0.02) == "rises" and trend(0.62, 0.21, 0.05) == "falls" and trend(1, 1.01, 0.02) == "same"
-    assert nearest(16.0, {"x16": 16, "x4": 4, "x1": 1}) == "x16" and nearest(5.3, {"x2": 2, "x5": 5, "x20": 20}) == "x5"
+    assert (
+        nearest(16.0, {"x16": 16, "x4": 4, "x1": 1}) == "x16" and nearest(5.3, {"x2": 2, "x5": 5, "x20": 20}) == "x5"
+    )
     wrong = Observation("decoding.temperature", "rises", "falls", {})
     assert not wrong.holds
 

@@ -1,12 +1,13 @@
 """LoRA data and settings: uploads, masking, stats, split, validation against the real SmolLM2."""
+
 import json
 
 import pytest
 
-from backends.models.cache import shared_cache
 from backends.lora import data as D
 from backends.lora.config import LoraSettings, SettingsError, linear_layers, plan, snippet
 from backends.lora.train import lora_copy
+from backends.models.cache import shared_cache
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +46,21 @@ def test_missing_columns_and_empty_data_are_explained():
 
 
 def test_three_upload_shapes_parse():
-    chat = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                         {"role": "assistant", "content": "Hello."}]}
-    jsonl = "\n".join(json.dumps(r) for r in [chat, {"text": "Once upon a time."},
-                                              {"instruction": "Add 2 and 2", "output": "4"}])
+    chat = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+        ]
+    }
+    jsonl = "\n".join(
+        json.dumps(r) for r in [chat, {"text": "Once upon a time."}, {"instruction": "Add 2 and 2", "output": "4"}]
+    )
     a, b, c = D.parse_upload("x.jsonl", jsonl.encode())
     assert a.messages[0] == ("system", "Be brief.") and a.response() == "Hello."
     assert not b.is_chat and b.text == "Once upon a time."
     assert c.messages == (("user", "Add 2 and 2"), ("assistant", "4"))
-    rows = D.parse_upload("x.csv", 'prompt,response\n"Hi, you","Hello"\n,\n'.encode())
+    rows = D.parse_upload("x.csv", b'prompt,response\n"Hi, you","Hello"\n,\n')
     assert rows == [D.Example(messages=(("user", "Hi, you"), ("assistant", "Hello")))]
 
 
@@ -87,8 +94,15 @@ def test_length_stats_and_split(lm):
 
 
 def test_absurd_settings_are_refused_with_the_value(lm):
-    assert set(linear_layers(lm.model)) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                            "down_proj"}
+    assert set(linear_layers(lm.model)) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
     with pytest.raises(SettingsError, match=r"rank = 1000 .*smallest targeted layer dimension \(192\)"):
         LoraSettings(rank=1000).validate(lm.model)
     with pytest.raises(SettingsError, match="max_length = 0"):

@@ -1,27 +1,38 @@
 """A real short LoRA run on the offline SmolLM2: loss, the untouched shared model, stop, adapters."""
+
 import copy
+import io
 import json
 import time
 import zipfile
-import io
 
 import pytest
 import torch
 from peft import PeftModel
 
-from backends.models.cache import shared_cache
 from backends.core.jobs import STOPPED, shared_runner
 from backends.lora import adapters as A
 from backends.lora import data as D
 from backends.lora import train as T
 from backends.lora.config import LoraSettings
+from backends.models.cache import shared_cache
 from backends.models.loaders import unique_nbytes
-from tests.torch_helpers import checksum, one_torch_thread  # noqa: F401 (an autouse fixture)
+from tests.torch_helpers import checksum, one_torch_thread  # an autouse fixture
 
 NAME = "smollm2-135m-instruct"
-SETTINGS = LoraSettings(max_steps=6, batch_size=4, max_length=64, learning_rate=3e-3, warmup_steps=0,
-                        schedule="constant", eval_fraction=0.25, eval_every=3, sample_every=6, sample_tokens=8,
-                        dropout=0.0)
+SETTINGS = LoraSettings(
+    max_steps=6,
+    batch_size=4,
+    max_length=64,
+    learning_rate=3e-3,
+    warmup_steps=0,
+    schedule="constant",
+    eval_fraction=0.25,
+    eval_every=3,
+    sample_every=6,
+    sample_tokens=8,
+    dropout=0.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +46,9 @@ def run(lm):
     grads_before = [p.requires_grad for p in lm.model.parameters()]
     examples = D.shipped_examples()[:12]
     prepared = T.prepare(lm.tokenizer, examples, SETTINGS, lm.model)
-    job = shared_runner().submit("lora-test", T.train_job, lm.model, lm.tokenizer, prepared, NAME,
-                                 ("What is 2 plus 3?",))
+    job = shared_runner().submit(
+        "lora-test", T.train_job, lm.model, lm.tokenizer, prepared, NAME, ("What is 2 plus 3?",)
+    )
     assert job.wait(600) and job.status == "done", job.error
     return {"job": job, "result": job.result, "prepared": prepared, "before": before, "grads": grads_before}
 
@@ -97,7 +109,7 @@ def test_saved_adapter_reloads_with_peft_and_gives_identical_logits(lm, run, tmp
 def test_zip_round_trip_and_mismatched_adapters(lm, run):
     model = run["result"].model
     data = A.adapter_zip(model, NAME)
-    loaded, config = A.load_adapter_zip(data, lm.model, "HuggingFaceTB/SmolLM2-135M-Instruct")
+    loaded, _config = A.load_adapter_zip(data, lm.model, "HuggingFaceTB/SmolLM2-135M-Instruct")
     ids = torch.tensor([D.prompt_ids(lm.tokenizer, "Hi")])
     with torch.no_grad():
         assert torch.equal(model(input_ids=ids).logits, loaded(input_ids=ids).logits)
@@ -117,8 +129,10 @@ def test_zip_round_trip_and_mismatched_adapters(lm, run):
                 zf.writestr(name, body)
         return out.getvalue()
 
-    with pytest.raises(A.AdapterError, match="trained on 'Qwen/Qwen2.5-0.5B'.*base model here is "
-                                             "'HuggingFaceTB/SmolLM2-135M-Instruct'"):
+    with pytest.raises(
+        A.AdapterError,
+        match="trained on 'Qwen/Qwen2.5-0.5B'.*base model here is 'HuggingFaceTB/SmolLM2-135M-Instruct'",
+    ):
         A.load_adapter_zip(rezip({"base_model_name_or_path": "Qwen/Qwen2.5-0.5B"}), lm.model, NAME)
     with pytest.raises(A.AdapterError, match=r"has shape \(8, 576\) where this base model needs \(4, 576\)"):
         A.load_adapter_zip(rezip({"r": 4}), lm.model, NAME)
@@ -167,8 +181,15 @@ def test_stopping_a_run_stops_it(lm):
 
 def test_early_stopping_ends_the_run_when_eval_loss_stops_improving(lm):
     # A learning rate this high wrecks the model within a few steps, so eval loss gets worse at once.
-    settings = SETTINGS.replace(max_steps=40, learning_rate=0.1, eval_every=1, sample_every=0,
-                                early_stopping_patience=2, max_grad_norm=0.0, batch_size=2)
+    settings = SETTINGS.replace(
+        max_steps=40,
+        learning_rate=0.1,
+        eval_every=1,
+        sample_every=0,
+        early_stopping_patience=2,
+        max_grad_norm=0.0,
+        batch_size=2,
+    )
     prepared = T.prepare(lm.tokenizer, D.shipped_examples()[:10], settings, lm.model)
     job = shared_runner().submit("lora-early", T.train_job, lm.model, lm.tokenizer, prepared, NAME)
     assert job.wait(600) and job.status == "done", job.error

@@ -1,4 +1,5 @@
 """The benchmark job on the real offline SmolLM2: rows, quality by hand, failures, stop, the shared model untouched."""
+
 import copy
 import json
 import math
@@ -15,8 +16,15 @@ from backends.quantization import report as R
 from backends.quantization import text as T
 from tests.torch_helpers import checksum
 
-SMALL = {"ppl_tokens": 300, "window": 128, "stride": 64, "kld_tokens": 128, "prefill_tokens": 32, "new_tokens": 6,
-         "runs": 2}
+SMALL = {
+    "ppl_tokens": 300,
+    "window": 128,
+    "stride": 64,
+    "kld_tokens": 128,
+    "prefill_tokens": 32,
+    "new_tokens": 6,
+    "runs": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +42,13 @@ def run(base, tokenizer, **config):
 @pytest.fixture(scope="module")
 def full(loaded):
     before = checksum(loaded.model)
-    report = run(loaded.model, loaded.tokenizer, variants=("fp32", "gguf-q8_0", "onnx-int8-wo", "torch-dynamic-int8"),
-                 keep=("gguf-q8_0",), **SMALL)
+    report = run(
+        loaded.model,
+        loaded.tokenizer,
+        variants=("fp32", "gguf-q8_0", "onnx-int8-wo", "torch-dynamic-int8"),
+        keep=("gguf-q8_0",),
+        **SMALL,
+    )
     return report, before
 
 
@@ -92,8 +105,12 @@ def test_a_failing_variant_gets_its_error_and_the_others_still_run(loaded):
             raise RuntimeError("no bfloat16 kernel for this layer")
 
     base.model.layers[0].mlp.register_forward_hook(no_bf16)
-    report = run(base, loaded.tokenizer, variants=("fp32", "bf16", "gguf-q4_0"),
-                 **{**SMALL, "ppl_tokens": 100, "kld_tokens": 32})
+    report = run(
+        base,
+        loaded.tokenizer,
+        variants=("fp32", "bf16", "gguf-q4_0"),
+        **{**SMALL, "ppl_tokens": 100, "kld_tokens": 32},
+    )
     status = {r.key: (r.status, r.error) for r in report.rows}
     assert status["bf16"] == ("failed", "RuntimeError: no bfloat16 kernel for this layer")
     assert status["fp32"][0] == "ok" and status["gguf-q4_0"][0] == "ok"
@@ -113,8 +130,9 @@ def test_stop_keeps_the_rows_finished_so_far(loaded):
     assert len(report.rows) < 3 or report.rows[-1].status == "stopped"
 
 
-@pytest.mark.parametrize("key, max_kld", [("bf16", 0.05), ("torchao-int8-wo", 0.05), ("gguf-q4_0", 1.5),
-                                           ("bnb-int8", 0.2)])
+@pytest.mark.parametrize(
+    "key, max_kld", [("bf16", 0.05), ("torchao-int8-wo", 0.05), ("gguf-q4_0", 1.5), ("bnb-int8", 0.2)]
+)
 def test_each_variant_stays_within_its_expected_error_on_a_fixed_prompt(loaded, key, max_kld, tmp_path):
     ids = T.prompt_ids(loaded.tokenizer)
     with torch.inference_mode():
@@ -146,8 +164,12 @@ def test_the_paired_standard_error_by_hand():
 
 
 def test_the_interval_separates_a_lossy_format_from_a_near_lossless_one(loaded):
-    report = run(loaded.model, loaded.tokenizer, variants=("fp32", "gguf-q8_0", "gguf-q4_0"),
-                 **{**SMALL, "ppl_tokens": 1024, "window": 128, "stride": 128})
+    report = run(
+        loaded.model,
+        loaded.tokenizer,
+        variants=("fp32", "gguf-q8_0", "gguf-q4_0"),
+        **{**SMALL, "ppl_tokens": 1024, "window": 128, "stride": 128},
+    )
     fp32, q8, q4 = (report.row(k) for k in ("fp32", "gguf-q8_0", "gguf-q4_0"))
     assert fp32.nll_delta_se is None and q8.nll_delta_se > 0 and q4.nll_delta_se > 0
     assert q4.nll - fp32.nll > 1.96 * q4.nll_delta_se, "Q4_0's loss is beyond the noise of 1k tokens"
@@ -201,8 +223,9 @@ def test_availability_names_a_reason_for_each_missing_variant():
     assert here["fp32"] is None and here["gguf-q8_0"] is None
     assert "GPU" in here["fp16"]
     assert all(reason is None or reason.strip() for reason in here.values())
-    assert 'from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct"' in snippet("torchao-int8-wo",
-                                                                            "HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert 'from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct"' in snippet(
+        "torchao-int8-wo", "HuggingFaceTB/SmolLM2-135M-Instruct"
+    )
 
 
 def test_report_json_round_trip_and_bad_uploads(full):

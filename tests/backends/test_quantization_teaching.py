@@ -1,4 +1,5 @@
 """The hand-written quantizers against the libraries, on a real SmolLM2 weight matrix."""
+
 import numpy as np
 import pytest
 import torch
@@ -46,8 +47,10 @@ def test_our_block_reader_decodes_like_the_gguf_package(weight, fmt):
     block = Q.decode_block(fmt, raw[5], weight.numpy().reshape(-1)[160:192])
     assert block.nbytes == (34 if fmt == "Q8_0" else 18)
     assert np.allclose(block.values, theirs[160:192])
-    assert max(abs(a - b) for a, b in zip(block.values, block.original)) <= abs(block.scale) * (0.5 if fmt == "Q8_0"
-                                                                                                  else 1.0) + 1e-6
+    assert (
+        max(abs(a - b) for a, b in zip(block.values, block.original))
+        <= abs(block.scale) * (0.5 if fmt == "Q8_0" else 1.0) + 1e-6
+    )
 
 
 def test_int8_per_channel_matches_torchao(weight):
@@ -78,8 +81,9 @@ def test_symmetric_and_zero_point_round_trip_within_half_a_step():
         q = Q.quantize_int8(w, "channel", symmetric)
         assert (q.error(w).abs() <= q.scale[:, None] / 2 + 1e-7).all()
     lopsided = torch.rand(8, 64) + 1.0  # all positive: absmax wastes the negative half of the codes
-    assert Q.quantize_int8(lopsided, "tensor", False).rmse(lopsided) < Q.quantize_int8(lopsided, "tensor",
-                                                                                         True).rmse(lopsided)
+    assert Q.quantize_int8(lopsided, "tensor", False).rmse(lopsided) < Q.quantize_int8(lopsided, "tensor", True).rmse(
+        lopsided
+    )
 
 
 def test_outliers_and_bad_shapes(weight):
@@ -104,9 +108,20 @@ def test_our_q4_k_blocks_are_read_back_by_the_gguf_package(weight):
     assert raw.dtype == np.uint8 and raw.shape == (576, 1536 // 256 * 144), "144 bytes per 256 weights"
     theirs = quants.dequantize(raw, GGMLQuantizationType.Q4_K).reshape(w.shape)
     assert np.array_equal(K.dequantize_q4_k(raw, w.shape[1]), theirs)
-    err = {f: float(((quants.dequantize(quants.quantize(w, GGMLQuantizationType[f]),
-                                        GGMLQuantizationType[f]).reshape(w.shape) - w) ** 2).mean())
-           for f in ("Q4_0", "Q5_0")}
+    err = {
+        f: float(
+            (
+                (
+                    quants.dequantize(quants.quantize(w, GGMLQuantizationType[f]), GGMLQuantizationType[f]).reshape(
+                        w.shape
+                    )
+                    - w
+                )
+                ** 2
+            ).mean()
+        )
+        for f in ("Q4_0", "Q5_0")
+    }
     q4_k = float(((theirs - w) ** 2).mean())
     assert q4_k < err["Q4_0"] / 4, "same 4.5 bits per weight, a scale and a minimum per 32: far closer"
     assert q4_k < err["Q5_0"], "closer than the 5.5-bit fallback too"

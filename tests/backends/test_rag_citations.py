@@ -1,5 +1,6 @@
 """Citations: markers in every form models write, the word-overlap fallback, and the weak-retrieval
 threshold checked against real all-MiniLM-L6-v2 cosines of answering and unrelated passages."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,35 +9,54 @@ import torch.nn.functional as F
 
 from backends.models.cache import shared_cache
 from backends.rag.citations import (
-    WEAK_COSINE, cited_numbers, citations_for, infer_citations, parse_citations, strip_citations, weak_retrieval,
+    WEAK_COSINE,
+    citations_for,
+    cited_numbers,
+    infer_citations,
+    parse_citations,
+    strip_citations,
+    weak_retrieval,
 )
 from backends.rag.types import Chunk, Hit
 
 PASSAGES = [
-    ("handbook.pdf", 2, "The Aurora research station was founded in 1987 by the Norwegian geologist Ingrid "
-                        "Halvorsen. It sits on the eastern shore of Lake Vattern and employs 42 scientists."),
-    ("handbook.pdf", 5, "Visitors must register at the front desk. The cafeteria opens at 7 am and closes at 8 pm. "
-                        "Parking is free on weekends."),
+    (
+        "handbook.pdf",
+        2,
+        "The Aurora research station was founded in 1987 by the Norwegian geologist Ingrid "
+        "Halvorsen. It sits on the eastern shore of Lake Vattern and employs 42 scientists.",
+    ),
+    (
+        "handbook.pdf",
+        5,
+        "Visitors must register at the front desk. The cafeteria opens at 7 am and closes at 8 pm. "
+        "Parking is free on weekends.",
+    ),
     ("notes.txt", 1, "Photosynthesis converts light energy into chemical energy stored in glucose."),
 ]
 
 
 def _hits(dense=None):
     dense = dense or [None] * len(PASSAGES)
-    return [Hit(Chunk(i, doc, page, text, 0), score=1.0 / (i + 1), rank=i + 1, dense_score=d)
-            for i, ((doc, page, text), d) in enumerate(zip(PASSAGES, dense))]
+    return [
+        Hit(Chunk(i, doc, page, text, 0), score=1.0 / (i + 1), rank=i + 1, dense_score=d)
+        for i, ((doc, page, text), d) in enumerate(zip(PASSAGES, dense))
+    ]
 
 
-@pytest.mark.parametrize("answer,numbers", [
-    ("It opened in 1987 [1].", [1]),
-    ("Both [2], [1] and again [2].", [2, 1]),
-    ("See [1, 3].", [1, 3]),
-    ("See [1][2].", [1, 2]),
-    ("See [1;3] and [ 2 ].", [1, 3, 2]),
-    ("See [1-3].", [1, 2, 3]),
-    ("According to [Source 2] and [source 1, source 3].", [2, 1, 3]),
-    ("No markers, a list [a] or a year (1987).", []),
-])
+@pytest.mark.parametrize(
+    "answer,numbers",
+    [
+        ("It opened in 1987 [1].", [1]),
+        ("Both [2], [1] and again [2].", [2, 1]),
+        ("See [1, 3].", [1, 3]),
+        ("See [1][2].", [1, 2]),
+        ("See [1;3] and [ 2 ].", [1, 3, 2]),
+        ("See [1-3].", [1, 2, 3]),
+        ("According to [Source 2] and [source 1, source 3].", [2, 1, 3]),
+        ("No markers, a list [a] or a year (1987).", []),
+    ],
+)
 def test_cited_numbers(answer, numbers):
     assert cited_numbers(answer) == numbers
 
@@ -62,8 +82,10 @@ def test_infer_citations_from_wording():
     assert infer_citations("Penguins migrate across the desert every spring.", hits) == []
     assert infer_citations("I don't know.", hits) == []
     # A sentence every source holds (a running header) points nowhere.
-    headed = [Hit(Chunk(i, h.chunk.doc, h.chunk.page, "Station Handbook Edition Three. " + h.chunk.text, 0), 1.0, i + 1)
-              for i, h in enumerate(hits)]
+    headed = [
+        Hit(Chunk(i, h.chunk.doc, h.chunk.page, "Station Handbook Edition Three. " + h.chunk.text, 0), 1.0, i + 1)
+        for i, h in enumerate(hits)
+    ]
     assert infer_citations("Station Handbook Edition Three.", headed) == []
     # Markers win over the fallback.
     assert [c.inferred for c in citations_for("Founded by Ingrid Halvorsen [2].", hits)] == [False]
@@ -82,9 +104,13 @@ def minilm_cosines():
         mask = batch["attention_mask"].unsqueeze(-1).float()
         return F.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
 
-    questions = ["Who founded the Aurora research station?", "When does the cafeteria open?",
-                 "How do plants store energy from light?", "What is the capital of Peru?",
-                 "How many goals did Pele score?"]
+    questions = [
+        "Who founded the Aurora research station?",
+        "When does the cafeteria open?",
+        "How do plants store energy from light?",
+        "What is the capital of Peru?",
+        "How many goals did Pele score?",
+    ]
     return (embed(questions) @ embed([t for _, _, t in PASSAGES]).T).tolist()
 
 

@@ -1,5 +1,6 @@
 """Collections: building as a job with bad files in the batch, the content-hash cache, save/load,
 add_files, and two sessions' collections kept apart."""
+
 import time
 from pathlib import Path
 
@@ -10,7 +11,11 @@ from backends.core.jobs import DONE, STOPPED, JobRunner
 from backends.rag import embed_cache
 from backends.rag.build import add_files, build_collection
 from backends.rag.collection import (
-    Collection, CollectionError, collection_folder, collections_dir, delete_collection,
+    Collection,
+    CollectionError,
+    collection_folder,
+    collections_dir,
+    delete_collection,
     saved_collections,
 )
 from backends.rag.types import ChunkSettings
@@ -51,21 +56,30 @@ def test_bad_files_are_reported_and_the_others_indexed():
         sample_file(),
         ("empty.pdf", b"", None),
         ("cut.pdf", pdf[: len(pdf) // 3], None),
-        ("notes.txt", "LoRA adapters are small.\n".encode(), None),
+        ("notes.txt", b"LoRA adapters are small.\n", None),
         ("locked.pdf", (SHARED / "libreoffice-writer-password.pdf").read_bytes(), "openpassword"),
         ("blank.txt", b" \n\t ", None),
     ]
     ctx = Recorder()
     col = build_collection(ctx, files, SETTINGS, name="s1")
     status = {r.doc: r.status for r in col.reports}
-    assert status == {"renamed.pdf": "error", "guide.pdf": "ok", "empty.pdf": "error", "cut.pdf": "error",
-                      "notes.txt": "ok", "locked.pdf": "ok", "blank.txt": "no_text"}
+    assert status == {
+        "renamed.pdf": "error",
+        "guide.pdf": "ok",
+        "empty.pdf": "error",
+        "cut.pdf": "error",
+        "notes.txt": "ok",
+        "locked.pdf": "ok",
+        "blank.txt": "no_text",
+    }
     assert col.documents == ["guide.pdf", "notes.txt", "locked.pdf"]
     assert {c.page for c in col.chunks if c.doc == "guide.pdf"} == set(range(1, 9))
     assert col.embeddings.shape == (len(col.chunks), 384)
     stages = [d.get("stage") for _, _, d in ctx.events]
     assert {"ingest", "embed", "index", "done"} <= set(stages)
-    assert [d["doc"] for _, _, d in ctx.events if d.get("stage") == "ingest" and "status" in d] == [f[0] for f in files]
+    assert [d["doc"] for _, _, d in ctx.events if d.get("stage") == "ingest" and "status" in d] == [
+        f[0] for f in files
+    ]
     progress = [p for p, _, _ in ctx.events if p is not None]
     assert progress == sorted(progress) and progress[-1] == 1.0
     assert col.search("What is inside locked.pdf? Lorem ipsum", "sparse", k=1)[0].chunk.doc == "locked.pdf"
@@ -89,8 +103,9 @@ def test_search_hits_carry_scores_and_ranks():
 
 
 def test_saved_collection_reloads_identically():
-    col = build_collection(None, [sample_file(), ("n.md", "# Notes\n\nBM25 ranks words.".encode(), None)],
-                           SETTINGS, name="mine")
+    col = build_collection(
+        None, [sample_file(), ("n.md", b"# Notes\n\nBM25 ranks words.", None)], SETTINGS, name="mine"
+    )
     folder = col.save(collection_folder("my docs"))
     assert saved_collections() == ["my docs"] and folder.parent == collections_dir()
     assert {p.name for p in folder.iterdir()} == {"index.faiss", "embeddings.npy", "collection.json"}
@@ -112,8 +127,9 @@ def test_saved_collection_reloads_identically():
 
 def test_two_sessions_do_not_see_each_others_chunks():
     first = build_collection(None, [sample_file("alice.pdf")], SETTINGS, name="alice")
-    second = build_collection(None, [("bob.txt", b"Bob's secret recipe uses cardamom and saffron.", None)],
-                              SETTINGS, name="bob")
+    second = build_collection(
+        None, [("bob.txt", b"Bob's secret recipe uses cardamom and saffron.", None)], SETTINGS, name="bob"
+    )
     assert first.documents == ["alice.pdf"] and second.documents == ["bob.txt"]
     assert {h.chunk.doc for h in first.search("cardamom saffron recipe", k=10)} == {"alice.pdf"}
     assert {h.chunk.doc for h in second.search("LoRA rank", k=10)} == {"bob.txt"}
@@ -123,14 +139,20 @@ def test_two_sessions_do_not_see_each_others_chunks():
 def test_add_files_returns_a_new_collection_and_keeps_the_old_one():
     old = build_collection(None, [sample_file()], SETTINGS)
     before = (list(old.chunks), old.embeddings.copy(), len(old.reports))
-    new = add_files(None, old, [("bad.pdf", b"not a pdf at all", None),
-                                ("extra.txt", "Mixture of experts routes tokens to experts.".encode(), None),
-                                sample_file("guide again.pdf")])
+    new = add_files(
+        None,
+        old,
+        [
+            ("bad.pdf", b"not a pdf at all", None),
+            ("extra.txt", b"Mixture of experts routes tokens to experts.", None),
+            sample_file("guide again.pdf"),
+        ],
+    )
     assert (old.chunks, len(old.reports)) == (before[0], before[2])
     np.testing.assert_array_equal(old.embeddings, before[1])
     assert new.documents == ["guide.pdf", "extra.txt"] and new.chunks[: len(old.chunks)] == old.chunks
     assert [c.id for c in new.chunks] == list(range(len(new.chunks)))
-    messages = {r.doc: r.message for r in new.reports[len(old.reports):]}
+    messages = {r.doc: r.message for r in new.reports[len(old.reports) :]}
     assert "already in this collection" in messages["guide again.pdf"] and "not a PDF" in messages["bad.pdf"]
     assert new.search("mixture of experts", "sparse", k=1)[0].chunk.doc == "extra.txt"
 

@@ -1,5 +1,6 @@
 """RAG evaluation: metrics on hand-computed examples, eval-set parsing and its errors,
 and the per-method report driven by a real (hand-written keyword) search function."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,20 @@ import json
 import pytest
 
 from backends.rag.evaluate import (
-    EvalItem, EvalSetError, answer_f1, load_eval_set, normalize_answer, reciprocal_rank, recall_at_k,
-    run_retrieval_eval, token_f1,
+    EvalItem,
+    EvalSetError,
+    answer_f1,
+    load_eval_set,
+    normalize_answer,
+    recall_at_k,
+    reciprocal_rank,
+    run_retrieval_eval,
+    token_f1,
 )
 from backends.rag.types import Chunk, Hit
 
-
 # --- retrieval metrics -------------------------------------------------------
+
 
 def test_recall_at_k_by_hand():
     ranked = [4, 2, 2, 7, 1]
@@ -52,6 +60,7 @@ def test_metric_argument_errors():
 
 # --- answer metrics ----------------------------------------------------------
 
+
 def test_token_f1_squad_normalisation():
     assert normalize_answer("The Cat, sat!  on A mat.") == ["cat", "sat", "on", "mat"]
     assert token_f1("The cat sat.", "cat sat") == 1.0
@@ -72,8 +81,9 @@ def test_token_f1_chinese_characters_are_tokens():
 
 
 def test_answer_f1_strips_citations_and_skips_missing_references():
-    mean, scores = answer_f1(["Ingrid Halvorsen [1].", "It opens at 7 am [2][3]", "whatever"],
-                             ["Ingrid Halvorsen", "7 am", None])
+    mean, scores = answer_f1(
+        ["Ingrid Halvorsen [1].", "It opens at 7 am [2][3]", "whatever"], ["Ingrid Halvorsen", "7 am", None]
+    )
     assert scores[0] == 1.0
     assert scores[1] == pytest.approx(4 / 7)  # [it, opens, at, 7, am] vs [7, am]: P=2/5, R=1
     assert scores[2] is None
@@ -105,9 +115,11 @@ def keyword_search(question, method, k):
 
 
 def test_run_retrieval_eval_by_hand():
-    items = [EvalItem("When does the cafeteria open?", (2,)),
-             EvalItem("How many scientists does the station employ?", (3,)),
-             EvalItem("Who founded the station?", (1,), doc="other.pdf")]  # wrong document: never found
+    items = [
+        EvalItem("When does the cafeteria open?", (2,)),
+        EvalItem("How many scientists does the station employ?", (3,)),
+        EvalItem("Who founded the station?", (1,), doc="other.pdf"),
+    ]  # wrong document: never found
     seen = []
     report = run_retrieval_eval(keyword_search, items, k=2, progress=lambda f, m: seen.append((f, m)))
     sparse, dense = report.results["sparse"], report.results["dense"]
@@ -132,42 +144,53 @@ def test_run_retrieval_eval_rejects_bad_arguments():
 
 # --- reading eval sets --------------------------------------------------------
 
+
 def test_load_csv_with_optional_columns():
-    data = ("Question,Pages,Answer,Doc\n"
-            "Who founded the station?,1,Ingrid Halvorsen,handbook.pdf\n"
-            '"When, exactly, does it open?","2;3",,\n'
-            "\n").encode("utf-8-sig")
+    data = (
+        "Question,Pages,Answer,Doc\n"
+        "Who founded the station?,1,Ingrid Halvorsen,handbook.pdf\n"
+        '"When, exactly, does it open?","2;3",,\n'
+        "\n"
+    ).encode("utf-8-sig")
     items = load_eval_set("set.csv", data)
-    assert items == [EvalItem("Who founded the station?", (1,), "Ingrid Halvorsen", "handbook.pdf"),
-                     EvalItem("When, exactly, does it open?", (2, 3), None, None)]
+    assert items == [
+        EvalItem("Who founded the station?", (1,), "Ingrid Halvorsen", "handbook.pdf"),
+        EvalItem("When, exactly, does it open?", (2, 3), None, None),
+    ]
 
 
 def test_load_jsonl():
-    lines = [{"question": "Who?", "pages": [1, 3]}, {"question": "When?", "pages": "2", "answer": "7 am"},
-             {"question": "Where?", "pages": 4, "doc": "a.pdf"}]
+    lines = [
+        {"question": "Who?", "pages": [1, 3]},
+        {"question": "When?", "pages": "2", "answer": "7 am"},
+        {"question": "Where?", "pages": 4, "doc": "a.pdf"},
+    ]
     data = ("\n".join(json.dumps(x) for x in lines) + "\n\n").encode()
     items = load_eval_set("set.JSONL", data)
     assert [it.pages for it in items] == [(1, 3), (2,), (4,)]
     assert items[1].answer == "7 am" and items[2].doc == "a.pdf"
 
 
-@pytest.mark.parametrize("name,data,message", [
-    ("set.txt", b"question,pages\nq,1\n", "use a .csv or .jsonl"),
-    ("set.csv", b"question,page\nq,1\n", "missing column\\(s\\) pages"),
-    ("set.csv", b"question,pages\nq,one\n", "line 2: pages 'one' is not a list of page numbers"),
-    ("set.csv", b"question,pages\nq,0\n", "pages start at 1"),
-    ("set.csv", b"question,pages\n,1\n", "line 2: the question is empty"),
-    ("set.csv", b"question,pages\nq,1,extra\n", "more fields than the header"),
-    ("set.csv", b"question,pages\n", "no questions found"),
-    ("set.csv", b"", "the file is empty"),
-    ("set.csv", b"pages\n1\n", "missing column\\(s\\) question"),
-    ("set.csv", b"question,pages\n\xff\xfe,1\n", "not UTF-8"),
-    ("set.jsonl", b'{"question": "q", "pages": [1]}\n{"question": "q2", pages: [1]}\n', "line 2: not valid JSON"),
-    ("set.jsonl", b'["q", [1]]\n', "line 1: expected a JSON object"),
-    ("set.jsonl", b'{"question": "q"}\n', "line 1: missing field\\(s\\) pages"),
-    ("set.jsonl", b'{"question": "q", "pages": [1, true]}\n', "pages \\[1, True\\]"),
-    ("set.jsonl", b'{"question": "q", "pages": [1], "answer": 3}\n', "answer 3 must be text"),
-])
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("set.txt", b"question,pages\nq,1\n", "use a .csv or .jsonl"),
+        ("set.csv", b"question,page\nq,1\n", "missing column\\(s\\) pages"),
+        ("set.csv", b"question,pages\nq,one\n", "line 2: pages 'one' is not a list of page numbers"),
+        ("set.csv", b"question,pages\nq,0\n", "pages start at 1"),
+        ("set.csv", b"question,pages\n,1\n", "line 2: the question is empty"),
+        ("set.csv", b"question,pages\nq,1,extra\n", "more fields than the header"),
+        ("set.csv", b"question,pages\n", "no questions found"),
+        ("set.csv", b"", "the file is empty"),
+        ("set.csv", b"pages\n1\n", "missing column\\(s\\) question"),
+        ("set.csv", b"question,pages\n\xff\xfe,1\n", "not UTF-8"),
+        ("set.jsonl", b'{"question": "q", "pages": [1]}\n{"question": "q2", pages: [1]}\n', "line 2: not valid JSON"),
+        ("set.jsonl", b'["q", [1]]\n', "line 1: expected a JSON object"),
+        ("set.jsonl", b'{"question": "q"}\n', "line 1: missing field\\(s\\) pages"),
+        ("set.jsonl", b'{"question": "q", "pages": [1, true]}\n', "pages \\[1, True\\]"),
+        ("set.jsonl", b'{"question": "q", "pages": [1], "answer": 3}\n', "answer 3 must be text"),
+    ],
+)
 def test_load_eval_set_errors(name, data, message):
     with pytest.raises(EvalSetError, match=message):
         load_eval_set(name, data)

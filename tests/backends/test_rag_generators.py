@@ -1,6 +1,7 @@
 """Answer generation: the real offline SmolLM2 answering from retrieved pages of the shipped
 sample PDF, and the OpenAI-compatible client against a real local HTTP server that streams
 server-sent events the way the OpenAI API does (and fails the ways real servers fail)."""
+
 from __future__ import annotations
 
 import pickle
@@ -13,7 +14,11 @@ import pytest
 from backends.models.cache import shared_cache
 from backends.rag.citations import citations_for
 from backends.rag.generators import (
-    GeneratorError, LocalGenerator, OpenAICompatibleGenerator, generate, rewrite_question,
+    GeneratorError,
+    LocalGenerator,
+    OpenAICompatibleGenerator,
+    generate,
+    rewrite_question,
 )
 from backends.rag.prompting import build_messages
 from backends.rag.types import Chunk, Hit
@@ -25,6 +30,7 @@ N = 40  # new tokens: short, the machine is shared
 
 # --- the local model -----------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def lm():
     return shared_cache().get("smollm2-135m-instruct", device="cpu")
@@ -34,14 +40,17 @@ def lm():
 def sample_hits():
     """Pages 3, 2, 1 of the sample PDF as retrieved chunks: the answer is on page 2, passage [2]."""
     pages = [p.extract_text() for p in pypdf.PdfReader(SAMPLE).pages]
-    return [Hit(Chunk(page - 1, SAMPLE.name, page, pages[page - 1], 0), score=0.6 - 0.1 * rank, rank=rank)
-            for rank, page in enumerate([3, 2, 1], start=1)]
+    return [
+        Hit(Chunk(page - 1, SAMPLE.name, page, pages[page - 1], 0), score=0.6 - 0.1 * rank, rank=rank)
+        for rank, page in enumerate([3, 2, 1], start=1)
+    ]
 
 
 @pytest.fixture(scope="module")
 def answer(lm, sample_hits):
-    messages = build_messages("How many dimensions does an all-MiniLM-L6-v2 vector have?", sample_hits,
-                              tokenizer=lm.tokenizer)
+    messages = build_messages(
+        "How many dimensions does an all-MiniLM-L6-v2 vector have?", sample_hits, tokenizer=lm.tokenizer
+    )
     generator = LocalGenerator(lm)
     return generator, messages, list(generator.stream(messages, max_new_tokens=N))
 
@@ -63,9 +72,14 @@ def test_local_stream_is_greedy_generate_in_pieces(answer, lm):
     import torch
 
     with torch.inference_mode():
-        out = lm.model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                do_sample=False, num_beams=1, max_new_tokens=N)
-    assert "".join(pieces) == lm.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+        out = lm.model.generate(
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=N,
+        )
+    assert "".join(pieces) == lm.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
     assert generator.render(messages).startswith("<|im_start|>system\nAnswer the question using only")
 
 
@@ -89,6 +103,7 @@ def test_local_rejects_a_prompt_beyond_the_context_and_bad_options(lm):
 
 # --- a real OpenAI-compatible server ---------------------------------------------
 
+
 def _client(server, model="tiny", key=KEY, **kw):
     return OpenAICompatibleGenerator(server, model, api_key=key, **kw)
 
@@ -100,8 +115,13 @@ def test_streams_sse_pieces_and_sends_the_request(server):
     assert pieces == ANSWER_PIECES
     request = Handler.requests[-1]
     assert request["path"] == "/v1/chat/completions" and request["auth"] == f"Bearer {KEY}"
-    assert request["body"] == {"model": "tiny", "messages": messages, "stream": True, "max_tokens": 20,
-                               "temperature": 0.0}
+    assert request["body"] == {
+        "model": "tiny",
+        "messages": messages,
+        "stream": True,
+        "max_tokens": 20,
+        "temperature": 0.0,
+    }
 
 
 def test_whole_json_reply_and_no_key(server):
@@ -148,7 +168,9 @@ def test_connection_refused_and_timeout(server):
         port = s.getsockname()[1]
     refused = _error(OpenAICompatibleGenerator(f"http://127.0.0.1:{port}/v1", "tiny", api_key=KEY))
     assert "Could not connect to" in str(refused) and str(port) in str(refused) and KEY not in str(refused)
-    assert refused.__cause__ is None and refused.__suppress_context__  # no chained httpx request (its headers hold the key)
+    assert (
+        refused.__cause__ is None and refused.__suppress_context__
+    )  # no chained httpx request (its headers hold the key)
     slow = _error(_client(server, "slow", timeout=0.5))
     assert "did not answer within 0.5 s" in str(slow)
 
@@ -162,13 +184,16 @@ def test_key_is_not_in_repr_vars_or_pickle(server):
         pickle.dumps(client)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(base_url="localhost:11434", model="m"), "not an http\\(s\\) URL"),
-    (dict(base_url="", model="m"), "base_url=''"),
-    (dict(base_url="http://user:pw@h/v1", model="m"), "must not hold a user name"),
-    (dict(base_url="http://h/v1", model=" "), "model=' ' is empty"),
-    (dict(base_url="http://h/v1", model="m", timeout=0), "timeout=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(base_url="localhost:11434", model="m"), "not an http\\(s\\) URL"),
+        (dict(base_url="", model="m"), "base_url=''"),
+        (dict(base_url="http://user:pw@h/v1", model="m"), "must not hold a user name"),
+        (dict(base_url="http://h/v1", model=" "), "model=' ' is empty"),
+        (dict(base_url="http://h/v1", model="m", timeout=0), "timeout=0"),
+    ],
+)
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         OpenAICompatibleGenerator(**kwargs)
@@ -176,8 +201,10 @@ def test_bad_settings(kwargs, message):
 
 # --- follow-up rewriting -----------------------------------------------------------
 
-HISTORY = [{"role": "user", "content": "Who founded the Aurora station?"},
-           {"role": "assistant", "content": "Ingrid Halvorsen [1]."}]
+HISTORY = [
+    {"role": "user", "content": "Who founded the Aurora station?"},
+    {"role": "assistant", "content": "Ingrid Halvorsen [1]."},
+]
 
 
 def test_rewrite_question(server):

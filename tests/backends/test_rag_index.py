@@ -1,4 +1,5 @@
 """Embeddings through the cache's "sentence" variant, BM25, RRF, dense/sparse/hybrid retrieval."""
+
 import json
 import math
 from pathlib import Path
@@ -33,8 +34,13 @@ def test_sentence_variant_is_a_sentence_transformer_from_the_local_package(loade
 
 
 def test_embed_equals_sentence_transformers_encode_in_input_order(loaded):
-    texts = ["short", "a much longer text about attention heads and their queries and keys " * 3,
-             "Retrieval-augmented generation cites its sources.", "中文文本也可以", "short"]
+    texts = [
+        "short",
+        "a much longer text about attention heads and their queries and keys " * 3,
+        "Retrieval-augmented generation cites its sources.",
+        "中文文本也可以",
+        "short",
+    ]
     ours = embed(loaded, texts, batch_size=2)
     reference = loaded.model.encode(texts, batch_size=32, normalize_embeddings=True)
     assert ours.dtype == np.float32 and ours.shape == (5, 384)
@@ -99,8 +105,11 @@ def test_bm25_tokenizes_arabic_and_chinese():
 
 
 def test_bm25_finds_chinese_passages_by_words_inside_sentences():
-    passages = ["注意力机制让每个 token 看到上下文中的其他 token。", "量化用更少的比特存储权重，以节省显存。",
-                "检索增强生成先检索相关段落，再让模型回答。"]
+    passages = [
+        "注意力机制让每个 token 看到上下文中的其他 token。",
+        "量化用更少的比特存储权重，以节省显存。",
+        "检索增强生成先检索相关段落，再让模型回答。",
+    ]
     bm = BM25(passages)
     for question, best in (("什么是注意力机制？", 0), ("量化能节省什么？", 1), ("检索增强生成怎么回答问题", 2)):
         scores = bm.scores(question)

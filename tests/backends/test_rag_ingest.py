@@ -2,6 +2,7 @@
 
 The PDFs are read from tests/data/pdfs (py-pdf/sample-files, CC-BY-SA-4.0, see its NOTICE.md).
 """
+
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,6 @@ from tests.sample_pdfs import PDFS
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = PDFS
 SAMPLE = ROOT / "assets" / "samples" / "how_language_models_work.pdf"
-
 
 
 def read(name: str) -> bytes:
@@ -86,11 +86,14 @@ def test_damaged_page_tree_is_recovered_and_said():
     assert "\ufffd" not in report.passages[0].text
 
 
-@pytest.mark.parametrize("name,data,words", [
-    ("renamed.pdf", b"PK\x03\x04 this is a zip file", ["not a PDF", "renamed"]),
-    ("empty.pdf", b"", ["empty"]),
-    ("notes.docx", b"hello", ["unsupported file type", ".docx"]),
-])
+@pytest.mark.parametrize(
+    "name,data,words",
+    [
+        ("renamed.pdf", b"PK\x03\x04 this is a zip file", ["not a PDF", "renamed"]),
+        ("empty.pdf", b"", ["empty"]),
+        ("notes.docx", b"hello", ["unsupported file type", ".docx"]),
+    ],
+)
 def test_bad_uploads_get_clear_messages(name, data, words):
     report = ingest_file(name, data)
     assert report.status == "error" and repr(name) in report.message
@@ -155,12 +158,15 @@ def test_chunking_by_tokens_uses_the_model_tokenizer():
     assert len(chunks) > len(chunk_passages(report.passages, ChunkSettings("characters", 800, 0)))
 
 
-@pytest.mark.parametrize("settings,words", [
-    (ChunkSettings(size=0), "positive"),
-    (ChunkSettings(size=100, overlap=100), "smaller than the chunk size (100)"),
-    (ChunkSettings(size=100, overlap=-1), "at least 0"),
-    (ChunkSettings(method="sentences"), "'sentences'"),
-])
+@pytest.mark.parametrize(
+    "settings,words",
+    [
+        (ChunkSettings(size=0), "positive"),
+        (ChunkSettings(size=100, overlap=100), "smaller than the chunk size (100)"),
+        (ChunkSettings(size=100, overlap=-1), "at least 0"),
+        (ChunkSettings(method="sentences"), "'sentences'"),
+    ],
+)
 def test_bad_chunk_settings(settings, words):
     with pytest.raises(ChunkingError, match=r".*") as info:
         validate_settings(settings)
@@ -192,8 +198,10 @@ def test_running_headers_and_footers_are_left_out_but_body_lines_stay():
     assert report.passages[1].text.startswith("2. Embeddings")
 
     topics = ["Sales rose in spring.", "Costs fell.", "Hiring paused.", "Plans for next year."]
-    pages = [Passage("d", n, f"ACME annual report 2026\n{topic}\nSee the table.\nIn short: {topic.lower()}\n- {n} -")
-             for n, topic in enumerate(topics, 1)]
+    pages = [
+        Passage("d", n, f"ACME annual report 2026\n{topic}\nSee the table.\nIn short: {topic.lower()}\n- {n} -")
+        for n, topic in enumerate(topics, 1)
+    ]
     kept, removed = strip_running_lines(pages)
     assert removed == 8, "the title line and the page number of each page"
     assert kept[0].text == "Sales rose in spring.\nSee the table.\nIn short: sales rose in spring."

@@ -1,4 +1,5 @@
 """OCR offline (RapidOCR, PP-OCRv4 from the wheel): rendered images of known text, English and Chinese."""
+
 from difflib import SequenceMatcher
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """One chat turn end to end: rewrite or carry the last question, retrieve, prompt, cite."""
+
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,13 @@ def test_a_follow_up_the_model_cannot_rewrite_is_searched_with_the_last_question
 
 def test_a_rewritten_follow_up_is_searched_as_rewritten(collection, server):
     generator = OpenAICompatibleGenerator(server, "rewriter", api_key=KEY)
-    first = answer(search_with(collection), OpenAICompatibleGenerator(server, "tiny", api_key=KEY), [],
-                   "Tell me about a research station.", k=2)
+    first = answer(
+        search_with(collection),
+        OpenAICompatibleGenerator(server, "tiny", api_key=KEY),
+        [],
+        "Tell me about a research station.",
+        k=2,
+    )
     follow = prepare_turn(search_with(collection), generator, [first], "When was it founded?", k=2)
     assert follow.query == follow.standalone == "When was the Aurora station founded?"
 
@@ -64,7 +70,7 @@ def test_the_extractive_answer_finds_the_384_dimensions_sentence(collection):
     found = extract_answer(question, hits, collection.embed_texts)
     assert found.span == "384 dimensions" and found.hit.chunk.page == 2
     assert "every vector has 384 dimensions" in found.sentence
-    assert found.hit.chunk.text[found.start:found.end].split() == found.sentence.split()
+    assert found.hit.chunk.text[found.start : found.end].split() == found.sentence.split()
     assert found.cited == f"384 dimensions [{found.number}]" and hits[found.number - 1] is found.hit
 
 
@@ -73,12 +79,16 @@ def test_a_self_contained_follow_up_is_searched_as_asked_not_joined(collection, 
 
     generator = OpenAICompatibleGenerator(server, "tiny", api_key=KEY)
     first = answer(search_with(collection), generator, [], "How does WordPiece mark a piece?", k=3)
-    follow = prepare_turn(search_with(collection), generator, [first], "What does LoRA freeze?", k=3,
-                          embed_texts=collection.embed_texts)
+    follow = prepare_turn(
+        search_with(collection), generator, [first], "What does LoRA freeze?", k=3, embed_texts=collection.embed_texts
+    )
     assert follow.query == "What does LoRA freeze?" and not follow.rewritten
     assert follow.hits[0].chunk.page == 5 and follow.extractive.hit.chunk.page == 5
-    assert needs_context("And its rank?") and needs_context("它有多少维？") and not needs_context(
-        "What is mean reciprocal rank?")
+    assert (
+        needs_context("And its rank?")
+        and needs_context("它有多少维？")
+        and not needs_context("What is mean reciprocal rank?")
+    )
 
 
 def test_citation_forcing_starts_the_answer_with_the_extractive_passage_and_the_model_continues(collection):
@@ -90,8 +100,16 @@ def test_citation_forcing_starts_the_answer_with_the_extractive_passage_and_the_
 
     generator = LocalGenerator(shared_cache().get("smollm2-135m-instruct"))
     question = "How many dimensions does an all-MiniLM-L6-v2 vector have?"
-    turn = answer(search_with(collection), generator, [], question, max_new_tokens=24,
-                  embed_texts=collection.embed_texts, prompt_hits=2, force_citation=True)
+    turn = answer(
+        search_with(collection),
+        generator,
+        [],
+        question,
+        max_new_tokens=24,
+        embed_texts=collection.embed_texts,
+        prompt_hits=2,
+        force_citation=True,
+    )
     assert turn.prefix == f"According to [{turn.extractive.number}],"
     assert turn.answer.startswith(turn.prefix) and len(turn.answer) > len(turn.prefix) + 5
     assert "384" in turn.answer
@@ -99,6 +117,13 @@ def test_citation_forcing_starts_the_answer_with_the_extractive_passage_and_the_
     pieces = list(generator.stream(turn.messages, max_new_tokens=4, prefix="According to [1],"))
     assert pieces[0] == "According to [1]," and len(pieces) > 1
     remote = OpenAICompatibleGenerator("http://127.0.0.1:9/v1", "tiny")
-    not_forced = prepare_turn(search_with(collection), remote, [], question, embed_texts=collection.embed_texts,
-                              prompt_hits=2, force_citation=True)
+    not_forced = prepare_turn(
+        search_with(collection),
+        remote,
+        [],
+        question,
+        embed_texts=collection.embed_texts,
+        prompt_hits=2,
+        force_citation=True,
+    )
     assert not_forced.prefix == ""

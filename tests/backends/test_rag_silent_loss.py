@@ -4,6 +4,7 @@ The PDFs are written byte by byte (raw_pdf below), so each holds exactly the con
 test: a rotated line repeated on every page, a scan under a watermark, form values and a
 comment, a TeX minus sign that has no Unicode mapping.
 """
+
 from __future__ import annotations
 
 import io
@@ -40,21 +41,31 @@ def raw_pdf(pages: list[dict]) -> bytes:
         xobject = b""
         if page.get("image"):
             jpeg, (iw, ih) = page["image"]
-            im = add(b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB "
-                     b"/BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n" % (iw, ih, len(jpeg))
-                     + jpeg + b"\nendstream")
+            im = add(
+                b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB "
+                b"/BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n"
+                % (iw, ih, len(jpeg))
+                + jpeg
+                + b"\nendstream"
+            )
             xobject = b" /XObject << /Im1 %d 0 R >>" % im
         annots = [add(a) for a in page.get("annots", [])]
         fields += [a for a, src in zip(annots, page.get("annots", [])) if b"/Widget" in src]
         w, h = page.get("size", (612, 792))
         refs = b" ".join(b"%d 0 R" % a for a in annots)
-        kids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] /Resources << /Font << /F1 %d 0 R "
-                        b"/F2 %d 0 R >>%s >> /Contents %d 0 R /Annots [%s] >>"
-                        % (tree, w, h, helvetica, cmsy, xobject, stream, refs)))
+        kids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] /Resources << /Font << /F1 %d 0 R "
+                b"/F2 %d 0 R >>%s >> /Contents %d 0 R /Annots [%s] >>"
+                % (tree, w, h, helvetica, cmsy, xobject, stream, refs)
+            )
+        )
     acro = b" /AcroForm << /Fields [%s] >>" % b" ".join(b"%d 0 R" % f for f in fields) if fields else b""
     objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R%s >>" % (tree, acro)
-    objects[tree - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids),
-                                                                     len(kids))
+    objects[tree - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % k for k in kids),
+        len(kids),
+    )
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -88,8 +99,7 @@ def jpeg(image) -> tuple[bytes, tuple[int, int]]:
 
 def scanned_pdf(lines: list[str], watermark: bytes = b"CONFIDENTIAL") -> bytes:
     """One A4 page: a page-sized scan of `lines` drawn over by a short text watermark."""
-    content = (b"q 595 0 0 842 0 0 cm /Im1 Do Q BT /F1 30 Tf 0.7 0.7 -0.7 0.7 200 300 Tm (%s) Tj ET"
-               % watermark)
+    content = b"q 595 0 0 842 0 0 cm /Im1 Do Q BT /F1 30 Tf 0.7 0.7 -0.7 0.7 200 300 Tm (%s) Tj ET" % watermark
     return raw_pdf([{"content": content, "image": jpeg(text_image(lines)), "size": (595, 842)}])
 
 

@@ -1,4 +1,5 @@
 """FAISS and Qdrant (its in-process local mode) give the same top-k and scores on the sample."""
+
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,11 @@ from backends.rag.types import ChunkSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "assets" / "samples" / "how_language_models_work.pdf"
-QUESTIONS = ["How many dimensions does an all-MiniLM-L6-v2 vector have?",
-             "What are attention scores divided by before the softmax?", "What does LoRA train?"]
+QUESTIONS = [
+    "How many dimensions does an all-MiniLM-L6-v2 vector have?",
+    "What are attention scores divided by before the softmax?",
+    "What does LoRA train?",
+]
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +26,9 @@ def faiss_collection():
 
 def test_qdrant_local_gives_the_same_top_k_and_scores_as_faiss(faiss_collection):
     col = faiss_collection
-    qdrant = Collection(col.name, col.embed_model, col.settings, col.chunks, col.reports, col.embeddings,
-                        store="qdrant")
+    qdrant = Collection(
+        col.name, col.embed_model, col.settings, col.chunks, col.reports, col.embeddings, store="qdrant"
+    )
     assert isinstance(qdrant.dense, QdrantStore) and qdrant.store_kind == "qdrant"
     for question in QUESTIONS:
         q = col.query_embedding(question)

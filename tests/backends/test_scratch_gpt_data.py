@@ -1,4 +1,5 @@
 """Corpora, uploads and the character tokenizer of the scratch GPT page."""
+
 import pytest
 import torch
 
@@ -44,12 +45,15 @@ def test_uploads_detect_their_encoding():
     assert text == english and note
 
 
-@pytest.mark.parametrize("name,data,message", [
-    ("big.txt", b"a" * (MAX_UPLOAD_BYTES + 1), "the limit is 5 MB"),
-    ("empty.txt", b"", "'empty.txt' is empty"),
-    ("short.txt", b"too short", f"at least {MIN_CHARS}"),
-    ("image.png", bytes(range(256)) * 20, "'image.png' looks like a binary file"),
-])
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("big.txt", b"a" * (MAX_UPLOAD_BYTES + 1), "the limit is 5 MB"),
+        ("empty.txt", b"", "'empty.txt' is empty"),
+        ("short.txt", b"too short", f"at least {MIN_CHARS}"),
+        ("image.png", bytes(range(256)) * 20, "'image.png' looks like a binary file"),
+    ],
+)
 def test_bad_uploads_are_refused_with_the_reason(name, data, message):
     with pytest.raises(ValueError, match=message):
         decode_text_upload(name, data)

@@ -1,4 +1,5 @@
 """Parity of the hand-written GPT with PyTorch's and transformers' own modules, and its save/export round trips."""
+
 import math
 
 import pytest
@@ -45,15 +46,20 @@ def test_attention_equals_scaled_dot_product_attention(positions):
 
 def test_block_equals_pytorch_pre_norm_encoder_layer_with_a_causal_mask():
     block = randomize(Block(CFG))
-    ref = nn.TransformerEncoderLayer(32, 4, dim_feedforward=128, dropout=0.0, activation="gelu",
-                                     batch_first=True, norm_first=True).eval()
+    ref = nn.TransformerEncoderLayer(
+        32, 4, dim_feedforward=128, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+    ).eval()
     with torch.no_grad():
         ref.self_attn.in_proj_weight.copy_(block.attn.c_attn.weight)
         ref.self_attn.in_proj_bias.copy_(block.attn.c_attn.bias)
         ref.self_attn.out_proj.weight.copy_(block.attn.c_proj.weight)
         ref.self_attn.out_proj.bias.copy_(block.attn.c_proj.bias)
-        for mine, theirs in ((block.ln_1, ref.norm1), (block.ln_2, ref.norm2),
-                             (block.mlp.c_fc, ref.linear1), (block.mlp.c_proj, ref.linear2)):
+        for mine, theirs in (
+            (block.ln_1, ref.norm1),
+            (block.ln_2, ref.norm2),
+            (block.mlp.c_fc, ref.linear1),
+            (block.mlp.c_proj, ref.linear2),
+        ):
             theirs.weight.copy_(mine.weight)
             theirs.bias.copy_(mine.bias)
     x = torch.randn(2, 13, 32, generator=torch.Generator().manual_seed(2))
@@ -108,8 +114,10 @@ def test_load_names_what_is_wrong(tmp_path):
         load(tmp_path)
 
 
-@pytest.mark.parametrize("positions,arch", [("learned", "GPT2LMHeadModel"), ("sinusoidal", "GPT2LMHeadModel"),
-                                            ("rope", "GPTNeoXForCausalLM")])
+@pytest.mark.parametrize(
+    "positions,arch",
+    [("learned", "GPT2LMHeadModel"), ("sinusoidal", "GPT2LMHeadModel"), ("rope", "GPTNeoXForCausalLM")],
+)
 def test_export_loads_with_transformers_and_in_the_model_picker_cache(tmp_path, positions, arch):
     from dataclasses import replace
 

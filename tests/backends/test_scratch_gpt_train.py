@@ -1,4 +1,5 @@
 """Training the scratch GPT for real on the shipped corpora: it learns, it is reproducible, it stops and resumes."""
+
 import math
 from dataclasses import replace
 
@@ -19,8 +20,18 @@ from backends.scratch_gpt import (
 )
 
 SMALL = GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=64)
-QUICK = TrainSettings(max_iters=200, batch_size=16, learning_rate=3e-3, min_lr=3e-4, warmup_iters=20,
-                      lr_decay_iters=200, eval_interval=100, eval_iters=10, sample_interval=100, sample_chars=40)
+QUICK = TrainSettings(
+    max_iters=200,
+    batch_size=16,
+    learning_rate=3e-3,
+    min_lr=3e-4,
+    warmup_iters=20,
+    lr_decay_iters=200,
+    eval_interval=100,
+    eval_iters=10,
+    sample_interval=100,
+    sample_chars=40,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +68,10 @@ def test_same_seed_same_run_and_resume_continues_exactly(english):
     straight = run(english, replace(short, max_iters=12)).result
     twin = run(english, replace(short, max_iters=12)).result
     other = run(english, replace(short, max_iters=12, seed=7)).result
-    losses = lambda c: [e["loss"] for e in c.history if e["kind"] == "step"]
+
+    def losses(c):
+        return [e["loss"] for e in c.history if e["kind"] == "step"]
+
     assert losses(straight) == losses(twin) and losses(straight) != losses(other)
     first = run(english, short).result
     before = [p.clone() for p in first.model.parameters()]
@@ -69,8 +83,13 @@ def test_same_seed_same_run_and_resume_continues_exactly(english):
 
 
 def test_stop_keeps_the_run_so_far(english):
-    job = shared_runner().submit("scratch_gpt-test", train_job, english, SMALL,
-                                 replace(QUICK, max_iters=5000, eval_interval=0, sample_interval=0, eval_iters=2))
+    job = shared_runner().submit(
+        "scratch_gpt-test",
+        train_job,
+        english,
+        SMALL,
+        replace(QUICK, max_iters=5000, eval_interval=0, sample_interval=0, eval_iters=2),
+    )
     while not any(e.data.get("kind") == "step" for e in job.events_since(0)):
         assert not job.wait(0.05) or job.status != "failed", job.error
     job.stop()
@@ -81,13 +100,14 @@ def test_stop_keeps_the_run_so_far(english):
 
 
 def test_ladder_trains_every_rung_on_the_same_batches(english):
-    job = shared_runner().submit("scratch_gpt-ladder-test", ladder_job, english, SMALL,
-                                 replace(QUICK, eval_iters=4), 40)
+    job = shared_runner().submit(
+        "scratch_gpt-ladder-test", ladder_job, english, SMALL, replace(QUICK, eval_iters=4), 40
+    )
     assert job.wait(300) and job.status == "done", job.error
     results = job.result
     assert [r["rung"] for r in results] == list(RUNGS)
     params = [r["params"] for r in results]
-    assert params[0] == english.tokenizer.vocab_size ** 2 and params[2] < params[3]
+    assert params[0] == english.tokenizer.vocab_size**2 and params[2] < params[3]
     assert all(r["val_loss"] < math.log(english.tokenizer.vocab_size) for r in results)
 
 
@@ -115,8 +135,11 @@ def test_a_bpe_from_the_tokenizer_page_trains_saves_and_exports(tmp_path):
     assert tok.vocab_size == trained.vocab_size and tok.decode(tok.encode("ROMEO: But soft")) == "ROMEO: But soft"
     prepared = prepare("shakespeare", text, SMALL.block_size, tokenizer=tok)
     assert prepared.chars_per_token > 2 and prepared.tokenizer is tok
-    ckpt = run(prepared, replace(QUICK, max_iters=120, eval_interval=60, sample_interval=0),
-               config=replace(SMALL, vocab_size=tok.vocab_size)).result
+    ckpt = run(
+        prepared,
+        replace(QUICK, max_iters=120, eval_interval=60, sample_interval=0),
+        config=replace(SMALL, vocab_size=tok.vocab_size),
+    ).result
     assert ckpt.evals()[-1]["val_loss"] < prepared.unigram_loss()
     assert len(sample(ckpt.model, tok, "ROMEO:", 10, 0.8, 0)) > len("ROMEO:")
     model, again, _ = load(export_hf(ckpt.model, tok, tmp_path / "bpe-gpt"))

@@ -5,6 +5,7 @@ logprob); streaming and non-streaming agree; every error has OpenAI's shape and 
 (401, 404, 413, 422, 429); a LoRA adapter saved on disk is served and answers like the LoRA page's
 "after" column; eight streaming clients at once all finish.
 """
+
 from __future__ import annotations
 
 import copy
@@ -47,8 +48,14 @@ def client(base_url):
 def in_app_greedy(prompt: str, n: int, chat: bool = True):
     """What the decoding page's greedy column produces: its text (up to end-of-sequence) and steps."""
     loaded = shared_cache().get(LM)
-    steps = list(generate_stream(loaded, encode_prompt(loaded, prompt, chat=chat),
-                                 DecodingConfig(strategy="greedy", max_new_tokens=n), top_n=3))
+    steps = list(
+        generate_stream(
+            loaded,
+            encode_prompt(loaded, prompt, chat=chat),
+            DecodingConfig(strategy="greedy", max_new_tokens=n),
+            top_n=3,
+        )
+    )
     kept = [s for s in steps if s.token_id not in eos_ids(loaded)]
     return "".join(s.piece for s in kept), kept, len(steps)
 
@@ -61,8 +68,14 @@ def test_models_lists_the_registry_models(client):
 
 def test_served_greedy_chat_equals_the_in_app_greedy_loop(client):
     text, steps, count = in_app_greedy(PROMPT, N)
-    reply = client.chat.completions.create(model=LM, messages=[{"role": "user", "content": PROMPT}],
-                                           max_tokens=N, temperature=0, logprobs=True, top_logprobs=3)
+    reply = client.chat.completions.create(
+        model=LM,
+        messages=[{"role": "user", "content": PROMPT}],
+        max_tokens=N,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=3,
+    )
     choice = reply.choices[0]
     assert choice.message.content == text and text.strip()
     assert reply.usage.completion_tokens == count
@@ -74,9 +87,16 @@ def test_served_greedy_chat_equals_the_in_app_greedy_loop(client):
     assert [a.token for a in served[0].top_logprobs] == [a.text for a in steps[0].top]
 
     # The same answer streamed: a role chunk, content chunks, a finish chunk, usage, then [DONE].
-    chunks = list(client.chat.completions.create(
-        model=LM, messages=[{"role": "user", "content": PROMPT}], max_tokens=N, temperature=0, stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=LM,
+            messages=[{"role": "user", "content": PROMPT}],
+            max_tokens=N,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == choice.finish_reason
@@ -94,14 +114,25 @@ def test_completions_raw_prompt_logprobs_and_stop(client):
     cut = text.strip().split()[0]
     stopped = client.completions.create(model=LM, prompt=prompt, max_tokens=6, temperature=0, stop=[cut])
     assert stopped.choices[0].finish_reason == "stop" and cut not in stopped.choices[0].text
-    streamed = "".join(c.choices[0].text for c in client.completions.create(
-        model=LM, prompt=prompt, max_tokens=6, temperature=0, stop=[cut], stream=True) if c.choices)
-    assert streamed == stopped.choices[0].text == text[:text.index(cut)]
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(
+            model=LM, prompt=prompt, max_tokens=6, temperature=0, stop=[cut], stream=True
+        )
+        if c.choices
+    )
+    assert streamed == stopped.choices[0].text == text[: text.index(cut)]
 
 
 def test_seeded_sampling_repeats(client):
-    ask = {"model": LM, "messages": [{"role": "user", "content": "Name a fruit."}], "max_tokens": 6, "temperature": 1.3,
-               "top_p": 0.95, "seed": 7}
+    ask = {
+        "model": LM,
+        "messages": [{"role": "user", "content": "Name a fruit."}],
+        "max_tokens": 6,
+        "temperature": 1.3,
+        "top_p": 0.95,
+        "seed": 7,
+    }
     first, second = (client.chat.completions.create(**ask).choices[0].message.content for _ in range(2))
     assert first == second
 
@@ -120,15 +151,18 @@ def test_embeddings_equal_the_sentence_model_float_and_base64(client):
     assert len(short.data[0].embedding) == 8 and abs(np.linalg.norm(short.data[0].embedding) - 1) < 1e-5
 
 
-@pytest.mark.parametrize("ask, status, words", [
-    ({"model": "no-such-model"}, 404, "does not exist"),
-    ({"model": EMB}, 422, "embedding model"),
-    ({"model": LM, "max_tokens": 65}, 422, "limit of 64"),
-    ({"model": LM, "temperature": 5}, 422, "temperature"),
-    ({"model": LM, "n": 2}, 422, "n:"),
-    ({"model": LM, "extra_body": {"bogus": 1}}, 422, "bogus"),
-    ({"model": LM, "frequency_penalty": 0.5}, 422, "frequency_penalty"),
-])
+@pytest.mark.parametrize(
+    "ask, status, words",
+    [
+        ({"model": "no-such-model"}, 404, "does not exist"),
+        ({"model": EMB}, 422, "embedding model"),
+        ({"model": LM, "max_tokens": 65}, 422, "limit of 64"),
+        ({"model": LM, "temperature": 5}, 422, "temperature"),
+        ({"model": LM, "n": 2}, 422, "n:"),
+        ({"model": LM, "extra_body": {"bogus": 1}}, 422, "bogus"),
+        ({"model": LM, "frequency_penalty": 0.5}, 422, "frequency_penalty"),
+    ],
+)
 def test_errors_have_openai_shape(client, ask, status, words):
     with pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(messages=[{"role": "user", "content": "Hi"}], **ask)
@@ -146,8 +180,11 @@ def test_empty_prompt_unknown_route_and_body_limit(base_url, client):
         reply = httpx.post(small + "/v1/chat/completions", json=big)
         assert reply.status_code == 413 and "2 KB" in reply.json()["error"]["message"]
         # A chunked body (no Content-Length) is counted as it arrives.
-        chunked = httpx.post(small + "/v1/chat/completions", content=iter([b"{" + b" " * 4096 + b"}"]),
-                             headers={"content-type": "application/json"})
+        chunked = httpx.post(
+            small + "/v1/chat/completions",
+            content=iter([b"{" + b" " * 4096 + b"}"]),
+            headers={"content-type": "application/json"},
+        )
         assert chunked.status_code == 413
 
 
@@ -184,8 +221,9 @@ def test_a_full_compute_queue_answers_429():
             sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
             for stream in (False, True):
                 with pytest.raises(openai.RateLimitError) as caught:
-                    sdk.chat.completions.create(model=LM, messages=[{"role": "user", "content": "Hi"}],
-                                                max_tokens=2, stream=stream)
+                    sdk.chat.completions.create(
+                        model=LM, messages=[{"role": "user", "content": "Hi"}], max_tokens=2, stream=stream
+                    )
                 assert caught.value.body["code"] == "queue_full"
                 assert caught.value.response.headers["retry-after"] == "1"
             assert httpx.get(url + "/health").json()["queue"]["waiting"] == 1
@@ -200,12 +238,19 @@ def test_eight_concurrent_streaming_clients_all_complete(client):
 
     def ask(i):
         try:
-            stream = client.chat.completions.create(model=LM, messages=[{"role": "user", "content": f"Count to {i}."}],
-                                                    max_tokens=6, temperature=0, stream=True)
+            stream = client.chat.completions.create(
+                model=LM,
+                messages=[{"role": "user", "content": f"Count to {i}."}],
+                max_tokens=6,
+                temperature=0,
+                stream=True,
+            )
             chunks = list(stream)
-            results[i] = ("".join(c.choices[0].delta.content or "" for c in chunks if c.choices),
-                          chunks[-1].choices[0].finish_reason)
-        except Exception as exc:  # noqa: BLE001 - reported below
+            results[i] = (
+                "".join(c.choices[0].delta.content or "" for c in chunks if c.choices),
+                chunks[-1].choices[0].finish_reason,
+            )
+        except Exception as exc:  # reported below
             errors.append(repr(exc))
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
@@ -227,8 +272,9 @@ def test_a_saved_lora_adapter_is_served_and_answers_like_the_lora_page(tmp_path,
     monkeypatch.setenv("LLMPG_ADAPTERS_DIR", str(tmp_path))
     base = shared_cache().get(LM)
     torch.manual_seed(0)
-    config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
+    )
     trained = get_peft_model(copy.deepcopy(base.model), config)  # random B: the answer changes
     A.save_adapter(trained, tmp_path / "pirate", LM)
     (tmp_path / "pickled").mkdir()
@@ -242,8 +288,9 @@ def test_a_saved_lora_adapter_is_served_and_answers_like_the_lora_page(tmp_path,
         sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=300)
         ids = [m.id for m in sdk.models.list()]
         assert f"{LM}+pirate" in ids and not any("pickled" in i for i in ids)
-        reply = sdk.chat.completions.create(model=f"{LM}+pirate", messages=[{"role": "user", "content": prompt}],
-                                            max_tokens=8, temperature=0)
+        reply = sdk.chat.completions.create(
+            model=f"{LM}+pirate", messages=[{"role": "user", "content": prompt}], max_tokens=8, temperature=0
+        )
     assert reply.choices[0].message.content.strip() == after
     assert after != generate(base.model, base.tokenizer, prompt, 8)
 

@@ -1,6 +1,7 @@
 """The server from the ecosystem's side: LangChain's ChatOpenAI and OpenAIEmbeddings, Gradio's own
 client against the demo mounted at /gradio, our `RemoteEngine` (what generation pages call) and the
 RAG page's OpenAI-compatible generator, all against a live local server."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,14 +31,20 @@ def base_url():
 def test_langchain_chat_and_embeddings(base_url):
     from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
-    chat = ChatOpenAI(model=LM, base_url=base_url + "/v1", api_key="sk-serving-test-KEY", temperature=0,
-                      max_tokens=8, max_retries=0)
+    chat = ChatOpenAI(
+        model=LM, base_url=base_url + "/v1", api_key="sk-serving-test-KEY", temperature=0, max_tokens=8, max_retries=0
+    )
     expected = in_app_greedy(PROMPT, 8)[0]
     assert chat.invoke(PROMPT).content == expected
     assert "".join(chunk.content for chunk in chat.stream(PROMPT)) == expected
     # Offline there is no tiktoken vocabulary to pre-split texts with, and our model has its own tokenizer.
-    embeddings = OpenAIEmbeddings(model=EMB, base_url=base_url + "/v1", api_key="sk-serving-test-KEY",
-                                  check_embedding_ctx_length=False, max_retries=0)
+    embeddings = OpenAIEmbeddings(
+        model=EMB,
+        base_url=base_url + "/v1",
+        api_key="sk-serving-test-KEY",
+        check_embedding_ctx_length=False,
+        max_retries=0,
+    )
     vectors = np.array(embeddings.embed_documents(["red", "a red colour", "tax law"]))
     query = np.array(embeddings.embed_query("red"))
     assert vectors.shape == (3, 384) and np.allclose(vectors[0], query, atol=1e-5)
@@ -65,8 +72,11 @@ def test_remote_engine_streams_greedy_tokens_with_logprobs(base_url):
     assert np.allclose([t.prob for t in tokens], [s.prob for s in steps], atol=1e-5)
     assert [a for a, _ in tokens[0].top] == [a.text for a in steps[0].top]
     assert got[-1].finish_reason in ("stop", "length")
-    raw = list(engine.stream_config("The sky is", DecodingConfig(strategy="greedy", max_new_tokens=4), chat=False,
-                                    top_logprobs=2))
+    raw = list(
+        engine.stream_config(
+            "The sky is", DecodingConfig(strategy="greedy", max_new_tokens=4), chat=False, top_logprobs=2
+        )
+    )
     assert "".join(s.text for s in raw) == in_app_greedy("The sky is", 4, chat=False)[0]
     # Sampling settings the API expresses; vLLM-style extensions only when asked for.
     sampled = DecodingConfig(strategy="sample", temperature=0.8, top_k=20, max_new_tokens=5, seed=3)
@@ -78,9 +88,11 @@ def test_remote_engine_streams_greedy_tokens_with_logprobs(base_url):
 
 
 def test_remote_engine_refuses_what_the_api_cannot_express_and_reports_errors(base_url):
-    for config, words in ((DecodingConfig(strategy="beam", num_beams=3), "beam search"),
-                          (DecodingConfig(strategy="contrastive", top_k=4), "hidden states"),
-                          (DecodingConfig(strategy="sample", typical_p=0.5), "typical-p")):
+    for config, words in (
+        (DecodingConfig(strategy="beam", num_beams=3), "beam search"),
+        (DecodingConfig(strategy="contrastive", top_k=4), "hidden states"),
+        (DecodingConfig(strategy="sample", typical_p=0.5), "typical-p"),
+    ):
         with pytest.raises(Unsupported, match=words):
             api_params(config)
     with pytest.raises(RemoteError, match="rejected the API key") as caught:
@@ -88,7 +100,8 @@ def test_remote_engine_refuses_what_the_api_cannot_express_and_reports_errors(ba
     assert caught.value.status == 401 and "sk-wrong-KEY-123" not in str(caught.value)
     with pytest.raises(RemoteError, match="404") as caught:
         RemoteEngine(base_url + "/v1", "missing-model", api_key="sk-serving-test-KEY").chat(
-            [{"role": "user", "content": "Hi"}])
+            [{"role": "user", "content": "Hi"}]
+        )
     with pytest.raises(RemoteError, match="Could not connect"):
         RemoteEngine("http://127.0.0.1:9/v1", LM, timeout=5).models()
     with pytest.raises(ValueError, match="not an http"):

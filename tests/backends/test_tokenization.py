@@ -7,6 +7,7 @@ References, all offline:
     plus ids that the official Hugging Face tokenizers produced (below).
   - SmolLM2 and BERT: transformers' AutoTokenizer on the same package files.
 """
+
 from __future__ import annotations
 
 import threading
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.tokenizers import tokenization as T
-from backends.tokenizers import files as F
-from backends.tokenizers import zoo as Z
 from backends.models.registry import MINILM, SMOLLM2, ModelNotAvailable, package_folder
+from backends.tokenizers import files as F
+from backends.tokenizers import tokenization as T
+from backends.tokenizers import zoo as Z
 from backends.tokenizers.training import sample_corpus, sample_text
 
 STRINGS = [
@@ -51,8 +52,29 @@ OFFICIAL = {
         "   Hello": [256, 22691],
         "333333333": [8765, 8765, 8765],
         "ied 4 ½ months": [1142, 220, 19, 220, 27154, 4038],
-        YALL: [9906, 11, 379, 65948, 0, 2650, 527, 499, 27623, 223, 949, 37046, 101067, 19000, 23182, 102301, 9263,
-               18136, 16, 36827, 21909],
+        YALL: [
+            9906,
+            11,
+            379,
+            65948,
+            0,
+            2650,
+            527,
+            499,
+            27623,
+            223,
+            949,
+            37046,
+            101067,
+            19000,
+            23182,
+            102301,
+            9263,
+            18136,
+            16,
+            36827,
+            21909,
+        ],
     },
     "qwen3": {
         "Hello world": [9707, 1879],
@@ -61,8 +83,32 @@ OFFICIAL = {
         "   Hello": [256, 21927],
         "333": [18, 18, 18],
         "ied 4 ½ months": [1122, 220, 19, 220, 26062, 3951],
-        YALL: [9707, 11, 379, 64848, 0, 2585, 525, 498, 26525, 223, 937, 104100, 18493, 22377, 99257, 16, 18, 16, 19,
-               16, 20, 16, 35727, 21216],
+        YALL: [
+            9707,
+            11,
+            379,
+            64848,
+            0,
+            2585,
+            525,
+            498,
+            26525,
+            223,
+            937,
+            104100,
+            18493,
+            22377,
+            99257,
+            16,
+            18,
+            16,
+            19,
+            16,
+            20,
+            16,
+            35727,
+            21216,
+        ],
     },
     "smollm2": {
         "Hello world": [19556, 905],
@@ -71,8 +117,42 @@ OFFICIAL = {
         "333": [35, 35, 35],
         "ied 4 ½ months": [885, 216, 36, 216, 16738, 2704],
         "Cửa Việt": [51, 25275, 251, 81, 10506, 25275, 225, 100],
-        YALL: [19556, 28, 329, 23, 449, 17, 1073, 359, 346, 40303, 219, 9148, 19805, 235, 177, 221, 128, 32632, 21949,
-               36149, 115, 40994, 33, 35, 33, 36, 33, 37, 33, 18614, 119, 186, 138, 248],
+        YALL: [
+            19556,
+            28,
+            329,
+            23,
+            449,
+            17,
+            1073,
+            359,
+            346,
+            40303,
+            219,
+            9148,
+            19805,
+            235,
+            177,
+            221,
+            128,
+            32632,
+            21949,
+            36149,
+            115,
+            40994,
+            33,
+            35,
+            33,
+            36,
+            33,
+            37,
+            33,
+            18614,
+            119,
+            186,
+            138,
+            248,
+        ],
     },
 }
 
@@ -119,9 +199,15 @@ def official_tiktoken(tmp_path_factory):
         return {name: tiktoken.get_encoding(name) for name in names}
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    ("gpt2", "gpt2"), ("gpt2", "r50k_base"), ("cl100k_base", "cl100k_base"), ("o200k_base", "o200k_base"),
-])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        ("gpt2", "gpt2"),
+        ("gpt2", "r50k_base"),
+        ("cl100k_base", "cl100k_base"),
+        ("o200k_base", "o200k_base"),
+    ],
+)
 def test_openai_encodings_match_tiktoken(official_tiktoken, ours, theirs):
     ref = official_tiktoken[theirs]
     tok = Z.get_tokenizer(ours)
@@ -169,10 +255,12 @@ def hf_smollm2():
     from transformers import AutoTokenizer
 
     hf = AutoTokenizer.from_pretrained(str(package_folder(SMOLLM2)), gguf_file=SMOLLM2.gguf_file)
-    hf.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    hf.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
     return hf
 
 
@@ -446,6 +534,13 @@ def test_loading_is_single_flight():
 
 def test_specs_describe_every_loader():
     assert [s.key for s in Z.TOKENIZERS] == [
-        "gpt2", "cl100k_base", "o200k_base", "llama3", "qwen3", "smollm2", "bert-wordpiece"]
+        "gpt2",
+        "cl100k_base",
+        "o200k_base",
+        "llama3",
+        "qwen3",
+        "smollm2",
+        "bert-wordpiece",
+    ]
     assert set(Z._LOADERS) == {s.key for s in Z.TOKENIZERS}
     assert [s.key for s in Z.TOKENIZERS if s.chat_template] == ["smollm2"]

@@ -1,15 +1,17 @@
 """Training tokenizers on the shipped corpus: vocabulary sizes, round trips, BPE merges with counts."""
+
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import pytest
 
-from backends.tokenizers import tokenization as T
-from backends.tokenizers import zoo as Z
-from backends.tokenizers import merges as M
-from backends.tokenizers import training as TT
 from backends.core.jobs import DONE, JobRunner
+from backends.tokenizers import merges as M
+from backends.tokenizers import tokenization as T
+from backends.tokenizers import training as TT
+from backends.tokenizers import zoo as Z
 
 CORPUS = TT.sample_corpus()
 LINES = [line for line in CORPUS.splitlines() if line.strip()]
@@ -93,7 +95,7 @@ def _naive_counts(words: Counter, merges) -> list[int]:
     for left, right in merges:
         pairs = Counter()
         for w, seq in seqs.items():
-            for pair in zip(seq, seq[1:]):
+            for pair in itertools.pairwise(seq):
                 pairs[pair] += words[w]
         counts.append(pairs[(left, right)])
         seqs = {w: M._merge_word(seq, left, right) for w, seq in seqs.items()}
@@ -110,7 +112,7 @@ def test_bpe_merges_are_in_order_with_counts():
     assert [m.count for m in trained.merges] == _naive_counts(words, merges[:40])
     counts = [m.count for m in trained.merges]
     assert counts == sorted(counts, reverse=True)  # greedy: each merge is the most frequent pair left
-    first = Counter(p for w, n in words.items() for p in zip(w, w[1:]) for _ in range(n))
+    first = Counter(p for w, n in words.items() for p in itertools.pairwise(w) for _ in range(n))
     assert counts[0] == max(first.values())
     whole = [m for m in trained.merges if "\\x" not in m.left + m.right]  # no character split in half
     assert whole and all(m.new == m.left + m.right for m in whole)
@@ -125,8 +127,8 @@ def test_merge_counts_on_a_tiny_example():
 
 
 def test_downloads_load_back():
-    from tokenizers import Tokenizer
     import sentencepiece as spm
+    from tokenizers import Tokenizer
 
     bpe = TT.train("bpe", CORPUS, 800)
     assert bpe.file_name == "tokenizer.json"

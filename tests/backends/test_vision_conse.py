@@ -1,5 +1,6 @@
 """The offline path on the real models and real photos: EfficientNet-Lite0 + MiniLM (ConSE),
 zero-shot labels, text search over the samples, and Grad-CAM."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -76,8 +77,9 @@ def test_gradcam_maps_are_normalised_and_non_constant(space):
     assert cam.heatmap.std() > 0.05
     # The ConSE score of a typed label is explained the same way, through the class probabilities.
     label = space.embed_texts(["cat"])[0]
-    conse = V.efficientnet_cam(space.classifier.model, image, label_vector=label,
-                               class_vectors=space.class_vectors, target="cat")
+    conse = V.efficientnet_cam(
+        space.classifier.model, image, label_vector=label, class_vectors=space.class_vectors, target="cat"
+    )
     assert conse.heatmap.std() > 0.05 and 0 < conse.score <= 1
     assert V.overlay(image, cam.heatmap).size == image.size
 

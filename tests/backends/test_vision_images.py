@@ -1,4 +1,5 @@
 """Bad and unusual image input: every case of the issue's list, built here from real encoders."""
+
 from __future__ import annotations
 
 import io
@@ -31,8 +32,12 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 def png_bomb(width=100_000, height=100_000) -> bytes:
     """A valid PNG header claiming 10 gigapixels, with a tiny compressed body (a decompression bomb)."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 1000))
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def test_a_text_file_renamed_to_jpg_is_named_as_not_an_image():
@@ -135,8 +140,14 @@ def test_uploads_mix_images_zips_and_broken_files_and_name_each_problem():
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as zf:
         zf.writestr("a/b.png", _encode(_photo(), "PNG"))
-    result = load_uploads([("one.png", _encode(_photo(), "PNG")), ("set.zip", inner.getvalue()),
-                           ("bad.zip", b"PK\x03\x04garbage"), ("x.jpg", b"nope")])
+    result = load_uploads(
+        [
+            ("one.png", _encode(_photo(), "PNG")),
+            ("set.zip", inner.getvalue()),
+            ("bad.zip", b"PK\x03\x04garbage"),
+            ("x.jpg", b"nope"),
+        ]
+    )
     assert [i.name for i in result.images] == ["one.png", "a/b.png"]
     assert [name for name, _ in result.skipped] == ["bad.zip", "x.jpg"]
     assert "not a readable zip" in result.skipped[0][1]

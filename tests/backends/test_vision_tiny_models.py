@@ -5,6 +5,7 @@ of a few thousand parameters, save them to a temporary folder, and load them thr
 registry's local-folder route and the shared cache. These tests check plumbing (shapes,
 processors, our calls, the page's flow), not quality: the models are random.
 """
+
 from __future__ import annotations
 
 import string
@@ -34,18 +35,33 @@ def build_tiny_clip(folder) -> str:
 
     tokenizer = _clip_tokenizer()
     config = CLIPConfig(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
-                         "num_attention_heads": 4, "max_position_embeddings": 64, "bos_token_id": 0, "eos_token_id": 1,
-                         "pad_token_id": 1},
-        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
-                           "num_attention_heads": 4},
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 64,
+            "bos_token_id": 0,
+            "eos_token_id": 1,
+            "pad_token_id": 1,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+        },
         projection_dim=16,
     )
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(folder, safe_serialization=True)
     processor = CLIPProcessor(
         image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        tokenizer=tokenizer)
+        tokenizer=tokenizer,
+    )
     processor.save_pretrained(folder)
     return str(folder)
 
@@ -64,18 +80,37 @@ def build_tiny_blip(folder, vqa: bool = False) -> str:
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
     vocab = {tok: i for i, tok in enumerate(specials + WORDS)}
     tokenizer = BertTokenizer(vocab=vocab, bos_token="[DEC]")
-    text = {"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
-                "num_attention_heads": 4, "encoder_hidden_size": 32, "max_position_embeddings": 64,
-                "bos_token_id": vocab["[DEC]"], "pad_token_id": 0, "sep_token_id": vocab["[SEP]"], "eos_token_id": vocab["[SEP]"]}
-    config = BlipConfig(text_config=text,
-                        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 37,
-                                           "num_hidden_layers": 2, "num_attention_heads": 4},
-                        projection_dim=16)
+    text = {
+        "vocab_size": len(vocab),
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "encoder_hidden_size": 32,
+        "max_position_embeddings": 64,
+        "bos_token_id": vocab["[DEC]"],
+        "pad_token_id": 0,
+        "sep_token_id": vocab["[SEP]"],
+        "eos_token_id": vocab["[SEP]"],
+    }
+    config = BlipConfig(
+        text_config=text,
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+        },
+        projection_dim=16,
+    )
     torch.manual_seed(0)
     cls = BlipForQuestionAnswering if vqa else BlipForConditionalGeneration
     cls(config).save_pretrained(folder, safe_serialization=True)
-    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}),
-                              tokenizer=tokenizer)
+    processor = BlipProcessor(
+        image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer
+    )
     processor.save_pretrained(folder)
     return str(folder)
 
@@ -83,8 +118,11 @@ def build_tiny_blip(folder, vqa: bool = False) -> str:
 @pytest.fixture(scope="module")
 def tiny_folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_vision")
-    return {"clip": build_tiny_clip(root / "clip"), "caption": build_tiny_blip(root / "caption"),
-            "vqa": build_tiny_blip(root / "vqa", vqa=True)}
+    return {
+        "clip": build_tiny_clip(root / "clip"),
+        "caption": build_tiny_blip(root / "caption"),
+        "vqa": build_tiny_blip(root / "vqa", vqa=True),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +164,7 @@ def test_plumbing_not_quality_tiny_clip_gradcam_and_search(tiny_folders, cache):
     space = ClipSpace(cache.get(tiny_folders["clip"], variant="clip"))
     cam = vit_cam(space, _photo(2, (64, 48)), "a cat")
     assert cam.heatmap.shape == (48, 64) and cam.grid.shape == (4, 4)
-    assert 0 <= cam.heatmap.min() and cam.heatmap.max() <= 1
+    assert cam.heatmap.min() >= 0 and cam.heatmap.max() <= 1
     gallery = build_gallery(space, [LoadedImage(f"p{i}", _photo(i)) for i in range(5)], batch_size=2)
     hits = search_text(space, gallery, "a dog", k=3)
     assert len(hits) == 3 and hits[0].score >= hits[1].score >= hits[2].score

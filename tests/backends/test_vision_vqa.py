@@ -3,6 +3,7 @@
 A short run here (one epoch on a quarter of the questions) must learn well above chance; the
 default run's >= 80% target is checked by bench/vision.py (it takes a few minutes on 2 cores).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,10 @@ from backends.vision.tiny_vqa import (
 @pytest.fixture(scope="module")
 def parts():
     torch.set_num_threads(1)
-    return (shared_cache().get(V.CLASSIFIER, variant="image-classifier"),
-            shared_cache().get(V.ENCODER, variant="sentence"))
+    return (
+        shared_cache().get(V.CLASSIFIER, variant="image-classifier"),
+        shared_cache().get(V.ENCODER, variant="sentence"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +55,12 @@ def test_a_short_run_learns_well_above_chance(features):
     data = load_easy_vqa()
     majority = np.bincount(data.test.answers).max() / len(data.test.answers)
     events = []
-    trained = train_vqa(features, data, VqaSettings(epochs=1, train_questions=10000),
-                        report=lambda p, kind, **row: events.append((kind, row)))
+    trained = train_vqa(
+        features,
+        data,
+        VqaSettings(epochs=1, train_questions=10000),
+        report=lambda p, kind, **row: events.append((kind, row)),
+    )
     assert majority < 0.4
     assert trained.test_accuracy > 0.6, trained.history
     losses = [row["loss"] for kind, row in events if kind == "step"]
@@ -65,8 +72,9 @@ def test_a_short_run_learns_well_above_chance(features):
 
 
 def test_the_background_job_reports_epochs_and_can_be_stopped(parts, features):
-    job = shared_runner().submit("test.vision.vqa", train_job, parts[0], parts[1],
-                                 VqaSettings(epochs=50, train_questions=2000))
+    job = shared_runner().submit(
+        "test.vision.vqa", train_job, parts[0], parts[1], VqaSettings(epochs=50, train_questions=2000)
+    )
     while not any(e.data.get("kind") == "epoch" for e in job.events_since(0)):
         assert job.wait(0.2) is False or job.status == "done", job.error
     job.stop()

@@ -1,6 +1,7 @@
 """Run in a fresh process by test_cold_start.py: eight threads start at the same instant, each
 as a session would on a cold server (app.py's warm-up first), then each takes a different
 first-use path. Prints one line per failure and, last, "errors: N"."""
+
 import threading
 import traceback
 
@@ -33,9 +34,8 @@ def peft_wrap():
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from backends.models.cache import shared_cache
-
     from backends.core.build_lock import MODEL_BUILD
+    from backends.models.cache import shared_cache
 
     base = shared_cache().get("all-minilm-l6-v2").model  # never ask the cache while holding the lock
     with MODEL_BUILD:  # as backends/lora does: peft builds new layers
@@ -89,7 +89,7 @@ def session(path):
 
         warm_imports()
         path()
-    except Exception:  # noqa: BLE001
+    except Exception:
         errors.append(f"{path.__name__}: {traceback.format_exc()}")
 
 

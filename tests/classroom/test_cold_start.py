@@ -1,4 +1,5 @@
 """A cold server: many sessions' first uses of the heavy libraries at the same instant."""
+
 import os
 import subprocess
 import sys
@@ -9,8 +10,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_eight_threads_hit_every_first_use_path_at_once_in_a_fresh_process():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, str(Path(__file__).with_name("cold_start_race.py"))], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("cold_start_race.py"))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "errors: 0", done.stdout[-5000:]
 

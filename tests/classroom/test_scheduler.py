@@ -1,4 +1,6 @@
 """The compute scheduler: first come first served, the bound held, cancel, slots given back."""
+
+import itertools
 import threading
 import time
 
@@ -35,7 +37,7 @@ def test_steps_start_in_arrival_order_and_the_bound_holds():
         thread = threading.Thread(target=step, args=(f"s{i}",))
         thread.start()
         threads.append(thread)
-        _wait_until(lambda: sched.state().running + sched.state().waiting == i + 1)
+        _wait_until(lambda queued=i + 1: sched.state().running + sched.state().waiting == queued)
     assert sched.state().running == 2 and sched.state().waiting == 4
     assert sched.position_of("s2") == 0 and sched.position_of("s5") == 3
     gate.set()
@@ -61,7 +63,7 @@ def test_two_sessions_decoding_at_once_take_turns_token_by_token():
         thread.start()
     for thread in threads:
         thread.join()
-    switches = sum(1 for x, y in zip(order, order[1:]) if x != y)
+    switches = sum(1 for x, y in itertools.pairwise(order) if x != y)
     assert sorted(order) == ["a"] * 5 + ["b"] * 5
     assert switches >= 7, f"one session held the slot for several steps: {order}"
 
@@ -75,10 +77,12 @@ def test_a_waiting_step_can_be_cancelled_and_its_place_is_freed():
             hold.wait(5)
 
     def waiter():
-        with waiting_context(owner="student", on_wait=lambda pos, eta: seen.append(pos), should_stop=stop.is_set):
-            with pytest.raises(Cancelled):
-                with sched.turn("decode"):
-                    pass
+        with (
+            waiting_context(owner="student", on_wait=lambda pos, eta: seen.append(pos), should_stop=stop.is_set),
+            pytest.raises(Cancelled),
+            sched.turn("decode"),
+        ):
+            pass
 
     first = threading.Thread(target=holder)
     first.start()
@@ -99,9 +103,8 @@ def test_a_waiting_step_can_be_cancelled_and_its_place_is_freed():
 
 def test_an_exception_inside_a_step_gives_the_slot_back():
     sched = ComputeScheduler(slots=1)
-    with pytest.raises(RuntimeError):
-        with sched.turn("x"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), sched.turn("x"):
+        raise RuntimeError("boom")
     assert sched.state().running == 0
     with sched.turn("y"):
         pass
@@ -109,9 +112,8 @@ def test_an_exception_inside_a_step_gives_the_slot_back():
 
 def test_nested_turns_are_free_and_a_full_queue_refuses_at_once():
     sched = ComputeScheduler(slots=1, max_waiting=1)
-    with sched.turn("outer"):
-        with sched.turn("inner"):  # same thread: no second slot, no deadlock
-            assert sched.state().running == 1
+    with sched.turn("outer"), sched.turn("inner"):  # same thread: no second slot, no deadlock
+        assert sched.state().running == 1
     hold = threading.Event()
 
     def busy(label):
@@ -123,9 +125,8 @@ def test_nested_turns_are_free_and_a_full_queue_refuses_at_once():
     _wait_until(lambda: sched.state().running == 1)
     threads[1].start()
     _wait_until(lambda: sched.state().waiting == 1)
-    with pytest.raises(QueueFull):
-        with sched.turn("c"):
-            pass
+    with pytest.raises(QueueFull), sched.turn("c"):
+        pass
     hold.set()
     for thread in threads:
         thread.join()

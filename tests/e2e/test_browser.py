@@ -1,4 +1,5 @@
 """Open every registered page from the navigation in a real browser."""
+
 import pytest
 
 from components.i18n import strings
@@ -18,7 +19,7 @@ def must_show(key: str) -> str:
 
 
 def must_show_state(key: str) -> str:
-    """"visible" unless the page's module says its element is only attached (a canvas table's cells)."""
+    """ "visible" unless the page's module says its element is only attached (a canvas table's cells)."""
     return getattr(page_checks(key), "BROWSER_MUST_SHOW_STATE", "visible")
 
 
@@ -167,8 +168,11 @@ def test_rag_indexes_a_real_upload_and_answers_with_its_sources(page, app_url):
     button.click()
     page.wait_for_timeout(1000)
     # The index button is disabled while the job runs and enabled again when the new collection is in.
-    page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => b.innerText.includes("
-                           f"{EN['rag.index']!r}) && !b.disabled)", timeout=180_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('button')].some(b => b.innerText.includes("
+        f"{EN['rag.index']!r}) && !b.disabled)",
+        timeout=180_000,
+    )
     wait_until_idle(page)
     shoot(page, "rag-documents")
     page.get_by_role("tab", name=EN["rag.tab.chat"]).click()

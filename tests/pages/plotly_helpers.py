@@ -1,4 +1,5 @@
 """Read the figures a page sent, as a user's browser would receive them."""
+
 import base64
 
 import numpy as np

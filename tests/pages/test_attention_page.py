@@ -1,4 +1,5 @@
 """The attention page on the real offline models: what it shows, and that the controls change it."""
+
 import numpy as np
 import pytest
 
@@ -123,4 +124,9 @@ def test_rollout_and_head_summary_are_shown(page):
     assert values(entropy.data[0].z).shape == (6, 12)
     table = page.dataframe[0].value
     assert len(table) == 72 and set(table["label"]) <= {
-        "same-token", "previous-token", "first-token / sink", "broad", "mixed"}
+        "same-token",
+        "previous-token",
+        "first-token / sink",
+        "broad",
+        "mixed",
+    }

@@ -3,6 +3,7 @@ columns, chart titles, axis titles and legends are all translated. Technical ter
 learners use in English (token, LoRA, top-p, model names...) may stay: ALLOWED lists them.
 
 Every tab of every page is opened (tabs are lazy: only the open one runs)."""
+
 import json
 import re
 
@@ -13,41 +14,263 @@ from components.page_registry import PAGES
 # Words that may stay in English in the Chinese UI: terms of the trade and names.
 ALLOWED = {
     # terms Chinese learners use as they are
-    "token", "tokens", "tokenizer", "tokenizers", "lora", "qlora", "top", "p", "k", "min", "typical", "embedding",
-    "embeddings", "softmax", "query", "key", "value", "bpe", "wordpiece", "unigram", "sentencepiece", "byte",
-    "level", "rope", "kv", "cache", "rag", "bm25", "faiss", "rrf", "mrr", "recall", "f1", "pdf", "json", "csv",
-    "jsonl", "txt", "md", "zip", "html", "png", "npz", "url", "api", "rest", "cpu", "gpu", "cuda", "mps", "auto",
-    "rollout", "logits", "logit", "prompt", "prompts", "transformer",
-    "transformers", "attention", "head", "heads", "alpha", "rank", "dropout", "batch", "epoch", "epochs",
-    "step", "steps", "loss", "adam", "adamw", "warmup", "cosine", "linear", "constant", "safetensors", "gguf",
-    "onnx", "int8", "int4", "fp32", "fp16", "bf16", "nf4", "perplexity", "distinct", "n", "gram", "ngram",
-    "chat", "template", "special", "unk", "cls", "sep", "pad", "mask", "bos", "eos", "eager", "sdpa", "dense",
-    "sparse", "hybrid", "cross", "encoder", "decoder", "causal", "lm", "mlp", "gelu", "relu", "ffn", "seed",
-    "utf", "ascii", "unicode", "emoji", "bits", "id", "ids", "dim", "d", "q", "v", "qk", "peft", "streamlit",
-    "python", "torch", "pytorch", "numpy", "plotly", "pip", "ok", "clip", "blip", "vqa", "conse", "grad",
-    "cam", "ocr", "tf", "idf", "macro", "micro", "precision", "gradio", "fastapi", "openai", "sse", "curl",
-    "langchain", "docker", "space", "spaces", "llm", "llms", "gpt", "nanogpt", "bigram", "char", "wikitext",
-    "t", "ollama", "vllm", "tgi", "qdrant", "bitsandbytes", "torchao", "onnxruntime", "llama", "cpp",
-    "kld", "ppl", "zero", "shot", "few", "instruction", "pareto", "x", "e", "i", "eval", "train", "vs", "tfidf",
-    "logistic", "regression", "probe", "fine", "tuning", "tune", "hugging", "face",
+    "token",
+    "tokens",
+    "tokenizer",
+    "tokenizers",
+    "lora",
+    "qlora",
+    "top",
+    "p",
+    "k",
+    "min",
+    "typical",
+    "embedding",
+    "embeddings",
+    "softmax",
+    "query",
+    "key",
+    "value",
+    "bpe",
+    "wordpiece",
+    "unigram",
+    "sentencepiece",
+    "byte",
+    "level",
+    "rope",
+    "kv",
+    "cache",
+    "rag",
+    "bm25",
+    "faiss",
+    "rrf",
+    "mrr",
+    "recall",
+    "f1",
+    "pdf",
+    "json",
+    "csv",
+    "jsonl",
+    "txt",
+    "md",
+    "zip",
+    "html",
+    "png",
+    "npz",
+    "url",
+    "api",
+    "rest",
+    "cpu",
+    "gpu",
+    "cuda",
+    "mps",
+    "auto",
+    "rollout",
+    "logits",
+    "logit",
+    "prompt",
+    "prompts",
+    "transformer",
+    "transformers",
+    "attention",
+    "head",
+    "heads",
+    "alpha",
+    "rank",
+    "dropout",
+    "batch",
+    "epoch",
+    "epochs",
+    "step",
+    "steps",
+    "loss",
+    "adam",
+    "adamw",
+    "warmup",
+    "cosine",
+    "linear",
+    "constant",
+    "safetensors",
+    "gguf",
+    "onnx",
+    "int8",
+    "int4",
+    "fp32",
+    "fp16",
+    "bf16",
+    "nf4",
+    "perplexity",
+    "distinct",
+    "n",
+    "gram",
+    "ngram",
+    "chat",
+    "template",
+    "special",
+    "unk",
+    "cls",
+    "sep",
+    "pad",
+    "mask",
+    "bos",
+    "eos",
+    "eager",
+    "sdpa",
+    "dense",
+    "sparse",
+    "hybrid",
+    "cross",
+    "encoder",
+    "decoder",
+    "causal",
+    "lm",
+    "mlp",
+    "gelu",
+    "relu",
+    "ffn",
+    "seed",
+    "utf",
+    "ascii",
+    "unicode",
+    "emoji",
+    "bits",
+    "id",
+    "ids",
+    "dim",
+    "d",
+    "q",
+    "v",
+    "qk",
+    "peft",
+    "streamlit",
+    "python",
+    "torch",
+    "pytorch",
+    "numpy",
+    "plotly",
+    "pip",
+    "ok",
+    "clip",
+    "blip",
+    "vqa",
+    "conse",
+    "grad",
+    "cam",
+    "ocr",
+    "tf",
+    "idf",
+    "macro",
+    "micro",
+    "precision",
+    "gradio",
+    "fastapi",
+    "openai",
+    "sse",
+    "curl",
+    "langchain",
+    "docker",
+    "space",
+    "spaces",
+    "llm",
+    "llms",
+    "gpt",
+    "nanogpt",
+    "bigram",
+    "char",
+    "wikitext",
+    "t",
+    "ollama",
+    "vllm",
+    "tgi",
+    "qdrant",
+    "bitsandbytes",
+    "torchao",
+    "onnxruntime",
+    "llama",
+    "cpp",
+    "kld",
+    "ppl",
+    "zero",
+    "shot",
+    "few",
+    "instruction",
+    "pareto",
+    "x",
+    "e",
+    "i",
+    "eval",
+    "train",
+    "vs",
+    "tfidf",
+    "logistic",
+    "regression",
+    "probe",
+    "fine",
+    "tuning",
+    "tune",
+    "hugging",
+    "face",
     # names of people, companies, models and languages
-    "qwen", "apple", "abnar", "zuidema", "vaswani", "su", "english", "language", "shakespeare", "meta", "google",
+    "qwen",
+    "apple",
+    "abnar",
+    "zuidema",
+    "vaswani",
+    "su",
+    "english",
+    "language",
+    "shakespeare",
+    "meta",
+    "google",
     # field names of the chat format, and the label of Streamlit's own Stop button
-    "role", "content", "user", "assistant", "system", "stop", "sink", "playground",
+    "role",
+    "content",
+    "user",
+    "assistant",
+    "system",
+    "stop",
+    "sink",
+    "playground",
     # more terms: parts of a LoRA run, RAG's pieces, and the fields of a training file
-    "adapter", "adapters", "chunk", "chunks", "response", "turns", "messages", "text", "endpoint", "endpoints",
-    "server-sent", "event", "sentiment", "open", "knowledge", "foundation", "karpathy", "preston", "parry",
-    "crowdflower", "scikit-learn", "gutenberg", "milton",
+    "adapter",
+    "adapters",
+    "chunk",
+    "chunks",
+    "response",
+    "turns",
+    "messages",
+    "text",
+    "endpoint",
+    "endpoints",
+    "server-sent",
+    "event",
+    "sentiment",
+    "open",
+    "knowledge",
+    "foundation",
+    "karpathy",
+    "preston",
+    "parry",
+    "crowdflower",
+    "scikit-learn",
+    "gutenberg",
+    "milton",
     # the fields of a GGUF Q4_K super-block, named as llama.cpp names them
-    "dmin", "sc",
+    "dmin",
+    "sc",
 }
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’_.-]*[A-Za-z0-9]|[A-Za-z]")
 
 
 def _is_name(word: str) -> bool:
     """Model ids, file names and code names: digits, underscores, inner capitals, all caps."""
-    return (any(c.isdigit() for c in word) or "_" in word or "." in word or word.isupper()
-            or any(c.isupper() for c in word[1:]))
+    return (
+        any(c.isdigit() for c in word)
+        or "_" in word
+        or "." in word
+        or word.isupper()
+        or any(c.isupper() for c in word[1:])
+    )
 
 
 def english_words(text: str) -> list[str]:
@@ -59,8 +282,14 @@ def english_words(text: str) -> list[str]:
     text = re.sub(r"[?&]\w+=\S*", " ", text)  # link parameters: ?present=1
     text = re.sub(r"[\w.-]+(?:/[\w.-]+)+", " ", text)  # hub ids and paths
     words = WORD.findall(text)
-    return [w for w in words if w.lower().strip("'’") not in ALLOWED and not _is_name(w) and len(w) > 1
-            and not all(part in ALLOWED for part in w.lower().split("-"))]
+    return [
+        w
+        for w in words
+        if w.lower().strip("'’") not in ALLOWED
+        and not _is_name(w)
+        and len(w) > 1
+        and not all(part in ALLOWED for part in w.lower().split("-"))
+    ]
 
 
 def is_english_sentence(text: str) -> bool:
@@ -88,8 +317,22 @@ def visible_texts(at) -> list[str]:
     for kind in ("title", "header", "subheader", "caption", "info", "warning", "error", "success"):
         texts += [str(e.value) for e in at.get(kind)]
     texts += [str(m.value) for m in at.markdown if "<span" not in str(m.value) and "<div" not in str(m.value)]
-    for kind in ("button", "selectbox", "multiselect", "radio", "slider", "select_slider", "number_input",
-                 "text_input", "text_area", "toggle", "checkbox", "chat_input", "date_input", "color_picker"):
+    for kind in (
+        "button",
+        "selectbox",
+        "multiselect",
+        "radio",
+        "slider",
+        "select_slider",
+        "number_input",
+        "text_input",
+        "text_area",
+        "toggle",
+        "checkbox",
+        "chat_input",
+        "date_input",
+        "color_picker",
+    ):
         for widget in at.get(kind):
             texts.append(str(getattr(widget, "label", "") or ""))
             texts.append(str(getattr(widget, "help", "") or ""))
@@ -113,8 +356,11 @@ def test_the_checker_flags_english_and_passes_chinese_with_terms():
 
 def _tab_key(at) -> str | None:
     labels = {t.label for t in at.get("tab")}
-    return next((k for k in list(at.session_state) if str(k).endswith(".tab")
-                 and at.session_state[k] in labels), None) if labels else None
+    return (
+        next((k for k in list(at.session_state) if str(k).endswith(".tab") and at.session_state[k] in labels), None)
+        if labels
+        else None
+    )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.key)

@@ -1,4 +1,5 @@
 """The classifier page on the real tweets and the offline MiniLM: arrival, a short fine-tune, bad input."""
+
 import time
 
 import numpy as np
@@ -95,11 +96,14 @@ def test_a_short_fine_tune_reaches_the_results_the_try_box_and_the_export(open_p
     assert any(d.proto.label.startswith("Download the classifier") for d in at.get("download_button"))
 
 
-@pytest.mark.parametrize("name, body, message", [
-    ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks like a binary file"),
-    ("one.csv", b"text,label\ngood,pos\nfine,pos\n", "only one label ('pos', 2 rows)"),
-    ("cols.csv", b"review,stars\nnice,5\nbad,1\n", "lacks a label column (found: review, stars)"),
-])
+@pytest.mark.parametrize(
+    "name, body, message",
+    [
+        ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks like a binary file"),
+        ("one.csv", b"text,label\ngood,pos\nfine,pos\n", "only one label ('pos', 2 rows)"),
+        ("cols.csv", b"review,stars\nnice,5\nbad,1\n", "lacks a label column (found: review, stars)"),
+    ],
+)
 def test_bad_uploads_are_explained_and_nothing_runs(open_page, name, body, message):
     at = open_page(CLASSIFIER)
     at.radio(key="classifier.source").set_value("upload").run()

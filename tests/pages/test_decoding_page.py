@@ -1,4 +1,5 @@
 """The decoding page on the offline SmolLM2: columns, reproducibility, inspection, export."""
+
 import json
 
 import pytest
@@ -64,7 +65,7 @@ def test_greedy_column_equals_model_generate(page):
 
     with torch.inference_mode():
         out = loaded.model.generate(torch.tensor([prompt_ids]), max_new_tokens=12, do_sample=False)
-    assert result["ids"] == out[0, len(prompt_ids):].tolist()
+    assert result["ids"] == out[0, len(prompt_ids) :].tolist()
 
 
 def test_beam_column_draws_its_tree(page):
@@ -113,8 +114,13 @@ def test_exported_run_is_valid_json_that_loads_back(page):
     page.button(key="dec.run").click().run()
     results = page.session_state["dec.results"]
     columns = page.session_state["dec.columns"]
-    record = dec.run_record("p", True, [results[c["id"]]["config"] for c in columns], 42,
-                            [dec.RunOutput(results[c["id"]]["ids"], results[c["id"]]["text"]) for c in columns])
+    record = dec.run_record(
+        "p",
+        True,
+        [results[c["id"]]["config"] for c in columns],
+        42,
+        [dec.RunOutput(results[c["id"]]["ids"], results[c["id"]]["text"]) for c in columns],
+    )
     back = dec.load_run(json.loads(json.dumps(record)))
     assert [c.strategy for c in back.configs] == ["greedy", "sample"]
     page.session_state["dec.tab"] = "Export / import"
@@ -125,8 +131,9 @@ def test_exported_run_is_valid_json_that_loads_back(page):
 
 def test_a_shared_link_reopens_the_same_view_and_follows_changes(open_page):
     cols = '[{"name":"hot","strategy":"sample","temperature":1.3},{"name":"plain"}]'
-    at = open_page(DECODING, query={"prompt": "Name three rivers.", "max_new": "7", "seed": "3", "chat": "0",
-                                    "cols": cols})
+    at = open_page(
+        DECODING, query={"prompt": "Name three rivers.", "max_new": "7", "seed": "3", "chat": "0", "cols": cols}
+    )
     assert not at.exception, [e.value for e in at.exception]
     assert at.text_area(key="dec.prompt").value == "Name three rivers."
     assert at.number_input(key="dec.max_new").value == 7 and at.number_input(key="dec.seed").value == 3

@@ -1,4 +1,5 @@
 """The "Try this" panel as a learner uses it: set the page up, predict, measure, and read the verdict."""
+
 import pytest
 
 from backends.experiments import EXPERIMENTS, find
@@ -9,8 +10,14 @@ PAGE = {p.key: p for p in PAGES}
 
 
 def panel_texts(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.success]
-                     + [w.value for w in at.warning] + [i.value for i in at.info] + [e.value for e in at.error])
+    return "\n".join(
+        [m.value for m in at.markdown]
+        + [c.value for c in at.caption]
+        + [s.value for s in at.success]
+        + [w.value for w in at.warning]
+        + [i.value for i in at.info]
+        + [e.value for e in at.error]
+    )
 
 
 def pick(at, page: str, experiment_id: str):
@@ -49,7 +56,9 @@ def test_tokenizers_a_wrong_prediction_is_corrected_in_chinese(open_page):
     at = pick(at, "tokenizers", "space")
     at.radio(key="exp.tokenizers.space.guess").set_value("same").run()
     at.button(key="exp.tokenizers.space.check").click().run()
-    assert [w.value for w in at.warning] == ["你预测的是“是，同一个 token id”，但测量结果是：不是，两个不同的 token id。"]
+    assert [w.value for w in at.warning] == [
+        "你预测的是“是，同一个 token id”，但测量结果是：不是，两个不同的 token id。"
+    ]
     assert "的 id 是 **" in panel_texts(at)
 
 
@@ -64,8 +73,9 @@ def test_lora_set_up_changes_the_plan_and_the_panel_states_the_ratio(open_page):
     at.radio(key="exp.lora.rank.guess").set_value("x4").run()
     at.button(key="exp.lora.rank.check").click().run()
     assert "rank 16: **921,600**" in panel_texts(at)
-    assert [w.value for w in at.warning] == [('You predicted "4 times as large", but the measurement says: '
-                                             "16 times as large.")]
+    assert [w.value for w in at.warning] == [
+        ('You predicted "4 times as large", but the measurement says: 16 times as large.')
+    ]
 
 
 def test_decoding_set_up_makes_the_experiments_columns(open_page):
@@ -98,4 +108,4 @@ def test_scratch_gpt_set_up_widens_the_model_the_plan_counts(open_page):
     large = find("scratch_gpt", "width").run().values["large"]
     assert any(c.value.startswith(f"{large} parameters") for c in at.caption), "the page's plan counts the same model"
     assert f"**{large}**" in panel_texts(at)
-    assert [i.value for i in at.info] [-1].startswith("The measurement says: 4.")
+    assert [i.value for i in at.info][-1].startswith("The measurement says: 4.")

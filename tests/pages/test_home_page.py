@@ -1,4 +1,5 @@
 """Home: the learning map from the page registry, what this machine has, and preparing SmolLM2."""
+
 import pytest
 
 from components.i18n import strings
@@ -22,7 +23,10 @@ def check_page(at):
     assert metrics["Device"] == "cpu"
     assert metrics["torch"].startswith("2.") and metrics["transformers"].startswith("5.")
     table = at.dataframe[0].value
-    assert list(table["Model"][:2]) == ["HuggingFaceTB/SmolLM2-135M-Instruct", "sentence-transformers/all-MiniLM-L6-v2"]
+    assert list(table["Model"][:2]) == [
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "sentence-transformers/all-MiniLM-L6-v2",
+    ]
     assert set(table["Installed"]) == {True}, "every embedded model's package is installed"
     assert set(table["Ready"]) <= {EN["home.ready"], EN["home.needs_prepare"]}
 

@@ -1,4 +1,5 @@
 """The LoRA trainer page on the real offline SmolLM2: a small run end to end, and bad input."""
+
 import io
 import json
 import time
@@ -40,8 +41,16 @@ def open_tab(at, label):
 
 def small_run(at):
     cfg = at.session_state["lora.cfg"]
-    cfg.update(max_steps=3, batch_size=2, max_length=64, eval_every=2, sample_every=0, warmup_steps=0,
-               learning_rate=3e-3, eval_fraction=0.05)
+    cfg.update(
+        max_steps=3,
+        batch_size=2,
+        max_length=64,
+        eval_every=2,
+        sample_every=0,
+        warmup_steps=0,
+        learning_rate=3e-3,
+        eval_fraction=0.05,
+    )
     open_tab(at, "3 · Train")
     at.button(key="lora.start").click().run()
     job = shared_runner().get(at.session_state["lora.job"])
@@ -147,8 +156,7 @@ def test_uploads_malformed_lines_and_foreign_adapters_get_clear_messages(page):
         zf.writestr("adapter_model.safetensors", b"")
     page.file_uploader(key="lora.adapter_upload").upload("gpt2-lora.zip", foreign.getvalue(), "application/zip")
     page.button(key="lora.adapter_load").click().run()
-    assert any("trained on 'gpt2'" in e.value and "HuggingFaceTB/SmolLM2-135M-Instruct" in e.value
-               for e in page.error)
+    assert any("trained on 'gpt2'" in e.value and "HuggingFaceTB/SmolLM2-135M-Instruct" in e.value for e in page.error)
     assert "lora.active" not in page.session_state
 
 

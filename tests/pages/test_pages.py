@@ -3,6 +3,7 @@
 A page declares its own checks in its test module (see tests/page_checks.py); they are
 discovered from the page registry, so adding a page edits no list here.
 """
+
 import pytest
 
 from backends.models.cache import shared_cache

@@ -1,4 +1,5 @@
 """The quantization page on the real offline SmolLM2: what a user sees on arrival, a two-variant run, bad input."""
+
 import json
 import time
 from dataclasses import asdict
@@ -41,8 +42,20 @@ def page(open_page):
 def small(open_page, **extra):
     """The page opened with short settings (set before its first run, as the widgets start from them)."""
     cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(BenchConfig()).items()}
-    cfg.update({"variants": ["fp32", "gguf-q8_0"], "ppl_tokens": 200, "window": 100, "stride": 50, "kld_tokens": 64,
-                "prefill_tokens": 16, "new_tokens": 5, "runs": 1, "keep": [], **extra})
+    cfg.update(
+        {
+            "variants": ["fp32", "gguf-q8_0"],
+            "ppl_tokens": 200,
+            "window": 100,
+            "stride": 50,
+            "kld_tokens": 64,
+            "prefill_tokens": 16,
+            "new_tokens": 5,
+            "runs": 1,
+            "keep": [],
+            **extra,
+        }
+    )
     return open_page(QUANT, **{"quantization.cfg": cfg})
 
 
@@ -72,8 +85,9 @@ def test_two_variants_fill_the_table_charts_and_texts(open_page):
     assert q8[EN["quantization.col.disk"]] < 0.3 * fp32[EN["quantization.col.disk"]]
     assert fp32[EN["quantization.col.decode"]] > 0 and fp32[EN["quantization.col.text"]].strip()
     size = figure_titled(page, EN["quantization.chart.size_ppl"])
-    assert sorted(values(size.data[0].x).round(1)) == sorted([q8[EN["quantization.col.disk"]],
-                                                              fp32[EN["quantization.col.disk"]]])
+    assert sorted(values(size.data[0].x).round(1)) == sorted(
+        [q8[EN["quantization.col.disk"]], fp32[EN["quantization.col.disk"]]]
+    )
     speed = figure_titled(page, EN["quantization.chart.speed"])
     assert list(speed.data[0].x) == ["fp32 (baseline)"], "GGUF speed needs llama.cpp: no bar"
     kept = page.session_state["quantization.kept"]
@@ -86,8 +100,9 @@ def test_two_variants_fill_the_table_charts_and_texts(open_page):
     assert [b["name"] for b in exported["benchmarks"]] == ["fp32", "gguf-q8_0"]
     page.session_state["quantization.tab"] = EN["quantization.tab.earlier"]
     page.run()
-    page.file_uploader(key="quantization.overlay_file").upload("run.json", json.dumps(exported).encode(),
-                                                               "application/json").run()
+    page.file_uploader(key="quantization.overlay_file").upload(
+        "run.json", json.dumps(exported).encode(), "application/json"
+    ).run()
     assert any("run.json" in c.value and "2 rows" in c.value for c in page.caption)
     page.file_uploader(key="quantization.overlay_file").set_value(("bad.json", b"[1, 2]", "application/json"))
     page.run()
@@ -112,7 +127,9 @@ def test_how_it_works_takes_a_real_matrix_apart(page):
     assert absmax["RMSE"].iloc[0] > absmax["RMSE"].iloc[-1], "per tensor loses more than groups of 32"
     figure_titled(page, EN["quantization.how.heatmap"])
     blocks = [d.value for d in page.dataframe if EN["quantization.how.col.code"] in d.value.columns]
-    assert len(blocks) == 2 and len(blocks[0]) == 32 and blocks[1][EN["quantization.how.col.code"]].between(0, 15).all()
+    assert (
+        len(blocks) == 2 and len(blocks[0]) == 32 and blocks[1][EN["quantization.how.col.code"]].between(0, 15).all()
+    )
     k_block = next(d.value for d in page.dataframe if EN["quantization.how.col.sc"] in d.value.columns)
     assert len(k_block) == 8 and k_block[EN["quantization.how.col.sc"]].between(0, 63).all()
     assert k_block[EN["quantization.how.col.m"]].between(0, 63).all() and (k_block["RMSE"] > 0).all()

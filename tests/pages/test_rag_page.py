@@ -1,4 +1,5 @@
 """The RAG page as a user meets it: the sample indexed on arrival, uploads, a cited answer, the glass box."""
+
 import json
 from pathlib import Path
 
@@ -26,7 +27,9 @@ BROWSER_MUST_SHOW_STATE = "attached"
 
 def check_page(at):
     """What the page must show when a user arrives (tests/pages/test_pages.py runs it in AppTest)."""
-    assert [tab.label for tab in at.tabs][:4] == [EN[f"rag.tab.{k}"] for k in ("documents", "chat", "retrieval", "evaluate")]
+    assert [tab.label for tab in at.tabs][:4] == [
+        EN[f"rag.tab.{k}"] for k in ("documents", "chat", "retrieval", "evaluate")
+    ]
     job = shared_runner().get(at.session_state["rag.index_job"])  # the sample is indexed on arrival
     assert job.wait(300) and job.error is None
     at.run()
@@ -75,16 +78,19 @@ def test_the_sample_is_indexed_on_arrival_and_inspected_by_page(page):
     assert title in texts(page)
     chunks = page.dataframe[1].value
     assert len(chunks) == len(collection.chunks) and set(chunks[EN["rag.col.page"]]) == {
-        c.page for c in collection.chunks}
+        c.page for c in collection.chunks
+    }
 
 
 def test_uploads_are_indexed_and_bad_files_explained_without_losing_the_others(page):
-    page.file_uploader(key="rag.uploads").set_value([
-        ("pdflatex-4-pages.pdf", (PDFS / "pdflatex-4-pages.pdf").read_bytes(), "application/pdf"),
-        ("locked.pdf", (PDFS / "libreoffice-writer-password.pdf").read_bytes(), "application/pdf"),
-        ("notes.pdf", b"just some text, not a PDF at all", "application/pdf"),
-        ("blank.txt", b"  \n\n  ", "text/plain"),
-    ]).run()
+    page.file_uploader(key="rag.uploads").set_value(
+        [
+            ("pdflatex-4-pages.pdf", (PDFS / "pdflatex-4-pages.pdf").read_bytes(), "application/pdf"),
+            ("locked.pdf", (PDFS / "libreoffice-writer-password.pdf").read_bytes(), "application/pdf"),
+            ("notes.pdf", b"just some text, not a PDF at all", "application/pdf"),
+            ("blank.txt", b"  \n\n  ", "text/plain"),
+        ]
+    ).run()
     page.button(key="rag.index_button").click().run()
     collection = wait_for_index(page)
     status = {r.doc: r.status for r in collection.reports}
@@ -119,7 +125,9 @@ def test_a_question_gets_an_answer_from_the_right_page_with_its_sources(page):
     assert any(m.value == turn.answer for m in page.markdown)
     # the extractive answer: a sentence of the sources, quoted with its citation and highlighted in its source
     found = turn.extractive
-    assert found.hit.chunk.page in pages and found.sentence in turn.hits[found.number - 1].chunk.text.replace("\n", " ")
+    assert found.hit.chunk.page in pages and found.sentence in turn.hits[found.number - 1].chunk.text.replace(
+        "\n", " "
+    )
     assert any(m.value == f"**{EN['rag.extractive']}** {found.span} [{found.number}]" for m in page.markdown)
     assert any(":orange-background[**" + found.sentence in m.value for m in page.markdown)
 
@@ -150,7 +158,8 @@ def test_two_sessions_never_see_each_others_documents(open_page):
     wait_for_index(alice)
     wait_for_index(bob)
     alice.file_uploader(key="rag.uploads").set_value(
-        ("alice.txt", b"Alice's private note: the vault code is 4417.", "text/plain")).run()
+        ("alice.txt", b"Alice's private note: the vault code is 4417.", "text/plain")
+    ).run()
     alice.button(key="rag.index_button").click().run()
     wait_for_index(alice)
     assert any(c.doc == "alice.txt" for c in alice.session_state["rag.collection"].chunks)
@@ -185,12 +194,15 @@ def test_bad_settings_and_a_malformed_evaluation_file_get_messages(page):
     assert not [b for b in page.button if b.key == "rag.index_button"], "no index button while the settings are wrong"
     open_tab(page, "evaluate")
     page.radio(key="rag.eval_source").set_value("upload").run()
-    page.file_uploader(key="rag.eval_file").set_value(("mine.csv", b"question,pages\nWhat is LoRA?,five\n", "text/csv"))
+    page.file_uploader(key="rag.eval_file").set_value(
+        ("mine.csv", b"question,pages\nWhat is LoRA?,five\n", "text/csv")
+    )
     page.run()
     error = "\n".join(e.value for e in page.error)
     assert "mine.csv" in error and "five" in error
     page.file_uploader(key="rag.eval_file").set_value(
-        ("mine.csv", b"question,pages\nWhat does LoRA freeze?,5\nWhat is perplexity?,8\n", "text/csv"))
+        ("mine.csv", b"question,pages\nWhat does LoRA freeze?,5\nWhat is perplexity?,8\n", "text/csv")
+    )
     page.run()
     summary = page.dataframe[0].value
     assert list(summary["questions"]) == [2, 2, 2] and (summary["recall@4"] == 1.0).all()

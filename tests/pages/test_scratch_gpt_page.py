@@ -1,5 +1,6 @@
 """The GPT-from-scratch page in AppTest: data on arrival, a real small run with its loss chart, inspection,
 export into a folder the other pages' picker loads, and bad uploads."""
+
 import math
 import time
 
@@ -51,9 +52,19 @@ def wait_for(at, job, seconds=240):
 
 
 def small_run(at, steps=60):
-    for key, value in {"n_layer": 1, "n_embd": 32, "n_head": 2, "block_size": 32, "max_iters": steps, "eval_interval": 30,
-                           "eval_iters": 4, "sample_interval": 30, "warmup_iters": 5, "lr_decay_iters": steps,
-                           "learning_rate": 3e-3}.items():
+    for key, value in {
+        "n_layer": 1,
+        "n_embd": 32,
+        "n_head": 2,
+        "block_size": 32,
+        "max_iters": steps,
+        "eval_interval": 30,
+        "eval_iters": 4,
+        "sample_interval": 30,
+        "warmup_iters": 5,
+        "lr_decay_iters": steps,
+        "learning_rate": 3e-3,
+    }.items():
         at.number_input(key=f"scratch_gpt.w.{key}").set_value(value)
     at.run()
     at.button(key="scratch_gpt.start").click().run()

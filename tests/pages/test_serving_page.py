@@ -1,4 +1,5 @@
 """The serving page: start the API server from the app, send real requests, read the raw answers."""
+
 import contextlib
 import io
 import json
@@ -80,13 +81,15 @@ def test_snippets_run_against_a_live_server_and_the_models_endpoint_lists_models
         code = snippets(url, "chat", body)["openai"]
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "snippet", "exec"), {})  # noqa: S102 - our own generated snippet
+            exec(compile(code, "snippet", "exec"), {})
         assert out.getvalue().startswith(in_app_greedy("Name a colour.", 5)[0])
         stream_code = snippets(url, "chat", request_body("chat", LM, "Name a colour.", 5, 0.0, stream=True))["openai"]
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(stream_code, "snippet", "exec"), {})  # noqa: S102
-        assert out.getvalue().startswith(in_app_greedy("Name a colour.", 5)[0]) and "completion_tokens" in out.getvalue()
+            exec(compile(stream_code, "snippet", "exec"), {})
+        assert (
+            out.getvalue().startswith(in_app_greedy("Name a colour.", 5)[0]) and "completion_tokens" in out.getvalue()
+        )
         for endpoint in ("completions", "embeddings", "models"):
             code = snippets(url, endpoint, request_body(endpoint, LM, "Hi"))
             assert code["curl"].startswith(f"curl {url}/v1/{endpoint}")

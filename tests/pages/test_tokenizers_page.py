@@ -1,4 +1,5 @@
 """The tokenizer explorer on the real offline tokenizers."""
+
 import pytest
 from streamlit.testing.v1 import AppTest
 

@@ -1,5 +1,6 @@
 """The vision page on the real offline models (ConSE = EfficientNet-Lite0 + MiniLM), tab by tab,
 plus the CLIP route on a tiny random model saved to a folder (plumbing, not quality)."""
+
 import time
 
 import pytest
@@ -134,8 +135,9 @@ def test_vqa_tab_blip_offline_explains_and_the_tiny_model_trains(page):
     at = open_tab(page, "vision.tab.vqa")
     assert at.info[0].value == EN["vision.vqa.none"]
     at.radio(key="vision.vqa.mode").set_value("blip").run()
-    assert any("Salesforce/blip-image-captioning-base" in e.value and "not available offline" in e.value
-               for e in at.error)
+    assert any(
+        "Salesforce/blip-image-captioning-base" in e.value and "not available offline" in e.value for e in at.error
+    )
     at.radio(key="vision.vqa.mode").set_value("tiny").run()
     at.number_input(key="vision.vqa.vqa.epochs" if False else "vision.vqa.epochs").set_value(1).run()
     at.button(key="vision.vqa.start").click().run()

@@ -6,32 +6,33 @@
 - model.py     the trainable part: image and question projections, fused, then an answer classifier
 - train.py     settings, the background training job (live loss/accuracy), asking a trained model
 """
+
 from backends.vision.tiny_vqa.data import (
-           EasyVqa,
-           VqaFeatures,
-           compute_features,
-           load_easy_vqa,
+    EasyVqa,
+    VqaFeatures,
+    compute_features,
+    load_easy_vqa,
 )
 from backends.vision.tiny_vqa.model import TinyVqa
 from backends.vision.tiny_vqa.train import (
-           TrainedVqa,
-           VqaSettings,
-           ask,
-           evaluate,
-           train_job,
-           train_vqa,
+    TrainedVqa,
+    VqaSettings,
+    ask,
+    evaluate,
+    train_job,
+    train_vqa,
 )
 
 __all__ = [
-           "EasyVqa",
-           "TinyVqa",
-           "TrainedVqa",
-           "VqaFeatures",
-           "VqaSettings",
-           "ask",
-           "compute_features",
-           "evaluate",
-           "load_easy_vqa",
-           "train_job",
-           "train_vqa",
+    "EasyVqa",
+    "TinyVqa",
+    "TrainedVqa",
+    "VqaFeatures",
+    "VqaSettings",
+    "ask",
+    "compute_features",
+    "evaluate",
+    "load_easy_vqa",
+    "train_job",
+    "train_vqa",
 ]

@@ -6,6 +6,7 @@ questions). Both encoders stay frozen, as BLIP's image encoder does when its tex
 The features are saved as .npy under the cache folder, keyed by a sha256 of the image files'
 bytes and the settings, so a second run (or another session) starts training at once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,8 +53,11 @@ def load_easy_vqa() -> EasyVqa:
         texts, said, ids = questions
         return Split(list(texts), np.array([index[a] for a in said]), np.array(ids), dict(paths))
 
-    return EasyVqa(answers, split(easy_vqa.get_train_questions(), easy_vqa.get_train_image_paths()),
-                   split(easy_vqa.get_test_questions(), easy_vqa.get_test_image_paths()))
+    return EasyVqa(
+        answers,
+        split(easy_vqa.get_train_questions(), easy_vqa.get_train_image_paths()),
+        split(easy_vqa.get_test_questions(), easy_vqa.get_test_image_paths()),
+    )
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def _image_features(model, paths: dict[int, str], size: int, batch: int, progres
     for start in range(0, len(ids), batch):
         if should_stop is not None and should_stop():
             raise InterruptedError("stopped while computing image features")
-        chunk = ids[start:start + batch]
+        chunk = ids[start : start + batch]
         images = [Image.open(paths[i]).convert("RGB") for i in chunk]
         out[chunk] = features_of(model, preprocess(images, size)).numpy()
         if progress is not None:
@@ -98,8 +102,15 @@ def _image_features(model, paths: dict[int, str], size: int, batch: int, progres
     return out
 
 
-def compute_features(classifier_model, encoder, data: EasyVqa, image_size: int = IMAGE_SIZE, batch: int = 100,
-                     progress=None, should_stop=None) -> VqaFeatures:
+def compute_features(
+    classifier_model,
+    encoder,
+    data: EasyVqa,
+    image_size: int = IMAGE_SIZE,
+    batch: int = 100,
+    progress=None,
+    should_stop=None,
+) -> VqaFeatures:
     """Frozen features of every easy-vqa image and question, from the disk cache when present.
 
     `progress(stage, done, total)` reports images; `should_stop()` is checked between batches.

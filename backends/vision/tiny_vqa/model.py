@@ -7,6 +7,7 @@
 The product lets the question pick which image features matter ("what color" vs "what shape"),
 a small cousin of BLIP's cross-attention from text to image.
 """
+
 from __future__ import annotations
 
 import torch

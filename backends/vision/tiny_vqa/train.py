@@ -5,6 +5,7 @@ reads) the frozen features, then trains on them, one scheduler turn per step, re
 `kind="features"` progress, `kind="step"` (loss) and `kind="epoch"` (train and test accuracy).
 A stopped run returns what it has learnt so far.
 """
+
 from __future__ import annotations
 
 import copy
@@ -36,8 +37,13 @@ class VqaSettings:
     image_size: int = IMAGE_SIZE
 
     def validate(self) -> VqaSettings:
-        checks = [("epochs", 1, 100), ("batch_size", 8, 4096), ("hidden", 8, 4096), ("train_questions", 0, 10**6),
-                  ("image_size", 32, 224)]
+        checks = [
+            ("epochs", 1, 100),
+            ("batch_size", 8, 4096),
+            ("hidden", 8, 4096),
+            ("train_questions", 0, 10**6),
+            ("image_size", 32, 224),
+        ]
         for name, low, high in checks:
             value = getattr(self, name)
             if not isinstance(value, int) or not low <= value <= high:
@@ -62,21 +68,28 @@ class TrainedVqa:
 def _tensors(features: VqaFeatures, split, images: np.ndarray, limit: int = 0):
     count = len(split.questions) if not limit else min(limit, len(split.questions))
     rows = features.question_rows(split.questions[:count])
-    return (torch.from_numpy(images[split.image_ids[:count]]), torch.from_numpy(features.question_vectors[rows]),
-            torch.from_numpy(split.answers[:count]).long())
+    return (
+        torch.from_numpy(images[split.image_ids[:count]]),
+        torch.from_numpy(features.question_vectors[rows]),
+        torch.from_numpy(split.answers[:count]).long(),
+    )
 
 
 def evaluate(model: TinyVqa, image: torch.Tensor, question: torch.Tensor, answers: torch.Tensor) -> float:
     model.eval()
     with shared_scheduler().turn("vision.vqa_eval"), torch.inference_mode():
-        hits = sum(int((model(image[s:s + 4096], question[s:s + 4096]).argmax(-1) == answers[s:s + 4096]).sum())
-                   for s in range(0, len(answers), 4096))
+        hits = sum(
+            int((model(image[s : s + 4096], question[s : s + 4096]).argmax(-1) == answers[s : s + 4096]).sum())
+            for s in range(0, len(answers), 4096)
+        )
     return hits / max(1, len(answers))
 
 
 @torch.inference_mode(False)  # the calling thread may be in inference mode: train with autograd anyway
 @torch.enable_grad()
-def train_vqa(features: VqaFeatures, data: EasyVqa, settings: VqaSettings, report=None, should_stop=None) -> TrainedVqa:
+def train_vqa(
+    features: VqaFeatures, data: EasyVqa, settings: VqaSettings, report=None, should_stop=None
+) -> TrainedVqa:
     settings.validate()
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(settings.seed)
@@ -98,7 +111,7 @@ def train_vqa(features: VqaFeatures, data: EasyVqa, settings: VqaSettings, repor
             if should_stop is not None and should_stop():
                 trained.stopped = True
                 break
-            batch = order[start:start + settings.batch_size]
+            batch = order[start : start + settings.batch_size]
             with shared_scheduler().turn("vision.vqa_train"):
                 loss = torch.nn.functional.cross_entropy(model(xi[batch], xq[batch]), y[batch])
                 optimizer.zero_grad()
@@ -109,8 +122,13 @@ def train_vqa(features: VqaFeatures, data: EasyVqa, settings: VqaSettings, repor
                 report(step / total, "step", step=step, epoch=epoch, loss=loss.item())
         if trained.stopped:
             break
-        row = {"epoch": epoch, "step": step, "loss": loss.item(),
-               "train_acc": evaluate(model, xi, xq, y), "test_acc": evaluate(model, ti, tq, ty)}
+        row = {
+            "epoch": epoch,
+            "step": step,
+            "loss": loss.item(),
+            "train_acc": evaluate(model, xi, xq, y),
+            "test_acc": evaluate(model, ti, tq, ty),
+        }
         trained.history.append(row)
         if report is not None:
             report(step / total, "epoch", **row)
@@ -133,8 +151,14 @@ def train_job(ctx, classifier, encoder, settings: VqaSettings) -> TrainedVqa:
             ctx.report(0.0, "features", kind="features", stage=stage, done=done, total=total)
 
         ctx.report(0.0, "features", kind="features", stage="start", done=0, total=1)
-        features = compute_features(classifier.model, encoder.model, data, settings.image_size,
-                                    progress=on_features, should_stop=lambda: ctx.stopped)
+        features = compute_features(
+            classifier.model,
+            encoder.model,
+            data,
+            settings.image_size,
+            progress=on_features,
+            should_stop=lambda: ctx.stopped,
+        )
 
         def on_step(progress, message, **row):
             ctx.report(progress, message, kind=message, **row)
