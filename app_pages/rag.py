@@ -2,30 +2,20 @@
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from backends.core.jobs import DONE, FAILED, shared_runner
 from backends.rag import pipeline
 from backends.rag.build import build_collection
 from backends.rag.citations import WEAK_COSINE
-from backends.rag.collection import (
-    Collection,
-    CollectionError,
-    collection_folder,
-    delete_collection,
-    saved_collections,
-)
-from backends.rag.evaluate import EvalSetError, load_eval_set, run_retrieval_eval
+from backends.rag.collection import Collection
 from backends.rag.generators import (
     GeneratorError,
     LocalGenerator,
     OpenAICompatibleGenerator,
 )
 from backends.rag.ingest import SUFFIXES
-from backends.rag.projection import project_2d
 from backends.rag.rerank import DEFAULT_RERANKER, rerank, reranker_available
-from backends.rag.stores import StoreError
 from backends.rag.types import INGEST_NEEDS_PASSWORD, METHODS, ChunkSettings
 from components import engine
 from components import rag as views
@@ -34,7 +24,6 @@ from components.guard import allow, queue_status
 from components.i18n import t
 from components.job_status import job_status, newly_finished
 from components.model_picker import load_or_explain, model_picker
-from components.show_code import show_code
 from components.sidebar import current_device
 
 P = "rag."
@@ -233,7 +222,7 @@ def documents_tab():
         views.reports_table(collection.reports, collection.chunks)
         with st.expander(t("rag.inspector"), expanded=True):
             views.chunk_inspector(collection)
-    save_and_open()
+    views.collections_panel(collection, store, store_url)
 
 
 def last_message(job) -> str:
@@ -246,42 +235,6 @@ def index_done(job):
         st.error(t("rag.index_failed", error=job.error))
     elif job.status != DONE:
         st.info(t("rag.index_stopped"))
-
-
-def save_and_open():
-    with st.expander(t("rag.collections")):
-        c1, c2 = st.columns(2)
-        name = c1.text_input(t("rag.save_name"), "my-documents", key=P + "save_name", persist_state="session")
-        if c1.button(t("rag.save"), disabled=collection is None, key=P + "save"):
-            try:
-                folder = collection.save(collection_folder(name))
-                st.success(t("rag.saved", folder=str(folder)))
-            except (CollectionError, OSError) as exc:
-                st.error(str(exc))
-        names = saved_collections()
-        chosen = c2.selectbox(
-            t("rag.open_saved"),
-            names,
-            key=P + "open_name",
-            placeholder=t("rag.none_saved"),
-            index=None,
-            persist_state="session",
-        )
-        b1, b2 = c2.columns(2)
-        if b1.button(t("rag.open"), disabled=chosen is None, key=P + "open"):
-            try:
-                st.session_state[P + "collection"] = Collection.load(
-                    collection_folder(chosen), current_device(), store, store_url
-                )
-                st.rerun()
-            except (CollectionError, StoreError) as exc:
-                st.error(t("rag.open_failed", name=chosen, error=str(exc)))
-        if b2.button(t("rag.delete"), disabled=chosen is None, key=P + "delete"):
-            try:
-                delete_collection(chosen)
-                st.rerun()
-            except CollectionError as exc:
-                st.error(str(exc))
 
 
 def search(question: str, how: str, k: int):
@@ -331,164 +284,29 @@ def chat_tab():
                 prompt_hits,
                 force_citation=force_citation,
             )
-        with st.chat_message("assistant"), queue_status():
-            if turn.query != turn.question:
-                st.caption(t("rag.rewritten", q=turn.query))
-            if turn.weak:
-                st.warning(t("rag.weak"))
-            views.extractive_answer(turn)
-            if turn.extractive is not None:
-                st.caption(t("rag.generated"))
-            if compare:
-                left, right = st.columns(2)
-                left.markdown("**" + t("rag.with_retrieval") + "**")
-                with left:
-                    text = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new, prefix=turn.prefix))
-                right.markdown("**" + t("rag.without_retrieval") + "**")
-                with right:
-                    baseline = st.write_stream(generator.stream(turn.baseline_messages, max_new_tokens=max_new))
-            else:
-                text = st.write_stream(generator.stream(turn.messages, max_new_tokens=max_new, prefix=turn.prefix))
-                baseline = None
+        answer, baseline = views.live_answer(turn, generator, compare, max_new)
     except GeneratorError as exc:
         st.error(str(exc))
         return
-    turns.append(
-        pipeline.finish_turn(turn, streamed_text(text), None if baseline is None else streamed_text(baseline))
-    )
+    turns.append(pipeline.finish_turn(turn, answer, baseline))
     st.rerun()
 
 
-def streamed_text(written) -> str:
-    """st.write_stream returns a str when every piece was text, else the list of pieces."""
-    return written if isinstance(written, str) else "".join(map(str, written))
-
-
 def retrieval_tab():
-    if collection is None:
-        st.info(t("rag.index_first"))
-        return
-    turns = st.session_state.get(P + "turns") or []
-    default = turns[-1].query if turns else ""
-    question = st.text_input(
-        t("rag.glass_question"),
-        default,
-        key=P + "glass_q",
-        placeholder=t("rag.glass_placeholder"),
-        persist_state="session",
-    )
-    if not question.strip():
-        st.caption(t("rag.glass_help"))
-        return
-    query = collection.query_embedding(question)
-    hits = collection.candidates_table(question, query_vec=query)
-    chosen = {h.chunk.id for h in collection.search(question, method=method, k=top_k, query_vec=query)}
-    st.caption(t("rag.glass_caption", n=len(hits), k=top_k, method=t("rag.method." + method)))
-    st.dataframe(
-        views.candidates_frame(hits, chosen),
-        hide_index=True,
-        key=P + "candidates",
-        column_config=views.candidates_columns(),
-    )
-    best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
-    if best is not None and best < weak_threshold:
-        st.warning(t("rag.weak_best", score=f"{best:.3f}", threshold=weak_threshold))
-    points, query_point = project_2d(collection.embeddings, query)
-    st.plotly_chart(views.projection_figure(points, query_point, collection.chunks, chosen), key=P + "map")
-    show_code(Collection.search)
-
-
-def eval_items():
-    source = st.radio(
-        t("rag.eval.source"),
-        ("sample", "upload"),
-        horizontal=True,
-        key=P + "eval_source",
-        format_func=lambda s: t("rag.eval.source." + s),
-        persist_state="session",
-    )
-    if source == "sample":
-        return load_eval_set(SAMPLE_EVAL.name, SAMPLE_EVAL.read_bytes())
-    file = st.file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file", max_upload_size=10)
-    if file is None:
-        st.caption(t("rag.eval.format"))
-        return None
-    return load_eval_set(file.name, file.getvalue())
+    views.retrieval_tab(collection, method, top_k, weak_threshold)
 
 
 def evaluate_tab():
-    if collection is None:
-        st.info(t("rag.index_first"))
-        return
-    try:
-        items = eval_items()
-    except EvalSetError as exc:
-        st.error(str(exc))
-        return
-    if not items:
-        return
-    k = st.slider("k", 1, 10, top_k, key=P + "eval_k", persist_state="session")
-    report = run_retrieval_eval(search, items, METHODS, k)
-    summary = pd.DataFrame(report.summary_rows())
-    # The backend's column names, shown in the page's language (the chart reads the backend's).
-    shown = {
-        "method": t("rag.eval.col.method"),
-        "found": t("rag.eval.col.found"),
-        "questions": t("rag.eval.col.questions"),
-    }
-    st.dataframe(summary.rename(columns=shown), hide_index=True, key=P + "eval_summary")
-    st.plotly_chart(views.eval_figure(summary, k), key=P + "eval_chart")
-    with st.expander(t("rag.eval.per_question")):
-        per_question = {
-            t("rag.eval.col.question"): report.questions,
-            t("rag.eval.col.pages"): [", ".join(map(str, i.pages)) for i in items],
-        }
-        for name, result in report.results.items():
-            per_question[f"{name} #"] = result.ranks
-        st.dataframe(pd.DataFrame(per_question), hide_index=True, key=P + "eval_rows")
-    answers_section(items, k)
-
-
-def answers_section(items, k):
-    st.markdown("**" + t("rag.eval.answers") + "**")
-    with_refs = [i for i in items if i.answer]
-    if not with_refs:
-        st.caption(t("rag.eval.no_refs"))
-        return
-    job = runner.get(st.session_state.get(P + "answer_job"))
-    if st.button(
-        t("rag.eval.run_answers", n=len(with_refs)), key=P + "answer_button", disabled=job is not None and not job.done
-    ):
-        generator, _ = make_generator()
-        if generator is not None:
-            job = runner.submit(
-                "rag-answers",
-                pipeline.answer_eval_job,
-                search,
-                generator,
-                with_refs,
-                method,
-                k,
-                min(max_new, 120),
-                collection.embed_texts,
-                prompt_hits,
-            )
-            st.session_state[P + "answer_job"] = job.id
-    job_status(
-        P + "answer_job", lambda j: t("rag.eval.answering", done=f"{(j.progress or 0) * 100:.0f}"), answers_done
+    views.evaluate_tab(
+        collection,
+        search,
+        make_generator,
+        SAMPLE_EVAL,
+        method=method,
+        top_k=top_k,
+        max_new=max_new,
+        prompt_hits=prompt_hits,
     )
-
-
-def answers_done(job):
-    if job.status != DONE:
-        st.error(job.error or job.status)
-        return
-    frame = pd.DataFrame(job.result)
-    c1, c2 = st.columns(2)
-    c1.metric(t("rag.eval.mean_f1"), f"{frame['token_f1'].mean():.3f}")
-    if "extractive_f1" in frame:
-        c2.metric(t("rag.eval.extractive_f1"), f"{frame['extractive_f1'].mean():.3f}")
-    st.dataframe(frame, hide_index=True, key=P + "answer_rows")
 
 
 tabs = st.tabs(

@@ -1,119 +1,28 @@
 """GPT from scratch: pick a text, train a small GPT written here in the background, climb the ladder of
 models, look inside the trained one, save it and export it for the other pages."""
 
-import io
-import zipfile
+import functools
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from backends.core.jobs import shared_runner
-from backends.scratch_gpt import (
-    BABY,
-    CORPORA,
-    GPT,
-    MAX_UPLOAD_BYTES,
-    POSITIONS,
-    RUNGS,
-    Checkpoint,
-    GPTConfig,
-    SubwordTokenizer,
-    TrainSettings,
-    decode_text_upload,
-    export_hf,
-    inspect_prompt,
-    ladder_job,
-    load,
-    load_corpus,
-    prepare,
-    runs_dir,
-    safe_name,
-    sample,
-    train_job,
-)
+from backends.scratch_gpt import CORPORA, GPT, MAX_UPLOAD_BYTES, inspect_prompt, sample, train_job
 from backends.scratch_gpt.attention import CausalSelfAttention
 from backends.scratch_gpt.positions import Rotary
 from components.attention import heatmap_figure
 from components.experiments import experiments_panel
 from components.i18n import t
-from components.job_status import newly_finished
-from components.model_picker import add_session_model
-from components.scratch_gpt import (
-    absorb_finished,
-    baselines,
-    ladder_figure,
-    live_view,
-    next_char_figure,
-    running_job,
-    runs,
-    start_run,
-)
+from components.scratch_gpt.charts import next_char_figure
+from components.scratch_gpt.config import settings, settings_dict, settings_editor
+from components.scratch_gpt.data import prepared_data, subword_choices, text_source
+from components.scratch_gpt.ladder import ladder_tab
+from components.scratch_gpt.saved import active_model, save_tab
+from components.scratch_gpt.train import absorb_finished, baselines, live_view, running_job, runs, start_run
 from components.show_code import show_code
 
 P = "scratch_gpt."
-if P + "cfg" not in st.session_state:
-    st.session_state[P + "cfg"] = {**BABY[0].to_dict(), **BABY[1].to_dict()}
-cfg = st.session_state[P + "cfg"]
-MODEL_KEYS = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "positions")
-
-
-def setting(name: str, widget, label: str, *args, **kwargs):
-    cfg[name] = widget(label, *args, value=cfg[name], key=P + "w." + name, **kwargs)
-    return cfg[name]
-
-
-def settings() -> tuple[GPTConfig, TrainSettings]:
-    """The widgets' values as the backend's configs; ValueError quotes a bad one."""
-    model = GPTConfig(**{k: cfg[k] for k in MODEL_KEYS})
-    train = TrainSettings(**{k: cfg[k] for k in TrainSettings().to_dict()})
-    return model, train
-
-
-def text_source() -> tuple[str | None, str, str | None]:
-    """(text, name, problem) of this session's chosen corpus."""
-    source = st.session_state.get(P + "corpus", "shakespeare")
-    if source != "upload":
-        return load_corpus(source), source, None
-    upload = st.session_state.get(P + "upload")
-    if upload is None:
-        return None, "upload", t("scratch_gpt.data.upload_first")
-    cached = st.session_state.get(P + "decoded")
-    if cached is None or cached[0] != upload.file_id:
-        try:
-            text, note = decode_text_upload(upload.name, upload.getvalue())
-            cached = (upload.file_id, text, note, None)
-        except ValueError as exc:
-            cached = (upload.file_id, None, None, str(exc))
-        st.session_state[P + "decoded"] = cached
-    if cached[2]:
-        st.caption(cached[2])
-    return cached[1], upload.name, cached[3]
-
-
-def subword_choices() -> dict:
-    """Tokenizers this session trained on the Tokenizers page that a GPT can use (the `tokenizers` JSON ones)."""
-    trained = st.session_state.get("tok.trained", {})
-    return {key: r for key, r in trained.items() if r.file_name.endswith(".json")}
-
-
-def chosen_tokenizer():
-    choice = st.session_state.get(P + "tokenizer", "char")
-    found = subword_choices().get(choice)
-    if found is None:
-        return None
-    return SubwordTokenizer(found.tok.label, found.data.decode("utf-8"))
-
-
-def prepared_data(text: str, name: str):
-    choice = st.session_state.get(P + "tokenizer", "char")
-    key = (name, len(text), hash(text), int(cfg["block_size"]), choice)
-    kept = st.session_state.get(P + "prepared")
-    if kept is None or kept[0] != key:
-        kept = (key, prepare(name, text, int(cfg["block_size"]), tokenizer=chosen_tokenizer()))
-        st.session_state[P + "prepared"] = kept
-    return kept[1]
+cfg = settings_dict()
 
 
 st.title(t("page.scratch_gpt.title"))
@@ -156,7 +65,7 @@ text, name, problem = text_source()
 prepared = None
 if text is not None:
     try:
-        prepared = prepared_data(text, name)
+        prepared = prepared_data(text, name, int(cfg["block_size"]))
     except ValueError as exc:
         problem = str(exc)
 with c2:
@@ -206,38 +115,7 @@ tabs = st.tabs(
 
 
 def train_tab():
-    with st.expander(t("scratch_gpt.cfg.title"), expanded=not runs()):
-        a, b, c = st.columns(3)
-        with a:
-            st.markdown(t("scratch_gpt.cfg.model"))
-            setting("n_layer", st.number_input, t("scratch_gpt.cfg.n_layer"), 1, 12)
-            setting("n_head", st.number_input, t("scratch_gpt.cfg.n_head"), 1, 16)
-            setting("n_embd", st.number_input, t("scratch_gpt.cfg.n_embd"), 8, 512, step=8)
-            setting("block_size", st.number_input, t("scratch_gpt.cfg.block_size"), 8, 512, step=8)
-            cfg["positions"] = st.selectbox(
-                t("scratch_gpt.cfg.positions"),
-                POSITIONS,
-                key=P + "w.positions",
-                index=POSITIONS.index(cfg["positions"]),
-                format_func=lambda p: t(f"scratch_gpt.pos.{p}"),
-                persist_state="session",
-            )
-            setting("dropout", st.slider, t("scratch_gpt.cfg.dropout"), 0.0, 0.5, step=0.05)
-        with b:
-            st.markdown(t("scratch_gpt.cfg.training"))
-            setting("max_iters", st.number_input, t("scratch_gpt.cfg.max_iters"), 1, 100_000, step=100)
-            setting("batch_size", st.number_input, t("scratch_gpt.cfg.batch_size"), 1, 512)
-            setting("learning_rate", st.number_input, t("scratch_gpt.cfg.lr"), 1e-5, 1.0, format="%.5f", step=1e-4)
-            setting("min_lr", st.number_input, t("scratch_gpt.cfg.min_lr"), 0.0, 1.0, format="%.5f", step=1e-5)
-            setting("warmup_iters", st.number_input, t("scratch_gpt.cfg.warmup"), 0, 100_000)
-            setting("lr_decay_iters", st.number_input, t("scratch_gpt.cfg.decay"), 0, 100_000)
-        with c:
-            st.markdown(t("scratch_gpt.cfg.watch"))
-            setting("eval_interval", st.number_input, t("scratch_gpt.cfg.eval_interval"), 0, 100_000)
-            setting("eval_iters", st.number_input, t("scratch_gpt.cfg.eval_iters"), 1, 1000)
-            setting("sample_interval", st.number_input, t("scratch_gpt.cfg.sample_interval"), 0, 100_000)
-            setting("temperature", st.slider, t("scratch_gpt.cfg.temperature"), 0.1, 2.0, step=0.1)
-            setting("seed", st.number_input, t("scratch_gpt.cfg.seed"), 0, 2**31 - 1)
+    settings_editor(expanded=not runs())
     try:
         config, train = settings()
         config = replace(config, vocab_size=prepared.tokenizer.vocab_size)
@@ -290,88 +168,6 @@ def train_tab():
             for r in runs()
         ]
         st.dataframe(pd.DataFrame(table), hide_index=True, key=P + "runs_table")
-
-
-def ladder_tab():
-    st.markdown(t("scratch_gpt.ladder.intro"))
-    steps = st.number_input(
-        t("scratch_gpt.ladder.steps"), 10, 5000, 300, step=50, key=P + "ladder_steps", persist_state="session"
-    )
-    job = shared_runner().get(st.session_state.get(P + "ladder_job"))
-    if st.button(t("scratch_gpt.ladder.start"), key=P + "ladder_start", disabled=job is not None and not job.done):
-        try:
-            config, train = settings()
-        except ValueError as exc:
-            st.error(t("scratch_gpt.cfg.invalid", error=str(exc)))
-            return
-        job = shared_runner().submit("scratch_gpt-ladder", ladder_job, prepared, config, train, int(steps), RUNGS)
-        st.session_state[P + "ladder_job"] = job.id
-        st.rerun()
-
-    @st.fragment(run_every=1.0 if job is not None and not job.done else None)
-    def ladder_panel():
-        current = shared_runner().get(st.session_state.get(P + "ladder_job"))
-        if current is not None and newly_finished(P + "ladder_job") is not None:
-            st.session_state[P + "ladder"] = {
-                "results": current.result or [],
-                "corpus": prepared.name,
-                "steps": int(steps),
-                "error": current.error,
-            }
-            st.rerun(scope="app")
-        if current is not None and not current.done:
-            st.progress(
-                current.progress or 0.0, text=current.events_since(0)[-1].message if current.events_since(0) else "…"
-            )
-            if st.button(t("scratch_gpt.train.stop"), key=P + "ladder_stop"):
-                current.stop()
-        done = st.session_state.get(P + "ladder")
-        if done and done["error"]:
-            st.error(t("scratch_gpt.train.failed", error=done["error"]))
-        if done and done["results"]:
-            st.plotly_chart(ladder_figure(done["results"]), key=P + "ladder_chart")
-            st.dataframe(
-                pd.DataFrame(
-                    [
-                        {
-                            t("scratch_gpt.col.model"): t(f"scratch_gpt.rung.{r['rung']}"),
-                            t("scratch_gpt.col.params"): r["params"],
-                            t("scratch_gpt.col.val"): round(r["val_loss"], 4),
-                            t("scratch_gpt.col.seconds"): round(r["seconds"], 1),
-                        }
-                        for r in done["results"]
-                    ]
-                ),
-                hide_index=True,
-                key=P + "ladder_table",
-            )
-            st.caption(
-                t(
-                    "scratch_gpt.ladder.note",
-                    steps=done["steps"],
-                    corpus=done["corpus"],
-                    unigram=f"{prepared.unigram_loss():.3f}",
-                )
-            )
-
-    ladder_panel()
-
-
-def active_model():
-    active = st.session_state.get(P + "model")
-    if active is None:
-        st.info(t("scratch_gpt.inspect.none"))
-        return None, None
-    ckpt = active["checkpoint"]
-    st.caption(
-        t(
-            "scratch_gpt.inspect.which",
-            label=active["label"],
-            positions=t(f"scratch_gpt.pos.{ckpt.config.positions}"),
-            params=f"{ckpt.model.num_params():,}",
-        )
-    )
-    return ckpt.model, ckpt.tokenizer
 
 
 def inspect_tab():
@@ -443,69 +239,14 @@ def inspect_tab():
         st.code(st.session_state[P + "generated"], language=None, wrap_lines=True)
 
 
-def save_tab():
-    model, tok = active_model()
-    saved = sorted(p.name for p in runs_dir().iterdir() if (p / "scratch_gpt.json").is_file())
-    if model is not None:
-        run_name = st.text_input(
-            t("scratch_gpt.save.name"),
-            f"shakespeare-{model.config.positions}"
-            if prepared.name == "shakespeare"
-            else f"{prepared.name}-{model.config.positions}"[:40],
-            key=P + "save_name",
-            persist_state="session",
-        )
-        if st.button(t("scratch_gpt.save.go"), key=P + "save", type="primary", icon=":material/save:"):
-            try:
-                folder = export_hf(model, tok, runs_dir() / safe_name(run_name), {"corpus": prepared.name})
-                st.session_state[P + "exported"] = str(folder)
-                add_session_model(f"scratch_gpt/{Path(folder).name}", str(folder))
-            except (ValueError, OSError) as exc:
-                st.error(t("scratch_gpt.save.failed", name=run_name, error=str(exc)))
-    exported = st.session_state.get(P + "exported")
-    if exported:
-        st.success(t("scratch_gpt.save.done"))
-        st.code(exported, language=None)
-        st.caption(t("scratch_gpt.save.picker", name=f"scratch_gpt/{Path(exported).name}"))
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            for f in sorted(Path(exported).iterdir()):
-                zf.write(f, f"{Path(exported).name}/{f.name}")
-        st.download_button(
-            t("scratch_gpt.save.download"),
-            buffer.getvalue(),
-            file_name=Path(exported).name + ".zip",
-            mime="application/zip",
-            key=P + "download",
-        )
-    if saved:
-        st.divider()
-        pick = st.selectbox(
-            t("scratch_gpt.save.load"),
-            saved,
-            key=P + "load_pick",
-            format_func=lambda n: f"scratch_gpt/{n}",
-            persist_state="session",
-        )
-        if st.button(t("scratch_gpt.save.load_go"), key=P + "load"):
-            try:
-                loaded, loaded_tok, meta = load(runs_dir() / pick)
-            except (ValueError, OSError) as exc:
-                st.error(t("scratch_gpt.save.load_failed", name=pick, error=str(exc)))
-            else:
-                ckpt = Checkpoint(
-                    loaded.config, TrainSettings(), loaded_tok, meta.get("corpus", pick), loaded, {}, None
-                )
-                st.session_state[P + "model"] = {"checkpoint": ckpt, "label": pick, "source": "loaded"}
-                st.rerun()
-
-
 def code_tab():
     st.markdown(t("scratch_gpt.code.intro"))
     show_code(CausalSelfAttention.forward, Rotary.forward, train_job, expanded=True)
 
 
-for tab, body in zip(tabs, (train_tab, ladder_tab, inspect_tab, save_tab, code_tab)):
+ladder = functools.partial(ladder_tab, prepared)
+save = functools.partial(save_tab, prepared)
+for tab, body in zip(tabs, (train_tab, ladder, inspect_tab, save, code_tab)):
     if tab.open:
         with tab:
             body()

@@ -13,7 +13,7 @@ content-hash cache, and hybrid retrieval latency at 100k chunks.
   them) with random unit vectors; each query runs the real path: query embedding, FAISS,
   BM25, fusion, Hits.
 
-- Answers (issue 16): the sample's 15 questions, hybrid top 4 over 500-character chunks (the page's
+- Answers: the sample's 15 questions, hybrid top 4 over 500-character chunks (the page's
   defaults). Extractive = backends/rag/extractive.py's answer span; generative = SmolLM2-135M-Instruct,
   greedy, with the first 2 passages and the answer begun with "According to [n]," (citation forcing,
   [n] = the extractive answer's passage: the page's default; "generative_f1"), and without forcing

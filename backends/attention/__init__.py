@@ -15,6 +15,8 @@ Models come from the shared cache and are shared by every session: nothing here
 modifies them (no hooks of our own, no training mode, no weight or config edits).
 They must be loaded with `variant="eager"`: the fused attention kernels never
 materialise the attention matrix.
+
+Notes (how it works, what is left out, measured figures): docs/attention.md.
 """
 
 from backends.attention.forward import (

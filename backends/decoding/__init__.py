@@ -21,6 +21,8 @@ and tested against a brute-force version.
 Models come from the shared cache and are shared by all sessions: nothing here modifies
 them (no training mode, no hooks, no config or generation_config edits). Every loop keeps
 its own KV cache (`DynamicCache`), so one token costs one forward pass of one position.
+
+Notes (how it works, what is left out, measured figures): docs/decoding.md.
 """
 
 from backends.decoding.beam_search import (

@@ -13,6 +13,8 @@ predicts, each measured on the real offline models through the topic packages' p
 The outcome is always read off the measured numbers, never written down: tests/backends/
 test_experiments.py runs every experiment and asserts its stated observation holds, so the
 panel cannot teach what the app does not show.
+
+Notes (how it works, what is left out, measured figures): docs/experiments.md.
 """
 
 from backends.experiments import attention, decoding, lora, rag, scratch_gpt, tokenizers

@@ -1,5 +1,8 @@
 """LoRA fine-tuning: data (data.py), settings and plan (config.py), the training job (train.py),
-and adapters: save, load, compare, merge (adapters.py)."""
+and adapters: save, load, compare, merge (adapters.py).
+
+Notes (how it works, what is left out, measured figures): docs/lora.md.
+"""
 
 # The public API other topics use (backends.experiments): settings, the plan of what trains, a LoRA copy.
 from backends.lora.config import LoraSettings, plan

@@ -14,6 +14,8 @@ One file per format or library, in the spirit of peft's tuners:
   measure.py           perplexity over strided windows, KLD and top-1 against fp32, speed, RSS
   run.py               the benchmark as a background job (BenchConfig -> BenchReport)
   report.py            the report as JSON (optimum-benchmark's field names) and back
+
+Notes (how it works, what is left out, measured figures): docs/quantization.md.
 """
 
 from backends.quantization.catalog import SPECS, availability, snippet, spec

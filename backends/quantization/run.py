@@ -35,7 +35,7 @@ class BenchConfig:
         "gguf-q8_0",
         "gguf-q4_0",
     )
-    ppl_tokens: int = 5_120  # the held-out slice scored by every variant (5 windows of 1024; see DEVELOPERS)
+    ppl_tokens: int = 5_120  # the held-out slice scored by every variant (5 windows of 1024; docs/quantization.md)
     window: int = 1024
     stride: int = 1024  # = window: every token computed once (a smaller stride gives tokens more context, at a cost)
     kld_tokens: int = 1024  # fp32's full distributions are kept for this many scored tokens

@@ -3,6 +3,10 @@
 ingest (file bytes -> page passages) -> chunking (passages -> chunks with page
 numbers) -> index (dense FAISS + sparse BM25, fused) -> answer (prompt with the
 retrieved chunks -> cited answer) -> evaluate (recall@k, MRR, token-F1).
+
+Ingest is four files: ingest.py (checks a file, reads PDFs page by page and text files; callers
+import from it), image_ingest.py (images and scanned pages read by OCR), passage_text.py (text
+cleanup, running headers and footers left out), ingest_report.py (one file's IngestReport).
 """
 
 # The public API other topics use (backends.experiments): the sample's collection, one answer with and

@@ -8,20 +8,23 @@ passages of their own kind. Nothing is lost silently: a file that ends with no p
 is never "ok", and every report says what was kept and what was not. Bad input never
 raises: it comes back as an IngestReport whose status and message say what was wrong
 and what to do, so the other files of the same upload are still indexed.
+
+This module checks a file, reads PDFs and text files, and hands images to image_ingest.py;
+passage_text.py cleans the text and ingest_report.py builds the report.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import re
-import unicodedata
 from collections.abc import Callable
 from pathlib import PurePath
 
 from backends.rag import pdf_parts
-from backends.rag.ocr import OcrError, ocr_image
+from backends.rag.image_ingest import ingest_image, ocr_passage
+from backends.rag.ingest_report import ingest_report
+from backends.rag.passage_text import clean_text, meaningful, strip_running_lines
 from backends.rag.text_encoding import decode_text
 from backends.rag.types import (
     INGEST_ERROR,
@@ -30,52 +33,31 @@ from backends.rag.types import (
     INGEST_OK,
     KIND_ANNOTATION,
     KIND_FORM,
-    KIND_OCR,
-    KIND_TEXT,
     IngestReport,
     Passage,
 )
+
+# clean_text and strip_running_lines live in passage_text.py; callers still import them from here.
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_BYTES",
+    "MAX_PAGES",
+    "SUFFIXES",
+    "TEXT_SUFFIXES",
+    "clean_text",
+    "ingest_file",
+    "strip_running_lines",
+]
 
 MAX_BYTES = 50 * 2**20
 MAX_PAGES = 500
 TEXT_SUFFIXES = (".txt", ".md")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 SUFFIXES = (".pdf", *TEXT_SUFFIXES, *IMAGE_SUFFIXES)
-_HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
-_SPACES = re.compile(r"[ \t\u00a0]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n:,} bytes"
-
-
-def clean_text(text: str, keep_replacement: bool = False) -> str:
-    """NFKC (ligatures such as 'ﬁ' become 'fi'), words hyphenated across a line break joined
-    again, runs of spaces collapsed. NULs become the placeholder □ (page_text resolves them
-    first; a NUL here has no font to tell what it was). U+FFFD from a PDF's text layer is
-    dropped; keep_replacement keeps it (a text file's undecodable bytes stay visible)."""
-    text = unicodedata.normalize("NFKC", text or "").replace("\x00", pdf_parts.PLACEHOLDER)
-    if not keep_replacement:
-        text = text.replace("\ufffd", "")
-    text = _HYPHEN_BREAK.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-
-
-def _meaningful(text: str) -> int:
-    return sum(ch.isalnum() for ch in text)
-
-
-def _report(name, status, message, data, passages=(), pages=0) -> IngestReport:
-    return IngestReport(
-        doc=name,
-        status=status,
-        message=message,
-        pages=pages,
-        passages=list(passages),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
 
 
 def ingest_file(
@@ -99,16 +81,16 @@ def ingest_file(
     data = bytes(data or b"")
     suffix = PurePath(name).suffix.lower()
     if suffix not in SUFFIXES:
-        return _report(
+        return ingest_report(
             name,
             INGEST_ERROR,
             f"{name!r}: unsupported file type {suffix or '(no extension)'!r}; upload {', '.join(SUFFIXES)} files.",
             data,
         )
     if not data:
-        return _report(name, INGEST_ERROR, f"{name!r} is empty (0 bytes): upload it again.", data)
+        return ingest_report(name, INGEST_ERROR, f"{name!r} is empty (0 bytes): upload it again.", data)
     if len(data) > max_bytes:
-        return _report(
+        return ingest_report(
             name,
             INGEST_ERROR,
             f"{name!r} is {_mb(len(data))}, over the {_mb(max_bytes)} limit: "
@@ -118,11 +100,11 @@ def ingest_file(
     if suffix in TEXT_SUFFIXES:
         return _ingest_text(name, data)
     if suffix in IMAGE_SUFFIXES:
-        return _ingest_image(name, data, ocr, on_ocr)
+        return ingest_image(name, data, ocr, on_ocr)
     try:
         return _ingest_pdf(name, data, password, max_pages, on_page, ocr, on_ocr)
     except Exception as exc:  # pypdf raises many kinds on damaged files; the report carries it
-        return _report(
+        return ingest_report(
             name,
             INGEST_ERROR,
             f"{name!r} could not be read as a PDF{_truncation_hint(data)}: {type(exc).__name__}: {exc}",
@@ -130,120 +112,16 @@ def ingest_file(
         )
 
 
-_NUMBERS = re.compile(r"\d+")
-EDGE_LINES = 2  # how many lines at the top and at the bottom of a page can be a header or footer
-
-
-def _line_key(line: str) -> str:
-    return _NUMBERS.sub("#", " ".join(line.lower().split()))
-
-
-def strip_running_lines(passages: list[Passage], share: float = 0.6, min_pages: int = 3) -> tuple[list[Passage], int]:
-    """Remove running headers and footers: the same line (page numbers aside) at the top or bottom of most pages.
-
-    They would repeat in every chunk, make unrelated chunks look alike to the retriever, and a
-    small model given several chunks tends to answer by repeating them. Returns the new
-    passages and how many lines were removed.
-    """
-    if sum(p.kind == KIND_TEXT for p in passages) < min_pages:
-        return passages, 0
-
-    def edges(text: str) -> list[int]:
-        kept = [i for i, line in enumerate(text.splitlines()) if line.strip()]
-        return sorted(set(kept[:EDGE_LINES] + kept[-EDGE_LINES:]))
-
-    counts: dict[str, int] = {}
-    for passage in (p for p in passages if p.kind == KIND_TEXT):
-        lines = passage.text.splitlines()
-        for key in {_line_key(lines[i]) for i in edges(passage.text)}:
-            counts[key] = counts.get(key, 0) + 1
-    running = {key for key, n in counts.items() if n >= max(min_pages, share * len(passages))}
-    if not running:
-        return passages, 0
-    result, removed = [], 0
-    for passage in passages:
-        if passage.kind != KIND_TEXT:
-            result.append(passage)
-            continue
-        lines = passage.text.splitlines()
-        drop = {i for i in edges(passage.text) if _line_key(lines[i]) in running}
-        text = "\n".join(line for i, line in enumerate(lines) if i not in drop).strip()
-        if not _meaningful(text):  # a page's only content is never a header: keep the page whole
-            result.append(passage)
-            continue
-        removed += len(drop)
-        result.append(Passage(passage.doc, passage.page, text, passage.kind))
-    return result, removed
-
-
 def _ingest_text(name: str, data: bytes) -> IngestReport:
     decoded = decode_text(data)
     note = f" Note: {decoded.note}." if decoded.note else ""
     text = clean_text(decoded.text, keep_replacement=True)
-    if not _meaningful(text):
-        return _report(name, INGEST_NO_TEXT, f"{name!r} holds no text (0 passages, nothing indexed).{note}", data)
+    if not meaningful(text):
+        return ingest_report(
+            name, INGEST_NO_TEXT, f"{name!r} holds no text (0 passages, nothing indexed).{note}", data
+        )
     status_note = f"{name!r}: 1 page of text, {len(text):,} characters, all kept." + note
-    return _report(name, INGEST_OK, status_note, data, [Passage(name, 1, text)], pages=1)
-
-
-def _ocr_passage(name: str, page: int, images) -> tuple[Passage | None, float, str]:
-    """OCR of a page's images: (passage or None, seconds, error message or '')."""
-    texts, seconds = [], 0.0
-    for image in images:
-        try:
-            result = ocr_image(image)
-        except OcrError as exc:
-            return None, seconds, str(exc)
-        seconds += result.seconds
-        if result.text.strip():
-            texts.append(result.text)
-    text = clean_text("\n".join(texts))
-    return (Passage(name, page, text, KIND_OCR) if text else None), seconds, ""
-
-
-def _ingest_image(name: str, data: bytes, ocr: bool, on_ocr) -> IngestReport:
-    from PIL import Image, UnidentifiedImageError
-
-    if not ocr:
-        return _report(
-            name,
-            INGEST_NO_TEXT,
-            f"{name!r} is an image and OCR is switched off: nothing indexed. Switch OCR on to read its text.",
-            data,
-            pages=1,
-        )
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            if on_ocr is not None:
-                on_ocr(1, 1, None)
-            passage, seconds, error = _ocr_passage(name, 1, [image.copy()])
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        return _report(
-            name, INGEST_ERROR, f"{name!r} could not be read as an image ({type(exc).__name__}: {exc}).", data
-        )
-    if on_ocr is not None:
-        on_ocr(1, 1, seconds)
-    if error:
-        return _report(name, INGEST_ERROR, f"{name!r}: {error}", data, pages=1)
-    if passage is None:
-        return _report(
-            name,
-            INGEST_NO_TEXT,
-            f"{name!r}: OCR found no text in the image ({seconds:.1f} s): nothing indexed.",
-            data,
-            pages=1,
-        )
-    report = _report(
-        name,
-        INGEST_OK,
-        f"{name!r}: 1 image read by OCR in {seconds:.1f} s, {len(passage.text):,} characters.",
-        data,
-        [passage],
-        pages=1,
-    )
-    report.ocr_pages, report.ocr_seconds = [1], seconds
-    return report
+    return ingest_report(name, INGEST_OK, status_note, data, [Passage(name, 1, text)], pages=1)
 
 
 def _truncation_hint(data: bytes) -> str:
@@ -262,7 +140,7 @@ def _ingest_pdf(
 
     head = data[:1024]
     if b"%PDF-" not in head:
-        return _report(
+        return ingest_report(
             name,
             INGEST_ERROR,
             f"{name!r} is not a PDF (it starts with {data[:16]!r}, not %PDF-): "
@@ -274,7 +152,7 @@ def _ingest_pdf(
     if reader.is_encrypted:
         refused = _decrypt(reader, password)
         if refused:
-            return _report(name, INGEST_NEEDS_PASSWORD, f"{name!r} {refused}", data)
+            return ingest_report(name, INGEST_NEEDS_PASSWORD, f"{name!r} {refused}", data)
     notes = [_truncation_hint(data).strip(" ()")] if _truncation_hint(data) else []
     try:
         pages = list(reader.pages)
@@ -287,7 +165,7 @@ def _ingest_pdf(
             "(page numbers may differ from the original's)"
         )
     if len(pages) > max_pages:
-        return _report(
+        return ingest_report(
             name,
             INGEST_ERROR,
             f"{name!r} has {len(pages)} pages, over the {max_pages}-page limit: split it or raise the limit.",
@@ -296,7 +174,7 @@ def _ingest_pdf(
         )
     read = _read_pages(name, pages, ocr, on_page, on_ocr)
     if read.stopped:
-        return _report(name, INGEST_ERROR, f"{name!r}: stopped at page {read.stopped} of {len(pages)}.", data)
+        return ingest_report(name, INGEST_ERROR, f"{name!r}: stopped at page {read.stopped} of {len(pages)}.", data)
     notes += read.notes
     passages, running = strip_running_lines(read.passages)
     if running:
@@ -310,7 +188,7 @@ def _ingest_pdf(
             if not read.scans
             else "OCR found no text on its scanned pages"
         )
-        return _report(
+        return ingest_report(
             name,
             INGEST_NO_TEXT,
             f"{name!r} ({len(pages)} page(s)): 0 passages, nothing indexed: {why}.{note}",
@@ -323,7 +201,7 @@ def _ingest_pdf(
         f"{name!r}: {with_text} of {len(pages)} page(s) with text, {len(passages)} passage(s), "
         f"{characters:,} characters.{note}"
     )
-    report = _report(name, INGEST_OK, message, data, passages, pages=len(pages))
+    report = ingest_report(name, INGEST_OK, message, data, passages, pages=len(pages))
     report.ocr_pages, report.ocr_seconds = read.ocr_pages, read.ocr_seconds
     return report
 
@@ -361,12 +239,12 @@ def _read_pages(name: str, pages: list, ocr: bool, on_page, on_ocr) -> _PagesRea
                 if lines:
                     read.passages.append(Passage(name, number, "\n".join(lines), kind))
             forms, comments = forms + len(page_forms), comments + len(page_comments)
-            if _meaningful(text) < pdf_parts.SCAN_TEXT_CHARS and pdf_parts.has_page_sized_image(page):
+            if meaningful(text) < pdf_parts.SCAN_TEXT_CHARS and pdf_parts.has_page_sized_image(page):
                 read.scans.append(number)
                 if ocr:
                     if on_ocr is not None:
                         on_ocr(number, len(pages), None)
-                    passage, seconds, error = _ocr_passage(name, number, pdf_parts.page_images(page))
+                    passage, seconds, error = ocr_passage(name, number, pdf_parts.page_images(page))
                     read.ocr_seconds += seconds
                     if on_ocr is not None:
                         on_ocr(number, len(pages), seconds)

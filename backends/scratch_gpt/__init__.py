@@ -10,6 +10,8 @@ ladder.py     bigram -> MLP -> one attention layer -> full, trained on the same 
 data.py       shipped corpora, uploads (encoding detected, size-limited), character tokenizer, batches
 train.py      the background training job (stop, resume, seed) and the ladder job
 export.py     save/load (safetensors + JSON), export as a transformers folder (GPT-2 or GPT-NeoX)
+
+Notes (how it works, what is left out, measured figures): docs/scratch_gpt.md.
 """
 
 from .config import BABY, POSITIONS, GPTConfig, TrainSettings

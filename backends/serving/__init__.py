@@ -17,6 +17,8 @@ Only remote.py and the adapters folder are re-exported here: importing the packa
 light (no FastAPI, no Gradio), because generation pages import it for the remote engine. A page
 that wants its LoRA adapter served saves it (peft's save_pretrained, safetensors) into
 `adapters_dir() / <name>`; the server then lists it as `<base key>+<name>`.
+
+Notes (how it works, what is left out, measured figures): docs/serving.md.
 """
 
 from backends.serving.models import adapters_dir, saved_adapters

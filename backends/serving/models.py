@@ -4,9 +4,8 @@ Model ids are the registry keys (`smollm2-135m-instruct`, `all-minilm-l6-v2`); h
 the same models are accepted as aliases. An adapter is served as `<base key>+<adapter name>` from
 `<cache_dir>/adapters/<adapter name>/` (or LLMPG_ADAPTERS_DIR): peft's standard folder, the one the
 LoRA page's "download adapter" zip unpacks to (adapter_config.json + adapter_model.safetensors;
-the base model is read from `base_model_name_or_path`). The LoRA page keeps trained adapters in
-the browser session and offers them as a zip; it saves nothing to disk itself, so adapters are
-served once someone unzips one there.
+the base model is read from `base_model_name_or_path`). The LoRA page's "publish" writes a trained
+adapter there; an adapter zip unpacked there by hand is served the same way.
 
 An adapter runs on a `frozen_view` of the cached base model (its own modules and LoRA layers over
 the cached weights' storage: the shared model is never touched and its weights are not copied),

@@ -1,5 +1,8 @@
 """Tokenizers: the zoo of real offline tokenizers (zoo.py, with engines.py and files.py),
-what a page does with them (tokenization.py), and training your own (training.py, merges.py)."""
+what a page does with them (tokenization.py), and training your own (training.py, merges.py).
+
+Notes (how it works, what is left out, measured figures): docs/tokenizers.md.
+"""
 
 # The public API other topics use (backends.experiments).
 from backends.tokenizers.tokenization import token_strings, tokenize

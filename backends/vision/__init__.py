@@ -11,6 +11,8 @@
 - blip.py        BLIP captions (greedy, beam, nucleus) and visual questions
 - samples.py     scikit-image's sample photos (read at run time, not shipped)
 - tiny_vqa/      train-your-own VQA on easy-vqa: cached frozen features, the model, the job
+
+Notes (how it works, what is left out, measured figures): docs/vision.md.
 """
 
 from backends.vision.blip import (

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from backends.models.loaders import (
+from backends.models.gguf_convert import (
     CONVERSION_VERSION,
     convert_gguf,
     ensure_converted,
@@ -50,7 +50,7 @@ def test_an_existing_conversion_is_reused_without_loading_anything(tmp_path, mon
     target = tmp_path / "models" / SMOLLM2.key
     target.mkdir(parents=True)
     (target / "CONVERTED.json").write_text(json.dumps({"version": CONVERSION_VERSION}))
-    monkeypatch.setattr("backends.models.loaders.convert_gguf", lambda *a: pytest.fail("converted again"))
+    monkeypatch.setattr("backends.models.gguf_convert.convert_gguf", lambda *a: pytest.fail("converted again"))
     assert ensure_converted(SMOLLM2, package_folder(SMOLLM2)) == target
 
 

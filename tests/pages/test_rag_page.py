@@ -20,7 +20,7 @@ RAG = next(p for p in PAGES if p.key == "rag")
 # of the indexed sample. The table is drawn on a canvas; its cells are also in the DOM for screen
 # readers, off-screen, so this one is waited for as attached, not visible. (Neither the collection's
 # title line nor the chunk inspector: after a sidebar click from Home, Chromium sometimes shows the
-# table without them; see DEVELOPERS.)
+# table without them; see docs/rag.md.)
 BROWSER_MUST_SHOW = '[data-testid="stDataFrame"] [role="gridcell"]:has-text("how_language_models_work.pdf")'
 BROWSER_MUST_SHOW_STATE = "attached"
 

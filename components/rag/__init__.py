@@ -1,0 +1,42 @@
+"""The RAG page's pieces: documents.py (ingest reports, chunk inspector), store.py (vector-store setting,
+saved collections), answers.py (answer cards: streaming, extractive quote, citations), glass_box.py (the
+Retrieval tab: candidates and the embedding map), evaluate.py (the Evaluate tab: recall@k, MRR, token-F1)."""
+
+from components.rag.answers import (
+    answer_header,
+    citation_cards,
+    extractive_answer,
+    highlighted,
+    live_answer,
+    scores_line,
+    show_turn,
+    source_label,
+    streamed_text,
+)
+from components.rag.documents import chunk_inspector, reports_table
+from components.rag.evaluate import eval_figure, evaluate_tab
+from components.rag.glass_box import NOT_RANKED, candidates_columns, candidates_frame, projection_figure, retrieval_tab
+from components.rag.store import collections_panel, store_settings
+
+__all__ = [
+    "NOT_RANKED",
+    "answer_header",
+    "candidates_columns",
+    "candidates_frame",
+    "chunk_inspector",
+    "citation_cards",
+    "collections_panel",
+    "eval_figure",
+    "evaluate_tab",
+    "extractive_answer",
+    "highlighted",
+    "live_answer",
+    "projection_figure",
+    "reports_table",
+    "retrieval_tab",
+    "scores_line",
+    "show_turn",
+    "source_label",
+    "store_settings",
+    "streamed_text",
+]

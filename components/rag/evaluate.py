@@ -1,0 +1,125 @@
+"""The Evaluate tab: recall@k and MRR per retrieval method on a question set, then answers scored by token-F1."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from backends.core.jobs import DONE, shared_runner
+from backends.rag import pipeline
+from backends.rag.evaluate import EvalSetError, load_eval_set, run_retrieval_eval
+from backends.rag.types import METHODS
+from components.i18n import t
+from components.job_status import job_status
+
+P = "rag."
+
+
+def eval_figure(summary: pd.DataFrame, k: int) -> go.Figure:
+    fig = go.Figure()
+    fig.add_bar(x=summary["method"], y=summary[f"recall@{k}"], name=f"recall@{k}")
+    fig.add_bar(x=summary["method"], y=summary["MRR"], name="MRR")
+    fig.update_layout(title=t("rag.eval.chart", k=k), barmode="group", yaxis_range=[0, 1.05], height=360)
+    return fig
+
+
+def eval_items(sample_eval):
+    """The question set: the shipped sample (a Path) or an uploaded CSV/JSONL; None until one is uploaded."""
+    source = st.radio(
+        t("rag.eval.source"),
+        ("sample", "upload"),
+        horizontal=True,
+        key=P + "eval_source",
+        format_func=lambda s: t("rag.eval.source." + s),
+        persist_state="session",
+    )
+    if source == "sample":
+        return load_eval_set(sample_eval.name, sample_eval.read_bytes())
+    file = st.file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file", max_upload_size=10)
+    if file is None:
+        st.caption(t("rag.eval.format"))
+        return None
+    return load_eval_set(file.name, file.getvalue())
+
+
+def evaluate_tab(
+    collection, search, make_generator, sample_eval, *, method: str, top_k: int, max_new: int, prompt_hits: int
+) -> None:
+    """Retrieval scores of every method on the question set; search(question, method, k) is the page's."""
+    if collection is None:
+        st.info(t("rag.index_first"))
+        return
+    try:
+        items = eval_items(sample_eval)
+    except EvalSetError as exc:
+        st.error(str(exc))
+        return
+    if not items:
+        return
+    k = st.slider("k", 1, 10, top_k, key=P + "eval_k", persist_state="session")
+    report = run_retrieval_eval(search, items, METHODS, k)
+    summary = pd.DataFrame(report.summary_rows())
+    # The backend's column names, shown in the page's language (the chart reads the backend's).
+    shown = {
+        "method": t("rag.eval.col.method"),
+        "found": t("rag.eval.col.found"),
+        "questions": t("rag.eval.col.questions"),
+    }
+    st.dataframe(summary.rename(columns=shown), hide_index=True, key=P + "eval_summary")
+    st.plotly_chart(eval_figure(summary, k), key=P + "eval_chart")
+    with st.expander(t("rag.eval.per_question")):
+        per_question = {
+            t("rag.eval.col.question"): report.questions,
+            t("rag.eval.col.pages"): [", ".join(map(str, i.pages)) for i in items],
+        }
+        for name, result in report.results.items():
+            per_question[f"{name} #"] = result.ranks
+        st.dataframe(pd.DataFrame(per_question), hide_index=True, key=P + "eval_rows")
+    answers_section(
+        items, k, collection, search, make_generator, method=method, max_new=max_new, prompt_hits=prompt_hits
+    )
+
+
+def answers_section(items, k, collection, search, make_generator, *, method: str, max_new: int, prompt_hits: int):
+    """Answers to the questions that have a reference answer, generated in a background job, scored by token-F1."""
+    st.markdown("**" + t("rag.eval.answers") + "**")
+    with_refs = [i for i in items if i.answer]
+    if not with_refs:
+        st.caption(t("rag.eval.no_refs"))
+        return
+    runner = shared_runner()
+    job = runner.get(st.session_state.get(P + "answer_job"))
+    if st.button(
+        t("rag.eval.run_answers", n=len(with_refs)), key=P + "answer_button", disabled=job is not None and not job.done
+    ):
+        generator, _ = make_generator()
+        if generator is not None:
+            job = runner.submit(
+                "rag-answers",
+                pipeline.answer_eval_job,
+                search,
+                generator,
+                with_refs,
+                method,
+                k,
+                min(max_new, 120),
+                collection.embed_texts,
+                prompt_hits,
+            )
+            st.session_state[P + "answer_job"] = job.id
+    job_status(
+        P + "answer_job", lambda j: t("rag.eval.answering", done=f"{(j.progress or 0) * 100:.0f}"), answers_done
+    )
+
+
+def answers_done(job):
+    if job.status != DONE:
+        st.error(job.error or job.status)
+        return
+    frame = pd.DataFrame(job.result)
+    c1, c2 = st.columns(2)
+    c1.metric(t("rag.eval.mean_f1"), f"{frame['token_f1'].mean():.3f}")
+    if "extractive_f1" in frame:
+        c2.metric(t("rag.eval.extractive_f1"), f"{frame['extractive_f1'].mean():.3f}")
+    st.dataframe(frame, hide_index=True, key=P + "answer_rows")
