@@ -74,22 +74,28 @@ def test_every_row_is_measured_and_the_shared_model_is_unchanged(full, loaded):
 
 
 def test_perplexity_by_hand_equals_the_row(full, loaded):
+    """The row's perplexity against the same windows scored by hand in float64 (a copy of the
+    model: the cached one is never changed). The row runs float32 matrix products (oneDNN's), whose
+    rounding depends on the CPU's kernels (1.6e-5 relative from a float32 reference on one machine),
+    so the tolerance is 1e-4."""
     report, _ = full
     ids = T.token_slice(loaded.tokenizer, SMALL["ppl_tokens"])
+    exact = copy.deepcopy(loaded.model).double()
     nll, count, prev_end = 0.0, 0, 0
     with torch.inference_mode():
         for begin in range(0, ids.shape[1], SMALL["stride"]):
             end = min(begin + SMALL["window"], ids.shape[1])
             first = max(prev_end, begin + 1)  # score each token once; the very first has no context
-            logits = loaded.model(ids[:, begin:end]).logits[0].double()
+            logits = exact(ids[:, begin:end]).logits[0]
             for pos in range(first, end):
                 nll -= float(torch.log_softmax(logits[pos - begin - 1], -1)[ids[0, pos]])
                 count += 1
             prev_end = end
             if end == ids.shape[1]:
                 break
+    del exact
     assert count == report.rows[0].ppl_tokens
-    assert report.rows[0].perplexity == pytest.approx(math.exp(nll / count), rel=1e-5)
+    assert report.rows[0].perplexity == pytest.approx(math.exp(nll / count), rel=1e-4)
 
 
 def test_a_rerun_gives_the_identical_perplexity(full, loaded):
