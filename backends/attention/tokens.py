@@ -3,9 +3,9 @@ they stand for (a character split over several tokens gets subscripts)."""
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
+
+from backends.tokenizers import byte_level_decoder, is_byte_level
 
 MAX_TOKEN_CHARS = 12
 
@@ -15,25 +15,6 @@ def special_mask(tokenizer, ids: list[int]) -> np.ndarray:
     content = {getattr(tokenizer, "unk_token_id", None), getattr(tokenizer, "mask_token_id", None)}
     special = set(tokenizer.all_special_ids) - content
     return np.isin(np.asarray(ids), list(special)) if special else np.zeros(len(ids), dtype=bool)
-
-
-@functools.cache
-def _byte_of_char() -> dict[str, int]:
-    """Byte-level BPE writes each byte as a printable character; this maps the character back.
-
-    Printable Latin-1 bytes stand for themselves; the others (space, control bytes...) were
-    moved to code points 256, 257, ... in byte order (so a space became 'Ġ', a newline 'Ċ').
-    """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table = {chr(b): b for b in printable}
-    moved = [b for b in range(256) if b not in set(printable)]
-    table.update({chr(256 + n): b for n, b in enumerate(moved)})
-    return table
-
-
-def _is_byte_level(tokenizer) -> bool:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    return backend is not None and "ByteLevel" in repr(backend.decoder)
 
 
 def _utf8_length(lead: int) -> int:
@@ -47,7 +28,7 @@ _PART = "₁₂₃₄"
 def _byte_level_labels(pieces: list[str]) -> list[str]:
     """Decode byte-level BPE pieces. A character split over several tokens (common for Chinese)
     is shown on each of them with a part number: 我₁ 我₂. A stray byte shows as \\xNN."""
-    table = _byte_of_char()
+    table = byte_level_decoder()
     raw = [bytes(table[c] for c in p) if p and all(c in table for c in p) else p.encode() for p in pieces]
     data = b"".join(raw)
     chars, i = [], 0  # (start, end, text) for each character of the whole text
@@ -81,7 +62,7 @@ def _byte_level_labels(pieces: list[str]) -> list[str]:
 def readable_tokens(tokenizer, ids: list[int], max_chars: int = MAX_TOKEN_CHARS) -> list[str]:
     """Short labels: bytes decoded, spaces as '␣', newlines as '↵', split characters as 我₁ 我₂."""
     pieces = [str(p) for p in tokenizer.convert_ids_to_tokens(ids)]
-    if _is_byte_level(tokenizer):
+    if is_byte_level(tokenizer):
         pieces = _byte_level_labels(pieces)
     out = []
     for piece in pieces:

@@ -1,10 +1,13 @@
 """Serving: the playground's models behind OpenAI's HTTP API, a Gradio demo, and a client for remote engines.
 
 One concept a file:
-  openai_schema.py  request models (validated, shown in /docs) and OpenAI's error shape (`ApiError`)
+  openai_schema.py  request models (validated, shown in /docs), OpenAI's error shape (`ApiError`, 400
+                    for every bad request) and `field_param` (a field in OpenAI's notation)
   models.py         what is served: registry models and LoRA adapters saved on disk (`list_models`)
   chat.py           chat and text completions on backends.decoding's token loop (`Run`), one
-                    scheduler turn per token; stop sequences, token budget, logprobs
+                    scheduler turn per token; stop sequences, token budget
+  logprobs.py       per-token logprobs in OpenAI's chat and legacy shapes, with each token's true
+                    bytes (byte-level BPE alphabet mapped back)
   responses.py      OpenAI response bodies, whole or as server-sent events
   embeddings.py     /v1/embeddings on the shared cache's sentence-transformers variant
   app.py            the FastAPI app factory (`create_app`), API key, body limit, error handlers

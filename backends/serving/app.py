@@ -7,8 +7,10 @@ produced as the client reads them, one scheduler turn each.
 
 Errors always have OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`: 401 a
 missing or wrong key (only when LLMPG_API_KEY is set), 404 an unknown model or path, 413 a body
-over the limit, 422 bad parameters (every bad field named), 429 the compute queue is full
-(with Retry-After), 500 anything unexpected.
+over the limit, 400 a bad request (every bad field named in the message, the first in `param`;
+pydantic's own validation errors included, and `context_length_exceeded`), 429 the compute queue
+is full (with Retry-After), 500 anything unexpected. 400 is what OpenAI and vLLM answer, so the
+official SDK raises `openai.BadRequestError`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from backends.serving.openai_schema import (
     CompletionRequest,
     EmbeddingRequest,
     error_body,
+    field_param,
 )
 
 KEY_ENV, MAX_TOKENS_ENV, MAX_BODY_ENV, DEVICE_ENV = (
@@ -145,14 +148,17 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def bad_params(_request, exc: RequestValidationError):
-        problems = []
+        problems, params = [], []
         for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            problems.append(f"{where or 'body'}: {err.get('msg')} (got {err.get('input')!r:.80})")
-        param = ".".join(str(p) for p in exc.errors()[0].get("loc", ())[1:2]) if exc.errors() else None
+            params.append(field_param(tuple(err.get("loc", ())), err.get("type", "")))
+            problems.append(f"{params[-1] or 'body'}: {err.get('msg')} (got {err.get('input')!r:.80})")
         return JSONResponse(
-            error_body("Invalid request: " + "; ".join(problems), param=param or None, code="invalid_parameters"),
-            status_code=422,
+            error_body(
+                "Invalid request: " + "; ".join(problems),
+                param=params[0] if params else None,
+                code="invalid_parameters",
+            ),
+            status_code=400,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -198,11 +204,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             raise ApiError(404, f"The model {model_id!r} does not exist on this server.", code="model_not_found")
         return {"id": match.id, "object": "model", "created": match.created, "owned_by": match.owned_by}
 
-    def run_for(req, prompt_ids_of, top_n: int) -> tuple[C.Run, str]:
+    def run_for(req, prompt_ids_of, top_n: int, prompt_param: str) -> tuple[C.Run, str]:
+        req.check()
         served = find_model(req.model, "causal-lm")
         loaded = load_served(served, settings.device)
         ids = prompt_ids_of(loaded)
-        budget = C.token_budget(loaded, len(ids), req.new_tokens(), settings.max_tokens)
+        budget = C.token_budget(loaded, len(ids), req.new_tokens(), settings.max_tokens, prompt_param)
         config = C.decoding_config(
             req.temperature, req.top_p, req.top_k, req.min_p, req.repetition_penalty, req.seed, budget
         )
@@ -210,12 +217,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=[Depends(check_key)])
     def chat_completions(req: ChatCompletionRequest):
-        try:
-            messages = [{"role": m.role, "content": m.text()} for m in req.messages]
-        except ValueError as exc:
-            raise ApiError(422, str(exc), param="messages") from None
+        messages = []
+        for i, m in enumerate(req.messages):
+            try:
+                messages.append({"role": m.role, "content": m.text()})
+            except ValueError as exc:
+                raise ApiError(400, str(exc), param=f"messages.[{i}].content") from None
         top_n = (req.top_logprobs or 0) if req.logprobs else 0
-        run, model_id = run_for(req, lambda loaded: C.chat_prompt_ids(loaded, messages), top_n)
+        run, model_id = run_for(req, lambda loaded: C.chat_prompt_ids(loaded, messages), top_n, "messages")
         if req.stream:
             return StreamingResponse(
                 R.chat_stream(run, model_id, req.logprobs, top_n, req.include_usage()),
@@ -226,7 +235,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.post("/v1/completions", tags=["openai"], dependencies=[Depends(check_key)])
     def completions(req: CompletionRequest):
-        run, model_id = run_for(req, lambda loaded: C.completion_prompt_ids(loaded, req.prompt), req.logprobs or 0)
+        run, model_id = run_for(
+            req, lambda loaded: C.completion_prompt_ids(loaded, req.prompt), req.logprobs or 0, "prompt"
+        )
         if req.stream:
             return StreamingResponse(
                 R.completion_stream(run, model_id, req.logprobs, req.include_usage()),
@@ -240,8 +251,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         texts = E.check_inputs(req.input)
         served = find_model(req.model, "embedding")
         loaded = load_served(served, settings.device, variant="sentence")
+        E.check_dimensions(served.id, loaded, req.dimensions)
         vectors, tokens = E.embed_texts(loaded, texts, scheduler)
-        return E.embeddings_response(served.id, vectors, tokens, req.encoding_format, req.dimensions)
+        return E.embeddings_response(served.id, vectors, tokens, req.encoding_format)
 
     @app.get("/", include_in_schema=False)
     def root() -> dict:

@@ -1,10 +1,13 @@
 """Chat and text completions on the decoding page's own token loop, one scheduler turn per token.
 
-`prepare_chat` / `prepare_completion` check a request against the model (context window, token
-cap) and build a `Run`; iterating a `Run` yields `Delta`s (text released so far, and the
-`TokenStep`s behind it), and afterwards it knows its `finish_reason` and token counts. Text that
-could be the start of a stop sequence is held back until it is clearly not one, so a stop string
-never reaches the client, streamed or not.
+`chat_prompt_ids` / `completion_prompt_ids` and `token_budget` check a request against the model
+(chat template, context window, token cap; a refusal is a 400 `ApiError`), then a `Run` is built;
+iterating it yields `Delta`s (text released so far, and the `TokenStep`s behind it), and afterwards
+it knows its `finish_reason` and token counts. Text that could be the start of a stop sequence is
+held back until it is clearly not one, so a stop string never reaches the client, streamed or not.
+A token that holds only part of a UTF-8 character adds no text until the character is whole, and
+its step travels with the token that completes it (a run cut by max_tokens inside a character has
+those last bytes in its logprobs only: the text holds whole characters).
 
 Every token is one `shared_scheduler().turn("serve")`: requests from the server, the Streamlit
 pages and the Gradio demo take turns token by token, and a full queue raises `QueueFull`
@@ -14,7 +17,6 @@ greedy column for the same prompt (tested).
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -72,7 +74,7 @@ def decoding_config(
     try:
         return config.validate()
     except ValueError as exc:
-        raise ApiError(422, str(exc)) from None
+        raise ApiError(400, str(exc)) from None
 
 
 def chat_prompt_ids(loaded, messages: list[dict]) -> list[int]:
@@ -80,10 +82,10 @@ def chat_prompt_ids(loaded, messages: list[dict]) -> list[int]:
     tok = loaded.tokenizer
     if not getattr(tok, "chat_template", None):
         raise ApiError(
-            422, f"{loaded.key.model!r} has no chat template: use /v1/completions with a raw prompt.", param="messages"
+            400, f"{loaded.key.model!r} has no chat template: use /v1/completions with a raw prompt.", param="messages"
         )
     if not messages[-1]["content"].strip():
-        raise ApiError(422, "The last message is empty: send some text for the model to answer.", param="messages")
+        raise ApiError(400, "The last message is empty: send some text for the model to answer.", param="messages")
     if len(messages) == 1 and messages[0]["role"] == "user":
         return encode_prompt(loaded, messages[0]["content"], chat=True)
     turns = [{"role": ROLE_FOR_TEMPLATE.get(m["role"], m["role"]), "content": m["content"]} for m in messages]
@@ -94,29 +96,31 @@ def chat_prompt_ids(loaded, messages: list[dict]) -> list[int]:
 def completion_prompt_ids(loaded, prompt: str) -> list[int]:
     if not prompt.strip():
         raise ApiError(
-            422, f"The prompt is empty ({prompt!r}): send some text for the model to continue.", param="prompt"
+            400, f"The prompt is empty ({prompt!r}): send some text for the model to continue.", param="prompt"
         )
     return encode_prompt(loaded, prompt, chat=False)
 
 
-def token_budget(loaded, prompt_len: int, asked: int | None, cap: int) -> int:
-    """New tokens for this request: what was asked (or as many as fit), within the cap and the context."""
+def token_budget(loaded, prompt_len: int, asked: int | None, cap: int, prompt_param: str = "messages") -> int:
+    """New tokens for this request: what was asked (or as many as fit), within the cap and the context
+    (past it: 400 `context_length_exceeded`, naming `prompt_param`)."""
     cap = min(cap, MAX_NEW_TOKENS)
     if asked is not None and asked > cap:
         raise ApiError(
-            422,
+            400,
             f"max_tokens={asked} is above this server's limit of {cap}: ask for {cap} or fewer.",
             param="max_tokens",
         )
     window = context_window(loaded)
     room = window - prompt_len if window else cap
     if room < 1 or (asked is not None and asked > room):
+        what = "conversation" if prompt_param == "messages" else "prompt"
         raise ApiError(
-            422,
+            400,
             f"The prompt has {prompt_len} tokens; with max_tokens={asked or 1} it exceeds the "
-            f"model's context of {window} tokens: shorten the conversation.",
+            f"model's context of {window} tokens: shorten the {what} or ask for fewer tokens.",
             code="context_length_exceeded",
-            param="messages",
+            param=prompt_param,
         )
     return asked if asked is not None else min(cap, room)
 
@@ -192,44 +196,3 @@ class Run:
         """The whole answer at once."""
         deltas = list(self)
         return "".join(d.text for d in deltas), [s for d in deltas for s in d.steps]
-
-
-def logprob_of(prob: float) -> float:
-    return math.log(prob) if prob > 0 else -9999.0  # OpenAI's own floor for "practically never"
-
-
-def token_bytes(text: str) -> list[int]:
-    return list(text.encode("utf-8"))
-
-
-def chat_logprobs(steps: list[TokenStep], top_n: int) -> dict:
-    """OpenAI's `choices[].logprobs` for chat: one entry per token with its top alternatives."""
-    return {
-        "content": [
-            {
-                "token": s.text,
-                "logprob": s.logprob,
-                "bytes": token_bytes(s.text),
-                "top_logprobs": [
-                    {"token": a.text, "logprob": logprob_of(a.prob), "bytes": token_bytes(a.text)}
-                    for a in s.top[:top_n]
-                ],
-            }
-            for s in steps
-        ],
-        "refusal": None,
-    }
-
-
-def completion_logprobs(steps: list[TokenStep], top_n: int, offset: int = 0) -> dict:
-    """The legacy completions shape: parallel lists of tokens, logprobs, top alternatives and text offsets."""
-    offsets, at = [], offset
-    for s in steps:
-        offsets.append(at)
-        at += len(s.piece)
-    return {
-        "tokens": [s.text for s in steps],
-        "token_logprobs": [s.logprob for s in steps],
-        "top_logprobs": [{a.text: logprob_of(a.prob) for a in s.top[:top_n]} for s in steps],
-        "text_offset": offsets,
-    }

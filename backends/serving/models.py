@@ -103,7 +103,7 @@ def list_models() -> list[ServedModel]:
 
 
 def find_model(model_id: str, kind: str) -> ServedModel:
-    """The served model for an id, or an ApiError: 404 unknown, 422 a model of the other kind."""
+    """The served model for an id, or an ApiError: 404 unknown, 400 a model of the other kind."""
     wanted = (model_id or "").strip()
     served = list_models()
     match = next((m for m in served if m.id == wanted), None)
@@ -122,7 +122,7 @@ def find_model(model_id: str, kind: str) -> ServedModel:
         endpoint = "/v1/embeddings" if match.kind == "embedding" else "/v1/chat/completions or /v1/completions"
         article = "an" if match.kind[0] in "aeiou" else "a"
         raise ApiError(
-            422,
+            400,
             f"{match.id!r} is {article} {match.kind} model: use it with {endpoint}.",
             code="wrong_model_kind",
             param="model",

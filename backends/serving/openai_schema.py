@@ -1,8 +1,10 @@
 """The OpenAI wire format: request models (validated by pydantic, shown in /docs) and the error shape.
 
 Only what the server really does is accepted. Parameters OpenAI defines that this server cannot
-honour (n > 1, penalties other than 0, tools, response_format...) are rejected with a 422 that
-names them, rather than silently ignored. `top_k`, `min_p` and `repetition_penalty` are accepted
+honour (n > 1, penalties other than 0, tools, response_format...) are rejected with a 400 that
+names them, rather than silently ignored: every refusal is a 400 `invalid_request_error` whose
+`param` names the field in OpenAI's notation (`messages.[0].role`), so the official SDK raises
+`openai.BadRequestError`, as it does against OpenAI and vLLM. `top_k`, `min_p` and `repetition_penalty` are accepted
 as extensions, with vLLM's names, so clients that tune them for vLLM work here too.
 """
 
@@ -24,7 +26,6 @@ class ApiError(Exception):
         401: "invalid_request_error",
         404: "invalid_request_error",
         413: "invalid_request_error",
-        422: "invalid_request_error",
         429: "rate_limit_exceeded",
         500: "server_error",
         503: "server_error",
@@ -85,6 +86,15 @@ class _Request(BaseModel):
     def include_usage(self) -> bool:
         return bool((self.stream_options or {}).get("include_usage"))
 
+    def check(self) -> None:
+        """What one field's validator cannot see: fields that only make sense together (400 if not)."""
+        if self.stream_options is not None and not self.stream:
+            raise ApiError(
+                400,
+                "stream_options is only allowed with stream=true: set stream or leave it out.",
+                param="stream_options",
+            )
+
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")  # clients send name, tool_call_id... on plain messages
@@ -123,6 +133,15 @@ class ChatCompletionRequest(_Request):
     def new_tokens(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
+    def check(self) -> None:
+        super().check()
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ApiError(
+                400,
+                f"top_logprobs={self.top_logprobs} needs logprobs=true: set logprobs to true to get them.",
+                param="top_logprobs",
+            )
+
 
 class CompletionRequest(_Request):
     prompt: str | list[str] = Field(description="One prompt (a list of one string is accepted)")
@@ -159,3 +178,28 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
     user: str | None = None
+
+
+def field_param(loc: tuple, kind: str = "") -> str | None:
+    """The field a pydantic error's location names, in OpenAI's notation: ("body", "messages", 0,
+    "role") -> "messages.[0].role". Union branch tags pydantic adds ("str", "list[str]") are dropped;
+    an unknown field (extra_forbidden) is named as sent; a body that is not JSON names none."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    if kind.startswith("json") or not parts or not isinstance(parts[0], str):
+        return None
+    names = []
+    for i, part in enumerate(parts):
+        if isinstance(part, int):
+            names.append(f"[{part}]")
+        elif part in FIELD_NAMES or (kind == "extra_forbidden" and i == len(parts) - 1):
+            names.append(part)
+        else:
+            break
+    return ".".join(names) or None
+
+
+FIELD_NAMES = frozenset(
+    name
+    for model in (ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ChatMessage)
+    for name in model.model_fields
+)

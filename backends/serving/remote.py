@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 EXTENSION_KNOBS = ("top_k", "min_p", "repetition_penalty")
+LEGACY_BYTES = "bytes:"  # how OpenAI's completions API writes a token that is not whole UTF-8
 OFF = {"top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0}
 
 
@@ -42,9 +43,14 @@ class Unsupported(ValueError):
 
 @dataclass(frozen=True)
 class RemoteToken:
+    """One sent token. `token` is labelled as the in-app loop labels it (a token that holds only part
+    of a UTF-8 character shows U+FFFD, as decoding it alone does), read from its bytes when the server
+    sends them; `raw` keeps those bytes (None when the server sends none)."""
+
     token: str
     logprob: float
     top: list[tuple[str, float]] = field(default_factory=list)  # (token, logprob), likeliest first
+    raw: bytes | None = None
 
     @property
     def prob(self) -> float:
@@ -272,16 +278,37 @@ def _common(max_tokens, temperature, top_p, seed, stop, extra_body) -> dict:
     return kwargs
 
 
+def _raw(token: str, sent: list[int] | None) -> bytes | None:
+    """A token's bytes: chat's `bytes` field, or a legacy completions token written `bytes:\\xNN...`."""
+    if sent is not None:
+        return bytes(sent)
+    escaped = token[len(LEGACY_BYTES) :] if token.startswith(LEGACY_BYTES) else ""
+    if escaped and len(escaped) % 4 == 0 and all(escaped[i : i + 2] == "\\x" for i in range(0, len(escaped), 4)):
+        try:
+            return bytes.fromhex(escaped.replace("\\x", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def _label(token: str, raw: bytes | None) -> str:
+    return token if raw is None else raw.decode("utf-8", errors="replace")
+
+
 def _tokens(logprobs, chat: bool) -> list[RemoteToken]:
     if logprobs is None:
         return []
     if chat:
-        return [
-            RemoteToken(t.token, t.logprob, [(a.token, a.logprob) for a in (t.top_logprobs or [])])
-            for t in (logprobs.content or [])
-        ]
+        found = []
+        for t in logprobs.content or []:
+            raw = _raw(t.token, t.bytes)
+            top = [(_label(a.token, _raw(a.token, a.bytes)), a.logprob) for a in (t.top_logprobs or [])]
+            found.append(RemoteToken(_label(t.token, raw), t.logprob, top, raw))
+        return found
     tops = logprobs.top_logprobs or [None] * len(logprobs.tokens or [])
-    return [
-        RemoteToken(tok, lp if lp is not None else float("nan"), sorted((top or {}).items(), key=lambda kv: -kv[1]))
-        for tok, lp, top in zip(logprobs.tokens or [], logprobs.token_logprobs or [], tops)
-    ]
+    found = []
+    for tok, lp, top in zip(logprobs.tokens or [], logprobs.token_logprobs or [], tops):
+        raw = _raw(tok, None)
+        alternatives = sorted(((_label(a, _raw(a, None)), v) for a, v in (top or {}).items()), key=lambda kv: -kv[1])
+        found.append(RemoteToken(_label(tok, raw), lp if lp is not None else float("nan"), alternatives, raw))
+    return found

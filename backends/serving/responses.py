@@ -1,9 +1,10 @@
 """OpenAI response bodies for chat and text completions, whole or as server-sent events.
 
 A stream is `data: {json}` events ending with `data: [DONE]`: for chat the first chunk carries the
-role, then content chunks, then one with `finish_reason`, then (with `stream_options.include_usage`)
-a usage chunk with no choices. An error after the first byte (the queue filled up mid-answer)
-arrives as a `data: {"error": ...}` event, then `[DONE]`.
+role, then content chunks, then one with `finish_reason`; with `stream_options.include_usage` every
+one of them carries `"usage": null` and a last chunk with no choices carries the usage. An error
+after the first byte (the queue filled up mid-answer) arrives as a `data: {"error": ...}` event,
+then `[DONE]`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import uuid
 from collections.abc import Iterator
 
 from backends.core.scheduler import Cancelled, QueueFull
-from backends.serving.chat import Delta, Run, chat_logprobs, completion_logprobs
+from backends.serving.chat import Delta, Run
+from backends.serving.logprobs import chat_logprobs, completion_logprobs
 from backends.serving.openai_schema import error_body
 
 
@@ -45,7 +47,7 @@ def chat_completion(run: Run, model_id: str, logprobs: bool, top_n: int) -> dict
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": text, "refusal": None},
-                "logprobs": chat_logprobs(steps, top_n) if logprobs else None,
+                "logprobs": chat_logprobs(run.loaded.tokenizer, steps, top_n) if logprobs else None,
                 "finish_reason": run.finish_reason,
             }
         ],
@@ -65,21 +67,34 @@ def text_completion(run: Run, model_id: str, logprobs: int | None) -> dict:
                 "index": 0,
                 "text": text,
                 "finish_reason": run.finish_reason,
-                "logprobs": completion_logprobs(steps, logprobs) if logprobs is not None else None,
+                "logprobs": (
+                    completion_logprobs(run.loaded.tokenizer, steps, logprobs) if logprobs is not None else None
+                ),
             }
         ],
         "usage": usage(run),
     }
 
 
-def _events(run: Run, deltas: Iterator[Delta], first: Delta | None, chunk, include_usage: bool) -> Iterator[str]:
-    """SSE lines for a run whose first delta was already computed (so errors before it became HTTP errors)."""
+def _events(
+    run: Run, deltas: Iterator[Delta], first: Delta | None, chunk, include_usage: bool, head: dict | None = None
+) -> Iterator[str]:
+    """SSE lines for a run whose first delta was already computed (so errors before it became HTTP errors).
+
+    With include_usage every chunk says `"usage": null` and one last chunk, with no choices, carries
+    the usage, as OpenAI documents."""
+
+    def send(body: dict) -> str:
+        return sse(body | {"usage": None} if include_usage else body)
+
     try:
+        if head is not None:
+            yield send(head)
         if first is not None:
-            yield sse(chunk(first, None))
+            yield send(chunk(first, None))
             for delta in deltas:
-                yield sse(chunk(delta, None))
-        yield sse(chunk(Delta(""), run.finish_reason))
+                yield send(chunk(delta, None))
+        yield send(chunk(Delta(""), run.finish_reason))
         if include_usage:
             yield sse(chunk(None, None) | {"choices": [], "usage": usage(run)})
     except (QueueFull, Cancelled) as exc:
@@ -104,7 +119,7 @@ def chat_stream(run: Run, model_id: str, logprobs: bool, top_n: int, include_usa
         if delta is not None and finish is None:
             choice["delta"] = {"content": delta.text}
             if logprobs:
-                choice["logprobs"] = chat_logprobs(delta.steps, top_n)
+                choice["logprobs"] = chat_logprobs(run.loaded.tokenizer, delta.steps, top_n)
         return {
             "id": ident,
             "object": "chat.completion.chunk",
@@ -123,11 +138,7 @@ def chat_stream(run: Run, model_id: str, logprobs: bool, top_n: int, include_usa
         ],
     }
 
-    def events():
-        yield sse(role)
-        yield from _events(run, deltas, first, chunk, include_usage)
-
-    return events()
+    return _events(run, deltas, first, chunk, include_usage, head=role)
 
 
 def completion_stream(run: Run, model_id: str, logprobs: int | None, include_usage: bool) -> Iterator[str]:
@@ -139,7 +150,7 @@ def completion_stream(run: Run, model_id: str, logprobs: int | None, include_usa
         if delta is not None and finish is None:
             choice["text"] = delta.text
             if logprobs is not None:
-                choice["logprobs"] = completion_logprobs(delta.steps, logprobs, offset[0])
+                choice["logprobs"] = completion_logprobs(run.loaded.tokenizer, delta.steps, logprobs, offset[0])
             offset[0] += len(delta.text)
         return {"id": ident, "object": "text_completion", "created": created, "model": model_id, "choices": [choice]}
 

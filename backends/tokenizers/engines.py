@@ -162,6 +162,12 @@ def byte_level_decoder() -> dict[str, int]:
     return {chr(b): b for b in kept} | {chr(256 + n): b for n, b in enumerate(shifted)}
 
 
+def is_byte_level(tokenizer) -> bool:
+    """Whether a transformers tokenizer writes bytes as `byte_level_decoder`'s characters (GPT-2, SmolLM2)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend is not None and "ByteLevel" in repr(backend.decoder)
+
+
 class HFTok(Tok):
     """A Hugging Face `tokenizers.Tokenizer` (Rust), optionally with the transformers tokenizer around it.
 

@@ -2,9 +2,10 @@
 
 Served greedy output equals the decoding page's own greedy loop (text, token count and every
 logprob); streaming and non-streaming agree; every error has OpenAI's shape and the right code
-(401, 404, 413, 422, 429); a LoRA adapter saved on disk is served and answers like the LoRA page's
-"after" column; eight streaming clients at once all finish.
-"""
+(401, 404, 413, 429, and 400 for every bad request, so the SDK raises `openai.BadRequestError` as
+it does against OpenAI; `param` names the field in OpenAI's notation); a LoRA adapter saved on
+disk is served and answers like the LoRA page's "after" column; eight streaming clients at once
+all finish."""
 
 from __future__ import annotations
 
@@ -147,33 +148,67 @@ def test_embeddings_equal_the_sentence_model_float_and_base64(client):
         got = np.array([d.embedding for d in reply.data])
         assert got.shape == (2, 384) and np.allclose(got, expected, atol=1e-5)
     assert as_float.usage.prompt_tokens > 4
-    short = client.embeddings.create(model=EMB, input="hello", dimensions=8, encoding_format="float")
-    assert len(short.data[0].embedding) == 8 and abs(np.linalg.norm(short.data[0].embedding) - 1) < 1e-5
+    # MiniLM was not trained for shortened (Matryoshka) vectors: a cut is refused, its own size is not.
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model=EMB, input="hello", dimensions=8, encoding_format="float")
+    error = caught.value.body
+    assert error["param"] == "dimensions" and EMB in error["message"] and "Matryoshka" in error["message"]
+    full = client.embeddings.create(model=EMB, input=texts, dimensions=384, encoding_format="float")
+    assert np.allclose([d.embedding for d in full.data], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(
-    "ask, status, words",
+    "ask, error, words, param",
     [
-        ({"model": "no-such-model"}, 404, "does not exist"),
-        ({"model": EMB}, 422, "embedding model"),
-        ({"model": LM, "max_tokens": 65}, 422, "limit of 64"),
-        ({"model": LM, "temperature": 5}, 422, "temperature"),
-        ({"model": LM, "n": 2}, 422, "n:"),
-        ({"model": LM, "extra_body": {"bogus": 1}}, 422, "bogus"),
-        ({"model": LM, "frequency_penalty": 0.5}, 422, "frequency_penalty"),
+        ({"model": "no-such-model"}, openai.NotFoundError, "does not exist", "model"),
+        ({"model": EMB}, openai.BadRequestError, "embedding model", "model"),
+        ({"model": LM, "max_tokens": 65}, openai.BadRequestError, "limit of 64", "max_tokens"),
+        ({"model": LM, "temperature": 5}, openai.BadRequestError, "temperature", "temperature"),
+        ({"model": LM, "n": 2}, openai.BadRequestError, "n:", "n"),
+        ({"model": LM, "extra_body": {"bogus": 1}}, openai.BadRequestError, "bogus", "bogus"),
+        ({"model": LM, "frequency_penalty": 0.5}, openai.BadRequestError, "frequency_penalty", "frequency_penalty"),
+        (
+            {"model": LM, "messages": [{"role": "robot", "content": "Hi"}]},
+            openai.BadRequestError,
+            "robot",
+            "messages.[0].role",
+        ),
+        ({"model": LM, "top_logprobs": 2}, openai.BadRequestError, "logprobs=true", "top_logprobs"),
+        (
+            {"model": LM, "stream_options": {"include_usage": True}},
+            openai.BadRequestError,
+            "stream=true",
+            "stream_options",
+        ),
     ],
 )
-def test_errors_have_openai_shape(client, ask, status, words):
+def test_errors_have_openai_shape(client, ask, error, words, param):
+    """OpenAI (and vLLM) answer a bad request with 400, so the SDK raises BadRequestError."""
     with pytest.raises(openai.APIStatusError) as caught:
-        client.chat.completions.create(messages=[{"role": "user", "content": "Hi"}], **ask)
-    assert caught.value.status_code == status
+        client.chat.completions.create(**({"messages": [{"role": "user", "content": "Hi"}]} | ask))
+    assert type(caught.value) is error and caught.value.status_code == (404 if error is openai.NotFoundError else 400)
     body = caught.value.body
-    assert set(body) >= {"message", "type", "param", "code"} and words in body["message"]
+    assert set(body) == {"message", "type", "param", "code"} and body["type"] == "invalid_request_error"
+    assert words in body["message"] and body["param"] == param
+
+
+def test_a_prompt_past_the_context_is_a_400_context_length_exceeded(client):
+    long = "word " * 9000  # about 9000 tokens: SmolLM2 reads 8192
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=LM, messages=[{"role": "user", "content": long}], max_tokens=5)
+    assert caught.value.code == "context_length_exceeded" and caught.value.param == "messages"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.completions.create(model=LM, prompt=long, max_tokens=5)
+    assert caught.value.code == "context_length_exceeded" and caught.value.param == "prompt"
 
 
 def test_empty_prompt_unknown_route_and_body_limit(base_url, client):
-    with pytest.raises(openai.UnprocessableEntityError, match="empty"):
+    with pytest.raises(openai.BadRequestError, match="empty"):
         client.chat.completions.create(model=LM, messages=[{"role": "user", "content": "  "}])
+    bad_json = httpx.post(
+        base_url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert bad_json.status_code == 400 and bad_json.json()["error"]["type"] == "invalid_request_error"
     assert httpx.get(base_url + "/v1/nothing-here").json()["error"]["code"] == "not_found"
     with live_server(ServerSettings(gradio=False, max_body_bytes=2048)) as small:
         big = {"model": LM, "messages": [{"role": "user", "content": "x" * 5000}]}

@@ -59,7 +59,7 @@ def test_start_send_stream_and_stop(page):
     at.text_area(key="serving.text.chat").set_value("   ").run()
     at.toggle(key="serving.stream").set_value(False).run()
     at.button(key="serving.send").click().run()
-    assert at.metric[0].value == "422" and at.warning
+    assert at.metric[0].value == "400" and at.warning
     assert "empty" in json.dumps(at.json[0].value)
 
     at.button(key="serving.stop").click().run()
