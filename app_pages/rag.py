@@ -306,6 +306,7 @@ def evaluate_tab():
         top_k=top_k,
         max_new=max_new,
         prompt_hits=prompt_hits,
+        force_citation=force_citation,
     )
 
 

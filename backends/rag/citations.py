@@ -9,6 +9,12 @@ fact and ignores the citation rule). `infer_citations` then attributes each sent
 the answer to the source that holds most of its words, and marks the citation as
 inferred, so the page can say "matched by wording" instead of "cited by the model".
 `citations_for` uses the markers when there are any, else the inferred ones.
+
+Citation forcing (pipeline.prepare_turn) begins the answer for the model with "According to [n],":
+that marker was written by the app, not by the model. `citations_for(answer, hits, prefix)` marks
+its source `forced` and reads the model's own markers (or, failing those, its wording) only in the
+text after the prefix, so a forced answer whose model-written text cites nothing has no citation
+by the model (`own_citations`).
 """
 
 from __future__ import annotations
@@ -108,6 +114,12 @@ class Citation:
     hit: Hit
     inferred: bool = False  # True: the model wrote no marker; matched by the answer's wording
     overlap: float | None = None  # inferred only: share of the sentence's words found in the source
+    forced: bool = False  # True: the marker is the app's (citation forcing), the model did not write it
+
+    @property
+    def by_model(self) -> bool:
+        """A marker the model wrote itself (not added by the app, not matched by wording)."""
+        return not (self.inferred or self.forced)
 
 
 def _numbers(group: str) -> list[int]:
@@ -164,9 +176,31 @@ def infer_citations(answer: str, hits: list[Hit], min_overlap: float = 0.5, min_
     return list(found.values())
 
 
-def citations_for(answer: str, hits: list[Hit]) -> list[Citation]:
-    """The model's own citations when it wrote any valid marker, else the inferred ones."""
-    return parse_citations(answer, hits) or infer_citations(answer, hits)
+def split_forced(answer: str, prefix: str = "") -> tuple[str, str]:
+    """(the part the app wrote, the part the model wrote): the prefix when the answer begins with it."""
+    answer = answer or ""
+    if prefix and answer.startswith(prefix):
+        return prefix, answer[len(prefix) :]
+    return "", answer
+
+
+def citations_for(answer: str, hits: list[Hit], prefix: str = "") -> list[Citation]:
+    """The sources the answer cites, in order: first those of the app's `prefix` (citation forcing,
+    `forced=True`), then the model's own markers in the rest of the answer when it wrote any valid
+    one, else the sources its sentences' wording matches (`inferred=True`). One citation per source:
+    a source the model cites itself counts as the model's, even when the prefix cited it too."""
+    forced_text, own_text = split_forced(answer, prefix)
+    own = parse_citations(own_text, hits) or infer_citations(own_text, hits)
+    by_number = {c.number: c for c in own if not c.inferred}
+    forced = [Citation(c.number, c.hit, forced=True) for c in parse_citations(forced_text, hits)]
+    out = [by_number.get(c.number, c) for c in forced]
+    taken = {c.number for c in out}
+    return out + [c for c in own if c.number not in taken]
+
+
+def own_citations(answer: str, hits: list[Hit], prefix: str = "") -> list[Citation]:
+    """The markers the model wrote itself, in its order: none from the app's prefix, none matched by wording."""
+    return parse_citations(split_forced(answer, prefix)[1], hits)
 
 
 def weak_retrieval(hits: list[Hit], threshold: float = WEAK_COSINE) -> bool:

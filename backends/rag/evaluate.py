@@ -5,7 +5,10 @@ retrieved chunks) and reciprocal rank (1 / the rank of the first chunk on an exp
 page, 0 when none is in the list), averaged over questions into MRR, for each method.
 Answers: token F1 as in SQuAD (lowercase, no punctuation, no articles, bag of words),
 with citation markers removed first; Chinese, Japanese and Korean characters count as one
-token each, since those scripts do not separate words with spaces.
+token each, since those scripts do not separate words with spaces. Citations: the share of
+answers whose first citation is on an expected page, counted twice (`citation_accuracy`): over
+every citation the page shows (the app's forced "[n]" included) and over the model's own markers
+only (a forced answer whose model-written text cites nothing counts as citing nothing).
 
 A page is `(doc, page)`, or a bare page number that matches that page in any document
 (an eval set for one PDF need not name it).
@@ -206,6 +209,23 @@ def answer_f1(predictions: Sequence[str], references: Sequence[str | None]) -> t
     ]
     scored = [s for s in scores if s is not None]
     return (sum(scored) / len(scored) if scored else None), scores
+
+
+def first_cited_right(cited_pages: Sequence[int], expected_pages: Iterable[int]) -> bool:
+    """Whether the first cited page is one that holds the answer (False when nothing is cited)."""
+    return bool(cited_pages) and cited_pages[0] in set(expected_pages)
+
+
+def citation_accuracy(rows: Sequence[dict]) -> dict[str, float | None]:
+    """Share of answers whose first citation is on an expected page, for rows of the answer evaluation
+    (`cited_pages`, `model_cited_pages` in order of citation, `expected_pages`): "shown" counts every
+    citation the page shows, the app's forced one included; "model" only the markers the model wrote."""
+    if not rows:
+        return {"shown": None, "model": None}
+    return {
+        name: sum(first_cited_right(r[key], r["expected_pages"]) for r in rows) / len(rows)
+        for name, key in (("shown", "cited_pages"), ("model", "model_cited_pages"))
+    }
 
 
 # ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from backends.rag.citations import Citation, citations_for, strip_citations, weak_retrieval
+from backends.rag.citations import Citation, citations_for, own_citations, strip_citations, weak_retrieval
 from backends.rag.evaluate import EvalItem, token_f1
 from backends.rag.extractive import ExtractiveAnswer, extract_answer
 from backends.rag.followups import needs_context
@@ -36,7 +36,7 @@ class Turn:
     baseline_messages: list[dict] | None = None  # the same question with no retrieval, when compared
     baseline_prompt: str | None = None
     baseline_answer: str | None = None
-    prefix: str = ""  # citation forcing: the start of the answer, put in the model's mouth
+    prefix: str = ""  # citation forcing: the start of the answer, put in the model's mouth (its [n] is the app's)
 
 
 def history_messages(turns: list[Turn]) -> list[dict]:
@@ -111,7 +111,7 @@ def prepare_turn(
 
 def finish_turn(turn: Turn, answer: str, baseline_answer: str | None = None) -> Turn:
     turn.answer = answer.strip()
-    turn.citations = citations_for(turn.answer, turn.hits)
+    turn.citations = citations_for(turn.answer, turn.hits, turn.prefix)
     if baseline_answer is not None:
         turn.baseline_answer = baseline_answer.strip()
     return turn
@@ -139,7 +139,11 @@ def answer_eval_job(
     prompt_hits: int | None = None,
     force_citation: bool = False,
 ) -> list[dict]:
-    """Answer every evaluation question that has a reference answer and score it with token-F1."""
+    """Answer every evaluation question that has a reference answer and score it with token-F1.
+
+    Each row lists the pages cited in order of first citation twice: `cited_pages`, every citation
+    the page shows (the app's forced one included), and `model_cited_pages`, the markers the model
+    wrote itself; `forced` says whether the answer was begun for the model."""
     scored = [item for item in items if item.answer]
     rows = []
     for i, item in enumerate(scored):
@@ -157,13 +161,15 @@ def answer_eval_job(
             prompt_hits=prompt_hits,
             force_citation=force_citation,
         )
-        cited_pages = sorted({c.hit.chunk.page for c in turn.citations})
+        own = own_citations(turn.answer, turn.hits, turn.prefix)
         row = {
             "question": item.question,
             "reference": item.answer,
             "answer": turn.answer,
             "token_f1": token_f1(strip_citations(turn.answer), item.answer),
-            "cited_pages": cited_pages,
+            "forced": bool(turn.prefix),
+            "cited_pages": _pages_in_order(turn.citations),
+            "model_cited_pages": _pages_in_order(own),
             "expected_pages": list(item.pages),
         }
         if turn.extractive is not None:
@@ -175,3 +181,8 @@ def answer_eval_job(
         rows.append(row)
         ctx.report((i + 1) / len(scored), item.question, row=rows[-1])
     return rows
+
+
+def _pages_in_order(citations: list[Citation]) -> list[int]:
+    """The cited pages in order of first citation, each once."""
+    return list(dict.fromkeys(c.hit.chunk.page for c in citations))

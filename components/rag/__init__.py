@@ -1,6 +1,7 @@
 """The RAG page's pieces: documents.py (ingest reports, chunk inspector), store.py (vector-store setting,
-saved collections), answers.py (answer cards: streaming, extractive quote, citations), glass_box.py (the
-Retrieval tab: candidates and the embedding map), evaluate.py (the Evaluate tab: recall@k, MRR, token-F1)."""
+saved collections), answers.py (answer cards: streaming, extractive quote, citations, the app's forced
+citation marked 🔧), glass_box.py (the Retrieval tab: candidates and the embedding map), evaluate.py (the
+Evaluate tab: recall@k, MRR, token-F1, first citation on a right page as shown and the model's own)."""
 
 from components.rag.answers import (
     answer_header,

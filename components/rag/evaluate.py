@@ -1,4 +1,5 @@
-"""The Evaluate tab: recall@k and MRR per retrieval method on a question set, then answers scored by token-F1."""
+"""The Evaluate tab: recall@k and MRR per retrieval method on a question set, then answers scored by token-F1
+and by whether their first citation is on the right page (as shown, and by the model's own markers only)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import streamlit as st
 
 from backends.core.jobs import DONE, shared_runner
 from backends.rag import pipeline
-from backends.rag.evaluate import EvalSetError, load_eval_set, run_retrieval_eval
+from backends.rag.evaluate import EvalSetError, citation_accuracy, load_eval_set, run_retrieval_eval
 from backends.rag.types import METHODS
 from components.i18n import t
 from components.job_status import job_status
@@ -44,7 +45,16 @@ def eval_items(sample_eval):
 
 
 def evaluate_tab(
-    collection, search, make_generator, sample_eval, *, method: str, top_k: int, max_new: int, prompt_hits: int
+    collection,
+    search,
+    make_generator,
+    sample_eval,
+    *,
+    method: str,
+    top_k: int,
+    max_new: int,
+    prompt_hits: int,
+    force_citation: bool = False,
 ) -> None:
     """Retrieval scores of every method on the question set; search(question, method, k) is the page's."""
     if collection is None:
@@ -77,12 +87,32 @@ def evaluate_tab(
             per_question[f"{name} #"] = result.ranks
         st.dataframe(pd.DataFrame(per_question), hide_index=True, key=P + "eval_rows")
     answers_section(
-        items, k, collection, search, make_generator, method=method, max_new=max_new, prompt_hits=prompt_hits
+        items,
+        k,
+        collection,
+        search,
+        make_generator,
+        method=method,
+        max_new=max_new,
+        prompt_hits=prompt_hits,
+        force_citation=force_citation,
     )
 
 
-def answers_section(items, k, collection, search, make_generator, *, method: str, max_new: int, prompt_hits: int):
-    """Answers to the questions that have a reference answer, generated in a background job, scored by token-F1."""
+def answers_section(
+    items,
+    k,
+    collection,
+    search,
+    make_generator,
+    *,
+    method: str,
+    max_new: int,
+    prompt_hits: int,
+    force_citation: bool = False,
+):
+    """Answers to the questions that have a reference answer, generated in a background job (begun with a
+    citation when the chat's citation forcing is on), scored by token-F1 and citation accuracy."""
     st.markdown("**" + t("rag.eval.answers") + "**")
     with_refs = [i for i in items if i.answer]
     if not with_refs:
@@ -106,6 +136,7 @@ def answers_section(items, k, collection, search, make_generator, *, method: str
                 min(max_new, 120),
                 collection.embed_texts,
                 prompt_hits,
+                force_citation,
             )
             st.session_state[P + "answer_job"] = job.id
     job_status(
@@ -118,8 +149,16 @@ def answers_done(job):
         st.error(job.error or job.status)
         return
     frame = pd.DataFrame(job.result)
-    c1, c2 = st.columns(2)
+    cited = citation_accuracy(job.result)
+    c1, c2, c3, c4 = st.columns(4)
     c1.metric(t("rag.eval.mean_f1"), f"{frame['token_f1'].mean():.3f}")
     if "extractive_f1" in frame:
         c2.metric(t("rag.eval.extractive_f1"), f"{frame['extractive_f1'].mean():.3f}")
+    for column, name in ((c3, "shown"), (c4, "model")):
+        share = cited[name]
+        column.metric(
+            t(f"rag.eval.cited_{name}"),
+            "–" if share is None else f"{share:.2f}",
+            help=t(f"rag.eval.cited_{name}_help"),
+        )
     st.dataframe(frame, hide_index=True, key=P + "answer_rows")

@@ -13,7 +13,9 @@ from backends.rag.citations import (
     citations_for,
     cited_numbers,
     infer_citations,
+    own_citations,
     parse_citations,
+    split_forced,
     strip_citations,
     weak_retrieval,
 )
@@ -90,6 +92,29 @@ def test_infer_citations_from_wording():
     # Markers win over the fallback.
     assert [c.inferred for c in citations_for("Founded by Ingrid Halvorsen [2].", hits)] == [False]
     assert [c.number for c in citations_for("Founded by Ingrid Halvorsen in 1987.", hits)] == [1]
+
+
+def test_a_forced_citation_is_the_apps_and_not_counted_as_the_models():
+    """Citation forcing writes "According to [2]," for the model: that [2] is marked forced, and a forced
+    answer whose model-written text cites nothing has no citation by the model (its wording still
+    matches a source, shown as inferred)."""
+    hits, prefix = _hits(), "According to [2],"
+    answer = prefix + " it was founded in 1987 by Ingrid Halvorsen."
+    assert split_forced(answer, prefix) == (prefix, " it was founded in 1987 by Ingrid Halvorsen.")
+    cites = citations_for(answer, hits, prefix)
+    assert [(c.number, c.forced, c.inferred, c.by_model) for c in cites] == [
+        (2, True, False, False),
+        (1, False, True, False),
+    ]
+    assert own_citations(answer, hits, prefix) == []
+    # Markers the model writes after the prefix are its own, in its order, even [2] again.
+    answer = prefix + " It was founded in 1987 [1]; the cafeteria opens at 7 am [2]."
+    cites = citations_for(answer, hits, prefix)
+    assert [(c.number, c.forced, c.by_model) for c in cites] == [(2, False, True), (1, False, True)]
+    assert [c.number for c in own_citations(answer, hits, prefix)] == [1, 2]
+    # The prefix is the app's only where the answer begins with it; with no prefix a marker is the model's.
+    assert split_forced("Founded [1].", prefix) == ("", "Founded [1].")
+    assert [(c.number, c.forced) for c in citations_for("According to [2], yes.", hits)] == [(2, False)]
 
 
 @pytest.fixture(scope="module")

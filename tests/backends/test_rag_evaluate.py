@@ -4,13 +4,17 @@ and the per-method report driven by a real (hand-written keyword) search functio
 from __future__ import annotations
 
 import json
+import zlib
 
+import numpy as np
 import pytest
 
 from backends.rag.evaluate import (
     EvalItem,
     EvalSetError,
     answer_f1,
+    citation_accuracy,
+    first_cited_right,
     load_eval_set,
     normalize_answer,
     recall_at_k,
@@ -194,3 +198,74 @@ def test_load_jsonl():
 def test_load_eval_set_errors(name, data, message):
     with pytest.raises(EvalSetError, match=message):
         load_eval_set(name, data)
+
+
+# --- citation accuracy: the app's forced citation is not the model's ------------
+
+
+def test_citation_accuracy_by_hand():
+    rows = [
+        {"cited_pages": [1], "model_cited_pages": [], "expected_pages": [1]},  # forced right, model silent
+        {"cited_pages": [2, 1], "model_cited_pages": [2, 1], "expected_pages": [1]},  # first cited is wrong
+        {"cited_pages": [3], "model_cited_pages": [3], "expected_pages": [3, 4]},
+        {"cited_pages": [], "model_cited_pages": [], "expected_pages": [2]},
+    ]
+    assert citation_accuracy(rows) == {"shown": 2 / 4, "model": 1 / 4}
+    assert citation_accuracy([]) == {"shown": None, "model": None}
+    assert not first_cited_right([], [1]) and first_cited_right([4, 1], [4])
+
+
+def _bag_of_words(texts):
+    """Unit vectors of hashed word counts: a deterministic stand-in for the collection's embedder."""
+    out = np.zeros((len(texts), 64), dtype=np.float32)
+    for row, text in enumerate(texts):
+        for word in _words(text):
+            out[row, zlib.crc32(word.encode()) % 64] += 1
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+class _ScriptedGenerator:
+    """Continues a forced start with a scripted text per question (what the model "wrote")."""
+
+    can_prefill = True
+
+    def __init__(self, replies):
+        self.replies = replies
+
+    def stream(self, messages, max_new_tokens=256, temperature=0.0, prefix=""):
+        question = next(q for q in self.replies if q in messages[-1]["content"])
+        if prefix:
+            yield prefix
+        yield self.replies[question]
+
+
+class _Ctx:
+    stopped = False
+
+    def report(self, *args, **kwargs):
+        pass
+
+    def check_stop(self):
+        pass
+
+
+def test_a_forced_answer_whose_own_text_cites_nothing_counts_as_no_model_citation():
+    from backends.rag.pipeline import answer_eval_job
+
+    founded, cafeteria = "Who founded the Aurora research station?", "When does the cafeteria open?"
+    generator = _ScriptedGenerator({founded: " Ingrid Halvorsen founded it.", cafeteria: " It opens at 7 am [1]."})
+    items = [EvalItem(founded, (1,), "Ingrid Halvorsen"), EvalItem(cafeteria, (2,), "7 am")]
+    rows = answer_eval_job(
+        _Ctx(), keyword_search, generator, items, "sparse", 3, 40, _bag_of_words, 2, force_citation=True
+    )
+    assert [r["forced"] for r in rows] == [True, True]
+    assert [r["answer"][:17] for r in rows] == ["According to [1],"] * 2  # both top hits hold the answer
+    # The app's [1] is on the right page both times; the model cited nothing for the first question.
+    assert [r["cited_pages"] for r in rows] == [[1], [2]]
+    assert [r["model_cited_pages"] for r in rows] == [[], [2]]
+    assert citation_accuracy(rows) == {"shown": 1.0, "model": 0.5}
+    # Forcing off: the same texts, the first answer's page found only by wording, so the model cited nothing.
+    rows = answer_eval_job(_Ctx(), keyword_search, generator, items, "sparse", 3, 40, _bag_of_words, 2)
+    assert [r["forced"] for r in rows] == [False, False]
+    assert [r["model_cited_pages"] for r in rows] == [[], [2]]
+    assert citation_accuracy(rows) == {"shown": 1.0, "model": 0.5}

@@ -84,7 +84,7 @@ def test_bm25_matches_the_formula_by_hand():
     def by_hand(doc, query):
         words = tokenize(doc)
         total = 0.0
-        for term in dict.fromkeys(tokenize(query)):
+        for term in tokenize(query):  # a repeated query term counts each time (Lucene's clauses add up)
             df = sum(term in tokenize(t) for t in texts)
             if not df:
                 continue
@@ -97,6 +97,43 @@ def test_bm25_matches_the_formula_by_hand():
         np.testing.assert_allclose(bm.scores(query), [by_hand(t, query) for t in texts], rtol=1e-5)
     assert list(top_n(bm.scores("mat"), 2)) == [3, 0]
     assert bm.scores("nothing here").sum() == 0 and len(top_n(bm.scores("nothing"), 5)) == 0
+
+
+def test_bm25_counts_a_repeated_query_term_once_per_occurrence_as_lucene():
+    """Scores worked out on paper: Lucene's BM25 idf = ln(1 + (N - n + 0.5) / (n + 0.5)), k1 = 1.5,
+    b = 0.75, tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)). Lucene runs "cat cat dog" as a
+    BooleanQuery of three TermQuery clauses whose scores add up (its rewrite merges the two cat
+    clauses into one with boost 2), so cat weighs twice.
+
+    Texts: "cat dog" (dl 2), "dog dog bird" (dl 3), "bird" (dl 1); N = 3, avgdl = 2.
+    cat: n = 1, idf = ln(1 + 2.5 / 1.5) = ln(8/3).  dog: n = 2, idf = ln(1 + 1.5 / 2.5) = ln(1.6).
+    Text 0: norm = 1.5 * (0.25 + 0.75 * 2/2) = 1.5; cat and dog (tf 1) each weigh idf * 2.5 / 2.5 = idf.
+    Text 1: norm = 1.5 * (0.25 + 0.75 * 3/2) = 2.0625; dog (tf 2) weighs ln(1.6) * 5 / 4.0625.
+    """
+    bm = BM25(["cat dog", "dog dog bird", "bird"])
+    assert (bm.k1, bm.b) == (1.5, 0.75)
+    cat, dog = math.log(8 / 3), math.log(1.6)
+    dog_in_1 = dog * 5 / 4.0625
+    np.testing.assert_allclose(bm.scores("cat dog"), [cat + dog, dog_in_1, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(bm.scores("cat cat dog"), [2 * cat + dog, dog_in_1, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(bm.scores("dog Dog DOG cat"), [3 * dog + cat, 3 * dog_in_1, 0.0], rtol=1e-6)
+    assert bm.query_terms("cat cat dog") == ["cat", "dog"]  # the terms shown, each once
+
+
+def test_chinese_bigrams_never_join_characters_across_punctuation_or_spaces():
+    # Listed by hand: every CJK character, then each pair of characters that touch in the text.
+    assert tokenize("检索，增强 生成。模型") == [
+        *("检", "索", "增", "强", "生", "成", "模", "型"),
+        *("检索", "增强", "生成", "模型"),
+    ]
+    assert tokenize("注意力机制！LoRA微调") == [
+        *("注", "意", "力", "机", "制", "lora", "微", "调"),
+        *("注意", "意力", "力机", "机制", "微调"),
+    ]
+    # A query pair that spans punctuation in a text does not match it.
+    bm = BM25(["增强。生成", "强生"])
+    assert bm.scores("强生")[0] < bm.scores("强生")[1]
+    assert "强生" not in tokenize("增强。生成")
 
 
 def test_bm25_tokenizes_arabic_and_chinese():

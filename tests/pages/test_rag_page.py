@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from backends.core.jobs import DONE, shared_runner
+from backends.rag.citations import own_citations
+from backends.rag.evaluate import citation_accuracy
 from components.i18n import strings
 from components.page_registry import PAGES
 from tests.openai_server import ANSWER_PIECES, KEY
@@ -122,7 +124,6 @@ def test_a_question_gets_an_answer_from_the_right_page_with_its_sources(page):
         assert citation.hit in turn.hits
     shown = [e.label for e in page.expander]
     assert any(f"[1] {turn.hits[0].chunk.doc}, page {turn.hits[0].chunk.page}" in label for label in shown)
-    assert any(m.value == turn.answer for m in page.markdown)
     # the extractive answer: a sentence of the sources, quoted with its citation and highlighted in its source
     found = turn.extractive
     assert found.hit.chunk.page in pages and found.sentence in turn.hits[found.number - 1].chunk.text.replace(
@@ -130,6 +131,23 @@ def test_a_question_gets_an_answer_from_the_right_page_with_its_sources(page):
     )
     assert any(m.value == f"**{EN['rag.extractive']}** {found.span} [{found.number}]" for m in page.markdown)
     assert any(":orange-background[**" + found.sentence in m.value for m in page.markdown)
+    # Citation forcing (on by default) began the answer with the extractive passage's [n]: the app wrote
+    # it, so the answer draws it as a badge with a tooltip, and its source card says so.
+    n = found.number
+    assert turn.prefix == f"According to [{n}]," and turn.answer.startswith(turn.prefix)
+    help_text = EN["rag.forced_help"].format(prefix=turn.prefix)
+    drawn = f":orange-badge[🔧 According to \\[{n}\\],]" + turn.answer[len(turn.prefix) :]
+    assert any(m.value == drawn and m.proto.help == help_text for m in page.markdown)
+    own = [c.number for c in own_citations(turn.answer, turn.hits, turn.prefix)]
+    first = turn.citations[0]
+    assert first.number == n and first.forced == (n not in own)
+    if first.forced:  # the model did not cite [n] itself
+        assert any(label.startswith(f"🔧 [{n}] ") for label in shown)
+        label = EN["rag.forced_badge"].format(n=n).replace("[", "\\[").replace("]", "\\]")
+        badge = f":orange-badge[🔧 {label}]"  # st.badge escapes the brackets
+        assert any(m.value == badge and m.proto.help == help_text for m in page.markdown)
+    if not own:
+        assert EN["rag.forced_only"] in texts(page)
 
 
 def test_the_glass_box_lists_every_candidate_with_all_scores(page):
@@ -151,6 +169,30 @@ def test_evaluation_reports_recall_and_mrr_per_method(page):
     summary = page.dataframe[0].value
     assert list(summary["method"]) == ["dense", "sparse", "hybrid"]
     assert (summary["recall@4"] >= 0.6).all() and (summary["MRR"] > 0.4).all()
+
+
+def test_evaluated_answers_report_the_models_own_citations_beside_the_forced_ones(page):
+    """One question with a reference answer, answered by SmolLM2 with citation forcing (the chat's
+    setting): the page shows the share of answers cited on the right page as shown and by the model
+    itself, both from the job's rows."""
+    open_tab(page, "evaluate")
+    page.radio(key="rag.eval_source").set_value("upload").run()
+    page.file_uploader(key="rag.eval_file").set_value(
+        ("one.csv", b"question,pages,answer\nWhat does LoRA freeze?,5,the pretrained weights\n", "text/csv")
+    )
+    page.run()
+    page.button(key="rag.answer_button").click().run(timeout=120)
+    job = shared_runner().get(page.session_state["rag.answer_job"])
+    assert job.wait(300) and job.status == DONE, job.error
+    page.run()
+    [row] = job.result
+    assert row["forced"] and row["answer"].startswith("According to [")
+    assert row["cited_pages"][0] in row["expected_pages"] == [5]
+    cited = citation_accuracy(job.result)
+    assert cited["shown"] == 1.0 and cited["model"] == float(row["model_cited_pages"][:1] == [5])
+    metrics = {m.label: (m.value, m.help) for m in page.metric}
+    assert metrics[EN["rag.eval.cited_shown"]] == ("1.00", EN["rag.eval.cited_shown_help"])
+    assert metrics[EN["rag.eval.cited_model"]] == (f"{cited['model']:.2f}", EN["rag.eval.cited_model_help"])
 
 
 def test_two_sessions_never_see_each_others_documents(open_page):
