@@ -3,6 +3,7 @@
 import streamlit as st
 
 from backends.models.registry import find_spec
+from backends.quantization import describe
 from backends.quantization.gguf_variant import llama_cpp_installed
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
@@ -21,6 +22,7 @@ if loaded is None:
     st.stop()
 spec = find_spec(name)
 hub_id = spec.hub_id if spec else name
+baseline = describe(loaded)  # what the fp32 row's weights are: the embedded SmolLM2's are its Q4_1 GGUF's
 with right:
     params = sum(p.numel() for p in loaded.model.parameters()) / 1e6
     st.caption(
@@ -32,6 +34,7 @@ with right:
             device=loaded.key.device,
         )
     )
+    B.baseline_note(baseline)
     st.caption(t("quantization.copy_note"))
 
 B.absorb_finished()
@@ -44,10 +47,10 @@ tabs = st.tabs(
 
 def bench_tab():
     st.markdown(t("quantization.variants_here", device=loaded.key.device))
-    reasons = B.variants_table(loaded.key.device)
+    reasons = B.variants_table(loaded.key.device, baseline)
     if not llama_cpp_installed():
         st.caption(t("quantization.llama_cpp"))
-    B.settings(loaded.key.device, reasons)
+    B.settings(loaded.key.device, reasons, baseline)
     st.caption(t("quantization.text_note", text=t("quantization.text_name")))
     st.button(
         t("quantization.start"),
@@ -59,7 +62,7 @@ def bench_tab():
         args=(loaded, name),
     )
     B.status_line()
-    B.live()
+    B.live(baseline)
     B.results(hub_id)
     B.kept_panel()
 

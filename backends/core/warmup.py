@@ -45,6 +45,7 @@ HEAVY = (
     ("sentence_transformers", ("SentenceTransformer", "CrossEncoder")),
     ("faiss", ()),
     ("scipy.sparse", ()),
+    ("scipy.stats", ("t",)),
     ("tiktoken", ("Encoding",)),
     ("pypdf", ("PdfReader", "PageObject", "PasswordType")),
     ("pypdf.errors", ("PdfReadError", "DependencyError")),

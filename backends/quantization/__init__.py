@@ -11,14 +11,32 @@ One file per format or library, in the spirit of peft's tuners:
   teaching.py          the quantizers written out by hand (int8 absmax / zero point, per tensor,
                        channel, group; GGUF Q8_0 and Q4_0 blocks), tested against the libraries
   text.py              the held-out text (assets/texts/) and the fixed prompt
-  measure.py           perplexity over strided windows, KLD and top-1 against fp32, speed, RSS
-  run.py               the benchmark as a background job (BenchConfig -> BenchReport)
+  measure.py           perplexity over strided windows, KLD and top-1 against fp32, the paired
+                       interval (Student's t), speed, RSS
+  run.py               the benchmark as a background job (BenchConfig -> BenchReport), the int8
+                       speed-ups split into quality-keeping and lossy
+  baseline.py          what the fp32 baseline is, from the model's origin (a dequantized GGUF
+                       package, or a checkpoint's own fp32 / bf16 weights)
   report.py            the report as JSON (optimum-benchmark's field names) and back
 
 Notes (how it works, what is left out, measured figures): docs/quantization.md.
 """
 
+from backends.quantization.baseline import Baseline, describe
 from backends.quantization.catalog import SPECS, availability, snippet, spec
-from backends.quantization.run import BenchConfig, BenchReport, VariantResult, run_job
+from backends.quantization.run import QUALITY_KLD, BenchConfig, BenchReport, VariantResult, int8_speedups, run_job
 
-__all__ = ["SPECS", "BenchConfig", "BenchReport", "VariantResult", "availability", "run_job", "snippet", "spec"]
+__all__ = [
+    "QUALITY_KLD",
+    "SPECS",
+    "Baseline",
+    "BenchConfig",
+    "BenchReport",
+    "VariantResult",
+    "availability",
+    "describe",
+    "int8_speedups",
+    "run_job",
+    "snippet",
+    "spec",
+]

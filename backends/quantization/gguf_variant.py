@@ -27,6 +27,8 @@ from backends.quantization.variants import (
     TorchRunner,
     VariantSpec,
     VariantUnavailable,
+    embedding_weights,
+    one_row_read,
 )
 
 FORMATS = ("Q8_0", "Q4_0", "Q5_1", "Q4_K")
@@ -58,7 +60,7 @@ def build(fmt: str):
             raise VariantUnavailable(available(device))
         model, load_s = torch_copy(base)
         started = time.perf_counter()
-        disk, done, formats = 0, {}, {}
+        disk, done, formats, sizes = 0, {}, {}, {}
         for name, p in model.named_parameters(remove_duplicate=False):
             if p.data_ptr() in done:  # tied embedding / lm_head: one tensor, quantized once
                 continue
@@ -67,10 +69,11 @@ def build(fmt: str):
                 used = fmt if fmt not in kquants.FALLBACK or kquants.supports(p.shape[-1]) else kquants.FALLBACK[fmt]
                 raw, back = quantize_tensor(p, used)
                 p.data.copy_(back.to(p.dtype))
-                disk += raw.nbytes
+                sizes[p.data_ptr()] = raw.nbytes
                 formats[used] = formats.get(used, 0) + 1
             else:
-                disk += p.numel() * 4
+                sizes[p.data_ptr()] = p.numel() * 4
+            disk += sizes[p.data_ptr()]
         quantize_s = time.perf_counter() - started
         note = SPEED_NOTE
         if fmt in kquants.FALLBACK:
@@ -80,6 +83,11 @@ def build(fmt: str):
                 f"llama.cpp's fallback); {SPEED_NOTE}"
             )
         runner = TorchRunner(model, speed_note=SPEED_NOTE, fast_fp32=True)
+        table, head = embedding_weights(model)
+        read = disk
+        if table is not None and table.data_ptr() in sizes:
+            tied = isinstance(head, torch.Tensor) and head.data_ptr() == table.data_ptr()
+            read = one_row_read(disk, sizes[table.data_ptr()], table.shape[0], tied)
         return Built(
             runner,
             disk,
@@ -90,6 +98,7 @@ def build(fmt: str):
             model,
             measures_speed=False,
             details={"format": fmt, "formats": formats},
+            decode_bytes=read,
         )
 
     return make

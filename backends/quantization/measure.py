@@ -5,6 +5,7 @@ turn of the compute scheduler), peak RSS, the greedy continuation, and the memor
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import threading
@@ -63,6 +64,19 @@ class Quality:
     kld_tokens: int
     top1: float | None  # share of scored tokens whose top token equals fp32's
     delta_se: float | None = None  # standard error of (mean NLL - fp32's) over the same tokens, windows as clusters
+    delta_windows: int | None = None  # the windows behind delta_se: its degrees of freedom are one fewer
+
+
+@functools.cache
+def t975(df: int) -> float:
+    """The 97.5% quantile of Student's t with `df` degrees of freedom (scipy's): the factor of a
+    two-sided 95% interval from `df + 1` independent samples (12.71 for 1, 2.776 for 4, 1.96 in the
+    limit)."""
+    if df < 1:
+        raise ValueError(f"df = {df}: a t interval needs at least two samples.")
+    from scipy.stats import t as student
+
+    return float(student.ppf(0.975, df))
 
 
 def paired_se(window_sums: list[tuple[float, int]]) -> float | None:
@@ -135,6 +149,7 @@ def quality(
         kl_count,
         same / max(count, 1) if compared else None,
         paired_se(window_sums) if compared else None,
+        len(window_sums) if compared else None,
     )
 
 

@@ -5,7 +5,9 @@ batch at run time: DynamicQuantizeMatMul); and weight-only 8-/4-bit blocks of 32
 lets the kernel quantize activations per block to int8 as well).
 
 The export is a plain forward pass without a KV cache (torch.onnx's TorchScript exporter), so a
-decode step recomputes the whole sequence; the rows say so. Both variants share one export per run.
+decode step recomputes the whole sequence, and its prefill computes the output head at every position
+(the torch rows, as `generate`, compute it for the last one only); the rows say so. Both variants
+share one export per run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import importlib.util
 import logging
 import time
 import warnings
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +31,10 @@ from backends.quantization.variants import (
     timed,
 )
 
-NO_CACHE_NOTE = "exported without a KV cache: every decode step recomputes the whole sequence"
+NO_CACHE_NOTE = (
+    "exported without a KV cache: every decode step recomputes the whole sequence, and prefill includes "
+    "the output head at every position"
+)
 
 
 def available(device: str) -> str | None:
@@ -110,6 +116,27 @@ class OrtRunner(Runner):
         self.session = None
 
 
+def decode_read_bytes(path: Path) -> int:
+    """Weight bytes one decoded token reads from an ONNX file: every initializer once, except a 2-D
+    table that only Gather nodes read (the input embedding), which counts as one row. The export
+    unties SmolLM2's tied embedding: the Gather's table and the output head's transposed copy are two
+    initializers, so the head's copy counts whole and the table as one row."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    users = defaultdict(set)
+    for node in graph.node:
+        for name in node.input:
+            users[name].add(node.op_type)
+    total = 0
+    for init in graph.initializer:
+        size = len(init.raw_data) if init.HasField("raw_data") else numpy_helper.to_array(init).nbytes
+        gathered = len(init.dims) == 2 and init.dims[0] > 0 and users[init.name] == {"Gather"}
+        total += size // init.dims[0] if gathered else size
+    return total
+
+
 def quantize_dynamic_int8(path: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -154,7 +181,17 @@ def build(quantizer=None, name: str = ""):
         runner, load_s = timed(OrtRunner, path)
         size = path.stat().st_size
         note = NO_CACHE_NOTE + ("; export + quantize time" if quantizer else "; export time")
-        return Built(runner, size, size, quantize_s, load_s, note, None, details={"file": path.name})
+        return Built(
+            runner,
+            size,
+            size,
+            quantize_s,
+            load_s,
+            note,
+            None,
+            details={"file": path.name},
+            decode_bytes=decode_read_bytes(path),
+        )
 
     return make
 

@@ -1,7 +1,8 @@
 """A run as JSON, and back (to overlay earlier runs).
 
 Per variant, optimum-benchmark's report names where it has one (load/prefill/decode with
-latency and throughput, memory with max_ram), plus the quality fields it lacks.
+latency and throughput, memory with max_ram), plus the quality fields it lacks, and what the
+baseline's weights are (`baseline`: "fp32 copy of the shipped Q4_1 weights" for the embedded SmolLM2).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def row_json(r: VariantResult) -> dict:
             "unit": "MB",
             "max_ram": mb(r.peak_rss_bytes),
             "weights": mb(r.mem_bytes),
+            "decode_read": mb(r.decode_bytes),
             "disk": mb(r.disk_bytes),
         },
         "quality": {
@@ -55,6 +57,7 @@ def row_json(r: VariantResult) -> dict:
             "kld_tokens": r.kld_tokens,
             "top1": r.top1,
             "nll_delta_se": r.nll_delta_se,
+            "nll_delta_windows": r.nll_delta_windows,
         },
         "generate": {"continuation": r.continuation},
     }
@@ -67,6 +70,8 @@ def to_json(report: BenchReport) -> str:
             "version": VERSION,
             "model": report.model,
             "device": report.device,
+            "baseline": report.baseline.text,
+            "baseline_origin": report.baseline.to_dict(),
             "config": {
                 **asdict(report.config),
                 "variants": list(report.config.variants),
@@ -106,7 +111,8 @@ def _num(value, where: str):
 
 
 def from_json(data: bytes | str, name: str = "report") -> dict:
-    """{"model", "device", "rows": [VariantResult]} from a report this page exported."""
+    """{"model", "device", "baseline", "rows": [VariantResult]} from a report this page exported
+    (an older report without a baseline says "fp32")."""
     if isinstance(data, bytes):
         if len(data) > MAX_BYTES:
             raise ReportError(
@@ -133,6 +139,7 @@ def from_json(data: bytes | str, name: str = "report") -> dict:
     return {
         "model": str(doc.get("model", "")),
         "device": str(doc.get("device", "")),
+        "baseline": str(doc.get("baseline", "fp32")),
         "rows": rows,
         "seconds": doc.get("seconds"),
     }
@@ -166,6 +173,7 @@ def _row(b: dict) -> VariantResult:
         bound_tps=_num(_get(b, "decode", "bound", "value"), f"{w}.decode.bound"),
         peak_rss_bytes=mb(_get(b, "memory", "max_ram"), "max_ram"),
         mem_bytes=mb(_get(b, "memory", "weights"), "weights"),
+        decode_bytes=mb(_get(b, "memory", "decode_read"), "decode_read"),
         disk_bytes=mb(_get(b, "memory", "disk"), "disk"),
         perplexity=_num(_get(b, "quality", "perplexity"), f"{w}.perplexity"),
         nll=_num(_get(b, "quality", "nll"), f"{w}.nll"),
@@ -174,5 +182,6 @@ def _row(b: dict) -> VariantResult:
         kld_tokens=_num(_get(b, "quality", "kld_tokens"), w),
         top1=_num(_get(b, "quality", "top1"), f"{w}.top1"),
         nll_delta_se=_num(_get(b, "quality", "nll_delta_se"), f"{w}.nll_delta_se"),
+        nll_delta_windows=_num(_get(b, "quality", "nll_delta_windows"), f"{w}.nll_delta_windows"),
         continuation=str(_get(b, "generate", "continuation") or ""),
     )

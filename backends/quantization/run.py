@@ -19,9 +19,11 @@ import torch
 
 from backends.quantization import catalog, measure
 from backends.quantization import text as T
+from backends.quantization.baseline import Baseline
 from backends.quantization.variants import VariantUnavailable, timed
 
 OK, FAILED, UNAVAILABLE, STOPPED = "ok", "failed", "unavailable", "stopped"
+QUALITY_KLD = 0.05  # a variant keeps quality below this KLD to the baseline (the headline speed-up counts only those)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ class VariantResult:
     prefill_tps_p90: float | None = None
     decode_tps: float | None = None
     decode_tps_p90: float | None = None
-    bound_tps: float | None = None  # copy bandwidth / weight bytes: the memory-bound ceiling
+    bound_tps: float | None = None  # copy bandwidth / decode_bytes: the memory-bound ceiling
+    decode_bytes: int | None = None  # weight bytes one decoded token reads (one row of the input embedding)
     peak_rss_bytes: int | None = None
     perplexity: float | None = None
     nll: float | None = None
@@ -101,6 +104,7 @@ class VariantResult:
     kld_tokens: int | None = None
     top1: float | None = None
     nll_delta_se: float | None = None  # standard error of the mean NLL difference to fp32 (paired, per window)
+    nll_delta_windows: int | None = None  # the windows behind it (independent samples: df = windows - 1)
     continuation: str = ""
     kv_cache: bool = True
     seconds: float = 0.0  # the whole row: build + quality + speed
@@ -109,11 +113,12 @@ class VariantResult:
     speed_s: float | None = None  # the speed runs (or the greedy continuation alone)
 
     def ppl_half_width(self) -> float | None:
-        """Half-width of the 95% interval of this perplexity against fp32 on the same tokens (the
-        paired standard error of the NLL difference, by the delta method); None without one."""
-        if self.nll_delta_se is None or self.perplexity is None:
+        """Half-width of the 95% interval of this perplexity against fp32 on the same tokens: Student's
+        t with windows - 1 degrees of freedom (2.776 for 5 windows) x the paired standard error of the
+        NLL difference, x the perplexity (delta method); None without one."""
+        if self.nll_delta_se is None or self.perplexity is None or (self.nll_delta_windows or 0) < 2:
             return None
-        return 1.96 * self.nll_delta_se * self.perplexity
+        return measure.t975(self.nll_delta_windows - 1) * self.nll_delta_se * self.perplexity
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,9 +140,24 @@ class BenchReport:
     seconds: float = 0.0
     stopped: bool = False
     kept: dict = field(default_factory=dict)  # variant key -> model copy, for the session (not exported)
+    baseline: Baseline = field(default_factory=Baseline)  # what the fp32 row's weights are (baseline.py)
 
     def row(self, key: str) -> VariantResult | None:
         return next((r for r in self.rows if r.key == key), None)
+
+
+def int8_speedups(rows: list[VariantResult]) -> tuple[dict[str, float], dict[str, float]]:
+    """Decode speed-up over the baseline of every measured int8 variant, as (those that keep quality:
+    KLD < QUALITY_KLD, the lossy ones): the headline is the best of the first; fbgemm's dynamic int8
+    (per-tensor activation scales, KLD ~1.4 on SmolLM2) is faster and lands in the second."""
+    base = next((r for r in rows if r.key == catalog.BASELINE and r.status == OK and r.decode_tps), None)
+    keep, lossy = {}, {}
+    if base is None:
+        return keep, lossy
+    for r in rows:
+        if r.status == OK and r.decode_tps and r.kld is not None and catalog.spec(r.key).int8:
+            (keep if r.kld < QUALITY_KLD else lossy)[r.key] = r.decode_tps / base.decode_tps
+    return keep, lossy
 
 
 def estimate_bytes(base: torch.nn.Module, config: BenchConfig, vocab: int) -> int:
@@ -163,18 +183,22 @@ def bench_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def run_job(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str = "cpu") -> BenchReport:
-    """Background-job form (backends/core/jobs.py): events kind="row" carry each finished row."""
+def run_job(
+    ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str = "cpu", baseline: Baseline | None = None
+) -> BenchReport:
+    """Background-job form (backends/core/jobs.py): events kind="row" carry each finished row.
+    `baseline` names what the model's weights are (`baseline.describe(loaded)`); without it the
+    fp32 row is plain "fp32"."""
     config = config.validate()
     before = torch.get_num_threads()
     torch.set_num_threads(bench_threads())
     try:
-        return _run(ctx, base, tokenizer, config, model_name, device)
+        return _run(ctx, base, tokenizer, config, model_name, device, baseline or Baseline())
     finally:
         torch.set_num_threads(before)
 
 
-def _run(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str) -> BenchReport:
+def _run(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str, baseline: Baseline) -> BenchReport:
     started = time.perf_counter()
     vocab = base.get_output_embeddings().weight.shape[0]
     check_memory(base, config, vocab)
@@ -182,7 +206,7 @@ def _run(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str
     spans = measure.windows(ids.shape[1], config.window, config.stride)
     prompt = T.prompt_ids(tokenizer, config.prompt)
     prefill = ids[:, : config.prefill_tokens]
-    report = BenchReport(model_name, device, config, threads=torch.get_num_threads())
+    report = BenchReport(model_name, device, config, threads=torch.get_num_threads(), baseline=baseline)
     ctx.report(0.0, "measuring memory bandwidth", kind="setup")
     report.bandwidth = measure.copy_bandwidth()
     reference = measure.Reference(kld_tokens=config.kld_tokens)
@@ -221,7 +245,8 @@ def one_variant(
     ctx, key, base, tokenizer, config, device, workdir, ids, spans, prompt, prefill, reference, report, position
 ) -> VariantResult:
     spec = catalog.spec(key)
-    row = VariantResult(spec.key, spec.label, spec.family, spec.bits)
+    label = report.baseline.label if key == catalog.BASELINE else spec.label
+    row = VariantResult(spec.key, label, spec.family, spec.bits)
     reason = spec.available(device)
     if reason:
         row.status, row.error = UNAVAILABLE, reason
@@ -238,7 +263,7 @@ def one_variant(
             say("building")
             built, row.build_s = timed(spec.build, base, device, workdir)
             row.note, row.quantize_s, row.load_s = built.note, built.quantize_s, built.load_s
-            row.mem_bytes, row.disk_bytes = built.mem_bytes, built.disk_bytes
+            row.mem_bytes, row.disk_bytes, row.decode_bytes = built.mem_bytes, built.disk_bytes, built.decode_bytes
             row.kv_cache = built.runner.kv_cache
             say("perplexity", 0.1)
             phase = time.perf_counter()
@@ -256,7 +281,8 @@ def one_variant(
                 return row
             row.quality_s = time.perf_counter() - phase
             row.perplexity, row.nll, row.ppl_tokens = q.perplexity, q.nll, q.tokens
-            row.kld, row.kld_tokens, row.top1, row.nll_delta_se = q.kld, q.kld_tokens, q.top1, q.delta_se
+            row.kld, row.kld_tokens, row.top1 = q.kld, q.kld_tokens, q.top1
+            row.nll_delta_se, row.nll_delta_windows = q.delta_se, q.delta_windows
             if key == catalog.BASELINE:
                 row.kld, row.top1, row.kld_tokens = 0.0, 1.0, reference.held()
             say("speed", 0.7)
@@ -270,7 +296,7 @@ def one_variant(
                     return row
                 row.prefill_tps, row.prefill_tps_p90 = s.prefill()
                 row.decode_tps, row.decode_tps_p90 = s.decode()
-                row.bound_tps = report.bandwidth / row.mem_bytes if row.mem_bytes else None
+                row.bound_tps = report.bandwidth / row.decode_bytes if row.decode_bytes else None
                 tokens = s.continuation_ids
             else:
                 tokens = measure.greedy_ids(built.runner, prompt, config.new_tokens)

@@ -8,6 +8,7 @@ onnx_variant, gguf_variant, bnb_variant); catalog.py lists them all.
 from __future__ import annotations
 
 import functools
+import inspect
 import io
 import time
 from collections.abc import Callable
@@ -83,7 +84,10 @@ class TorchRunner(Runner):
 
     @torch.inference_mode()
     def start(self, ids):
-        out = self.model(input_ids=ids.to(self.device), use_cache=True)
+        """The output head runs for the last position only (`logits_to_keep=1`, as `generate` does):
+        the prefill speed is the model's, not 128 unused rows of 49,152 logits."""
+        last = {"logits_to_keep": 1} if _keeps_logits(self.model) else {}
+        out = self.model(input_ids=ids.to(self.device), use_cache=True, **last)
         return out.past_key_values, out.logits[0, -1].float().cpu()
 
     @torch.inference_mode()
@@ -94,6 +98,11 @@ class TorchRunner(Runner):
 
     def close(self):
         self.model = None
+
+
+def _keeps_logits(model: torch.nn.Module) -> bool:
+    """Whether the model's forward takes `logits_to_keep` (transformers' causal LMs do)."""
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
 @functools.cache
@@ -160,6 +169,7 @@ class Built:
     model: torch.nn.Module | None = None  # a torch copy that can be kept in the session
     measures_speed: bool = True  # False: quality only (GGUF dequantized into fp32)
     details: dict = field(default_factory=dict)
+    decode_bytes: int | None = None  # weight bytes one decoded token reads (decode_read_bytes)
 
 
 def torch_built(
@@ -174,6 +184,7 @@ def torch_built(
         load_s,
         note,
         model,
+        decode_bytes=decode_read_bytes(model),
     )
 
 
@@ -212,6 +223,35 @@ def state_bytes(model: torch.nn.Module) -> int:
             seen.add(k)
             total += tensor_bytes(t)
     return total
+
+
+def decode_read_bytes(model: torch.nn.Module) -> int:
+    """Weight bytes one decoded token reads: every weight once (state_bytes), except the input
+    embedding table, of which it reads one row. With tied embeddings (SmolLM2) the output head reads
+    the whole matrix anyway, so the row comes on top; when the two are separate tensors (untied, or
+    the head quantized while the table stays float) the table counts as one row."""
+    total = state_bytes(model)
+    table, head = embedding_weights(model)
+    if table is None:
+        return total
+    tied = isinstance(head, torch.Tensor) and _key(head) == _key(table)
+    return one_row_read(total, tensor_bytes(table), table.shape[0], tied)
+
+
+def embedding_weights(model: torch.nn.Module) -> tuple[torch.Tensor | None, object]:
+    """(the input embedding table, the output head's weight: a tensor, or whatever a quantized head holds)."""
+    table = getattr(model.get_input_embeddings(), "weight", None) if hasattr(model, "get_input_embeddings") else None
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if not isinstance(table, torch.Tensor) or table.ndim != 2:
+        return None, None
+    return table, getattr(head, "weight", None)
+
+
+def one_row_read(total: int, table_bytes: int, rows: int, tied: bool) -> int:
+    """`total` weight bytes, with the input embedding table (`table_bytes` over `rows` rows) read as one
+    row: on top when the output head reads the whole (tied) matrix anyway, instead of it otherwise."""
+    row = table_bytes // rows
+    return total + row if tied else total - table_bytes + row
 
 
 def serialized_bytes(model: torch.nn.Module) -> int:

@@ -10,9 +10,11 @@ import streamlit as st
 
 from backends.core.jobs import FAILED, shared_runner
 from backends.quantization import (
+    Baseline,
     BenchConfig,
     VariantResult,
     availability,
+    describe,
     run_job,
     snippet,
     spec,
@@ -28,9 +30,24 @@ P = "quantization."
 PPL_CHOICES = (1_024, 2_048, 5_120, 10_240, 20_480)
 
 
-def label(key: str) -> str:
-    """A variant's name in the page's language (the backend's English label is the JSON's)."""
+def label(key: str, baseline: Baseline | None = None) -> str:
+    """A variant's name in the page's language (the backend's English label is the JSON's); the fp32
+    row named by what its weights are (the embedded SmolLM2's: a copy of the shipped Q4_1 weights)."""
+    if key == "fp32" and baseline is not None:
+        return t(f"quantization.baseline.label.{baseline.form}", weights=baseline.weights)
     return t(f"quantization.variant.{key}")
+
+
+def baseline_note(baseline: Baseline) -> None:
+    """What the baseline is and why it matters, under the model's line."""
+    st.caption(
+        t(
+            f"quantization.baseline.note.{baseline.form}",
+            weights=baseline.weights,
+            mix=baseline.mix,
+            location=baseline.location,
+        )
+    )
 
 
 def cfg() -> dict:
@@ -42,13 +59,13 @@ def cfg() -> dict:
     return st.session_state[P + "cfg"]
 
 
-def variants_table(device: str) -> dict[str, str | None]:
+def variants_table(device: str, baseline: Baseline) -> dict[str, str | None]:
     reasons = availability(device)
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    t("quantization.col.variant"): label(s.key),
+                    t("quantization.col.variant"): label(s.key, baseline),
                     t("quantization.col.family"): s.family,
                     t("quantization.col.bits"): s.bits,
                     t("quantization.col.here"): t("quantization.runs_here")
@@ -64,7 +81,7 @@ def variants_table(device: str) -> dict[str, str | None]:
     return reasons
 
 
-def settings(device: str, reasons: dict) -> None:
+def settings(device: str, reasons: dict, baseline: Baseline) -> None:
     c = cfg()
     usable = [s.key for s in SPECS if reasons[s.key] is None]
     c["variants"] = [k for k in c["variants"] if k in usable]
@@ -72,7 +89,7 @@ def settings(device: str, reasons: dict) -> None:
         t("quantization.variants"),
         usable,
         default=c["variants"],
-        format_func=label,
+        format_func=lambda key: label(key, baseline),
         key=P + "w.variants",
         persist_state="session",
     )
@@ -93,7 +110,7 @@ def settings(device: str, reasons: dict) -> None:
         t("quantization.keep"),
         keepable,
         default=[x for x in c["keep"] if x in keepable],
-        format_func=label,
+        format_func=lambda key: label(key, baseline),
         key=P + "w.keep",
         help=t("quantization.keep_help"),
         persist_state="session",
@@ -125,7 +142,7 @@ def start(loaded, name: str) -> None:
         st.session_state[P + "error"] = str(exc)
         return
     job = shared_runner().submit(
-        "quantization", run_job, loaded.model, loaded.tokenizer, conf, name, loaded.key.device
+        "quantization", run_job, loaded.model, loaded.tokenizer, conf, name, loaded.key.device, describe(loaded)
     )
     st.session_state[P + "job"] = job.id
 
@@ -151,12 +168,12 @@ def absorb_finished() -> None:
     st.session_state[P + "failed"] = None
     kept = st.session_state.setdefault(P + "kept", {})
     for key, model in result.kept.items():
-        kept[key] = {"model": model, "label": label(key), "bytes": state_bytes(model), "run": job.id}
+        kept[key] = {"model": model, "label": label(key, result.baseline), "bytes": state_bytes(model), "run": job.id}
     result.kept = {}
     st.session_state[P + "report"] = result
 
 
-def live() -> None:
+def live(baseline: Baseline) -> None:
     job = shared_runner().get(st.session_state.get(P + "job"))
     if job is None or job.done:
         return
@@ -176,7 +193,7 @@ def live() -> None:
             st.caption(t("quantization.stopping"))
         done = rows_of(current)
         if done:
-            table(done, "live_table")
+            table(done, "live_table", baseline)
 
     panel()
 
@@ -185,14 +202,14 @@ def fmt(value, digits=1, scale=1.0):
     return None if value is None else round(value / scale, digits)
 
 
-def table(rows: list[VariantResult], key: str) -> None:
+def table(rows: list[VariantResult], key: str, baseline: Baseline) -> None:
     """One row per variant: size, decode speed and quality first (what a learner compares), then
     the rest of the measurements."""
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    t("quantization.col.variant"): label(r.key),
+                    t("quantization.col.variant"): label(r.key, baseline),
                     t("quantization.col.disk"): fmt(r.disk_bytes, 1, 1e6),
                     t("quantization.col.ram"): fmt(r.mem_bytes, 1, 1e6),
                     t("quantization.col.decode"): fmt(r.decode_tps, 2),
@@ -228,6 +245,10 @@ def results(hub_id: str) -> None:
             st.info(t("quantization.none_yet"))
         return
     ok = [r for r in report.rows if r.status == "ok"]
+
+    def name(r: VariantResult) -> str:
+        return label(r.key, report.baseline)
+
     (st.warning if report.stopped else st.success)(
         t(
             "quantization.stopped" if report.stopped else "quantization.done",
@@ -239,7 +260,7 @@ def results(hub_id: str) -> None:
             threads=report.threads,
         )
     )
-    table(report.rows, "results_table")
+    table(report.rows, "results_table", report.baseline)
     st.caption(
         t(
             "quantization.table_note",
@@ -247,18 +268,19 @@ def results(hub_id: str) -> None:
             kld=report.config.kld_tokens,
             window=report.config.window,
             stride=report.config.stride,
+            baseline=label("fp32", report.baseline),
         )
     )
     overlays = [(o["label"], o["rows"]) for o in st.session_state.get(P + "overlays", [])]
     c1, c2 = st.columns(2)
-    c1.plotly_chart(size_quality_figure(ok, overlays), key=P + "chart_size")
-    c2.plotly_chart(speed_figure(ok, overlays), key=P + "chart_speed")
+    c1.plotly_chart(size_quality_figure(ok, overlays, name), key=P + "chart_size")
+    c2.plotly_chart(speed_figure(ok, overlays, name), key=P + "chart_speed")
     st.caption(t("quantization.speed_note"))
     st.markdown(t("quantization.texts", prompt=report.config.prompt))
     cols = st.columns(min(4, max(1, len(ok))))
     for i, r in enumerate(ok):
         with cols[i % len(cols)]:
-            st.markdown(f"**{label(r.key)}**")
+            st.markdown(f"**{name(r)}**")
             st.text(r.continuation)
     st.download_button(
         t("quantization.export"),
@@ -269,7 +291,7 @@ def results(hub_id: str) -> None:
     )
     with st.expander(t("quantization.code")):
         for r in report.rows:
-            st.caption(label(r.key))
+            st.caption(name(r))
             st.code(snippet(r.key, hub_id), language="python")
 
 

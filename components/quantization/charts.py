@@ -21,10 +21,15 @@ def pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, s
     return front
 
 
-def size_quality_figure(rows, overlays=()) -> go.Figure:
-    """rows: VariantResult of this run; overlays: (label, rows) of earlier runs."""
+def _own_label(r) -> str:
+    return r.label
+
+
+def size_quality_figure(rows, overlays=(), name=_own_label) -> go.Figure:
+    """rows: VariantResult of this run, named by `name(row)` (the page's language); overlays: (label,
+    rows) of earlier runs, named by their own exported labels."""
     fig = go.Figure()
-    points = [(r.disk_bytes / MB, r.perplexity, r.label) for r in rows if r.perplexity and r.disk_bytes]
+    points = [(r.disk_bytes / MB, r.perplexity, name(r)) for r in rows if r.perplexity and r.disk_bytes]
     fig.add_trace(
         go.Scatter(
             x=[p[0] for p in points],
@@ -68,12 +73,12 @@ def size_quality_figure(rows, overlays=()) -> go.Figure:
     return fig
 
 
-def speed_figure(rows, overlays=()) -> go.Figure:
+def speed_figure(rows, overlays=(), name=_own_label) -> go.Figure:
     timed = [r for r in rows if r.decode_tps]
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
-            x=[r.label for r in timed],
+            x=[name(r) for r in timed],
             y=[r.decode_tps for r in timed],
             error_y={
                 "type": "data",
@@ -86,19 +91,19 @@ def speed_figure(rows, overlays=()) -> go.Figure:
     )
     fig.add_trace(
         go.Scatter(
-            x=[r.label for r in timed],
+            x=[name(r) for r in timed],
             y=[r.bound_tps for r in timed],
             mode="markers",
             marker={"symbol": "line-ew-open", "size": 28, "line": {"width": 3}},
             name=t("quantization.chart.bound"),
         )
     )
+    names = {r.key: name(r) for r in timed}  # an earlier run's variant sits over this run's bar
     for label, earlier in overlays:
-        names = {r.label for r in timed}
-        pts = [r for r in earlier if r.decode_tps and r.label in names]
+        pts = [r for r in earlier if r.decode_tps and r.key in names]
         fig.add_trace(
             go.Scatter(
-                x=[r.label for r in pts],
+                x=[names[r.key] for r in pts],
                 y=[r.decode_tps for r in pts],
                 mode="markers",
                 marker={"symbol": "diamond-open", "size": 10},

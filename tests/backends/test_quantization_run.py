@@ -7,10 +7,11 @@ import time
 
 import pytest
 import torch
+from scipy.stats import t as student
 
 from backends.core.jobs import shared_runner
 from backends.models.cache import shared_cache
-from backends.quantization import BenchConfig, availability, run_job, snippet, spec
+from backends.quantization import BenchConfig, availability, describe, run_job, snippet, spec
 from backends.quantization import measure as M
 from backends.quantization import report as R
 from backends.quantization import text as T
@@ -32,8 +33,10 @@ def loaded():
     return shared_cache().get("smollm2-135m-instruct")
 
 
-def run(base, tokenizer, **config):
-    job = shared_runner().submit("quantization-test", run_job, base, tokenizer, BenchConfig(**config), "smollm2")
+def run(base, tokenizer, baseline=None, **config):
+    job = shared_runner().submit(
+        "quantization-test", run_job, base, tokenizer, BenchConfig(**config), "smollm2", "cpu", baseline
+    )
     assert job.wait(600), "the run finished"
     assert job.status == "done", job.error
     return job.result
@@ -47,6 +50,7 @@ def full(loaded):
         loaded.tokenizer,
         variants=("fp32", "gguf-q8_0", "onnx-int8-wo", "torch-dynamic-int8"),
         keep=("gguf-q8_0",),
+        baseline=describe(loaded),
         **SMALL,
     )
     return report, before
@@ -68,7 +72,7 @@ def test_every_row_is_measured_and_the_shared_model_is_unchanged(full, loaded):
     assert q8.kld < 0.02 and q8.top1 > 0.9, "Q8_0 is nearly lossless"
     assert onnx.kld < 0.1 and not onnx.kv_cache and onnx.disk_bytes < fp32.disk_bytes
     assert dyn.mem_bytes < 0.5 * fp32.mem_bytes
-    assert fp32.bound_tps == pytest.approx(report.bandwidth / fp32.mem_bytes)
+    assert fp32.label == "fp32 copy of the shipped Q4_1 weights (baseline)", "the embedded model's baseline"
     kept = report.kept["gguf-q8_0"]
     assert set(report.kept) == {"gguf-q8_0"} and kept is not loaded.model
 
@@ -96,6 +100,68 @@ def test_perplexity_by_hand_equals_the_row(full, loaded):
     del exact
     assert count == report.rows[0].ppl_tokens
     assert report.rows[0].perplexity == pytest.approx(math.exp(nll / count), rel=1e-4)
+
+
+def scored_windows(runner, ids):
+    """Each window's token NLLs, scored by hand (stride and window of SMALL, every token once)."""
+    out, prev_end = [], 0
+    with torch.inference_mode():
+        for begin in range(0, ids.shape[1], SMALL["stride"]):
+            end = min(begin + SMALL["window"], ids.shape[1])
+            first = max(prev_end, begin + 1)
+            logp = torch.log_softmax(runner.quality_logits(ids[:, begin:end])[0].double(), -1)
+            out.append([-float(logp[pos - begin - 1, ids[0, pos]]) for pos in range(first, end)])
+            prev_end = end
+            if end == ids.shape[1]:
+                break
+    return out
+
+
+def test_the_perplexity_interval_by_hand_from_the_per_window_values(full, loaded, tmp_path):
+    """The ±95% half-width of the fbgemm row, from each window's NLL against fp32's, windows as the
+    independent samples: Student's t with G - 1 degrees of freedom (scipy's quantile), the cluster
+    standard error of the mean difference, times the perplexity."""
+    report, _ = full
+    ids = T.token_slice(loaded.tokenizer, SMALL["ppl_tokens"])
+    nlls = {}
+    for key in ("fp32", "torch-dynamic-int8"):
+        built = spec(key).build(loaded.model, "cpu", tmp_path)
+        nlls[key] = scored_windows(built.runner, ids)
+        built.runner.close()
+    base, variant = nlls["fp32"], nlls["torch-dynamic-int8"]
+    diffs = [sum(v) - sum(b) for v, b in zip(variant, base)]
+    counts = [len(b) for b in base]
+    g, n = len(diffs), sum(counts)
+    mean = sum(diffs) / n
+    se = math.sqrt(g / (g - 1) * sum((d - mean * c) ** 2 for d, c in zip(diffs, counts))) / n
+    ppl = math.exp(sum(map(sum, variant)) / n)
+    row = report.row("torch-dynamic-int8")
+    assert g == 4 and row.nll_delta_windows == g, "windows at 0, 64, 128 and 192 of 300 tokens"
+    assert row.ppl_half_width() == pytest.approx(student.ppf(0.975, g - 1) * se * ppl, rel=1e-3)
+    assert row.ppl_half_width() > 1.5 * 1.96 * se * ppl, "t(3) = 3.18, not the normal 1.96"
+
+
+def test_the_bound_counts_the_bytes_a_decoded_token_reads(full, loaded):
+    """By hand from SmolLM2's shapes: a decoded token reads every weight once, the output head its
+    whole matrix (tied: the embedding itself), the input embedding one row."""
+    report, _ = full
+    c = loaded.model.config
+    v, d, f, layers = c.vocab_size, c.hidden_size, c.intermediate_size, c.num_hidden_layers
+    kv = c.num_key_value_heads * c.head_dim
+    linears = layers * (2 * d * d + 2 * d * kv + 3 * d * f) + v * d  # q, o, k, v, gate, up, down; the head
+    norms = (2 * layers + 1) * d
+    assert linears + norms == 134_515_008, "SmolLM2-135M's parameters, the tied embedding once"
+    fp32, dyn, onnx = (report.row(k) for k in ("fp32", "torch-dynamic-int8", "onnx-int8-wo"))
+    assert fp32.decode_bytes == 4 * (linears + norms + d)
+    assert fp32.bound_tps == pytest.approx(report.bandwidth / (4 * (linears + norms + d)), rel=1e-12)
+    # fbgemm: int8 linears (the head its own tensor now), the float32 table read as one row; a
+    # per-tensor scale and zero point per layer is all that is left out of the hand count
+    assert dyn.decode_bytes == pytest.approx(linears + 4 * (norms + d), rel=1e-4)
+    assert dyn.bound_tps == pytest.approx(report.bandwidth / dyn.decode_bytes)
+    # MatMulNBits: a byte per weight and a float32 scale per block of 32; the export's own float32
+    # Gather table (untied from the head) read as one row
+    assert onnx.decode_bytes == pytest.approx(linears * (1 + 4 / 32) + 4 * (norms + d), rel=1e-6)
+    assert "prefill includes the output head at every position" in onnx.note
 
 
 def test_a_rerun_gives_the_identical_perplexity(full, loaded):
@@ -178,7 +244,8 @@ def test_the_interval_separates_a_lossy_format_from_a_near_lossless_one(loaded):
     )
     fp32, q8, q4 = (report.row(k) for k in ("fp32", "gguf-q8_0", "gguf-q4_0"))
     assert fp32.nll_delta_se is None and q8.nll_delta_se > 0 and q4.nll_delta_se > 0
-    assert q4.nll - fp32.nll > 1.96 * q4.nll_delta_se, "Q4_0's loss is beyond the noise of 1k tokens"
+    t = student.ppf(0.975, q4.nll_delta_windows - 1)
+    assert q4.nll - fp32.nll > t * q4.nll_delta_se, "Q4_0's loss is beyond the noise of 1k tokens"
     assert abs(q8.nll - fp32.nll) < q4.nll - fp32.nll
 
 
@@ -239,6 +306,8 @@ def test_report_json_round_trip_and_bad_uploads(full):
     text = R.to_json(report)
     doc = json.loads(text)
     assert doc["benchmarks"][0]["decode"]["throughput"]["unit"] == "tokens/s"
+    assert doc["baseline"] == "fp32 copy of the shipped Q4_1 weights"
+    assert doc["baseline_origin"]["kind"] == "gguf" and doc["baseline_origin"]["weights"] == "Q4_1"
     back = R.from_json(text.encode())
     assert [r.key for r in back["rows"]] == [r.key for r in report.rows]
     assert back["rows"][0].perplexity == report.rows[0].perplexity

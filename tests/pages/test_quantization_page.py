@@ -17,6 +17,8 @@ from .plotly_helpers import figure_titled, values
 
 QUANT = next(p for p in PAGES if p.key == "quantization")
 EN = strings("en")
+# The embedded SmolLM2 ships as a Q4_1 GGUF: its fp32 row is those weights dequantized.
+BASELINE = "fp32 copy of the shipped Q4_1 weights (baseline)"
 
 # What a browser must see once the page has run (tests/e2e/test_browser.py): the table of variants.
 BROWSER_MUST_SHOW = "text=" + EN["quantization.variants_here"].replace("**", "").format(device="cpu")
@@ -26,12 +28,14 @@ def check_page(at):
     """On arrival: every variant with whether it runs here (or why not), and the settings to start a run."""
     table = at.dataframe[0].value
     here = dict(zip(table[EN["quantization.col.variant"]], table[EN["quantization.col.here"]]))
-    assert here["fp32 (baseline)"] == "runs here" and here["GGUF Q8_0"] == "runs here"
+    assert here[BASELINE] == "runs here" and here["GGUF Q8_0"] == "runs here"
     assert "GPU" in here["fp16"], "a variant that cannot run says why"
     assert len(here) >= 10
     assert at.button(key="quantization.start").label == EN["quantization.start"]
     assert "fp32" in at.multiselect(key="quantization.w.variants").value
     assert any(i.value == EN["quantization.none_yet"] for i in at.info)
+    note = next(c.value for c in at.caption if c.value.startswith("**Baseline:"))
+    assert note.startswith("**Baseline: fp32 copy of the shipped Q4_1 weights.**") and "210 × Q4_1" in note
 
 
 @pytest.fixture
@@ -78,8 +82,8 @@ def test_two_variants_fill_the_table_charts_and_texts(open_page):
     assert any(s.value.startswith("2 of 2 variants measured") for s in page.success)
     table = next(d.value for d in page.dataframe if EN["quantization.col.ppl"] in d.value.columns)
     rows = table.set_index(EN["quantization.col.variant"])
-    assert list(rows.index) == ["fp32 (baseline)", "GGUF Q8_0"]
-    fp32, q8 = rows.loc["fp32 (baseline)"], rows.loc["GGUF Q8_0"]
+    assert list(rows.index) == [BASELINE, "GGUF Q8_0"]
+    fp32, q8 = rows.loc[BASELINE], rows.loc["GGUF Q8_0"]
     assert fp32[EN["quantization.col.kld"]] == 0 and 0 < q8[EN["quantization.col.kld"]] < 0.05
     assert 0 < q8[EN["quantization.col.ppl_ci"]] < 0.2 * q8[EN["quantization.col.ppl"]], "the paired interval"
     assert q8[EN["quantization.col.disk"]] < 0.3 * fp32[EN["quantization.col.disk"]]
@@ -89,7 +93,8 @@ def test_two_variants_fill_the_table_charts_and_texts(open_page):
         [q8[EN["quantization.col.disk"]], fp32[EN["quantization.col.disk"]]]
     )
     speed = figure_titled(page, EN["quantization.chart.speed"])
-    assert list(speed.data[0].x) == ["fp32 (baseline)"], "GGUF speed needs llama.cpp: no bar"
+    assert list(speed.data[0].x) == [BASELINE], "GGUF speed needs llama.cpp: no bar"
+    assert any(c.value.startswith("Perplexity over 200 tokens") and BASELINE in c.value for c in page.caption)
     kept = page.session_state["quantization.kept"]
     assert set(kept) == {"gguf-q8_0"} and kept["gguf-q8_0"]["bytes"] > 0
     assert any("GGUF Q8_0: " in c.value and "MiB" in c.value for c in page.caption)
@@ -98,6 +103,8 @@ def test_two_variants_fill_the_table_charts_and_texts(open_page):
     assert any(d.proto.label == EN["quantization.export"] for d in page.get("download_button"))
     exported = json.loads(R.to_json(page.session_state["quantization.report"]))
     assert [b["name"] for b in exported["benchmarks"]] == ["fp32", "gguf-q8_0"]
+    assert exported["baseline"] == "fp32 copy of the shipped Q4_1 weights"
+    assert exported["benchmarks"][0]["label"] == BASELINE
     page.session_state["quantization.tab"] = EN["quantization.tab.earlier"]
     page.run()
     page.file_uploader(key="quantization.overlay_file").upload(
@@ -107,6 +114,15 @@ def test_two_variants_fill_the_table_charts_and_texts(open_page):
     page.file_uploader(key="quantization.overlay_file").set_value(("bad.json", b"[1, 2]", "application/json"))
     page.run()
     assert any("'bad.json' is not a quantization benchmark report" in e.value for e in page.error)
+
+
+def test_the_baseline_is_named_in_chinese(open_page):
+    at = open_page(QUANT, **{"app.lang": "zh"})
+    assert not at.exception
+    zh = strings("zh")
+    table = at.dataframe[0].value
+    assert "随附 Q4_1 权重的 fp32 副本（基线）" in list(table[zh["quantization.col.variant"]])
+    assert any(c.value.startswith("**基线：随附 Q4_1 权重的 fp32 副本。**") for c in at.caption)
 
 
 def test_bad_settings_are_explained_and_start_nothing(open_page):
