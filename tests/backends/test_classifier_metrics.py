@@ -1,5 +1,7 @@
 """Classifier metrics by hand on a fixed prediction set, and against scikit-learn on random ones."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -61,9 +63,46 @@ def test_random_predictions_match_scikit_learn(seed):
     assert [c.support for c in r.per_class] == support.tolist()
     assert (r.confusion == skm.confusion_matrix(y, pred, labels=range(k))).all()
     assert np.allclose(r.confusion_normalised, skm.confusion_matrix(y, pred, labels=range(k), normalize="true"))
-    # calibration bins agree with scikit-learn's reliability curve for the top class
-    bins = calibration_bins(probs, y, n_bins=5)
-    assert sum(b.count for b in bins) == 300
+
+
+def top_label_predictions(seed: int, n: int = 500):
+    """Random multi-class probabilities, a fifth of the rows with a top probability exactly on a bin edge
+    (0.5, 0.6, ..., 1.0) to pin the convention there, and labels drawn so the top class is right with
+    about its probability (a roughly calibrated model: every bin holds right and wrong answers)."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(3, 6))
+    probs = rng.dirichlet(np.full(k, 0.5), n)
+    for i in rng.choice(n, n // 5, replace=False):
+        top = rng.choice([0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+        row = np.full(k, (1 - top) / (k - 1))
+        row[rng.integers(k)] = top
+        probs[i] = row
+    pred = probs.argmax(1)
+    wrong = (pred + rng.integers(1, k, n)) % k
+    y = np.where(rng.uniform(size=n) < probs.max(1), pred, wrong)
+    return probs, y
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_calibration_bins_are_scikit_learns_reliability_curve_of_the_top_label(seed):
+    """scikit-learn's calibration_curve is binary; our bins are top-label calibration (Guo et al., 2017):
+    its curve for the event "the top class is right" against the top probability, the same uniform bins
+    (lower edge excluded, upper included). Counts and ECE: the definition applied by hand."""
+    from sklearn.calibration import calibration_curve
+
+    probs, y = top_label_predictions(seed)
+    confidence, correct = probs.max(1), (probs.argmax(1) == y).astype(int)
+    for n_bins in (5, 10, 15):
+        bins = calibration_bins(probs, y, n_bins=n_bins)
+        accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=n_bins, strategy="uniform")
+        filled = [b for b in bins if b.count]
+        assert [b.accuracy for b in filled] == pytest.approx(accuracy.tolist(), abs=1e-12)
+        assert [b.confidence for b in filled] == pytest.approx(mean_confidence.tolist(), abs=1e-12)
+        edges = np.linspace(0, 1, n_bins + 1)
+        counts = [int(((confidence > lo) & (confidence <= hi)).sum()) for lo, hi in pairwise(edges)]
+        assert [b.count for b in bins] == counts and sum(counts) == len(y)
+        by_hand = sum(c / len(y) * abs(a - m) for c, a, m in zip([c for c in counts if c], accuracy, mean_confidence))
+        assert report(y, probs, [f"c{i}" for i in range(probs.shape[1])], n_bins).ece == pytest.approx(by_hand)
 
 
 def test_binary_calibration_agrees_with_scikit_learn_calibration_curve():

@@ -214,6 +214,27 @@ def test_different_seeds_give_different_samples(lm, chat_ids):
     assert len(outs) > 1
 
 
+def test_seeded_sampling_is_not_greedy_and_repeats_with_its_seed(lm, chat_ids):
+    """At temperature 1.5 (no other filter) sampling walks the greedy path only with the product of each
+    greedy token's tempered probability along it; computed here from one forward pass of the model over
+    prompt + greedy tokens, it is far below 1e-3, so a seeded sample that equals greedy is a bug (e.g. the
+    temperature or the draw ignored). The same seed draws the same tokens again."""
+    n, temperature = 8, 1.5
+    greedy = ours(lm, chat_ids, D.DecodingConfig(strategy="greedy", max_new_tokens=n))
+    assert len(greedy) == n
+    with torch.inference_mode():
+        logits = lm.model(input_ids=torch.tensor([chat_ids + greedy])).logits[0].float()
+    steps = logits[len(chat_ids) - 1 : -1]  # the distribution each greedy token was picked from
+    assert steps.argmax(-1).tolist() == greedy
+    log_path = (steps / temperature).log_softmax(-1).gather(1, torch.tensor(greedy)[:, None]).sum()
+    assert log_path < math.log(1e-3), float(log_path.exp())
+    for seed in (0, 1, 2):
+        config = D.DecodingConfig(strategy="sample", temperature=temperature, max_new_tokens=n, seed=seed)
+        first = ours(lm, chat_ids, config)
+        assert first != greedy, f"seed {seed} sampled the greedy tokens"
+        assert ours(lm, chat_ids, config) == first, f"seed {seed} is not reproducible"
+
+
 # --- beam search by hand == generate(num_beams) ---------------------------------------------------
 
 BEAMS = [

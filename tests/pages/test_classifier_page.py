@@ -28,8 +28,20 @@ def table(at, *columns):
 
 
 def check_page(at):
-    """On arrival: the default split of the tweets and the TF-IDF baseline's results on its 1,000 test tweets."""
-    assert any("38,158 labelled examples" in s.value and "2,000 training" in s.value for s in at.success)
+    """On arrival: the default split of the tweets (duplicates and conflicting labels removed first, the
+    counts computed with pandas in tests/backends/test_classifier_data.py) and the TF-IDF baseline's
+    results on its 1,000 test tweets."""
+    summary = [s.value for s in at.success if "labelled examples" in s.value]
+    assert len(summary) == 1 and "38,158 labelled examples" in summary[0] and "2,000 training" in summary[0]
+    assert "381 duplicate copies were removed" in summary[0], summary
+    assert "49 texts with conflicting labels were dropped (623 rows): 37,154 distinct texts" in summary[0]
+    conflicts = table(at, EN["classifier.col.text"], EN["classifier.col.copies"])
+    assert (
+        len(conflicts) == 5
+        and conflicts.iloc[0][EN["classifier.col.copies"]] == "negative: 71, neutral: 232, positive: 0"
+    )
+    balance = figure_titled(at, EN["classifier.data.balance"])
+    assert list(values(balance.data[0].y)) == [15_952, 14_412, 6_790], "the balance of the texts that remain"
     compare = table(at, "Model", "Macro-F1", "ECE")
     assert list(compare["Model"]) == [TFIDF]
     confusion = figure_titled(at, f"Confusion matrix · {TFIDF}")
