@@ -6,9 +6,12 @@ attention.py  causal self-attention, written out (tested against F.scaled_dot_pr
 mlp.py        the feed-forward layer
 block.py      one pre-norm transformer block
 model.py      the GPT: embeddings, blocks, tied head; inspect() (attention maps), generate()
-ladder.py     bigram -> MLP -> one attention layer -> full, trained on the same batches
+ladder.py     the rungs: a bigram table of counts (closed form, add-k by leave-one-out) -> MLP ->
+              one attention layer -> full; exact_loss scores every validation token once
+ladder_run.py the ladder job: the bigram counted, the others trained on the same batches; steps and
+              peak learning rate by the text's size (ladder_defaults)
 data.py       shipped corpora, uploads (encoding detected, size-limited), character tokenizer, batches
-train.py      the background training job (stop, resume, seed) and the ladder job
+train.py      the background training job (stop, resume, seed)
 export.py     save/load (safetensors + JSON), export as a transformers folder (GPT-2 or GPT-NeoX)
 
 Notes (how it works, what is left out, measured figures): docs/scratch_gpt.md.
@@ -26,14 +29,14 @@ from .data import (
     prepare,
 )
 from .export import export_hf, load, runs_dir, safe_name, save, to_transformers
-from .ladder import RUNGS
+from .ladder import RUNGS, CountBigram, exact_loss
+from .ladder_run import LADDER_LR, LADDER_STEPS, ladder_defaults, ladder_job
 from .model import GPT, Inspection
 from .train import (
     Checkpoint,
     copy_checkpoint,
     estimate_loss,
     inspect_prompt,
-    ladder_job,
     lr_at,
     sample,
     train_job,
@@ -43,11 +46,14 @@ __all__ = [
     "BABY",
     "CORPORA",
     "GPT",
+    "LADDER_LR",
+    "LADDER_STEPS",
     "MAX_UPLOAD_BYTES",
     "POSITIONS",
     "RUNGS",
     "CharTokenizer",
     "Checkpoint",
+    "CountBigram",
     "GPTConfig",
     "Inspection",
     "Prepared",
@@ -56,8 +62,10 @@ __all__ = [
     "copy_checkpoint",
     "decode_text_upload",
     "estimate_loss",
+    "exact_loss",
     "export_hf",
     "inspect_prompt",
+    "ladder_defaults",
     "ladder_job",
     "load",
     "load_corpus",

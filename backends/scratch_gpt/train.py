@@ -18,7 +18,6 @@ from backends.core.scheduler import shared_scheduler
 
 from .config import GPTConfig, TrainSettings
 from .data import CharTokenizer, Prepared, get_batch
-from .ladder import RUNGS, build
 from .model import GPT
 
 LABEL = "scratch_gpt"
@@ -218,44 +217,3 @@ def copy_checkpoint(ckpt: Checkpoint, settings: TrainSettings | None = None) -> 
         batch_rng=ckpt.batch_rng.clone(),
         history=list(ckpt.history),
     )
-
-
-def ladder_job(
-    ctx, prepared: Prepared, config: GPTConfig, settings: TrainSettings, steps: int, rungs: tuple[str, ...] = RUNGS
-) -> list[dict]:
-    """Train each rung for `steps` steps on the same batches (same seed); their validation losses side by side."""
-    config = replace(config, vocab_size=prepared.tokenizer.vocab_size)
-    results = []
-    for r, rung in enumerate(rungs):
-        model = build(rung, config, torch.Generator().manual_seed(settings.seed))
-        optimizer = make_optimizer(model, settings)
-        gen = torch.Generator().manual_seed(settings.seed + 1)
-        model.train()
-        started = time.perf_counter()
-        for step in range(steps):
-            if ctx.stopped:
-                return results
-            x, y = get_batch(prepared.train, config.block_size, settings.batch_size, gen)
-            short = replace(settings, lr_decay_iters=steps, warmup_iters=min(settings.warmup_iters, steps // 10))
-            with shared_scheduler().turn(LABEL):
-                loss = train_step(model, optimizer, x, y, lr_at(step, short), settings.grad_clip)
-            ctx.report(
-                (r + (step + 1) / steps) / len(rungs),
-                f"{rung}: step {step + 1}/{steps}",
-                kind="step",
-                rung=rung,
-                step=step + 1,
-                loss=loss,
-            )
-        val = estimate_loss(
-            model, prepared.val, config.block_size, settings.batch_size, settings.eval_iters, settings.seed
-        )
-        result = {
-            "rung": rung,
-            "params": sum(p.numel() for p in model.parameters()),
-            "val_loss": val,
-            "seconds": time.perf_counter() - started,
-        }
-        results.append(result)
-        ctx.report((r + 1) / len(rungs), f"{rung}: val {val:.3f}", kind="rung", **result)
-    return results

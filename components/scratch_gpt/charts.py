@@ -64,7 +64,8 @@ def loss_figure(current: dict | None, past: list[dict], baselines: dict[str, flo
     return fig
 
 
-def ladder_figure(results: list[dict]) -> go.Figure:
+def ladder_figure(results: list[dict], unigram: float | None = None) -> go.Figure:
+    """Each rung's validation loss as a bar, with the character-frequency (unigram) line to beat."""
     labels = [t(f"scratch_gpt.rung.{r['rung']}") for r in results]
     fig = go.Figure(
         go.Bar(
@@ -77,11 +78,45 @@ def ladder_figure(results: list[dict]) -> go.Figure:
             hovertemplate="%{x}<br>val %{y:.4f}<br>%{customdata[0]:,} params<br>%{customdata[1]:.1f} s<extra></extra>",
         )
     )
+    if unigram is not None:
+        fig.add_hline(
+            y=unigram,
+            line={"color": "#868e96", "dash": "dash", "width": 1},
+            annotation_text=f"{t('scratch_gpt.chart.unigram')} {unigram:.2f}",
+            annotation_position="top right",
+        )
     fig.update_layout(
         title=t("scratch_gpt.ladder.chart"),
         height=340,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         yaxis_title=t("scratch_gpt.chart.loss"),
+    )
+    return fig
+
+
+def count_table_figure(tokens: list[str], table: list[list[int]]) -> go.Figure:
+    """The bigram's table of counts for its most frequent tokens: row = this token, column = the next one."""
+    labels = [{" ": "␣", "\n": "⏎"}.get(c, repr(c)[1:-1] or "∅") for c in tokens]
+    labels = [label if labels.count(label) == 1 else f"{label} ({i})" for i, label in enumerate(labels)]
+    counts = np.asarray(table)
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.log10(1 + counts),  # colour by order of magnitude: a few pairs dominate
+            x=labels,
+            y=labels,
+            text=counts,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            showscale=False,
+            hovertemplate="%{y} → %{x}: %{text:,}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=t("scratch_gpt.ladder.table_title"),
+        height=520,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"title": t("scratch_gpt.ladder.table_next"), "type": "category"},
+        yaxis={"title": t("scratch_gpt.ladder.table_current"), "type": "category", "autorange": "reversed"},
     )
     return fig
 

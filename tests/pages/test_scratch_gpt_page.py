@@ -3,11 +3,14 @@ export into a folder the other pages' picker loads, and bad uploads."""
 
 import math
 import time
+from collections import Counter
+from itertools import pairwise
 
 import pytest
 
 from backends.core.jobs import shared_runner
 from backends.models.cache import shared_cache
+from backends.scratch_gpt import load_corpus, prepare
 from components.i18n import strings
 from components.page_registry import PAGES
 
@@ -148,15 +151,32 @@ def test_chinese_poems_uploads_and_bad_settings(page):
     assert not any(b.key == "scratch_gpt.start" for b in at.button), "no run can start with bad settings"
 
 
-def test_ladder_shows_each_rung(page):
+def test_ladder_shows_each_rung_and_the_bigram_as_its_table_of_counts(page):
     at = page
     for key, value in {"n_layer": 1, "n_embd": 32, "n_head": 2, "block_size": 32, "eval_iters": 2}.items():
         at.number_input(key=f"scratch_gpt.w.{key}").set_value(value)
     at = open_tab(at.run(), EN["scratch_gpt.tab.ladder"])
-    at.number_input(key="scratch_gpt.ladder_steps").set_value(20).run()
+    at.number_input(key="scratch_gpt.ladder_steps.shakespeare").set_value(20).run()
     at.button(key="scratch_gpt.ladder_start").click().run()
     job = shared_runner().get(at.session_state["scratch_gpt.ladder_job"])
     at = wait_for(at, job)
-    bars = figure_titled(at, EN["scratch_gpt.ladder.chart"]).data[0]
+    chart = figure_titled(at, EN["scratch_gpt.ladder.chart"])
+    bars = chart.data[0]
     assert list(bars.x) == ["bigram table", "MLP (8 characters)", "one attention layer", "full GPT"]
     assert all(0 < v < math.log(77) for v in values(bars.y))
+    # the bigram's table: counts of neighbouring characters in the training split, counted here by hand
+    prepared = prepare("shakespeare", load_corpus("shakespeare"), 32)
+    train, itos = prepared.train.tolist(), prepared.tokenizer.itos
+    pairs = Counter(pairwise(train))
+    [line] = chart.layout.shapes
+    assert 3.0 < line.y0 < 3.5 and values(bars.y)[0] < line.y0, "the bigram is below the unigram line"
+    heat = figure_titled(at, EN["scratch_gpt.ladder.table_title"]).data[0]
+    shown = {"␣": " ", "⏎": "\n"}
+    chars = [shown.get(label, label) for label in heat.x]
+    ids = [itos.index(c) for c in chars]
+    assert ids == [i for i, _ in Counter(train[:-1]).most_common(12)], "the most frequent characters first"
+    assert values(heat.text).astype(int).tolist() == [[pairs[(a, b)] for b in ids] for a in ids]
+    table = at.dataframe[-1].value
+    assert table["How"][0].startswith("counted, add-k with k = ")
+    assert list(table["How"][1:]) == ["trained, peak learning rate 0.01"] * 3
+    assert any(m.value.startswith("**The bigram is this table.**") for m in at.markdown)
