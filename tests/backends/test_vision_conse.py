@@ -11,6 +11,7 @@ from backends import vision as V
 from backends.core.jobs import shared_runner
 from backends.models.cache import shared_cache
 from backends.models.env import embedded_models
+from backends.vision import conse
 from backends.vision.samples import SAMPLES, all_samples, sample
 
 TEMPLATES = list(V.DEFAULT_TEMPLATES)
@@ -37,6 +38,17 @@ def test_the_classifier_is_registered_with_its_licence_and_loads_imagenet_names(
     loaded = shared_cache().get("efficientnet-lite0", variant="image-classifier")
     assert len(loaded.tokenizer) == 1000 and loaded.tokenizer[285] == "Egyptian cat"
     assert not any(p.requires_grad for p in loaded.model.parameters())
+
+
+def test_the_class_vectors_are_computed_once_then_read_from_the_cache_folder(space, suite_cache, monkeypatch):
+    # The run's cache folder starts empty: the first ConseSpace of the run embedded the 1,000 names.
+    saved = [np.load(f) for f in (suite_cache.cache / "vision").glob("class_names_*.npy")]
+    assert space.class_vectors.shape == (1000, 384)
+    assert any(np.array_equal(v, space.class_vectors.numpy()) for v in saved)
+    monkeypatch.setattr(conse, "_names_memo", {})  # as a new process would start
+    monkeypatch.setattr(conse, "embed_texts", lambda *a: pytest.fail("the class names were embedded again"))
+    again = V.ConseSpace(space.classifier, space.encoder)
+    assert torch.equal(again.class_vectors, space.class_vectors)
 
 
 def test_chelsea_the_cat_is_an_egyptian_cat_for_efficientnet(space):

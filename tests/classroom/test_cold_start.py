@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_eight_threads_hit_every_first_use_path_at_once_in_a_fresh_process():
+    # The run's own cache folder comes along (tests/user_cache.py): SmolLM2 is converted here when
+    # no test before this one loaded it.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("cold_start_race.py"))],

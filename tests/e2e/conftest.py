@@ -36,6 +36,7 @@ def app_url():
     port = _free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open(ARTIFACTS / "streamlit.log", "w") as log:
+        # Inherits the run's own LLMPG_CACHE_DIR and HF_HOME (tests/user_cache.py): a cold server.
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         cmd = [
             sys.executable,

@@ -1,6 +1,9 @@
 """Home: the learning map from the page registry, what this machine has, and preparing SmolLM2."""
 
-import pytest
+import os
+import shutil
+import threading
+from pathlib import Path
 
 from backends.core.device import resolve_device
 from components.i18n import strings
@@ -40,18 +43,40 @@ def test_prepare_button_appears_when_the_conversion_is_missing(open_page, tmp_pa
     assert at.button(key="home.prepare_button").label.startswith("Prepare HuggingFaceTB/SmolLM2-135M-Instruct")
 
 
-@pytest.mark.slow
-def test_prepare_button_converts_smollm2_in_the_background(open_page, tmp_path, monkeypatch):
-    from backends.core.jobs import shared_runner
+def _link_or_copy(source, target):
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem
+        shutil.copy2(source, target)
 
+
+def test_prepare_button_converts_smollm2_in_the_background(open_page, tmp_path, monkeypatch):
+    """The button's job, its progress and the table, on an empty cache folder. The conversion itself is
+    the run's own (made once per run in the suite's cold cache folder; its logits are checked by
+    tests/backends/test_conversion.py), linked into place: a second GGUF load would cost about 30 s."""
+    from backends.core.jobs import shared_runner
+    from backends.models import gguf_convert
+    from backends.models.registry import SMOLLM2, package_folder
+
+    made = gguf_convert.ensure_converted(SMOLLM2, package_folder(SMOLLM2))
+    calls, release = [], threading.Event()
+
+    def link_the_runs_conversion(folder, gguf_file, out_dir, pre_tokenizer=None):
+        calls.append((Path(folder), gguf_file, pre_tokenizer is not None))
+        assert release.wait(120), "the test never saw the job running"
+        shutil.copytree(made, out_dir, copy_function=_link_or_copy)
+
+    monkeypatch.setattr(gguf_convert, "convert_gguf", link_the_runs_conversion)
     monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
     at = open_page(HOME)
     at.button(key="home.prepare_button").click().run()
     job = shared_runner().get(at.session_state["home.prepare_job"])
     assert not job.done, "the conversion runs off the UI thread"
     assert any(p.proto.text.startswith("Converting the GGUF") for p in at.get("progress"))
+    release.set()
     assert job.wait(300) and job.status == "done"
     at.run()
     assert any(s.value.startswith("Ready: converted in") for s in at.success)
     assert list(at.dataframe[0].value["Ready"][:2]) == [EN["home.ready"], EN["home.ready"]]
     assert (tmp_path / "models" / "smollm2-135m-instruct" / "model.safetensors").exists()
+    assert calls == [(package_folder(SMOLLM2), SMOLLM2.gguf_file, True)], "with its digit pre-tokenizer"
