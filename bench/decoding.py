@@ -1,7 +1,8 @@
 """Decoding: tokens/s through our streaming backend vs. plain `model.generate`, and KV cache on/off.
 
 Same model (SmolLM2-135M-Instruct, offline), prompt and config on both sides: greedy, and
-top-p 0.9 sampling with one seed (both sides draw the same tokens, see the tests). Runs are
+top-p 0.9 sampling with one seed (both sides draw the same tokens, see the tests; the bench checks
+it on every run and stops with an error, no JSON line, when they differ). Runs are
 interleaved (ours, plain, ours, plain, ...) so that background load hits both alike; each
 figure is the median of --runs paired ratios after one warm-up (with their quartiles). Ours also
 takes a turn in the app's compute scheduler for every token, as in the app. Ours includes everything the page
@@ -123,6 +124,13 @@ def main() -> None:
         f"KV cache, {args.tokens} greedy tokens: {with_ms:.1f} ms/token with, {without_ms:.1f} ms/token without, "
         f"speedup {kv_speedup:.2f}x, same tokens {all(r.same_tokens for r in kv)}"
     )
+    differ = [name for name, r in rows.items() if not r["same"]]
+    if not all(r.same_tokens for r in kv):
+        differ.append("KV cache on/off")
+    if differ:  # a speed ratio over different work means nothing: the bench fails instead of reporting it
+        raise SystemExit(
+            f"not the same tokens on both sides ({', '.join(differ)}): the ratios above compare different work"
+        )
     print(
         json.dumps(
             {
