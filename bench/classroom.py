@@ -1,8 +1,12 @@
 """Classroom: N students open the app at once on a freshly started server, each doing one page's main action.
 
-Each N runs on its own fresh `streamlit run app.py` (a new process on a free port, HF_HUB_OFFLINE=1,
-the normal model cache: SmolLM2's one-time conversion is not measured, every import and model load
-is). All N sessions connect at the same moment; the six actions are dealt round-robin:
+Each N runs on its own fresh `streamlit run app.py` (a new process on a free port, HF_HUB_OFFLINE=1)
+with its own empty LLMPG_CACHE_DIR, a temporary folder removed afterwards, so the RAG sessions
+embed the sample cold (no rag-embeddings/ entry, no saved collection) and nothing one server wrote
+helps the next. Only the converted model files stay warm: the temporary folder's models/ is a
+link to the usual cache's models/ (SmolLM2's float32 copy, converted once before any server
+starts, in a subprocess), so SmolLM2's one-time conversion is not measured; every import and
+model load is. All N sessions connect at the same moment; the six actions are dealt round-robin:
 - decoding: open, set max new tokens (--max-new) and press Generate; first token = the first delta
   with a generated token chip after the click; done = that run's end, with chips in the page;
 - rag: open (the sample is indexed on arrival), wait for the index, open the Chat tab, ask
@@ -19,11 +23,12 @@ from the click on Generate (what a student waits for after pressing it), over th
 sessions that clicked; one that never showed a token counts with the time it ended.
 
 Memory: the server's RSS (psutil, with any children) is sampled every 0.2 s. The baseline is taken
-on another fresh server after one session of each page opened it (loading every shared model, the
-RAG sample indexed; no training run) and all sessions closed: the median RSS over 3 s after it
-settles. rss_mb_per_session = (peak RSS during the N run - baseline) / N. Streamlit keeps a closed
-session's state for a while, so the warm-up's six sessions (without any action) may be in the
-baseline; the bias is small against what an action costs and makes per-session figures slightly low.
+on another fresh server (with its own empty cache folder) after one session of each page opened it
+(loading every shared model, the RAG sample indexed; no training run) and all sessions closed: the
+median RSS over 3 s after it settles. rss_mb_per_session = (peak RSS in the N run - baseline) / N.
+Streamlit keeps a closed session's state for a while, so the warm-up's six sessions (without any
+action) may be in the baseline; the bias is small against what an action costs and makes
+per-session figures slightly low.
 
 Why a protocol-level client (bench/st_client.py) and not Playwright browser contexts: on this
 2-core machine, 30 Chromium contexts (each a renderer running Streamlit's React frontend, plotly
@@ -45,11 +50,15 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -275,8 +284,32 @@ class RssSampler:
         self._thread.join(5)
 
 
-def server_env() -> dict:
-    return {"HF_HUB_OFFLINE": "1", "LLMPG_PASSCODE": ""}  # the passcode gate stays off (its default)
+def server_env(cache: Path) -> dict:
+    # the passcode gate stays off (its default); the cache folder is the server's own (cold_cache)
+    return {"HF_HUB_OFFLINE": "1", "LLMPG_PASSCODE": "", "LLMPG_CACHE_DIR": str(cache)}
+
+
+def warm_models_dir() -> Path:
+    """The usual cache's models/, every offline GGUF package converted (now if missing); in a subprocess,
+    so this client process never imports torch."""
+    code = (
+        "from backends.core.paths import models_dir\nfrom backends.models import gguf_convert as g, registry as r\n"
+        "[g.ensure_converted(s, r.package_folder(s)) for s in r.installed_offline() if s.gguf_file]\n"
+        "print(models_dir())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def cold_cache(models: Path):
+    """An empty LLMPG_CACHE_DIR for one server but for models/, a link to the converted models."""
+    folder = Path(tempfile.mkdtemp(prefix="llmpg-classroom-"))
+    try:
+        (folder / "models").symlink_to(models, target_is_directory=True)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # removes the link, never what it points to
 
 
 async def run_all(url: str, n: int, args) -> list[Result]:
@@ -285,9 +318,9 @@ async def run_all(url: str, n: int, args) -> list[Result]:
     return await asyncio.gather(*(one_session(i, pages[i % len(pages)], url, args, t0) for i in range(n)))
 
 
-def baseline_mb(args) -> float:
+def baseline_mb(args, cache: Path) -> float:
     """RSS of a fresh server once every page has been opened by one session, all sessions closed."""
-    server = start_server(ROOT / "app.py", ROOT, LOGS / "classroom-baseline.log", env=server_env())
+    server = start_server(ROOT / "app.py", ROOT, LOGS / "classroom-baseline.log", env=server_env(cache))
     sampler = RssSampler(server.pid)
     try:
         for page in ACTIONS:  # one after another: this is the warm-up, not the measurement
@@ -418,20 +451,28 @@ def main() -> None:
         f"cpu cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f} "
         "(other work on this machine makes figures pessimistic)"
     )
-    base = args.baseline_mb if args.baseline_mb is not None else baseline_mb(args)
+    models = warm_models_dir()
+    print(f"converted models (kept warm, linked into each server's empty cache folder): {models}")
+    if args.baseline_mb is None:
+        with cold_cache(models) as cache:
+            args.baseline_mb = baseline_mb(args, cache)
+    base = args.baseline_mb
     print(f"baseline RSS after one session of each page, all closed: {base:.0f} MB")
     summaries = []
     for n in sorted(args.sessions):
-        server = start_server(ROOT / "app.py", ROOT, LOGS / f"classroom-{n}.log", env=server_env())
-        sampler = RssSampler(server.pid)
-        try:
-            start = time.monotonic()
-            results = asyncio.run(run_all(server.url, n, args))
-            peak = max(sampler.since(start))
-        finally:
-            sampler.stop()
-            server.stop()
+        with cold_cache(models) as cache:
+            server = start_server(ROOT / "app.py", ROOT, LOGS / f"classroom-{n}.log", env=server_env(cache))
+            sampler = RssSampler(server.pid)
+            try:
+                start = time.monotonic()
+                results = asyncio.run(run_all(server.url, n, args))
+                peak = max(sampler.since(start))
+            finally:
+                sampler.stop()
+                server.stop()
+            embedded = sum(1 for _ in (cache / "rag-embeddings").glob("*/*/meta.json"))
         summaries.append(report(n, results, peak, base))
+        print(f"the server's cache folder started empty; it embedded {embedded} file(s) into rag-embeddings/")
         print(f"server log: {LOGS / f'classroom-{n}.log'}; load average now {os.getloadavg()[0]:.1f}")
     print(json.dumps(summaries[-1]))
 
