@@ -5,6 +5,7 @@ import streamlit as st
 from backends.models.registry import find_spec
 from backends.quantization import describe
 from backends.quantization.gguf_variant import llama_cpp_installed
+from components.experiments import experiments_panel
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
 from components.quantization import bench as B
@@ -47,7 +48,7 @@ tabs = st.tabs(
 
 def bench_tab():
     st.markdown(t("quantization.variants_here", device=loaded.key.device))
-    reasons = B.variants_table(loaded.key.device, baseline)
+    reasons = B.variants_table(loaded.key.device, baseline, loaded.model)
     if not llama_cpp_installed():
         st.caption(t("quantization.llama_cpp"))
     B.settings(loaded.key.device, reasons, baseline)
@@ -69,7 +70,7 @@ def bench_tab():
 
 def how_tab():
     st.markdown(t("quantization.how.intro"))
-    how_it_works(loaded.model)
+    how_it_works(loaded, baseline)
 
 
 def earlier_tab():
@@ -81,3 +82,5 @@ for tab, render in zip(tabs, (bench_tab, how_tab, earlier_tab)):
     if tab.open:
         with tab:
             render()
+
+experiments_panel("quantization", loaded)

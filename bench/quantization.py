@@ -1,10 +1,11 @@
 """Quantization: the page's benchmark job on SmolLM2 for every variant that runs offline here.
 
 Runs `backends.quantization.run_job` through the shared job runner (as the page does), prints the
-table, then checks the harness: our fp32 decode loop (measure.speed, one scheduler turn per step)
-against a bare `model.generate` greedy loop on the same cached model, same thread count,
-interleaved, medians. generate's decode rate is (N - 1) / (t(N new tokens) - t(1 new token)), so
-its prefill is left out as ours is.
+table, then checks the harness (`harness`): the page's fp32 decode loop (one exclusive scheduler
+turn per step, the turn inside the timed region) against a bare `model.generate` greedy loop on the
+same cached model and thread count: the same tokens (checked), the same statistic (the mean rate of
+the N - 1 decode steps after the prefill; generate's (N - 1) / (t(N new tokens) - t(1 new token))),
+interleaved, medians of the repeats.
 
 The headline int8 speed-up is over the int8 variants that keep quality (KLD to the baseline below
 run.QUALITY_KLD = 0.05); the lossy ones (fbgemm's per-tensor dynamic int8) are printed beside it,
@@ -13,8 +14,11 @@ labelled. `baseline` names what the baseline weights are (the embedded SmolLM2's
 Usage: .venv/bin/python bench/quantization.py [--ppl-tokens 5120] [--variants all] [--runs 3]
 Last line: {"variants": n, "table_s": s, "best_int8_decode_speedup": x, "q8_kld": x, "q8_top1": x,
             "harness_ratio": x, "baseline": "...", "best_int8_decode_speedup_lossless": x,
-            "best_int8_decode_speedup_lossy": x}
-(best_int8_decode_speedup = best_int8_decode_speedup_lossless: quality-keeping variants only)
+            "best_int8_decode_speedup_lossy": x, "kld_q4k_real": x}
+(best_int8_decode_speedup = best_int8_decode_speedup_lossless: quality-keeping variants only;
+kld_q4k_real: GGUF Q4_K_M's KLD on real-valued weights, the GPT of backends/quantization/real_gpt.py,
+trained once on Shakespeare, whose rows of 256 and 1024 take real K-quants; the table of its GGUF
+rows is printed after SmolLM2's.)
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 from backends.core.jobs import shared_runner
+from backends.core.scheduler import shared_scheduler
 from backends.models.cache import shared_cache
-from backends.quantization import QUALITY_KLD, BenchConfig, availability, describe, int8_speedups, run_job
+from backends.quantization import QUALITY_KLD, BenchConfig, availability, describe, int8_speedups, real_gpt, run_job
 from backends.quantization import measure as M
 from backends.quantization import text as T
 from backends.quantization.catalog import SPECS
@@ -45,16 +50,23 @@ from backends.quantization.variants import TorchRunner
 
 
 def harness(loaded, new_tokens: int, repeats: int) -> tuple[float, float]:
-    """(our decode tok/s, generate's decode tok/s), medians of interleaved repeats on one thread count."""
+    """(our decode tok/s, generate's decode tok/s): the same statistic over the same work on both sides.
+
+    Both: greedy, `new_tokens` tokens from the same prompt, the prefill (which yields the first token)
+    left out, the mean rate over the other new_tokens - 1 decode steps. Ours is the page's decode loop
+    (TorchRunner.step, each step in its own exclusive scheduler turn, the turn and the argmax inside the
+    timed region); generate's is (N - 1) / (t(N new tokens) - t(1 new token)). The two continuations
+    are checked equal. Interleaved repeats on the same thread count; medians."""
     model, tok = loaded.model, loaded.tokenizer
     prompt = T.prompt_ids(tok)
     runner = TorchRunner(model)
+    scheduler = shared_scheduler()
     ours, bare = [], []
 
     def generate(n):
         started = time.perf_counter()
         with torch.inference_mode():
-            model.generate(
+            out = model.generate(
                 input_ids=prompt,
                 attention_mask=torch.ones_like(prompt),
                 max_new_tokens=n,
@@ -62,14 +74,27 @@ def harness(loaded, new_tokens: int, repeats: int) -> tuple[float, float]:
                 do_sample=False,
                 pad_token_id=tok.eos_token_id,
             )
-        return time.perf_counter() - started
+        return time.perf_counter() - started, out[0, prompt.shape[1] :].tolist()
 
-    generate(2)
+    def our_loop(n):
+        with scheduler.turn(M.LABEL, exclusive=True):
+            state, last = runner.start(prompt)
+        tokens = [int(last.argmax())]
+        started = time.perf_counter()
+        for _ in range(n - 1):
+            with scheduler.turn(M.LABEL, exclusive=True):
+                state, last = runner.step(state, tokens[-1])
+            tokens.append(int(last.argmax()))
+        return (n - 1) / (time.perf_counter() - started), tokens
+
+    generate(2), our_loop(2)  # warm-up
     for _ in range(repeats):
-        speed = M.speed(runner, prompt, prompt, new_tokens, 1)
-        ours.append(speed.decode()[0])
-        one, full = generate(1), generate(new_tokens)
+        rate, ours_tokens = our_loop(new_tokens)
+        ours.append(rate)
+        (one, _), (full, theirs) = generate(1), generate(new_tokens)
         bare.append((new_tokens - 1) / (full - one))
+        if ours_tokens != theirs:
+            raise SystemExit(f"harness: our greedy tokens {ours_tokens} differ from generate's {theirs}")
     return statistics.median(ours), statistics.median(bare)
 
 
@@ -124,7 +149,33 @@ def headline(report, keep: dict, lossy: dict) -> str:
     return text
 
 
-def last_line(report, table_s: float, harness_ratio: float) -> dict:
+REAL_VARIANTS = ("fp32", "gguf-q8_0", "gguf-q5_1", "gguf-q5_0", "gguf-q4_0", "gguf-q4_k_m")
+
+
+def real_valued_table(runs: int):
+    """The GGUF rows on real-valued weights: the GPT of real_gpt.py (trained once, here, if its folder is
+    missing), same settings cut to its 64 positions. Returns the report."""
+    started = time.perf_counter()
+    folder = real_gpt.train_and_export()
+    loaded = shared_cache().get(str(folder))
+    print(f"\nreal-valued weights: {folder} ({time.perf_counter() - started:.0f} s to have it)")
+    config = BenchConfig(variants=REAL_VARIANTS, runs=runs)
+    job = shared_runner().submit(
+        "quantization-bench-real", run_job, loaded.model, loaded.tokenizer, config, "gpt", "cpu", describe(loaded)
+    )
+    job.wait()
+    if job.status != "done":
+        raise SystemExit(f"the real-valued run {job.status}: {job.error}")
+    report = job.result
+    print(report.fitted)
+    print(table(report.rows))
+    for r in report.rows:
+        print(f"  {r.label}: {r.bits:.2f} bits/weight, weight error {r.weight_error:.5f}; {r.note[:110]}")
+    print(f"baseline: {report.baseline.text}")
+    return report
+
+
+def last_line(report, table_s: float, harness_ratio: float, real=None) -> dict:
     """The JSON of the last line: the headline int8 speed-up over quality-keeping variants only
     (`best_int8_decode_speedup` and `_lossless` are the same figure), the lossy one beside it."""
     keep, lossy = int8_speedups(report.rows)
@@ -140,6 +191,7 @@ def last_line(report, table_s: float, harness_ratio: float) -> dict:
         "baseline": report.baseline.text,
         "best_int8_decode_speedup_lossless": best,
         "best_int8_decode_speedup_lossy": round(max(lossy.values()), 3) if lossy else None,
+        "kld_q4k_real": round(real.row("gguf-q4_k_m").kld, 6) if real and real.row("gguf-q4_k_m") else None,
     }
 
 
@@ -150,6 +202,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--harness-repeats", type=int, default=5)
+    parser.add_argument("--no-real", action="store_true", help="skip the real-valued GPT's GGUF table")
     args = parser.parse_args()
     torch.set_num_threads(bench_threads())  # the job's measured steps use every core, so the harness does too
     loaded = shared_cache().get("smollm2-135m-instruct")
@@ -183,7 +236,8 @@ def main() -> None:
     print(headline(report, *int8_speedups(report.rows)))
     ours, bare = harness(loaded, args.new_tokens, args.harness_repeats)
     print(f"harness: ours {ours:.2f} tok/s, model.generate {bare:.2f} tok/s")
-    print(json.dumps(last_line(report, table_s, ours / bare)))
+    real = real_valued_table(args.runs) if not args.no_real else None
+    print(json.dumps(last_line(report, table_s, ours / bare, real)))
 
 
 if __name__ == "__main__":

@@ -91,6 +91,27 @@ def scratch_gpt(exp: Experiment) -> None:
     st.session_state["scratch_gpt.tab"] = t("scratch_gpt.tab.train")
 
 
+def quantization(exp: Experiment) -> None:
+    """The experiment's model in the picker (the GPT trained here: trained and exported first if it is not
+    on disk yet, about a minute) and its variants selected, on the benchmark tab."""
+    from backends.quantization import DEMO_GPT_NAME, train_demo_gpt
+    from components.model_picker import add_session_model
+    from components.quantization.bench import cfg as bench_cfg
+
+    if exp.params["model"] == "real":
+        folder = str(train_demo_gpt())
+        add_session_model(f"scratch_gpt/{DEMO_GPT_NAME}", folder)
+        st.session_state["quantization.model"] = folder
+    else:
+        st.session_state["quantization.model"] = "smollm2-135m-instruct"
+    cfg = bench_cfg()
+    cfg["variants"] = list(exp.params["variants"])
+    cfg["keep"] = []
+    _clear("quantization.w.variants")
+    _clear("quantization.w.keep")
+    st.session_state["quantization.tab"] = t("quantization.tab.bench")
+
+
 SETUPS = {
     "scratch_gpt": scratch_gpt,
     "decoding": decoding,
@@ -98,4 +119,5 @@ SETUPS = {
     "attention": attention,
     "lora": lora,
     "rag": rag,
+    "quantization": quantization,
 }

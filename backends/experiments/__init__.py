@@ -9,6 +9,7 @@ predicts, each measured on the real offline models through the topic packages' p
   lora.py        what trains (rank, target layers, share), and a fresh adapter changes nothing
   rag.py         with and without retrieval, an off-topic question
   scratch_gpt.py an untrained model's loss, width and parameters, the alphabet of a corpus
+  quantization.py GGUF Q5_1 vs Q5_0 on real-valued weights and on the shipped 4-bit grid; a Q4_0 file's bits
 
 The outcome is always read off the measured numbers, never written down: tests/backends/
 test_experiments.py runs every experiment and asserts its stated observation holds, so the
@@ -17,12 +18,12 @@ panel cannot teach what the app does not show.
 Notes (how it works, what is left out, measured figures): docs/experiments.md.
 """
 
-from backends.experiments import attention, decoding, lora, rag, scratch_gpt, tokenizers
+from backends.experiments import attention, decoding, lora, quantization, rag, scratch_gpt, tokenizers
 from backends.experiments.base import DEFAULT_DEVICE, Experiment, Observation
 
 EXPERIMENTS: dict[str, tuple[Experiment, ...]] = {
     module.__name__.rsplit(".", 1)[-1]: module.EXPERIMENTS
-    for module in (scratch_gpt, tokenizers, attention, decoding, lora, rag)
+    for module in (scratch_gpt, tokenizers, attention, decoding, lora, rag, quantization)
 }
 
 

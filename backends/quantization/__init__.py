@@ -5,11 +5,17 @@ One file per format or library, in the spirit of peft's tuners:
   torch_variants.py    fp32 (baseline), bf16, fp16 (GPU), PyTorch dynamic int8 (fbgemm)
   torchao_variants.py  torchao int8 weight-only, int8 dynamic activation + int8 weight, int4 weight-only
   onnx_variant.py      ONNX export run by ONNX Runtime, fp32 and dynamically quantized int8
-  gguf_variant.py      GGUF Q8_0 / Q4_0 / Q5_1 with the `gguf` package's quantizers (quality and size)
+  gguf_variant.py      GGUF files as llama-quantize writes them (Q8_0, Q5_1, Q5_0, Q4_0, Q4_K_M): each
+                       tensor in its llama.cpp type, blocks by the `gguf` package or kquants.py
+  llama_types.py       llama.cpp's per-tensor type rules (llama_tensor_get_type, the fallbacks)
+  kquants.py           our Q4_K and Q6_K encoders (gguf 0.19 decodes K-quants but has no encoder)
   bnb_variant.py       bitsandbytes LLM.int8() and NF4
   catalog.py           every variant in table order, which run on a device, their code
   teaching.py          the quantizers written out by hand (int8 absmax / zero point, per tensor,
-                       channel, group; GGUF Q8_0 and Q4_0 blocks), tested against the libraries
+                       channel, group; GGUF Q8_0 / Q4_0 blocks, Q4_1 / Q5_0 / Q5_1 round trips), the
+                       table of every block format's error on one matrix, finding a model's matrices;
+                       tested against the libraries
+  real_gpt.py          a GPT trained here once (real fp32 weights) to quantize offline
   text.py              the held-out text (assets/texts/) and the fixed prompt
   measure.py           perplexity over strided windows, KLD and top-1 against fp32, the paired
                        interval (Student's t), speed, RSS
@@ -24,9 +30,13 @@ Notes (how it works, what is left out, measured figures): docs/quantization.md.
 
 from backends.quantization.baseline import Baseline, describe
 from backends.quantization.catalog import SPECS, availability, snippet, spec
+from backends.quantization.gguf_variant import plan as gguf_plan
+from backends.quantization.real_gpt import NAME as DEMO_GPT_NAME
+from backends.quantization.real_gpt import train_and_export as train_demo_gpt
 from backends.quantization.run import QUALITY_KLD, BenchConfig, BenchReport, VariantResult, int8_speedups, run_job
 
 __all__ = [
+    "DEMO_GPT_NAME",
     "QUALITY_KLD",
     "SPECS",
     "Baseline",
@@ -35,8 +45,10 @@ __all__ = [
     "VariantResult",
     "availability",
     "describe",
+    "gguf_plan",
     "int8_speedups",
     "run_job",
     "snippet",
     "spec",
+    "train_demo_gpt",
 ]

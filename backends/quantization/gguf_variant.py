@@ -1,15 +1,16 @@
-"""GGUF formats (llama.cpp's), quantized with the `gguf` package's own numpy quantizers.
+"""GGUF files as `llama-quantize` writes them: every tensor in the type llama.cpp gives it.
 
-Every 2-D weight (the tied embedding / output matrix included) becomes Q8_0, Q4_0 or Q5_1 blocks
-of 32 values; 1-D tensors (norms) stay float32, as llama.cpp keeps them. Quality is measured on
-the blocks dequantized back into a float32 copy, so it is exactly the format's rounding; speed is
-the format's own only through llama.cpp (`pip install llama-cpp-python`, which compiles from
-source), so these rows show quality and size only.
-
-Q4_K, the K-quant: gguf 0.19 decodes K-quants but ships no encoder, so its blocks come from this
-app's encoder (kquants.py), read back by gguf's own dequantizer. As llama.cpp does, a tensor whose
-rows are not a multiple of 256 falls back to Q5_0: in SmolLM2-135M (hidden size 576) that is every
-matrix but the 30 MLP down-projections, which is what `llama-quantize ... Q4_K` does to this model.
+A GGUF "Q4_0 file" is not all Q4_0: llama.cpp picks a type per tensor (llama_types.py walks its
+rules): the tied embedding / output matrix of a model whose rows are not a multiple of 256 is Q8_0
+in every file type, and Q4_K_M raises the attention-value and down-projection matrices of a third of
+the layers to Q6_K, with K-quant tensors whose rows are not a multiple of 256 falling back to Q5_0 /
+Q8_0. Each tensor is quantized into its type's blocks by the `gguf` package (Q8_0, Q5_1, Q5_0,
+Q4_0) or by this app's K-quant encoders (kquants.py: gguf 0.19 has none), read back by gguf's own
+dequantizer into a float32 copy for quality, so the rows are exactly the file's rounding; 1-D
+tensors (norms, biases) stay float32 as the converter writes them. The row's bits per weight are
+the whole file's (every tensor's blocks over every weight), as llama.cpp's loader prints them.
+Speed is the format's own only through llama.cpp (`pip install llama-cpp-python`, which compiles
+from source), so these rows show quality and size only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from backends.quantization import kquants
+from backends.quantization import kquants, llama_types
 from backends.quantization.torch_variants import torch_copy
 from backends.quantization.variants import (
     Built,
@@ -31,57 +32,83 @@ from backends.quantization.variants import (
     one_row_read,
 )
 
-FORMATS = ("Q8_0", "Q4_0", "Q5_1", "Q4_K")
-BITS = {"Q8_0": 8.5, "Q4_0": 4.5, "Q5_1": 6.0, "Q4_K": 4.5}  # Q4_K's fallback tensors (Q5_0) take 5.5
+FORMATS = ("Q8_0", "Q5_1", "Q5_0", "Q4_0", "Q4_K_M")  # llama-quantize's file types, in table order
+BITS = {"Q8_0": 8.5, "Q5_1": 6.0, "Q5_0": 5.5, "Q4_0": 4.5, "Q4_K_M": 4.5}  # the main type's nominal bits
 SPEED_NOTE = (
     "quality of the GGUF blocks, run dequantized in fp32: speed needs llama.cpp "
     "(pip install llama-cpp-python, compiles from source)"
 )
+ENCODERS = {"Q4_K": kquants.quantize_q4_k, "Q6_K": kquants.quantize_q6_k}  # ours; the rest are gguf's
 
 
 def available(device: str) -> str | None:
     return None if importlib.util.find_spec("gguf") else "the gguf package is not installed (pip install gguf)"
 
 
-def quantize_tensor(w: torch.Tensor, fmt: str) -> tuple[np.ndarray, torch.Tensor]:
-    """(the GGUF bytes, the float32 weights they decode to) for one 2-D weight."""
+def quantize_tensor(w: torch.Tensor, kind: str) -> tuple[np.ndarray, torch.Tensor]:
+    """(the GGUF bytes, the float32 weights they decode to) for one 2-D weight, rows along the last axis."""
     from gguf import GGMLQuantizationType, quants
 
-    qtype = GGMLQuantizationType[fmt]
     data = w.detach().float().cpu().numpy()
-    raw = kquants.quantize_q4_k(data) if fmt == "Q4_K" else quants.quantize(data, qtype)
+    if kind == "F16":
+        raw = data.astype(np.float16)
+        return raw.view(np.uint8), torch.from_numpy(raw.astype(np.float32))
+    qtype = GGMLQuantizationType[kind]
+    raw = ENCODERS[kind](data) if kind in ENCODERS else quants.quantize(data, qtype)
     back = quants.dequantize(raw, qtype).reshape(data.shape)
     return raw, torch.from_numpy(np.ascontiguousarray(back))
 
 
-def build(fmt: str):
+def plan(model: torch.nn.Module, file_type: str) -> dict[str, str]:
+    """transformers parameter name -> GGUF type, for every tensor of `model` (tied ones once)."""
+    return llama_types.tensor_types(llama_types.model_tensors(model), file_type)
+
+
+def file_bits(model: torch.nn.Module, file_type: str) -> float:
+    """Bits per weight of the whole file: every tensor's bytes in its type over every weight."""
+    tensors = llama_types.model_tensors(model)
+    types = llama_types.tensor_types(tensors, file_type)
+    shapes = {n: p.numel() for n, p in model.named_parameters(remove_duplicate=False)}
+    total = sum(shapes[t.name] for t in tensors)
+    return 8 * sum(llama_types.type_bytes(types[t.name], shapes[t.name]) for t in tensors) / total
+
+
+def _transposed(model: torch.nn.Module) -> set[str]:
+    from transformers.pytorch_utils import Conv1D
+
+    return {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, Conv1D)}
+
+
+def build(file_type: str):
     def make(base, device: str, workdir=None) -> Built:
         if available(device):
             raise VariantUnavailable(available(device))
         model, load_s = torch_copy(base)
         started = time.perf_counter()
-        disk, done, formats, sizes = 0, {}, {}, {}
+        types = plan(model, file_type)
+        transposed = _transposed(model)
+        disk, sizes, counts, numel = 0, {}, {}, 0
+        err2, norm2 = 0.0, 0.0  # squared error and squared weights over the quantized matrices
         for name, p in model.named_parameters(remove_duplicate=False):
-            if p.data_ptr() in done:  # tied embedding / lm_head: one tensor, quantized once
+            if name not in types:  # the second name of a tied tensor
                 continue
-            done[p.data_ptr()] = name
-            if p.ndim == 2 and p.shape[-1] % 32 == 0:
-                used = fmt if fmt not in kquants.FALLBACK or kquants.supports(p.shape[-1]) else kquants.FALLBACK[fmt]
-                raw, back = quantize_tensor(p, used)
-                p.data.copy_(back.to(p.dtype))
-                sizes[p.data_ptr()] = raw.nbytes
-                formats[used] = formats.get(used, 0) + 1
-            else:
+            kind = types[name]
+            numel += p.numel()
+            if kind == "F32":
                 sizes[p.data_ptr()] = p.numel() * 4
+            else:
+                w = p.data.t() if name in transposed else p.data  # GGUF's rows are a Conv1D's columns
+                raw, back = quantize_tensor(w, kind)
+                err2 += float(((back.double() - w.double()) ** 2).sum())
+                norm2 += float((w.double() ** 2).sum())
+                p.data.copy_((back.t() if name in transposed else back).to(p.dtype))
+                sizes[p.data_ptr()] = raw.nbytes
+                counts[kind] = counts.get(kind, 0) + 1
             disk += sizes[p.data_ptr()]
         quantize_s = time.perf_counter() - started
-        note = SPEED_NOTE
-        if fmt in kquants.FALLBACK:
-            note = (
-                f"{formats.get(fmt, 0)} matrices {fmt} (this app's encoder: gguf has none), "
-                f"{formats.get(kquants.FALLBACK[fmt], 0)} {kquants.FALLBACK[fmt]} (rows not a multiple of 256, "
-                f"llama.cpp's fallback); {SPEED_NOTE}"
-            )
+        bits = 8 * disk / numel
+        mix = ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        note = f"llama-quantize's {file_type} types: {mix} matrices; {bits:.2f} bits/weight; {SPEED_NOTE}"
         runner = TorchRunner(model, speed_note=SPEED_NOTE, fast_fp32=True)
         table, head = embedding_weights(model)
         read = disk
@@ -97,8 +124,10 @@ def build(fmt: str):
             note,
             model,
             measures_speed=False,
-            details={"format": fmt, "formats": formats},
+            details={"format": file_type, "formats": counts, "types": types},
             decode_bytes=read,
+            bits=bits,
+            weight_error=(err2 / norm2) ** 0.5 if norm2 else None,
         )
 
     return make
@@ -110,6 +139,7 @@ def llama_cpp_installed() -> bool:
 
 SNIPPET = """import numpy as np
 from gguf import GGMLQuantizationType, quants
+# llama-quantize writes the tied embedding of a 576-wide model as Q8_0, the other matrices as {fmt}
 w = model.model.layers[0].mlp.down_proj.weight.detach().numpy()
 blocks = quants.quantize(w, GGMLQuantizationType.{fmt})      # uint8, {nbytes} bytes per 32 weights
 w_back = quants.dequantize(blocks, GGMLQuantizationType.{fmt})  # what llama.cpp computes with
@@ -121,10 +151,11 @@ w_back = quants.dequantize(blocks, GGMLQuantizationType.{fmt})  # what llama.cpp
 SNIPPET_K = """import numpy as np
 from gguf import GGMLQuantizationType, quants
 from backends.quantization.kquants import quantize_q4_k  # this app's encoder: gguf 0.19 has none
-w = model.model.layers[0].mlp.down_proj.weight.detach().numpy()  # rows of 1536 = 6 x 256
+from backends.quantization.gguf_variant import plan
+print(plan(model, "Q4_K_M"))  # the type llama-quantize gives each tensor (Q4_K, Q6_K, Q5_0, Q8_0)
+w = model.model.layers[3].mlp.down_proj.weight.detach().numpy()  # rows of 1536 = 6 x 256
 blocks = quantize_q4_k(w)                                 # uint8, 144 bytes per 256 weights
 w_back = quants.dequantize(blocks, GGMLQuantizationType.Q4_K)  # gguf's own reading of the bytes
-# Rows of 576 (most of SmolLM2-135M) are not a multiple of 256: llama.cpp writes those as Q5_0.
 # A whole model: convert_hf_to_gguf.py, then llama-quantize model.gguf model-Q4_K_M.gguf Q4_K_M
 """
 
@@ -136,7 +167,8 @@ SPECS = tuple(
         BITS[f],
         build(f),
         available,
-        SNIPPET_K if f in kquants.FALLBACK else SNIPPET.replace("{fmt}", f).replace("{nbytes}", str(int(BITS[f] * 4))),
+        SNIPPET_K if f == "Q4_K_M" else SNIPPET.replace("{fmt}", f).replace("{nbytes}", str(int(BITS[f] * 4))),
+        file_bits=lambda model, f=f: file_bits(model, f),
     )
     for f in FORMATS
 )

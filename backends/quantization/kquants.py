@@ -1,4 +1,4 @@
-"""GGUF's Q4_K, encoded here: the `gguf` package (0.19) decodes K-quants but has no K-quant encoder.
+"""GGUF's Q4_K and Q6_K, encoded here: the `gguf` package (0.19) decodes K-quants but has no K-quant encoder.
 
 A Q4_K super-block holds 256 weights in 144 bytes (4.5 bits per weight):
 
@@ -15,8 +15,17 @@ the 4-bit values are chosen once more with the rounded scales. llama.cpp's own e
 (`make_qkx2_quants`) searches the scale on a grid instead, so its blocks differ slightly; the format
 is the same, and `gguf.quants.dequantize` reads these bytes back (tested).
 
+A Q6_K super-block holds 256 weights in 210 bytes (6.5625 bits per weight): 256 6-bit values split
+into their low 4 bits (`ql`, 128 bytes) and high 2 bits (`qh`, 64 bytes), sixteen signed 8-bit scales
+(one per 16 weights) and a float16 `d`; a weight of sub-block j decodes to `d * scales[j] * (q - 32)`.
+llama.cpp's Q4_K_M file uses it for the attention-value and MLP down-projection matrices of its
+"use more bits" layers (llama_types.py). Our encoder: per 16 weights, the scale that maps the
+largest |weight| to -32 is tried at 7 nearby values and refined by least squares, the best kept;
+the sixteen scales are then rounded to int8 against `d` and the values chosen once more.
+
 llama.cpp only writes K-quants for rows whose length is a multiple of 256; other tensors fall back
-(Q4_K -> Q5_0, llama-quant.cpp). `fallback` names that format; gguf_variant applies it.
+(Q4_K -> Q5_0, Q6_K -> Q8_0, llama-quant.cpp's `tensor_type_fallback`). `FALLBACK` names those
+formats; llama_types applies them.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ import torch
 QK_K = 256  # weights per super-block
 SUB = 32  # weights per sub-block
 BLOCK_BYTES = 144
-FALLBACK = {"Q4_K": "Q5_0"}  # llama.cpp's format for a tensor whose rows are not a multiple of 256
+Q6_BLOCK_BYTES = 210
+FALLBACK = {"Q4_K": "Q5_0", "Q6_K": "Q8_0"}  # llama.cpp's format for a tensor whose rows are not a multiple of 256
 
 
 def supports(cols: int) -> bool:
@@ -99,6 +109,58 @@ def quantize_q4_k(weights: np.ndarray) -> np.ndarray:
     head = torch.stack([d, dmin], -1).to(torch.float16).numpy().view(np.uint8)  # (blocks, 4)
     blocks = np.concatenate([head, packed.numpy(), qs.numpy()], axis=-1)
     return blocks.reshape(rows, cols // QK_K * BLOCK_BYTES)
+
+
+def _fit_signed(x: torch.Tensor, levels: int = 32, tries: int = 3) -> torch.Tensor:
+    """Per row of x (16 weights): the scale s of x ~ s * q, q in -levels..levels-1, with the smallest
+    squared error among the scales that send the largest |x| to -levels + k / 10 (k = -tries..tries),
+    each refined once by least squares on its q."""
+    big = x.gather(-1, x.abs().argmax(-1, keepdim=True)).squeeze(-1)  # signed: the largest |weight|
+    best_s = torch.zeros_like(big)
+    best_err = (x * x).sum(-1)  # s = 0 decodes to all zeros
+    for k in range(-tries, tries + 1):
+        s = big / -(levels + k / 10)
+        for refine in (False, True):
+            safe = torch.where(s != 0, s, 1.0)
+            q = (x / safe[:, None]).round().clamp(-levels, levels - 1)
+            q = torch.where(s[:, None] != 0, q, 0)
+            if refine:
+                sqq = (q * q).sum(-1)
+                s = torch.where(sqq > 0, (q * x).sum(-1) / sqq.clamp(min=1e-30), s)
+                q = (x / torch.where(s != 0, s, 1.0)[:, None]).round().clamp(-levels, levels - 1)
+                q = torch.where(s[:, None] != 0, q, 0)
+            err = ((s[:, None] * q - x) ** 2).sum(-1)
+            better = err < best_err
+            best_s, best_err = torch.where(better, s, best_s), torch.where(better, err, best_err)
+    return best_s
+
+
+def quantize_q6_k(weights: np.ndarray) -> np.ndarray:
+    """(rows, cols) float weights, cols a multiple of 256 -> (rows, cols / 256 * 210) uint8 Q6_K blocks."""
+    rows, cols = weights.shape
+    if not supports(cols):
+        raise ValueError(f"Q6_K needs rows of a multiple of {QK_K} weights; this tensor's rows have {cols}.")
+    x = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32)).reshape(-1, 16)
+    scale = _fit_signed(x).reshape(-1, 16)  # per super-block: 16 sub-blocks of 16
+    big = scale.gather(-1, scale.abs().argmax(-1, keepdim=True)).squeeze(-1)
+    d = _half(torch.where(big != 0, big / -128, 0))  # the largest |scale| becomes -128
+    sc = torch.where(d[:, None] != 0, scale / torch.where(d != 0, d, 1.0)[:, None], 0).round().clamp(-128, 127)
+    step = (d[:, None] * sc).reshape(-1, 1)
+    q = torch.where(step != 0, x / torch.where(step != 0, step, 1.0), 0).round().clamp(-32, 31)
+    L = (q + 32).to(torch.uint8).reshape(-1, 2, 4, 32)  # per half (128 weights): four runs of 32
+    low = L & 0x0F
+    ql = torch.stack([low[:, :, 0] | (low[:, :, 2] << 4), low[:, :, 1] | (low[:, :, 3] << 4)], 2)
+    qh = (L[:, :, 0] >> 4) | ((L[:, :, 1] >> 4) << 2) | ((L[:, :, 2] >> 4) << 4) | ((L[:, :, 3] >> 4) << 6)
+    blocks = np.concatenate(
+        [
+            ql.reshape(-1, 128).numpy(),
+            qh.reshape(-1, 64).numpy(),
+            sc.to(torch.int8).numpy().view(np.uint8),
+            d.to(torch.float16).numpy().view(np.uint8).reshape(-1, 2),
+        ],
+        axis=-1,
+    )
+    return blocks.reshape(rows, cols // QK_K * Q6_BLOCK_BYTES)
 
 
 def _scales_mins(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -56,6 +56,7 @@ def row_json(r: VariantResult) -> dict:
             "kld": r.kld,
             "kld_tokens": r.kld_tokens,
             "top1": r.top1,
+            "weight_rel_rmse": r.weight_error,
             "nll_delta_se": r.nll_delta_se,
             "nll_delta_windows": r.nll_delta_windows,
         },
@@ -72,6 +73,7 @@ def to_json(report: BenchReport) -> str:
             "device": report.device,
             "baseline": report.baseline.text,
             "baseline_origin": report.baseline.to_dict(),
+            "fitted": report.fitted,
             "config": {
                 **asdict(report.config),
                 "variants": list(report.config.variants),
@@ -181,6 +183,7 @@ def _row(b: dict) -> VariantResult:
         kld=_num(_get(b, "quality", "kld"), f"{w}.kld"),
         kld_tokens=_num(_get(b, "quality", "kld_tokens"), w),
         top1=_num(_get(b, "quality", "top1"), f"{w}.top1"),
+        weight_error=_num(_get(b, "quality", "weight_rel_rmse"), f"{w}.weight_rel_rmse"),
         nll_delta_se=_num(_get(b, "quality", "nll_delta_se"), f"{w}.nll_delta_se"),
         nll_delta_windows=_num(_get(b, "quality", "nll_delta_windows"), f"{w}.nll_delta_windows"),
         continuation=str(_get(b, "generate", "continuation") or ""),

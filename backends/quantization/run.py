@@ -11,7 +11,7 @@ import gc
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import psutil
@@ -82,7 +82,7 @@ class VariantResult:
     key: str
     label: str
     family: str
-    bits: float
+    bits: float  # before the build, the format's nominal bits; after it, the file's: 8 x file bytes / weights
     status: str = OK
     error: str = ""
     note: str = ""
@@ -103,6 +103,7 @@ class VariantResult:
     kld: float | None = None
     kld_tokens: int | None = None
     top1: float | None = None
+    weight_error: float | None = None  # GGUF: relative RMSE of the quantized matrices (||W_q - W|| / ||W||)
     nll_delta_se: float | None = None  # standard error of the mean NLL difference to fp32 (paired, per window)
     nll_delta_windows: int | None = None  # the windows behind it (independent samples: df = windows - 1)
     continuation: str = ""
@@ -141,6 +142,8 @@ class BenchReport:
     stopped: bool = False
     kept: dict = field(default_factory=dict)  # variant key -> model copy, for the session (not exported)
     baseline: Baseline = field(default_factory=Baseline)  # what the fp32 row's weights are (baseline.py)
+    fitted: str = ""  # how the settings were cut to a short-context model (fit_to_context), or ""
+    context: int | None = None  # the model's positions, when it has a limit
 
     def row(self, key: str) -> VariantResult | None:
         return next((r for r in self.rows if r.key == key), None)
@@ -183,6 +186,29 @@ def bench_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def context_length(model) -> int | None:
+    """The most positions the model takes (a GPT trained on the scratch page: its block size), or None."""
+    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return int(n) if isinstance(n, int) and n > 0 else None
+
+
+def fit_to_context(config: BenchConfig, n_positions: int | None) -> tuple[BenchConfig, list[str]]:
+    """The settings cut to a model's context (window, stride, prefill, prompt + new tokens), with what
+    changed in words: a GPT trained here with 64 positions cannot run a 1024-token window."""
+    if not n_positions:
+        return config, []
+    changes = {}
+    if config.window > n_positions:
+        changes["window"] = n_positions
+        changes["stride"] = min(config.stride, n_positions)
+    if config.prefill_tokens > n_positions:
+        changes["prefill_tokens"] = n_positions
+    if config.new_tokens > n_positions // 2:
+        changes["new_tokens"] = max(1, n_positions // 2)
+    said = [f"{k} {getattr(config, k)} -> {v}" for k, v in changes.items()]
+    return replace(config, **changes), said
+
+
 def run_job(
     ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str = "cpu", baseline: Baseline | None = None
 ) -> BenchReport:
@@ -202,11 +228,20 @@ def _run(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str
     started = time.perf_counter()
     vocab = base.get_output_embeddings().weight.shape[0]
     check_memory(base, config, vocab)
+    n_positions = context_length(base)
+    config, fitted = fit_to_context(config, n_positions)
     ids = T.token_slice(tokenizer, config.ppl_tokens)
     spans = measure.windows(ids.shape[1], config.window, config.stride)
     prompt = T.prompt_ids(tokenizer, config.prompt)
+    if n_positions and prompt.shape[1] + config.new_tokens > n_positions:  # keep the prompt's end
+        prompt = prompt[:, -(n_positions - config.new_tokens) :]
+        fitted.append(f"prompt cut to its last {prompt.shape[1]} tokens")
     prefill = ids[:, : config.prefill_tokens]
     report = BenchReport(model_name, device, config, threads=torch.get_num_threads(), baseline=baseline)
+    report.context = n_positions
+    if fitted:
+        report.fitted = f"settings cut to the model's context of {n_positions} tokens: " + "; ".join(fitted)
+        ctx.report(0.0, report.fitted, kind="setup")
     ctx.report(0.0, "measuring memory bandwidth", kind="setup")
     report.bandwidth = measure.copy_bandwidth()
     reference = measure.Reference(kld_tokens=config.kld_tokens)
@@ -241,6 +276,11 @@ def _run(ctx, base, tokenizer, config: BenchConfig, model_name: str, device: str
     return report
 
 
+def unique_params(model) -> int:
+    """Weights of the model, a tied tensor once."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def one_variant(
     ctx, key, base, tokenizer, config, device, workdir, ids, spans, prompt, prefill, reference, report, position
 ) -> VariantResult:
@@ -265,6 +305,9 @@ def one_variant(
             row.note, row.quantize_s, row.load_s = built.note, built.quantize_s, built.load_s
             row.mem_bytes, row.disk_bytes, row.decode_bytes = built.mem_bytes, built.disk_bytes, built.decode_bytes
             row.kv_cache = built.runner.kv_cache
+            # the file's real bits per weight: GGUF's own count (tensor blocks), else its size over the weights
+            row.bits = built.bits if built.bits is not None else 8 * built.disk_bytes / unique_params(base)
+            row.weight_error = 0.0 if key == catalog.BASELINE else built.weight_error
             say("perplexity", 0.1)
             phase = time.perf_counter()
             q = measure.quality(

@@ -1,8 +1,11 @@
 """Quantizers written out by hand, to read: int8 absmax and zero-point, per tensor / channel / group,
-and GGUF's Q8_0 and Q4_0 blocks.
+GGUF's 32-weight block formats (Q8_0 and Q4_0 down to their bytes; Q4_1, Q5_0 and Q5_1 as values read
+back), a table of every block format's error on one matrix (with Q4_K from kquants.py), and where the
+"how it works" tab takes its matrix from (a model's stack of layers, its weight matrices).
 
-They are checked against the libraries in tests/backends/test_quantization_teaching.py: our Q8_0 and
-Q4_0 bytes equal the `gguf` package's, our int8 per-channel weights equal torchao's.
+They are checked against the libraries in tests/backends/test_quantization_teaching.py and
+test_quantization_how.py: our Q8_0 and Q4_0 bytes and every block format's values read back equal the
+`gguf` package's, our int8 per-channel weights equal torchao's.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from backends.quantization import kquants as K
 
 GRANULARITIES = ("tensor", "channel", "group32", "group64", "group128")
 BLOCK = 32  # values per GGUF Q8_0 / Q4_0 block
@@ -219,3 +224,119 @@ def dequantize_blocks(kind: str, raw: np.ndarray) -> np.ndarray:
         return (raw[:, 2:].copy().view(np.int8).astype(np.float32) * d).reshape(-1)
     codes = np.concatenate([raw[:, 2:] & 0x0F, raw[:, 2:] >> 4], axis=1).astype(np.float32) - 8
     return (codes * d).reshape(-1)
+
+
+# --- Every block format on one matrix ------------------------------------------------------------
+
+# Weights per block and bytes per block, as GGUF stores them (gguf.constants.GGML_QUANT_SIZES).
+FORMATS = {
+    "Q8_0": (32, 34),
+    "Q5_1": (32, 24),
+    "Q5_0": (32, 22),
+    "Q4_1": (32, 20),
+    "Q4_K": (256, 144),
+    "Q4_0": (32, 18),
+}
+
+
+def _half(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.float16).to(torch.float32)
+
+
+def round_trip(kind: str, x) -> np.ndarray:
+    """x in one of GGUF's 32-weight block formats and read back (float32, x's shape; ggml's rounding).
+
+    Q8_0 and Q4_0 go through their bytes (q8_0, q4_0). Q5_0: d = (the value of largest magnitude) / -16,
+    q = trunc(x / d + 16.5) in 0..31, x ~ d (q - 16). Q4_1 / Q5_1: d = (max - min) / 15 (31),
+    q = trunc((x - min) / d + 0.5), x ~ d q + min: one more number per block, the minimum, so the 16 (32)
+    levels span the block's range instead of a range symmetric around zero. d and min are float16.
+    """
+    shape = np.shape(x)
+    if kind in ("Q8_0", "Q4_0"):
+        return dequantize_blocks(kind, (q8_0 if kind == "Q8_0" else q4_0)(x)).reshape(shape)
+    b = _blocks(x)
+    if kind == "Q5_0":
+        d = torch.gather(b, 1, b.abs().argmax(dim=1, keepdim=True)) / -16
+        inv = torch.where(d == 0, torch.zeros_like(d), 1 / d)
+        out = _half(d) * (torch.clamp(torch.trunc(b * inv + 16.5), 0, 31) - 16)
+    elif kind in ("Q4_1", "Q5_1"):
+        top = 15 if kind == "Q4_1" else 31
+        low = b.amin(dim=1, keepdim=True)
+        d = (b.amax(dim=1, keepdim=True) - low) / top
+        inv = torch.where(d == 0, torch.zeros_like(d), 1 / d)
+        out = _half(d) * torch.clamp(torch.trunc((b - low) * inv + 0.5), 0, top) + _half(low)
+    else:
+        raise ValueError(f"Unknown block format {kind!r}; expected one of {', '.join(FORMATS)}.")
+    return out.numpy().reshape(shape)
+
+
+def format_table(w: torch.Tensor) -> list[dict]:
+    """Each GGUF block format on w (out, in): bits per weight, RMSE and max error of the values read
+    back, and the RMSE as a multiple of Q4_0's. Rows of w must be a multiple of 32 weights (a block never
+    spans two rows); Q4_K is left out unless they are a multiple of 256."""
+    x = w.detach().float().cpu().numpy()
+    if x.shape[-1] % BLOCK:
+        raise ValueError(f"GGUF blocks need rows of a multiple of {BLOCK} weights; these rows have {x.shape[-1]}.")
+    rows = []
+    for kind, (weights, nbytes) in FORMATS.items():
+        if kind == "Q4_K":
+            if not K.supports(x.shape[-1]):
+                continue
+            back = K.dequantize_q4_k(K.quantize_q4_k(x), x.shape[-1])
+        else:
+            back = round_trip(kind, x)
+        err = (back - x).astype(np.float64)
+        rows.append(
+            {
+                "format": kind,
+                "bits_per_weight": 8 * nbytes / weights,
+                "rmse": float(np.sqrt((err**2).mean())),
+                "max_error": float(np.abs(err).max()),
+            }
+        )
+    q4_0 = next(r["rmse"] for r in rows if r["format"] == "Q4_0")
+    for r in rows:
+        r["vs_q4_0"] = r["rmse"] / q4_0 if q4_0 else float("nan")
+    return rows
+
+
+# --- Where the matrix comes from ------------------------------------------------------------------
+
+PREFERRED = ("output.dense", "mlp.down_proj", "mlp.c_proj")  # the FFN's second matrix: rows of 4 x hidden
+
+
+def _is_matrix(m: torch.nn.Module) -> bool:
+    """nn.Linear, or GPT-2's Conv1D (a linear layer that stores its weight transposed)."""
+    weight = getattr(m, "weight", None)
+    return isinstance(m, torch.nn.Linear) or (type(m).__name__ == "Conv1D" and weight is not None and weight.ndim == 2)
+
+
+def matrix_names(block: torch.nn.Module) -> list[str]:
+    """The weight matrices of one layer (attention and MLP projections), by module name."""
+    return [name for name, m in block.named_modules() if name and _is_matrix(m)]
+
+
+def layer_stack(model: torch.nn.Module) -> torch.nn.ModuleList | None:
+    """The model's repeated layers (Llama's model.layers, BERT's encoder.layer, GPT-2's transformer.h):
+    the first ModuleList whose first entry holds weight matrices; None when there is none."""
+    for _, m in model.named_modules():
+        if isinstance(m, torch.nn.ModuleList) and len(m) and matrix_names(m[0]):
+            return m
+    return None
+
+
+def default_matrix(block: torch.nn.Module) -> str:
+    """The FFN's down-projection when the layer has one, else the first matrix whose rows hold a whole
+    Q4_K super-block (a multiple of 256 weights), else the first matrix."""
+    names = matrix_names(block)
+    for name in PREFERRED:
+        if name in names:
+            return name
+    return next((n for n in names if K.supports(matrix(block, n).shape[1])), names[0])
+
+
+def matrix(block: torch.nn.Module, name: str) -> torch.Tensor:
+    """A float32 CPU copy of one weight matrix, one output channel per row (Conv1D's is transposed back)."""
+    m = block.get_submodule(name)
+    w = m.weight.detach()
+    return (w if isinstance(m, torch.nn.Linear) else w.t()).float().cpu().clone(memory_format=torch.contiguous_format)

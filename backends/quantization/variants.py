@@ -33,6 +33,8 @@ class VariantSpec:
     available: Callable[[str], str | None]  # device -> None when it runs, else the reason
     snippet: str  # the same variant as plain library code, for the "show the code" expander
     int8: bool = False  # counts for the best-int8 speed-up
+    # the real bits per weight of the whole file for this model (GGUF: llama.cpp's per-tensor types), or None
+    file_bits: Callable[[torch.nn.Module], float] | None = None
 
 
 class Runner:
@@ -170,6 +172,8 @@ class Built:
     measures_speed: bool = True  # False: quality only (GGUF dequantized into fp32)
     details: dict = field(default_factory=dict)
     decode_bytes: int | None = None  # weight bytes one decoded token reads (decode_read_bytes)
+    bits: float | None = None  # bits per weight of the whole file, when the format's nominal bits are not it
+    weight_error: float | None = None  # relative RMSE of the quantized matrices against the baseline's
 
 
 def torch_built(

@@ -59,15 +59,18 @@ def cfg() -> dict:
     return st.session_state[P + "cfg"]
 
 
-def variants_table(device: str, baseline: Baseline) -> dict[str, str | None]:
+def variants_table(device: str, baseline: Baseline, model=None) -> dict[str, str | None]:
+    """Every variant, its library, its bits per weight (a GGUF row's: the whole file's for this model,
+    as llama-quantize would write it) and whether it runs here."""
     reasons = availability(device)
+    bits = {s.key: round(s.file_bits(model), 2) if s.file_bits and model is not None else s.bits for s in SPECS}
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     t("quantization.col.variant"): label(s.key, baseline),
                     t("quantization.col.family"): s.family,
-                    t("quantization.col.bits"): s.bits,
+                    t("quantization.col.bits"): bits[s.key],
                     t("quantization.col.here"): t("quantization.runs_here")
                     if reasons[s.key] is None
                     else reasons[s.key],
@@ -77,6 +80,9 @@ def variants_table(device: str, baseline: Baseline) -> dict[str, str | None]:
         ),
         hide_index=True,
         key=P + "variants_table",
+        column_config={
+            t("quantization.col.bits"): st.column_config.NumberColumn(help=t("quantization.col.bits_help"))
+        },
     )
     return reasons
 
@@ -211,6 +217,7 @@ def table(rows: list[VariantResult], key: str, baseline: Baseline) -> None:
                 {
                     t("quantization.col.variant"): label(r.key, baseline),
                     t("quantization.col.disk"): fmt(r.disk_bytes, 1, 1e6),
+                    t("quantization.col.file_bits"): fmt(r.bits, 2),
                     t("quantization.col.ram"): fmt(r.mem_bytes, 1, 1e6),
                     t("quantization.col.decode"): fmt(r.decode_tps, 2),
                     t("quantization.col.bound"): fmt(r.bound_tps, 1),
@@ -218,6 +225,7 @@ def table(rows: list[VariantResult], key: str, baseline: Baseline) -> None:
                     t("quantization.col.ppl_ci"): fmt(r.ppl_half_width(), 3),
                     t("quantization.col.kld"): fmt(r.kld, 5),
                     t("quantization.col.top1"): fmt(r.top1, 2, 0.01),
+                    t("quantization.col.weight_error"): fmt(r.weight_error, 5),
                     t("quantization.col.decode_p90"): fmt(r.decode_tps_p90, 2),
                     t("quantization.col.prefill"): fmt(r.prefill_tps),
                     t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),
@@ -233,6 +241,12 @@ def table(rows: list[VariantResult], key: str, baseline: Baseline) -> None:
         ),
         hide_index=True,
         key=P + key,
+        column_config={
+            t("quantization.col.file_bits"): st.column_config.NumberColumn(help=t("quantization.col.file_bits_help")),
+            t("quantization.col.weight_error"): st.column_config.NumberColumn(
+                help=t("quantization.col.weight_error_help")
+            ),
+        },
     )
 
 
@@ -261,6 +275,18 @@ def results(hub_id: str) -> None:
         )
     )
     table(report.rows, "results_table", report.baseline)
+    if report.fitted:
+        c = report.config
+        st.info(
+            t(
+                "quantization.fitted",
+                n=report.context,
+                window=c.window,
+                stride=c.stride,
+                prefill=c.prefill_tokens,
+                new=c.new_tokens,
+            )
+        )
     st.caption(
         t(
             "quantization.table_note",

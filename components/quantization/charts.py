@@ -145,11 +145,12 @@ def error_heatmaps(grids: dict[str, np.ndarray]) -> go.Figure:
     names = list(grids)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.04)
     top = max(float(g.max()) for g in grids.values())
+    # One 0..max range set on every trace, Viridis: in Streamlit's frontend a shared coloraxis with Magma drew its
+    # low end (the smallest errors) in a light pink, as if they were large.
     for i, name in enumerate(names):
-        fig.add_trace(go.Heatmap(z=grids[name], zmin=0, zmax=top, coloraxis="coloraxis"), row=1, col=i + 1)
-    fig.update_layout(
-        title=t("quantization.how.heatmap"), coloraxis={"colorscale": "Magma"}, height=330, margin={"t": 70, "b": 20}
-    )
+        heat = go.Heatmap(z=grids[name], zmin=0, zmax=top, colorscale="Viridis", showscale=i == len(names) - 1)
+        fig.add_trace(heat, row=1, col=i + 1)
+    fig.update_layout(title=t("quantization.how.heatmap"), height=330, margin={"t": 70, "b": 20})
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
     return fig

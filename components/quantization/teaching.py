@@ -1,27 +1,95 @@
-"""The "how it works" tab: one real weight matrix of the chosen model, quantized by hand."""
+"""The "how it works" tab: one weight matrix, named with where its values come from, quantized by hand.
+
+The matrix is real-valued by default: all-MiniLM-L6-v2's fp32 weights when the loaded model is the
+embedded SmolLM2 (whose "fp32" weights are its shipped Q4_1 blocks dequantized, already on a 4-bit
+grid), the loaded model's own otherwise; the learner may switch, and the grid is then said plainly.
+Every comparison in the text quotes the errors measured on the matrix shown.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from backends.models.registry import MINILM, find_spec
+from backends.quantization import describe
 from backends.quantization import kquants as K
 from backends.quantization import teaching as Q
+from backends.quantization.baseline import GGUF
 from components.i18n import t
+from components.model_picker import load_or_explain
 from components.quantization.charts import error_heatmaps, histogram_figure
 from components.show_code import show_code
 
 P = "quantization."
+SOURCES = ("reference", "model")  # MiniLM's real fp32 weights | the loaded model's own
 
 
-def linear_names(layer) -> list[str]:
-    import torch
+def model_name(loaded) -> str:
+    spec = find_spec(loaded.key.model)
+    return spec.hub_id if spec else loaded.key.model
 
-    return [name for name, m in layer.named_modules() if isinstance(m, torch.nn.Linear)]
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def measure(key: tuple, _w) -> dict:
+    """Everything the tab measures on one matrix (key: model, folder, layer, name; _w: its weights)."""
+    cols = _w.shape[1]
+    grids = {g: Q.error_grid(Q.quantize_int8(_w, g).error(_w)) for g in ("tensor", "channel", "group32")}
+    return {
+        "stats": Q.weight_stats(_w),
+        "granularity": Q.granularity_table(_w),
+        "formats": Q.format_table(_w) if cols % Q.BLOCK == 0 else [],
+        "grids": {g: v for g, v in grids.items() if g in Q.fitting_granularities(_w)},
+    }
 
 
-def how_it_works(model) -> None:
-    layers = getattr(getattr(model, "model", None), "layers", None)
+def number(x: float) -> str:
+    return "0" if x == 0 else f"{x:.2e}"
+
+
+def versus(a: str, ra: float, b: str, rb: float) -> str:
+    """One measured comparison of two RMSEs, in words that follow the numbers."""
+    if ra == 0:
+        return t("quantization.how.vs.exact", a=a, b=b)
+    if ra <= rb:
+        return t("quantization.how.vs.lower", a=a, b=b, ratio=f"{rb / ra:.2f}")
+    return t("quantization.how.vs.higher", a=a, b=b, ratio=f"{ra / rb:.2f}")
+
+
+def source_label(source: str, loaded) -> str:
+    if source == "reference":
+        return t("quantization.how.source.reference")
+    return t("quantization.how.source.model", model=model_name(loaded))
+
+
+def origin_text(origin) -> str:
+    """Whether the matrix's values are real-valued, from where its weights came (a Baseline's form)."""
+    return {
+        "native": lambda: t("quantization.how.origin.native"),
+        "cast": lambda: t("quantization.how.origin.cast", weights=origin.weights),
+        "checkpoint": lambda: t("quantization.how.origin.checkpoint"),
+        GGUF: lambda: t("quantization.how.origin.gguf", weights=origin.weights),
+        "unknown": lambda: t("quantization.how.origin.unknown"),
+    }[origin.form]()
+
+
+def how_it_works(loaded, baseline) -> None:
+    """loaded: the page's model; baseline: `describe(loaded)` (a GGUF baseline is not real-valued)."""
+    source = st.radio(
+        t("quantization.how.source"),
+        SOURCES,
+        index=0 if baseline.kind == GGUF else 1,
+        format_func=lambda s: source_label(s, loaded),
+        horizontal=True,
+        help=t("quantization.how.source_help"),
+        key=P + "how.source",
+        persist_state="session",
+    )
+    picked = load_or_explain(MINILM.key) if source == "reference" else loaded
+    if picked is None:
+        return
+    origin = baseline if picked is loaded else describe(picked)
+    layers = Q.layer_stack(picked.model)
     if layers is None:
         st.info(t("quantization.how.no_layers"))
         return
@@ -32,26 +100,55 @@ def how_it_works(model) -> None:
             0,
             len(layers) - 1,
             min(3, len(layers) - 1),
-            key=P + "how.layer",
+            key=P + "how.layer." + source,
             persist_state="session",
         )
     )
-    names = linear_names(layers[index])
-    default = names.index("mlp.down_proj") if "mlp.down_proj" in names else 0
+    names = Q.matrix_names(layers[index])
+    if st.session_state.get(P + "how.matrix." + source, names[0]) not in names:  # another model's name
+        del st.session_state[P + "how.matrix." + source]
     name = c2.selectbox(
-        t("quantization.how.matrix"), names, index=default, key=P + "how.matrix", persist_state="session"
+        t("quantization.how.matrix"),
+        names,
+        index=names.index(Q.default_matrix(layers[index])),
+        key=P + "how.matrix." + source,
+        persist_state="session",
     )
-    w = layers[index].get_submodule(name).weight.detach().float().cpu()
-    stats = Q.weight_stats(w)
-    m = st.columns(4)
-    m[0].metric(t("quantization.how.shape"), f"{w.shape[0]} × {w.shape[1]}")
-    m[1].metric(t("quantization.how.std"), f"{stats['std']:.4f}")
-    m[2].metric(
+    w = Q.matrix(layers[index], name)
+    st.caption(
+        t(
+            "quantization.how.which",
+            model=model_name(picked),
+            layer=index,
+            name=name,
+            rows=w.shape[0],
+            cols=w.shape[1],
+            origin=origin_text(origin),
+        )
+    )
+    m = measure((picked.key, picked.location, id(picked.model), index, name), w)
+    formats = {r["format"]: r for r in m["formats"]}
+    if origin.kind == GGUF:
+        exact = formats.get(origin.weights)
+        extra = t("quantization.how.grid_rmse", kind=origin.weights, rmse=number(exact["rmse"])) if exact else ""
+        st.warning(t("quantization.how.grid_warning", weights=origin.weights) + extra)
+    matrix_view(w, m)
+    formats_view(w, formats)
+    show_code(Q.quantize_int8, Q.q8_0, Q.q4_0, Q.round_trip, K.quantize_q4_k)
+
+
+def matrix_view(w, m: dict) -> None:
+    """Spread and outliers, then int8 with one scale per tensor, channel or group."""
+    stats = m["stats"]
+    cols = st.columns(4)
+    cols[0].metric(t("quantization.how.shape"), f"{w.shape[0]} × {w.shape[1]}")
+    cols[1].metric(t("quantization.how.std"), f"{stats['std']:.4f}")
+    cols[2].metric(
         t("quantization.how.absmax"),
         f"{stats['absmax']:.3f}",
         help=t("quantization.how.absmax_help", ratio=f"{stats['absmax_over_std']:.1f}"),
     )
-    m[3].metric(
+    cols[3].metric(
         t("quantization.how.outliers", sigmas=f"{stats['sigmas']:g}"),
         f"{stats['outliers']:,}",
         help=t("quantization.how.outliers_help", share=f"{100 * stats['outlier_share']:.3f}"),
@@ -60,10 +157,21 @@ def how_it_works(model) -> None:
         histogram_figure(w.flatten().numpy(), stats["absmax"], stats["std"], stats["sigmas"]), key=P + "how.hist"
     )
     st.markdown(t("quantization.how.granularity"))
-    table = pd.DataFrame(Q.granularity_table(w))
-    table["symmetric"] = table["symmetric"].map(
-        {True: t("quantization.how.absmax_kind"), False: t("quantization.how.zero_point_kind")}
+    rows = [r for r in m["granularity"] if r["symmetric"]]
+    coarse, fine = rows[0], max(rows, key=lambda r: r["scales"])  # one scale per tensor; the most scales
+    st.markdown(
+        t(
+            "quantization.how.granularity_measured",
+            fine=fine["granularity"],
+            scales=f"{fine['scales']:,}",
+            bits=f"{fine['bits_per_weight']:.3f}",
+            tensor_bits=f"{coarse['bits_per_weight']:.3f}",
+            versus=versus(f"`{fine['granularity']}`", fine["rmse"], "`tensor`", coarse["rmse"]),
+        )
     )
+    table = pd.DataFrame(m["granularity"])
+    kinds = {True: t("quantization.how.absmax_kind"), False: t("quantization.how.zero_point_kind")}
+    table["symmetric"] = table["symmetric"].map(kinds)
     st.dataframe(
         table.rename(
             columns={
@@ -81,12 +189,40 @@ def how_it_works(model) -> None:
     skipped = [g[5:] for g in Q.GRANULARITIES if g not in Q.fitting_granularities(w)]
     if skipped:
         st.caption(t("quantization.how.groups_skipped", sizes=", ".join(skipped), cols=w.shape[1]))
-    grids = {g: Q.error_grid(Q.quantize_int8(w, g).error(w)) for g in ("tensor", "channel", "group32")}
-    st.plotly_chart(error_heatmaps(grids), key=P + "how.heatmap")
-    st.caption(t("quantization.how.heatmap_note"))
+    st.plotly_chart(error_heatmaps(m["grids"]), key=P + "how.heatmap")
+    st.caption(t("quantization.how.heatmap_note", count=len(m["grids"])))
+
+
+def formats_view(w, formats: dict) -> None:
+    """GGUF's block formats on the matrix, then one Q8_0 / Q4_0 block and one Q4_K super-block."""
+    if not formats:
+        st.caption(t("quantization.how.blocks_unfit", cols=w.shape[1]))
+        return
+    st.markdown(t("quantization.how.formats"))
+    st.dataframe(
+        pd.DataFrame(formats.values()).rename(
+            columns={
+                "format": t("quantization.how.col.format"),
+                "bits_per_weight": t("quantization.how.col.format_bits"),
+                "rmse": "RMSE",
+                "max_error": t("quantization.how.col.max_error"),
+                "vs_q4_0": t("quantization.how.col.vs_q4_0"),
+            }
+        ),
+        hide_index=True,
+        key=P + "how.formats",
+    )
+
+    def cmp(a: str, b: str) -> str:
+        return versus(a, formats[a]["rmse"], b, formats[b]["rmse"])
+
+    q4_1, q5_1, q5_0 = cmp("Q4_1", "Q4_0"), cmp("Q5_1", "Q5_0"), cmp("Q5_0", "Q4_0")
+    note = t("quantization.how.formats_note", q4_1=q4_1, q5_1=q5_1, q5_0=q5_0)
+    if "Q4_K" in formats:
+        note += t("quantization.how.formats_note_k", versus=cmp("Q4_K", "Q5_0"))
+    st.caption(note)
     blocks_view(w)
-    k_block_view(w)
-    show_code(Q.quantize_int8, Q.q8_0, Q.q4_0, K.quantize_q4_k)
+    k_block_view(w, cmp("Q4_K", "Q4_0") if "Q4_K" in formats else "")
 
 
 def blocks_view(w) -> None:
@@ -121,7 +257,7 @@ def blocks_view(w) -> None:
         )
 
 
-def k_block_view(w) -> None:
+def k_block_view(w, versus_q4_0: str) -> None:
     """The Q4_K super-block (256 weights) holding the matrix's largest weight: two levels of scales."""
     cols = w.shape[1]
     if not K.supports(cols):
@@ -139,6 +275,7 @@ def k_block_view(w) -> None:
             d=f"{part['d']:.6f}",
             dmin=f"{part['dmin']:.6f}",
             nbytes=part["nbytes"],
+            versus=versus_q4_0,
         )
     )
     st.dataframe(

@@ -132,20 +132,74 @@ def test_bad_settings_are_explained_and_start_nothing(open_page):
     assert "quantization.job" not in page.session_state
 
 
-def test_how_it_works_takes_a_real_matrix_apart(page):
-    page.session_state["quantization.tab"] = EN["quantization.tab.how"]
-    page.run()
-    assert not page.exception
+def reference_rmse(w, kind: str) -> float:
+    """RMSE of the values the gguf package reads back (Q4_K: our bytes, as gguf 0.19 has no K-quant encoder)."""
+    from gguf import GGMLQuantizationType, quants
+
+    from backends.quantization import kquants as K
+
+    x = w.detach().float().numpy()
+    qtype = GGMLQuantizationType[kind]
+    raw = K.quantize_q4_k(x) if kind == "Q4_K" else quants.quantize(x, qtype)
+    return float(np.sqrt(((quants.dequantize(raw, qtype).reshape(x.shape).astype(np.float64) - x) ** 2).mean()))
+
+
+def phrase(a: str, ra: float, b: str, rb: float) -> str:
+    """The tab's words for one comparison, from reference numbers."""
+    key, ratio = ("lower", rb / ra) if ra <= rb else ("higher", ra / rb)
+    return EN[f"quantization.how.vs.{key}"].format(a=a, b=b, ratio=f"{ratio:.2f}")
+
+
+def how(at, source=None, lang=EN):
+    at.session_state["quantization.tab"] = lang["quantization.tab.how"]
+    if source:
+        at.session_state["quantization.how.source"] = source
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_how_it_works_compares_quantizers_on_minilm_s_real_weights(page):
+    from gguf import GGMLQuantizationType, quants
+
+    from backends.models.cache import shared_cache
+    from backends.quantization import kquants as K
+
+    how(page)
+    assert page.radio(key="quantization.how.source").value == "reference", "SmolLM2's weights are a Q4_1 grid"
+    which = next(c.value for c in page.caption if c.value.startswith("**Matrix:**"))
+    assert which == (
+        "**Matrix:** `sentence-transformers/all-MiniLM-L6-v2`, layer 3, `output.dense`, 384 × 1536: "
+        "real-valued, the checkpoint's own fp32 weights."
+    )
+    assert not page.warning
     metrics = {m.label: m.value for m in page.metric}
-    assert metrics[EN["quantization.how.shape"]] == "576 × 1536"
-    grain = next(d.value for d in page.dataframe if "RMSE" in d.value.columns)
-    absmax = grain[grain[EN["quantization.how.col.kind"]] == "symmetric (absmax)"]
-    assert absmax["RMSE"].iloc[0] > absmax["RMSE"].iloc[-1], "per tensor loses more than groups of 32"
-    figure_titled(page, EN["quantization.how.heatmap"])
+    assert metrics[EN["quantization.how.shape"]] == "384 × 1536"
+    w = shared_cache().get("all-minilm-l6-v2").model.encoder.layer[3].output.dense.weight
+    ref = {k: reference_rmse(w, k) for k in ("Q8_0", "Q5_1", "Q5_0", "Q4_1", "Q4_K", "Q4_0")}
+    formats = next(d.value for d in page.dataframe if EN["quantization.how.col.format"] in d.value.columns)
+    shown = dict(zip(formats[EN["quantization.how.col.format"]], formats["RMSE"]))
+    assert shown == pytest.approx(ref, rel=1e-9)
+    note = next(c.value for c in page.caption if c.value.startswith("Measured here."))
+    for a, b in (("Q4_1", "Q4_0"), ("Q5_1", "Q5_0"), ("Q5_0", "Q4_0"), ("Q4_K", "Q5_0")):
+        assert phrase(a, ref[a], b, ref[b]) in note, (a, b)
+    assert "Q4_K's RMSE is 1.64× higher than Q5_0's" in note, "not closer than its 5.5-bit fallback"
+    grain = next(d.value for d in page.dataframe if EN["quantization.how.col.granularity"] in d.value.columns)
+    absmax = grain[grain[EN["quantization.how.col.kind"]] == "symmetric (absmax)"].set_index(
+        EN["quantization.how.col.granularity"]
+    )
+    measured = next(m.value for m in page.markdown if m.value.startswith("Measured here, symmetric"))
+    assert phrase("`group32`", absmax["RMSE"]["group32"], "`tensor`", absmax["RMSE"]["tensor"]) in measured
+    heat = figure_titled(page, EN["quantization.how.heatmap"])
+    assert len(heat.data) == 3
+    tops = {float(values(tr.z).max()) for tr in heat.data}
+    assert {(tr.zmin, tr.zmax) for tr in heat.data} == {(0, max(tops))}, "one colour range for all three"
     blocks = [d.value for d in page.dataframe if EN["quantization.how.col.code"] in d.value.columns]
     assert (
         len(blocks) == 2 and len(blocks[0]) == 32 and blocks[1][EN["quantization.how.col.code"]].between(0, 15).all()
     )
+    largest = blocks[0][EN["quantization.how.col.original"]].abs().max()
+    assert f"{largest:.3f}" == metrics[EN["quantization.how.absmax"]], "the block holding the largest weight"
     k_block = next(d.value for d in page.dataframe if EN["quantization.how.col.sc"] in d.value.columns)
     assert len(k_block) == 8 and k_block[EN["quantization.how.col.sc"]].between(0, 63).all()
     assert k_block[EN["quantization.how.col.m"]].between(0, 63).all() and (k_block["RMSE"] > 0).all()
@@ -153,12 +207,46 @@ def test_how_it_works_takes_a_real_matrix_apart(page):
     d = float(text.split("d = ")[1].split(" ")[0])
     steps = k_block[EN["quantization.how.col.step"]]
     assert np.allclose(steps, d * k_block[EN["quantization.how.col.sc"]], rtol=1e-3), "step = d x the 6-bit scale"
-    assert (k_block["RMSE"] <= steps).all(), "each sub-block's values land within a step of their weights"
-    page.session_state["quantization.tab"] = EN["quantization.tab.how"]
-    page.session_state["quantization.how.matrix"] = "self_attn.q_proj"
+    offsets = k_block[EN["quantization.how.col.offset"]]
+    dmin = float(text.split("dmin = ")[1].split(",")[0])
+    assert np.allclose(offsets, dmin * k_block[EN["quantization.how.col.m"]], rtol=1e-3), "offset = dmin x m"
+    start = int(text.split("(weights ")[1].split(" ")[0])
+    x = w.detach().numpy().reshape(-1)[start : start + 256]
+    back = quants.dequantize(K.quantize_q4_k(x[None]), GGMLQuantizationType.Q4_K).reshape(8, 32)
+    sub_rmse = np.sqrt(((back - x.reshape(8, 32)) ** 2).mean(axis=1))
+    assert np.allclose(k_block["RMSE"], sub_rmse, atol=1e-6), "each sub-block's RMSE, read back by gguf"
+    assert (k_block["RMSE"] > steps).any(), "sc = 1 against an outlier's d: sub-block 4 clips (0.0070 > 0.0037)"
+    assert text.endswith(f"On this matrix, Q4_K's RMSE is {ref['Q4_0'] / ref['Q4_K']:.2f}× lower than Q4_0's.")
+
+
+def test_how_it_works_on_smollm2_says_its_values_sit_on_the_q4_1_grid(page):
+    how(page, "model")
+    which = next(c.value for c in page.caption if c.value.startswith("**Matrix:**"))
+    assert which.startswith("**Matrix:** `HuggingFaceTB/SmolLM2-135M-Instruct`, layer 3, `mlp.down_proj`, 576 × 1536")
+    assert "not real-valued" in which
+    warning = page.warning[0].value
+    assert warning.startswith("**These values already sit on a Q4_1 grid, so the comparison below is distorted.**")
+    assert warning.endswith("Here Q4_1 reproduces this matrix with an RMSE of 0.")
+    formats = next(d.value for d in page.dataframe if EN["quantization.how.col.format"] in d.value.columns)
+    shown = dict(zip(formats[EN["quantization.how.col.format"]], formats["RMSE"]))
+    assert shown["Q4_1"] == 0 and shown["Q5_1"] > shown["Q5_0"], "the distorted ranking the warning names"
+    note = next(c.value for c in page.caption if c.value.startswith("Measured here."))
+    assert "Q4_1 reproduces the matrix exactly (RMSE 0)" in note and "Q5_1's RMSE is 1.05× higher" in note
+    page.session_state["quantization.how.matrix.model"] = "self_attn.q_proj"
     page.run()
     assert not page.exception, "a 576 x 576 matrix (groups of 128 do not fit its rows) was an exception"
     assert any("rows of 576 weights are not a multiple of 256" in c.value for c in page.caption)
     assert any(c.value.startswith("Groups of 128 do not divide rows of 576") for c in page.caption)
-    grain = next(d.value for d in page.dataframe if "RMSE" in d.value.columns and len(d.value) > 2)
+    grain = next(d.value for d in page.dataframe if EN["quantization.how.col.granularity"] in d.value.columns)
     assert "group128" not in set(grain[EN["quantization.how.col.granularity"]]) and len(grain) == 8
+    formats = next(d.value for d in page.dataframe if EN["quantization.how.col.format"] in d.value.columns)
+    assert list(formats[EN["quantization.how.col.format"]]) == ["Q8_0", "Q5_1", "Q5_0", "Q4_1", "Q4_0"], "no Q4_K"
+
+
+def test_how_it_works_warns_in_chinese(open_page):
+    from .test_chinese_complete import english_words, visible_texts
+
+    at = how(open_page(QUANT, **{"app.lang": "zh"}), "model", strings("zh"))
+    assert at.warning[0].value.startswith("**这些数值已经落在 Q4_1 网格上，因此下面的比较是失真的。**")
+    assert any(c.value.startswith("**矩阵：** `HuggingFaceTB/SmolLM2-135M-Instruct`，第 3 层") for c in at.caption)
+    assert [w for text in visible_texts(at) for w in english_words(text)] == []
