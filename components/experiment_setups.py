@@ -21,15 +21,25 @@ def _clear(prefix: str) -> None:
         del st.session_state[key]
 
 
+def _set_widgets(prefix: str, values: dict) -> None:
+    """Give the settings widgets (`<prefix><name>`) the new values through their own keys. Deleting the
+    keys is not enough in a browser: a widget with persist_state keeps the value it last showed (the
+    page drew the old setting again), while AppTest took the default; setting the key works in both."""
+    for name, value in values.items():
+        st.session_state[prefix + name] = value
+
+
 def decoding(exp: Experiment) -> None:
     """The page's columns become the experiment's columns (named by their settings), ready to run."""
     p = exp.params
     _clear("dec.col.")
     st.session_state.pop("dec.results", None)
+    # fresh ids: a browser keeps a persisted widget's last value under its old key (see _set_widgets)
+    first = int(st.session_state.get("dec.next_id", 0))
     columns = []
-    for i, (name, fields) in enumerate(zip(p["names"], p["columns"])):
+    for i, (name, fields) in enumerate(zip(p["names"], p["columns"]), first):
         columns.append({"id": i, "name": name, "config": dec.DecodingConfig(**fields)})
-    st.session_state["dec.columns"], st.session_state["dec.next_id"] = columns, len(columns)
+    st.session_state["dec.columns"], st.session_state["dec.next_id"] = columns, first + len(columns)
     st.session_state["decoding.model"] = p["model"]
     st.session_state["dec.prompt"], st.session_state["dec.chat"] = p["prompt"], True
     st.session_state["dec.max_new"] = max(c.get("max_new_tokens", 24) for c in p["columns"])
@@ -64,7 +74,7 @@ def lora(exp: Experiment) -> None:
     cfg = st.session_state.setdefault("lora.cfg", {})
     cfg["rank"] = int(p["ranks"][1] if "ranks" in p else p.get("rank", 8))
     cfg["target_modules"] = list(p["targets"][1] if "targets" in p else LoraSettings().target_modules)
-    _clear("lora.w.")
+    _set_widgets("lora.w.", {k: cfg[k] for k in ("rank", "target_modules")})
     st.session_state["lora.model"] = p["model"]
     st.session_state["lora.tab"] = t("lora.tab.config")
 
@@ -84,9 +94,11 @@ def rag(exp: Experiment) -> None:
 
 def scratch_gpt(exp: Experiment) -> None:
     """The corpus and the baby preset (n_embd 256 for the width experiment), drawn afresh from `scratch_gpt.cfg`."""
-    cfg = st.session_state.setdefault("scratch_gpt.cfg", {})
+    from components.scratch_gpt.config import settings_dict
+
+    cfg = settings_dict()
     cfg["n_embd"] = int(exp.params["widths"][1]) if "widths" in exp.params else 128
-    _clear("scratch_gpt.w.")
+    _set_widgets("scratch_gpt.w.", {"n_embd": cfg["n_embd"]})
     st.session_state["scratch_gpt.corpus"] = exp.params.get("corpus", "shakespeare")
     st.session_state["scratch_gpt.tab"] = t("scratch_gpt.tab.train")
 
@@ -107,8 +119,7 @@ def quantization(exp: Experiment) -> None:
     cfg = bench_cfg()
     cfg["variants"] = list(exp.params["variants"])
     cfg["keep"] = []
-    _clear("quantization.w.variants")
-    _clear("quantization.w.keep")
+    _set_widgets("quantization.w.", {"variants": cfg["variants"], "keep": []})
     st.session_state["quantization.tab"] = t("quantization.tab.bench")
 
 

@@ -208,6 +208,11 @@ def fmt(value, digits=1, scale=1.0):
     return None if value is None else round(value / scale, digits)
 
 
+def sig(value, digits=3):
+    """Rounded to `digits` significant figures: KLDs of real-valued models run from 1e-6 to 1."""
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
 def table(rows: list[VariantResult], key: str, baseline: Baseline) -> None:
     """One row per variant: size, decode speed and quality first (what a learner compares), then
     the rest of the measurements."""
@@ -223,9 +228,9 @@ def table(rows: list[VariantResult], key: str, baseline: Baseline) -> None:
                     t("quantization.col.bound"): fmt(r.bound_tps, 1),
                     t("quantization.col.ppl"): fmt(r.perplexity, 3),
                     t("quantization.col.ppl_ci"): fmt(r.ppl_half_width(), 3),
-                    t("quantization.col.kld"): fmt(r.kld, 5),
+                    t("quantization.col.kld"): sig(r.kld),
                     t("quantization.col.top1"): fmt(r.top1, 2, 0.01),
-                    t("quantization.col.weight_error"): fmt(r.weight_error, 5),
+                    t("quantization.col.weight_error"): sig(r.weight_error),
                     t("quantization.col.decode_p90"): fmt(r.decode_tps_p90, 2),
                     t("quantization.col.prefill"): fmt(r.prefill_tps),
                     t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),

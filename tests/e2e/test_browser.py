@@ -157,6 +157,60 @@ def test_the_quantization_benchmark_runs_two_variants_and_shows_the_table(page, 
     results.screenshot(path=str(shoot(page, "quantization-run").with_name("quantization-table.png")))
 
 
+def test_the_try_this_panel_quantizes_a_gpt_trained_here_in_chinese(page, app_url):
+    """The suggested first run, in Chinese: the panel's set-up trains the demo GPT (real fp32 weights),
+    puts it in the picker with its GGUF rows, and the run's table shows the file bits and weight error."""
+    zh = strings("zh")
+    quantization = next(p for p in PAGES if p.key == "quantization")
+    _open_from_navigation(page, app_url, quantization)
+    page.locator('[data-testid="stSidebar"]').get_by_text("简体中文").click()
+    page.wait_for_selector(f'h1:has-text("{zh["page.quantization.title"]}")')
+    wait_until_idle(page)
+    page.get_by_text(zh["exp.panel"].format(n=3)).click()
+    wait_until_idle(page)
+    page.get_by_role("button", name=zh["exp.setup"]).click()
+    try:  # the set-up trains the demo GPT first on a cold server (~45 s)
+        page.get_by_text(zh["exp.set_up_done"].split("{")[0]).first.wait_for(timeout=300_000)
+    finally:
+        shoot(page, "quantization-real-set-up-zh")
+    wait_until_idle(page)
+    tokens = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    tokens.focus()
+    tokens.press("Home")  # 1,024 tokens: 16 windows of the GPT's 64 positions
+    wait_until_idle(page)
+    page.get_by_role("spinbutton", name=zh["quantization.runs"]).fill("1")
+    page.keyboard.press("Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name=zh["quantization.start"]).click()
+    done = page.locator('[data-testid="stAlertContentSuccess"]').first
+    done.wait_for(timeout=300_000)
+    wait_until_idle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.get_by_text(zh["quantization.fitted"].split("{")[0]).count() == 1
+    chosen = page.locator('[data-testid="stMultiSelect"]').first.inner_text()
+    assert zh["quantization.variant.gguf-q4_k_m"] in chosen and zh["quantization.variant.gguf-q5_1"] in chosen
+    results = page.locator('[data-testid="stDataFrame"]').nth(1)
+    results.scroll_into_view_if_needed()
+    results.screenshot(path=str(shoot(page, "quantization-real-zh").with_name("quantization-real-table-zh.png")))
+
+
+def test_a_try_this_set_up_changes_the_settings_the_browser_shows(page, app_url):
+    """The set-up button gives persisted widgets their new values in a real browser (deleting their keys
+    did not: the browser kept showing, and sending, the old value)."""
+    scratch = next(p for p in PAGES if p.key == "scratch_gpt")
+    _open_from_navigation(page, app_url, scratch)
+    n_embd = page.get_by_role("spinbutton", name=EN["scratch_gpt.cfg.n_embd"])
+    assert n_embd.input_value() == "128"
+    page.get_by_text(EN["exp.panel"].format(n=3)).click()
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=EN["exp.pick"]).click()
+    page.get_by_text(EN["exp.scratch_gpt.width.title"]).last.click()
+    wait_until_idle(page)
+    page.get_by_role("button", name=EN["exp.setup"]).click()
+    page.get_by_text(EN["exp.set_up_done"].split("{")[0]).first.wait_for()
+    wait_until_idle(page)
+    assert n_embd.input_value() == "256"
+
+
 def test_rag_indexes_a_real_upload_and_answers_with_its_sources(page, app_url):
     rag = next(p for p in PAGES if p.key == "rag")
     _open_from_navigation(page, app_url, rag)
