@@ -137,11 +137,33 @@ def decode_read_bytes(path: Path) -> int:
     return total
 
 
+def cpu_has_vnni(flags: str | None = None) -> bool:
+    """Whether this x86 CPU has VNNI (avx512_vnni or avx_vnni in /proc/cpuinfo's flags); False when unknown."""
+    if flags is None:
+        try:
+            flags = next(
+                (line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), ""
+            )
+        except OSError:
+            flags = ""
+    return bool({"avx512_vnni", "avx_vnni"} & set(flags.split()))
+
+
+def reduce_range(flags: str | None = None) -> bool:
+    """ONNX Runtime's advice (docs, "Quantize ONNX models": when and why to use reduce_range): its U8S8
+    int8 kernels on x86 CPUs without VNNI add pairs of u8 x s8 products in 16 bits, which saturate, so
+    weights should use 7 bits there. Measured on SmolLM2 on an AVX2 EPYC without VNNI, 256 tokens:
+    KLD to fp32 9.65 with 8-bit weights, 0.94 with reduce_range."""
+    return not cpu_has_vnni(flags)
+
+
 def quantize_dynamic_int8(path: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.getLogger().setLevel(logging.ERROR)  # its "consider pre-processing" hint on every call
-    quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    quantize_dynamic(
+        str(path), str(target), weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range()
+    )
 
 
 def quantize_nbits(bits: int):
@@ -181,6 +203,8 @@ def build(quantizer=None, name: str = ""):
         runner, load_s = timed(OrtRunner, path)
         size = path.stat().st_size
         note = NO_CACHE_NOTE + ("; export + quantize time" if quantizer else "; export time")
+        if quantizer is quantize_dynamic_int8 and reduce_range():
+            note += "; 7-bit weights (reduce_range): this CPU has no VNNI, where 8-bit u8s8 products saturate"
         return Built(
             runner,
             size,
@@ -203,7 +227,8 @@ ids = torch.tensor([[1, 2, 3, 4]])
 torch.onnx.export(model, (ids,), "model.onnx", input_names=["input_ids"], output_names=["logits"],
                   dynamic_axes={"input_ids": {1: "seq"}}, opset_version=17, dynamo=False)
 from onnxruntime.quantization import QuantType, quantize_dynamic
-quantize_dynamic("model.onnx", "model.int8.onnx", weight_type=QuantType.QInt8, per_channel=True)
+quantize_dynamic("model.onnx", "model.int8.onnx", weight_type=QuantType.QInt8, per_channel=True,
+                 reduce_range=True)  # 7-bit weights on a CPU without VNNI, where 8-bit u8s8 saturates
 import onnxruntime as ort
 session = ort.InferenceSession("model.int8.onnx", providers=["CPUExecutionProvider"])
 logits = session.run(None, {"input_ids": ids.numpy()})[0]
