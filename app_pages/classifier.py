@@ -8,7 +8,7 @@ from backends.classifier import data as D
 from backends.classifier import finetune as F
 from backends.classifier.metrics import report
 from backends.models.registry import MINILM
-from components.classifier.charts import balance_figure, length_figure
+from components.classifier.charts import balance_figure, class_label, class_labels, length_figure
 from components.classifier.results import export_tab, results_tab, try_tab
 from components.classifier.train import absorb_finished, train_tab
 from components.i18n import t
@@ -124,7 +124,7 @@ st.success(
         of=f"{split.total_train:,}",
         val=len(split.val),
         test=len(split.test),
-        labels=", ".join(f"`{n}`" for n in names),
+        labels=t("classifier.list_sep").join(f"`{n}`" for n in class_labels(names)),
     )
 )
 with st.expander(t("classifier.data.view"), expanded=False):
@@ -139,7 +139,11 @@ with st.expander(t("classifier.data.view"), expanded=False):
                 {
                     t("classifier.col.text"): [text for text, _ in clean.conflicts],
                     t("classifier.col.copies"): [
-                        ", ".join(f"{name}: {n}" for name, n in zip(names, copies)) for _, copies in clean.conflicts
+                        t("classifier.list_sep").join(
+                            t("classifier.data.copies_item", label=name, n=n)
+                            for name, n in zip(class_labels(names), copies)
+                        )
+                        for _, copies in clean.conflicts
                     ],
                 }
             ),
@@ -150,7 +154,7 @@ with st.expander(t("classifier.data.view"), expanded=False):
         pd.DataFrame(
             {
                 t("classifier.col.text"): split.train.texts[:50],
-                t("classifier.col.label"): [names[y] for y in split.train.labels[:50]],
+                t("classifier.col.label"): [class_label(names[y]) for y in split.train.labels[:50]],
             }
         ),
         hide_index=True,

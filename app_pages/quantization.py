@@ -9,6 +9,7 @@ from components.experiments import experiments_panel
 from components.i18n import t
 from components.model_picker import load_or_explain, model_picker
 from components.quantization import bench as B
+from components.quantization.table import variants_table
 from components.quantization.teaching import how_it_works
 
 P = "quantization."
@@ -48,7 +49,7 @@ tabs = st.tabs(
 
 def bench_tab():
     st.markdown(t("quantization.variants_here", device=loaded.key.device))
-    reasons = B.variants_table(loaded.key.device, baseline, loaded.model)
+    reasons = variants_table(loaded.key.device, baseline, loaded.model)
     if not llama_cpp_installed():
         st.caption(t("quantization.llama_cpp"))
     B.settings(loaded.key.device, reasons, baseline)

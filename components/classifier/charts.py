@@ -7,9 +7,10 @@ import html
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
 from plotly.subplots import make_subplots
 
-from components.i18n import t
+from components.i18n import strings, t
 
 COLORS = ("#6c4cf4", "#e8590c", "#2b8a3e", "#1971c2", "#c2255c", "#5f3dc4")
 MODEL_KINDS = ("tfidf", "probe", "full", "lora")
@@ -19,10 +20,21 @@ def model_label(kind: str) -> str:
     return t(f"classifier.model.{kind}")
 
 
+def class_label(name: str) -> str:
+    """A class name in the page's language: the tweets' classes (negative / neutral / positive) are
+    translated; an upload's own labels are data and stay as written."""
+    key = f"classifier.class.{name}"
+    return t(key) if key in strings("en") else name
+
+
+def class_labels(names) -> list[str]:
+    return [class_label(n) for n in names]
+
+
 def balance_figure(counts: dict[str, int]) -> go.Figure:
     fig = go.Figure(
         go.Bar(
-            x=list(counts),
+            x=class_labels(counts),
             y=list(counts.values()),
             text=list(counts.values()),
             marker_color=COLORS[: len(counts)] if len(counts) <= len(COLORS) else COLORS[0],
@@ -118,7 +130,16 @@ def training_figure(history: list[dict]) -> go.Figure:
         xaxis_title=t("classifier.chart.step"),
     )
     fig.update_yaxes(title_text=t("classifier.chart.loss"), secondary_y=False)
-    fig.update_yaxes(title_text=t("classifier.chart.share"), range=[0, 1], secondary_y=True, showgrid=False)
+    # Round ticks of its own: the secondary axis otherwise takes the loss axis's gridlines ("sync").
+    fig.update_yaxes(
+        title_text=t("classifier.chart.share"),
+        range=[0, 1],
+        tickmode="linear",
+        tick0=0,
+        dtick=0.2,
+        secondary_y=True,
+        showgrid=False,
+    )
     return fig
 
 
@@ -128,8 +149,8 @@ def confusion_figure(matrix: np.ndarray, labels, normalised: bool, model: str) -
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=list(labels),
-            y=list(labels),
+            x=class_labels(labels),
+            y=class_labels(labels),
             text=text,
             texttemplate="%{text}",
             colorscale="Purples",
@@ -203,6 +224,21 @@ def compare_table(reports: dict, runs: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def compare_columns() -> dict:
+    """Widths of the comparison's text columns: a stopped or failed run's "Ended" cell was cut off."""
+    return {
+        t("classifier.col.model"): st.column_config.TextColumn(width="medium"),
+        t("classifier.col.stop"): st.column_config.TextColumn(width="large"),
+    }
+
+
+def misclassified_columns() -> dict:
+    return {
+        t("classifier.col.text"): st.column_config.TextColumn(width="large"),
+        t("classifier.col.probs"): st.column_config.TextColumn(width="medium"),
+    }
+
+
 def stop_label(reason: str) -> str:
     """How a run ended: finished, stopped, early stopping, or the failure's own message."""
     return t(f"classifier.stop.{reason}") if reason in ("done", "stopped", "early_stopping") else reason
@@ -212,7 +248,7 @@ def per_class_table(r) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                t("classifier.col.class"): c.label,
+                t("classifier.col.class"): class_label(c.label),
                 t("classifier.col.precision"): round(c.precision, 4),
                 t("classifier.col.recall"): round(c.recall, 4),
                 "F1": round(c.f1, 4),
@@ -226,6 +262,7 @@ def per_class_table(r) -> pd.DataFrame:
 def misclassified_table(texts, y_true, probs: np.ndarray, labels, limit: int = 200) -> pd.DataFrame:
     """Wrong predictions, the most confident first, with every class's probability."""
     pred = probs.argmax(1)
+    labels = class_labels(labels)
     wrong = [i for i in np.argsort(-probs.max(1), kind="stable") if pred[i] != y_true[i]][:limit]
     rows = []
     for i in wrong:

@@ -23,7 +23,7 @@ def results_tab(split, runs: dict, reports: dict) -> None:
     """Every model's test metrics side by side, then one model's confusion matrix, calibration and mistakes."""
     names = split.label_names
     st.markdown(t("classifier.results.compare", n=len(split.test)))
-    st.dataframe(C.compare_table(reports, runs), hide_index=True, key=P + "compare")
+    st.dataframe(C.compare_table(reports, runs), hide_index=True, key=P + "compare", column_config=C.compare_columns())
     available = [k for k in C.MODEL_KINDS if k in runs]
     if st.session_state.get(P + "show_next") in available:
         st.session_state[P + "shown"] = st.session_state[P + "try_model"] = st.session_state.pop(P + "show_next")
@@ -32,8 +32,8 @@ def results_tab(split, runs: dict, reports: dict) -> None:
         available,
         format_func=C.model_label,
         key=P + "shown",
-        index=len(available) - 1,
         persist_state="session",
+        **newest_first(P + "shown", available),
     )
     r, label = reports[kind], C.model_label(kind)
     m1, m2, m3 = st.columns(3)
@@ -52,10 +52,19 @@ def results_tab(split, runs: dict, reports: dict) -> None:
     st.markdown(t("classifier.results.wrong"))
     wrong = C.misclassified_table(split.test.texts, split.test.labels, runs[kind].test_probs, names)
     st.caption(t("classifier.results.wrong_note", n=int(r.confusion.sum() - r.confusion.trace()), shown=len(wrong)))
-    st.dataframe(wrong, hide_index=True, key=P + "wrong")
+    st.dataframe(wrong, hide_index=True, key=P + "wrong", column_config=C.misclassified_columns())
     if runs[kind].history and any(h.get("kind") == "step" for h in runs[kind].history):
         st.plotly_chart(C.training_figure(runs[kind].history), key=P + "history_chart")
     show_code(report)
+
+
+def newest_first(key: str, options: list) -> dict:
+    """The selectbox's `index` (the newest model) only while session state holds no value for it: a
+    widget given both a default and a Session State value makes Streamlit warn."""
+    if st.session_state.get(key) in options:
+        return {}
+    st.session_state.pop(key, None)  # a model of an earlier split: start from the newest again
+    return {"index": len(options) - 1}
 
 
 def try_tab(loaded, runs: dict, names) -> None:
@@ -67,7 +76,7 @@ def try_tab(loaded, runs: dict, names) -> None:
     tokenizer = loaded.tokenizer if loaded else None
     usable = {k: run for k, run in runs.items() if k == "tfidf" or tokenizer is not None}
     # one row per class (label names are data), one column of probabilities per model
-    table = {t("classifier.col.class"): list(names)}
+    table = {t("classifier.col.class"): C.class_labels(names)}
     for kind, run in usable.items():
         table[C.model_label(kind)] = [round(float(p), 3) for p in predict_texts(run, tokenizer, [text])[0]]
     st.dataframe(pd.DataFrame(table), hide_index=True, key=P + "try_table")
@@ -76,12 +85,13 @@ def try_tab(loaded, runs: dict, names) -> None:
         list(usable),
         format_func=C.model_label,
         key=P + "try_model",
-        index=len(usable) - 1,
         persist_state="session",
+        **newest_first(P + "try_model", list(usable)),
     )
     why = explain(usable[kind], tokenizer, text)
     method = "gradient" if why.method == "gradient x input" else "tfidf"
-    st.markdown(t("classifier.try.why", label=f"`{names[why.target]}`", method=t(f"classifier.method.{method}")))
+    label = C.class_label(names[why.target])
+    st.markdown(t("classifier.try.why", label=label, method=t(f"classifier.method.{method}")))
     st.markdown(C.attribution_html(why.tokens, why.scores), unsafe_allow_html=True)
     st.caption(t("classifier.try.legend"))
 

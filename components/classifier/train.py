@@ -6,7 +6,7 @@ import streamlit as st
 
 from backends.classifier import baselines as B
 from backends.classifier import finetune as F
-from backends.core.jobs import FAILED, shared_runner
+from backends.core.jobs import DONE, FAILED, STOPPED, shared_runner
 from components.classifier import charts as C
 from components.i18n import t
 from components.job_status import newly_finished
@@ -26,8 +26,47 @@ def absorb_finished(runs: dict) -> None:
         runs[result.kind] = result
         st.session_state[P + "show_next"] = result.kind  # the results and try tabs turn to the new model
         st.session_state.pop(P + "export", None)
-    elif job.status == FAILED:
+    elif job.status == FAILED and not stop_requested(job):  # a stopped probe ends in "InterruptedError: stopped"
         st.session_state[P + "job_error"] = job.error
+
+
+def request_stop(job_id: str) -> None:
+    """The Stop button's callback: runs before the page is drawn again, so "stopping" shows at once."""
+    job = shared_runner().get(job_id)
+    if job is not None:
+        job.stop()
+        st.session_state[P + "stopping"] = job_id
+
+
+def stop_requested(job) -> bool:
+    return job is not None and st.session_state.get(P + "stopping") == job.id
+
+
+def last_step(events: list[dict]) -> int:
+    """Training steps completed: the last step event's number (0 before the first)."""
+    return next((e["step"] for e in reversed(events) if e.get("kind") == "step"), 0)
+
+
+def final_status(job, events: list[dict], kind: str) -> None:
+    """How the run ended, once it has: stopped after N steps, finished, early stopping, or the probe's end."""
+    end = next((e for e in reversed(events) if e.get("kind") == "end"), None)
+    steps = last_step(events)
+    reason = end.get("stop_reason") if end else None
+    if reason is None:  # the linear probe (no training steps), or a run stopped or failed before its end
+        if job.status == DONE:
+            st.success(t("classifier.ft.done_in", model=kind, s=f"{job.elapsed:.0f}"))
+        elif job.status == STOPPED or stop_requested(job):
+            st.warning(t("classifier.ft.stopped_empty", model=kind))
+        return  # a failure's error is shown above the live view
+    best = end.get("best_step", steps)
+    if reason == "stopped":
+        st.warning(t("classifier.ft.stopped_after", model=kind, steps=steps, best=best))
+    elif reason == "early_stopping":
+        st.success(t("classifier.ft.early_stopped", model=kind, steps=steps, best=best))
+    elif reason == "done":
+        st.success(t("classifier.ft.finished", model=kind, steps=steps, best=best))
+    else:  # failed after a validation pass: its best checkpoint was still scored
+        st.warning(t("classifier.ft.failed_after", model=kind, steps=steps, best=best, error=reason))
 
 
 def settings_widgets(cfg: dict) -> None:
@@ -151,8 +190,9 @@ def start(kind: str, loaded, cfg: dict, split):
     st.session_state[P + "job_kind"] = kind
 
 
-def live_view(runs: dict) -> None:
-    """The running job's progress and curves, polled by a fragment; a finished job is absorbed at once."""
+def live_view(runs: dict, n_test: int) -> None:
+    """The running job's progress and curves, polled by a fragment; a finished job is absorbed at once and
+    its final status stays (stopped after N steps, finished, early stopping)."""
     runner = shared_runner()
     job = runner.get(st.session_state.get(P + "job"))
     if job is None:
@@ -167,7 +207,15 @@ def live_view(runs: dict) -> None:
         events = [e.data for e in current.events_since(0)]
         history = [e for e in events if e.get("kind") in ("step", "eval")]
         kind = C.model_label(st.session_state.get(P + "job_kind", "full"))
-        if not current.done:
+        if current.done:
+            final_status(current, events, kind)
+        elif stop_requested(current):  # Stop was pressed: the step in flight, then the test part, then the end
+            st.progress(current.progress or 0.0, text=t("classifier.ft.stopping_progress", model=kind))
+            if st.session_state.get(P + "job_kind") == "probe":
+                st.info(t("classifier.probe.stopping"))
+            else:
+                st.info(t("classifier.ft.stopping", step=last_step(events), n=n_test))
+        else:
             last = next((e for e in reversed(history) if e.get("kind") == "step"), None)
             total = next((e["total"] for e in events if e.get("kind") == "setup"), None)
             text = (
@@ -182,9 +230,13 @@ def live_view(runs: dict) -> None:
                 else t("classifier.ft.working", model=kind)
             )
             st.progress(current.progress or 0.0, text=text)
-            if st.button(t("classifier.ft.stop"), key=P + "stop", icon=":material/stop:"):
-                current.stop()
-                st.caption(t("classifier.ft.stopping"))
+            st.button(
+                t("classifier.ft.stop"),
+                key=P + "stop",
+                icon=":material/stop:",
+                on_click=request_stop,
+                args=(current.id,),
+            )
         if history:
             st.plotly_chart(C.training_figure(history), key=P + "live_chart")
 
@@ -225,5 +277,5 @@ def train_tab(loaded, cfg: dict, split, runs: dict) -> None:
     for key in ("start_error", "job_error"):
         if st.session_state.get(P + key):
             st.error(t("classifier.ft.failed", error=st.session_state[P + key]))
-    live_view(runs)
+    live_view(runs, len(split.test))
     show_code(F.finetune)

@@ -58,6 +58,9 @@ def distribution_figure(dist, title: str) -> go.Figure:
     return fig
 
 
+BEAM_ROW_PX = 26  # the beam tree's height per step: one row of labels each
+
+
 def _on_best_path(beam, best_ids: list[int]) -> bool:
     return list(beam.ids) == list(best_ids[: len(beam.ids)])
 
@@ -65,12 +68,13 @@ def _on_best_path(beam, best_ids: list[int]) -> bool:
 def beam_tree_figure(result, decode) -> go.Figure:
     """Every step's kept beams (purple), finished hypotheses (green) and dropped candidates (grey).
 
-    Only the tokens of the best hypothesis are written on the tree (alternating above and below
-    the path, so neighbours never overlap); every other node tells its token and text on hover.
+    The tree grows downwards, one row per step, so it gets taller (never more crowded) with more
+    tokens. Only the tokens of the best hypothesis are written on it, right of their node, one per
+    row, so labels cannot overlap; every other node tells its token and text on hover.
     """
     fig = go.Figure()
     kept_x, kept_y, kept_hover = [], [], []
-    path_x, path_y, path_text, path_pos = [], [], [], []
+    path_x, path_y, path_text = [], [], []
     edges_x, edges_y = [], []
     other = {"finished": ([], [], [], "#2e9d57"), "dropped": ([], [], [], "#bbbbbb")}
     width = max([len(step.kept) for step in result.steps] + [1])
@@ -78,21 +82,20 @@ def beam_tree_figure(result, decode) -> go.Figure:
         for rank, beam in enumerate(step.kept):
             hover = f"{t('dec.fig.step')} {step_no} · {beam.score:.2f}<br>{html.escape(decode(beam.ids))}"
             if _on_best_path(beam, result.best_ids):
-                path_x.append(step_no)
-                path_y.append(-rank)
+                path_x.append(rank)
+                path_y.append(step_no)
                 path_text.append(html.escape(decode([beam.token_id]).replace("\n", "↵")[:12]))
-                path_pos.append("top center" if len(path_x) % 2 else "bottom center")
-            kept_x.append(step_no)
-            kept_y.append(-rank)
+            kept_x.append(rank)
+            kept_y.append(step_no)
             kept_hover.append(hover)
             if beam.parent >= 0:
-                edges_x += [step_no - 1, step_no, None]
-                edges_y += [-beam.parent, -rank, None]
+                edges_x += [beam.parent, rank, None]
+                edges_y += [step_no - 1, step_no, None]
         for kind in ("finished", "dropped"):
             xs, ys, hover, _ = other[kind]
             for j, beam in enumerate(getattr(step, kind)):
-                xs.append(step_no + 0.3)
-                ys.append(-width - 0.4 - j * 0.35 if kind == "dropped" else 0.6 + j * 0.3)
+                xs.append(width + 0.4 + j * 0.35 if kind == "dropped" else -0.6 - j * 0.3)
+                ys.append(step_no + 0.3)
                 score = beam.normalized if beam.normalized is not None else beam.score
                 hover.append(f"{t('dec.fig.' + kind)} · {score:.2f}<br>{html.escape(decode(beam.ids))}")
     fig.add_trace(
@@ -115,13 +118,16 @@ def beam_tree_figure(result, decode) -> go.Figure:
             y=path_y,
             mode="markers+text",
             text=path_text,
-            textposition=path_pos,
+            textposition="middle right",
+            cliponaxis=False,  # a label near the edge is drawn whole
             marker=dict(color="#f4a300", size=11, line=dict(color="#6c4cf4", width=1)),
-            textfont=dict(size=11),
+            textfont=dict(size=12),
             hoverinfo="skip",
             name=t("dec.fig.best"),
         )
     )
+    left = -0.9 - 0.3 * max([len(step.finished) for step in result.steps] + [0])
+    right = width + 0.7 + 0.35 * max([len(step.dropped) for step in result.steps] + [0])
     for kind, (xs, ys, hover, color) in other.items():
         if xs:
             fig.add_trace(
@@ -137,11 +143,12 @@ def beam_tree_figure(result, decode) -> go.Figure:
             )
     steps = len(result.steps)
     fig.update_layout(
-        height=180 + 55 * width,
+        height=BEAM_ROW_PX * (steps + 1) + 120,
         margin=dict(l=10, r=10, t=60, b=10),
-        xaxis_title=t("dec.fig.step"),
-        legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom"),
+        yaxis_title=t("dec.fig.step"),
+        legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"),
     )
-    fig.update_xaxes(range=[0.4, steps + 0.8], dtick=1 if steps <= 40 else 5)
-    fig.update_yaxes(visible=False, range=[-width - 1.2, 1.6])
+    # Step 1 at the top; the prompt's row (0) is left free above it.
+    fig.update_yaxes(range=[steps + 0.7, 0.3], dtick=1 if steps <= 40 else 5, showgrid=False)
+    fig.update_xaxes(visible=False, range=[left, right])
     return fig

@@ -53,10 +53,14 @@ def loss_figure(steps: list[dict], evals: list[dict], log_scale: bool) -> go.Fig
             overlaying="y",
             side="right",
             showgrid=False,
+            # An overlaying axis defaults to ticks at the loss axis's gridlines (plotly's "sync" mode):
+            # odd values such as 0.000241. Its own round ticks instead, in scientific notation.
+            tickmode="auto",
+            nticks=6,
             exponentformat="e",
-            rangemode="tozero",
+            rangemode="tozero",  # a learning rate is never negative
         ),
-    )  # a learning rate is never negative
+    )
     return fig
 
 

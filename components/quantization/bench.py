@@ -1,11 +1,11 @@
-"""The benchmark tab: settings, the background run with Stop, the table, charts, texts, export and kept variants."""
+"""The benchmark tab: settings, the background run with Stop, the results (tables in table.py), charts, texts,
+export and kept variants."""
 
 from __future__ import annotations
 
 import gc
 from dataclasses import asdict
 
-import pandas as pd
 import streamlit as st
 
 from backends.core.jobs import FAILED, shared_runner
@@ -13,7 +13,6 @@ from backends.quantization import (
     Baseline,
     BenchConfig,
     VariantResult,
-    availability,
     describe,
     run_job,
     snippet,
@@ -25,17 +24,10 @@ from backends.quantization.variants import state_bytes
 from components.i18n import t
 from components.job_status import newly_finished
 from components.quantization.charts import size_quality_figure, speed_figure
+from components.quantization.table import label, lossy_note, raw_reasons, table
 
 P = "quantization."
 PPL_CHOICES = (1_024, 2_048, 5_120, 10_240, 20_480)
-
-
-def label(key: str, baseline: Baseline | None = None) -> str:
-    """A variant's name in the page's language (the backend's English label is the JSON's); the fp32
-    row named by what its weights are (the embedded SmolLM2's: a copy of the shipped Q4_1 weights)."""
-    if key == "fp32" and baseline is not None:
-        return t(f"quantization.baseline.label.{baseline.form}", weights=baseline.weights)
-    return t(f"quantization.variant.{key}")
 
 
 def baseline_note(baseline: Baseline) -> None:
@@ -57,34 +49,6 @@ def cfg() -> dict:
             k: list(v) if isinstance(v, tuple) else v for k, v in asdict(BenchConfig()).items()
         }
     return st.session_state[P + "cfg"]
-
-
-def variants_table(device: str, baseline: Baseline, model=None) -> dict[str, str | None]:
-    """Every variant, its library, its bits per weight (a GGUF row's: the whole file's for this model,
-    as llama-quantize would write it) and whether it runs here."""
-    reasons = availability(device)
-    bits = {s.key: round(s.file_bits(model), 2) if s.file_bits and model is not None else s.bits for s in SPECS}
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    t("quantization.col.variant"): label(s.key, baseline),
-                    t("quantization.col.family"): s.family,
-                    t("quantization.col.bits"): bits[s.key],
-                    t("quantization.col.here"): t("quantization.runs_here")
-                    if reasons[s.key] is None
-                    else reasons[s.key],
-                }
-                for s in SPECS
-            ]
-        ),
-        hide_index=True,
-        key=P + "variants_table",
-        column_config={
-            t("quantization.col.bits"): st.column_config.NumberColumn(help=t("quantization.col.bits_help"))
-        },
-    )
-    return reasons
 
 
 def settings(device: str, reasons: dict, baseline: Baseline) -> None:
@@ -204,57 +168,6 @@ def live(baseline: Baseline) -> None:
     panel()
 
 
-def fmt(value, digits=1, scale=1.0):
-    return None if value is None else round(value / scale, digits)
-
-
-def sig(value, digits=3):
-    """Rounded to `digits` significant figures: KLDs of real-valued models run from 1e-6 to 1."""
-    return None if value is None else float(f"{value:.{digits}g}")
-
-
-def table(rows: list[VariantResult], key: str, baseline: Baseline) -> None:
-    """One row per variant: size, decode speed and quality first (what a learner compares), then
-    the rest of the measurements."""
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    t("quantization.col.variant"): label(r.key, baseline),
-                    t("quantization.col.disk"): fmt(r.disk_bytes, 1, 1e6),
-                    t("quantization.col.file_bits"): fmt(r.bits, 2),
-                    t("quantization.col.ram"): fmt(r.mem_bytes, 1, 1e6),
-                    t("quantization.col.decode"): fmt(r.decode_tps, 2),
-                    t("quantization.col.bound"): fmt(r.bound_tps, 1),
-                    t("quantization.col.ppl"): fmt(r.perplexity, 3),
-                    t("quantization.col.ppl_ci"): fmt(r.ppl_half_width(), 3),
-                    t("quantization.col.kld"): sig(r.kld),
-                    t("quantization.col.top1"): fmt(r.top1, 2, 0.01),
-                    t("quantization.col.weight_error"): sig(r.weight_error),
-                    t("quantization.col.decode_p90"): fmt(r.decode_tps_p90, 2),
-                    t("quantization.col.prefill"): fmt(r.prefill_tps),
-                    t("quantization.col.prefill_p90"): fmt(r.prefill_tps_p90),
-                    t("quantization.col.quantize"): fmt(r.quantize_s, 2),
-                    t("quantization.col.load"): fmt(r.load_s, 2),
-                    t("quantization.col.rss"): fmt(r.peak_rss_bytes, 0, 1e6),
-                    t("quantization.col.status"): r.status,
-                    t("quantization.col.note"): r.error or r.note,
-                    t("quantization.col.text"): r.continuation,
-                }
-                for r in rows
-            ]
-        ),
-        hide_index=True,
-        key=P + key,
-        column_config={
-            t("quantization.col.file_bits"): st.column_config.NumberColumn(help=t("quantization.col.file_bits_help")),
-            t("quantization.col.weight_error"): st.column_config.NumberColumn(
-                help=t("quantization.col.weight_error_help")
-            ),
-        },
-    )
-
-
 def results(hub_id: str) -> None:
     if st.session_state.get(P + "failed"):
         st.error(t("quantization.failed", error=st.session_state[P + "failed"]))
@@ -280,6 +193,8 @@ def results(hub_id: str) -> None:
         )
     )
     table(report.rows, "results_table", report.baseline)
+    lossy_note(report.rows, report.model, report.baseline)
+    raw_reasons([(name(r), r.error) for r in report.rows if r.status in ("unavailable", "failed") and r.error])
     if report.fitted:
         c = report.config
         st.info(

@@ -56,6 +56,16 @@ def versus(a: str, ra: float, b: str, rb: float) -> str:
     return t("quantization.how.vs.higher", a=a, b=b, ratio=f"{ra / rb:.2f}")
 
 
+def granularity_label(granularity: str) -> str:
+    """tensor / channel / group32...: in Chinese a phrase with the term in parentheses."""
+    return t(f"quantization.how.gran.{granularity}")
+
+
+def granularity_term(granularity: str) -> str:
+    """The same inside a sentence, the term as code."""
+    return t(f"quantization.how.gran_prose.{granularity}")
+
+
 def source_label(source: str, loaded) -> str:
     if source == "reference":
         return t("quantization.how.source.reference")
@@ -162,16 +172,23 @@ def matrix_view(w, m: dict) -> None:
     st.markdown(
         t(
             "quantization.how.granularity_measured",
-            fine=fine["granularity"],
+            fine=granularity_term(fine["granularity"]),
+            tensor=granularity_term(coarse["granularity"]),
             scales=f"{fine['scales']:,}",
             bits=f"{fine['bits_per_weight']:.3f}",
             tensor_bits=f"{coarse['bits_per_weight']:.3f}",
-            versus=versus(f"`{fine['granularity']}`", fine["rmse"], "`tensor`", coarse["rmse"]),
+            versus=versus(
+                granularity_term(fine["granularity"]),
+                fine["rmse"],
+                granularity_term(coarse["granularity"]),
+                coarse["rmse"],
+            ),
         )
     )
     table = pd.DataFrame(m["granularity"])
     kinds = {True: t("quantization.how.absmax_kind"), False: t("quantization.how.zero_point_kind")}
     table["symmetric"] = table["symmetric"].map(kinds)
+    table["granularity"] = table["granularity"].map(granularity_label)
     st.dataframe(
         table.rename(
             columns={
@@ -189,7 +206,8 @@ def matrix_view(w, m: dict) -> None:
     skipped = [g[5:] for g in Q.GRANULARITIES if g not in Q.fitting_granularities(w)]
     if skipped:
         st.caption(t("quantization.how.groups_skipped", sizes=", ".join(skipped), cols=w.shape[1]))
-    st.plotly_chart(error_heatmaps(m["grids"]), key=P + "how.heatmap")
+    grids = {granularity_label(g): grid for g, grid in m["grids"].items()}
+    st.plotly_chart(error_heatmaps(grids), key=P + "how.heatmap")
     st.caption(t("quantization.how.heatmap_note", count=len(m["grids"])))
 
 

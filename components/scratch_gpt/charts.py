@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -46,22 +48,51 @@ def loss_figure(current: dict | None, past: list[dict], baselines: dict[str, flo
                 marker={"size": 7, "symbol": "diamond"},
             )
         )
+    # Plotly places a shape on a log axis by its value but an annotation by the value's log10: each
+    # baseline's line and label are added separately, so both sit at the baseline on either scale.
     for name, value in baselines.items():
-        fig.add_hline(
-            y=value,
+        fig.add_shape(
+            type="line",
+            xref="paper",
+            x0=0,
+            x1=1,
+            yref="y",
+            y0=value,
+            y1=value,
             line={"color": "#868e96", "dash": "dash", "width": 1},
-            annotation_text=f"{name} {value:.2f}",
-            annotation_position="top right",
         )
+        fig.add_annotation(
+            xref="paper",
+            x=1,
+            xanchor="right",
+            yref="y",
+            y=math.log10(value) if log_scale else value,
+            yanchor="bottom",
+            text=f"{name} {value:.2f}",
+            showarrow=False,
+        )
+    low, high = loss_span(fig, baselines.values())
     fig.update_layout(
         title=t("scratch_gpt.chart.title"),
         height=380,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         xaxis_title=t("scratch_gpt.chart.step"),
         legend={"orientation": "h", "y": -0.2},
-        yaxis={"title": t("scratch_gpt.chart.loss"), "type": "log" if log_scale else "linear"},
+        yaxis={
+            "title": t("scratch_gpt.chart.loss"),
+            "type": "log" if log_scale else "linear",
+            # a log axis's range is in log10 units too
+            "range": [math.log10(low), math.log10(high)] if log_scale else [low, high],
+        },
     )
     return fig
+
+
+def loss_span(fig: go.Figure, baselines) -> tuple[float, float]:
+    """The losses the chart must show (every finite, positive y and the baselines), with a margin."""
+    ys = [float(y) for trace in fig.data for y in trace.y if y is not None]
+    ys = [y for y in [*ys, *baselines] if math.isfinite(y) and y > 0] or [1.0]
+    return min(ys) * 0.9, max(ys) * 1.1
 
 
 def ladder_figure(results: list[dict], unigram: float | None = None) -> go.Figure:

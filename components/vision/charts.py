@@ -83,7 +83,11 @@ def training_curves(steps: list[dict], epochs: list[dict], title: str) -> go.Fig
             "overlaying": "y",
             "side": "right",
             "range": [0, 1],
+            "tickmode": "linear",  # round ticks of its own, not the loss axis's gridlines ("sync")
+            "tick0": 0,
+            "dtick": 0.2,
             "tickformat": ".0%",
+            "showgrid": False,
         },
         margin={"l": 10, "r": 10, "t": 50, "b": 30},
         legend={"orientation": "h"},

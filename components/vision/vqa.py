@@ -35,8 +35,9 @@ def settings_form() -> VqaSettings:
     return VqaSettings(epochs=int(epochs), hidden=int(hidden), lr=float(lr))
 
 
-def _events(job) -> tuple[list[dict], list[dict], dict | None]:
-    steps, epochs, features = [], [], None
+def _events(job) -> tuple[list[dict], list[dict], dict | None, dict]:
+    """The job's steps, epochs, latest feature progress, and its "start" / "end" reports by kind."""
+    steps, epochs, features, marks = [], [], None, {}
     for event in job.events_since(0):
         kind = event.data.get("kind")
         if kind == "step":
@@ -45,7 +46,9 @@ def _events(job) -> tuple[list[dict], list[dict], dict | None]:
             epochs.append(event.data)
         elif kind == "features":
             features = event.data
-    return steps, epochs, features
+        elif kind in ("start", "end"):
+            marks[kind] = event.data
+    return steps, epochs, features, marks
 
 
 def _adopt(job) -> None:
@@ -80,7 +83,7 @@ def train_panel() -> None:
         if newly_finished(P + "job") is not None:
             _adopt(current)
             st.rerun(scope="app")
-        steps, epochs, features = _events(current)
+        steps, epochs, features, marks = _events(current)
         if not current.done:
             if not steps and features is not None and features.get("stage") != "start":
                 st.progress(
@@ -95,12 +98,17 @@ def train_panel() -> None:
                 current.stop()
         elif current.status == FAILED:
             st.error(t("vision.vqa.failed", error=current.error))
+        elif current.status == STOPPED:  # the model so far (if any): how far it got, never "Trained"
+            seconds, end = f"{current.elapsed:.0f}", marks.get("end")  # "end" comes after "start"
+            if end is None:
+                st.warning(t("vision.vqa.stopped_early", s=seconds))
+            else:
+                total, acc = marks["start"]["settings"]["epochs"], f"{end['test_acc']:.1%}"
+                st.warning(t("vision.vqa.stopped", done=len(epochs), total=total, acc=acc, s=seconds))
         else:
             trained = st.session_state.get(P + "trained")
             acc = trained.test_accuracy if trained else (epochs[-1]["test_acc"] if epochs else 0.0)
-            (st.warning if current.status == STOPPED else st.success)(
-                t("vision.vqa.done", acc=f"{acc:.1%}", s=f"{current.elapsed:.0f}")
-            )
+            st.success(t("vision.vqa.done", acc=f"{acc:.1%}", s=f"{current.elapsed:.0f}"))
         if steps or epochs:
             st.plotly_chart(training_curves(steps, epochs, t("vision.vqa.chart")), key=P + "chart")
 

@@ -1,5 +1,7 @@
 """The classifier page on the real tweets and the offline MiniLM: arrival, a short fine-tune, bad input."""
 
+import json
+import re
 import time
 
 import numpy as np
@@ -133,3 +135,96 @@ def test_bad_settings_are_named_and_start_nothing(open_page):
     at.button(key="classifier.start").click().run()
     assert any("max_length = 1000 is not allowed" in e.value for e in at.error)
     assert "classifier.job" not in at.session_state
+
+
+def wait_for(at, job, condition, seconds=300):
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(1)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert condition()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_stop_says_stopping_at_once_then_how_the_run_ended(open_page, monkeypatch, lang):
+    """Stop showed nothing for 30-40 s ("about 164 s left" stayed) and the Train tab no final status after;
+    the run that joins the results then made Streamlit warn that `classifier.shown` had both a default and
+    a Session State value."""
+    import types
+
+    from streamlit.elements.lib import policies
+
+    warned = []
+    monkeypatch.setattr(policies, "runtime", types.SimpleNamespace(exists=lambda: True))  # as under a server
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    monkeypatch.setattr(policies, "_LOGGER", types.SimpleNamespace(warning=lambda msg, *a, **k: warned.append(a)))
+    words = strings(lang)
+    # 600 test tweets: scoring them after Stop takes seconds, so the job is still running when the click is drawn
+    at = open_page(CLASSIFIER, **{**SMALL, "classifier.max_test": 600, "app.lang": lang})
+    at.session_state["classifier.cfg"].update(epochs=3.0, batch_size=16, max_length=32, eval_every=1000)
+    at.run()
+    at.button(key="classifier.start").click().run()
+    job = shared_runner().get(at.session_state["classifier.job"])
+    try:
+        wait_for(at, job, lambda: any(e.data.get("kind") == "step" for e in job.events_since(0)))
+        at.button(key="classifier.stop").click().run()
+        assert not job.done, "scoring 600 test tweets takes longer than drawing the page"
+        stopping = words["classifier.ft.stopping"].split("{")[0]  # the run that handled the click says so
+        assert any(i.value.startswith(stopping) for i in at.info), [i.value for i in at.info]
+        progress = [p.proto.text for p in at.get("progress")]
+        assert progress == [words["classifier.ft.stopping_progress"].format(model=words["classifier.model.full"])]
+        assert at.button(key="classifier.start").disabled, "still one run at a time"
+        wait_for(at, job, lambda: job.done)
+        at.run()
+    finally:
+        job.stop()
+        job.wait(60)
+    run = at.session_state["classifier.runs"]["full"]
+    steps, best = run.settings["steps_done"], run.settings["best_step"]
+    assert 1 <= steps < 30 and run.stop_reason == "stopped"
+    ended = words["classifier.ft.stopped_after"].format(steps=steps, model=words["classifier.model.full"], best=best)
+    assert [w.value for w in at.warning if w.value == ended] == [ended], [w.value for w in at.warning]
+    assert ended.startswith("Stopped after" if lang == "en" else "已在")
+    assert at.selectbox(key="classifier.shown").value == "full", "the results turn to the new run"
+    assert [a for a in warned if "classifier.shown" in a or "classifier.try_model" in a] == []
+    compare = table(at, words["classifier.col.model"], words["classifier.col.stop"])
+    assert list(compare[words["classifier.col.stop"]])[-1] == words["classifier.stop.stopped"]
+    stop = words["classifier.col.stop"]
+    columns = json.loads(next(d.proto.columns for d in at.dataframe if stop in d.value.columns))
+    assert columns[stop]["width"] == "large", "the Ended cell was cut off"
+
+
+def test_the_tweets_classes_are_named_in_chinese(open_page):
+    zh = strings("zh")
+    names = ["负面", "中性", "正面"]
+    at = open_page(CLASSIFIER, **SMALL, **{"app.lang": "zh"})
+    assert not at.exception, [e.value for e in at.exception]
+    confusion = figure_titled(at, zh["classifier.cm.title"].format(model=zh["classifier.model.tfidf"]))
+    assert list(confusion.data[0].x) == names and list(confusion.data[0].y) == names
+    assert list(figure_titled(at, zh["classifier.data.balance"]).data[0].x) == names
+    cls = zh["classifier.col.class"]
+    assert list(table(at, cls, zh["classifier.col.precision"])[cls]) == names, "the classification report"
+    wrong = table(at, zh["classifier.col.true"], zh["classifier.col.predicted"])
+    assert set(wrong[zh["classifier.col.true"]]) | set(wrong[zh["classifier.col.predicted"]]) <= set(names)
+    assert all(p.startswith("负面 ") for p in wrong[zh["classifier.col.probs"]])
+    assert list(table(at, cls, zh["classifier.model.tfidf"])[cls]) == names, "the try box"
+    conflicts = table(at, zh["classifier.col.text"], zh["classifier.col.copies"])
+    assert conflicts.iloc[0][zh["classifier.col.copies"]] == "负面：71、中性：232、正面：0"
+    assert any("（`负面`、`中性`、`正面`）" in s.value for s in at.success)
+    widths = json.loads(next(d.proto.columns for d in at.dataframe if zh["classifier.col.true"] in d.value.columns))
+    assert widths[zh["classifier.col.text"]]["width"] == "large"
+
+
+HALF_WIDTH = re.compile(r"[,:;()?!](?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff])[,:;()?!]")
+
+
+def test_the_chinese_strings_use_full_width_punctuation():
+    """Only the classifier's Chinese used , : ; ( ) beside Chinese characters; code, numbers and
+    placeholders keep theirs."""
+    import pathlib
+
+    zh = json.loads(pathlib.Path("assets/locales/zh/classifier.json").read_text(encoding="utf-8"))
+    prose = {k: re.sub(r"`[^`]*`|%?\{[^}]*\}", "", v) for k, v in zh.items()}
+    assert {k: v for k, v in prose.items() if HALF_WIDTH.search(v)} == {}
+    assert zh["classifier.cal.hover"] == "置信度 %{x:.2f}，准确率 %{y:.2f}，%{customdata} 个样本"

@@ -80,3 +80,11 @@ def test_prepare_button_converts_smollm2_in_the_background(open_page, tmp_path, 
     assert list(at.dataframe[0].value["Ready"][:2]) == [EN["home.ready"], EN["home.ready"]]
     assert (tmp_path / "models" / "smollm2-135m-instruct" / "model.safetensors").exists()
     assert calls == [(package_folder(SMOLLM2), SMOLLM2.gguf_file, True)], "with its digit pre-tokenizer"
+
+
+def test_the_map_says_the_gpt_trains_on_the_server_not_in_the_browser(open_page):
+    """Issue 25: Home said the GPT trains "in your browser"; the job runs in the server's process."""
+    for lang, server, browser in (("en", "on the server", "browser"), ("zh", "服务器", "浏览器")):
+        blurb = strings(lang)["page.scratch_gpt.blurb"]
+        assert server in blurb and browser not in blurb, blurb
+        assert blurb in texts(open_page(HOME, **{"app.lang": lang}))

@@ -250,3 +250,129 @@ def test_how_it_works_warns_in_chinese(open_page):
     assert at.warning[0].value.startswith("**这些数值已经落在 Q4_1 网格上，因此下面的比较是失真的。**")
     assert any(c.value.startswith("**矩阵：** `HuggingFaceTB/SmolLM2-135M-Instruct`，第 3 层") for c in at.caption)
     assert [w for text in visible_texts(at) for w in english_words(text)] == []
+
+
+def test_how_it_works_names_the_granularities_in_chinese(open_page):
+    """tensor / channel / group32 were left in English in the table cells and the heatmaps' titles."""
+    zh = strings("zh")
+    at = how(open_page(QUANT, **{"app.lang": "zh"}), "model", zh)
+    grain = next(d.value for d in at.dataframe if zh["quantization.how.col.granularity"] in d.value.columns)
+    names = [zh[f"quantization.how.gran.{g}"] for g in ("tensor", "channel", "group32", "group64", "group128")]
+    assert list(dict.fromkeys(grain[zh["quantization.how.col.granularity"]])) == names
+    assert names[:3] == ["整个张量（tensor）", "每个输出通道（channel）", "每组 32 个（group32）"]
+    heat = figure_titled(at, zh["quantization.how.heatmap"])
+    assert [a.text for a in heat.layout.annotations] == names[:3]
+    measured = next(m.value for m in at.markdown if m.value.startswith("本矩阵实测"))
+    assert "缩放因子按每组 32 个（`group32`）设置" in measured and "对比按整个张量（`tensor`）只设一个" in measured
+
+
+def test_reasons_are_sentences_in_the_page_s_language(monkeypatch):
+    """A variant that cannot run says why in a sentence, not the library's exception (kept for the expander)."""
+    from components import i18n
+    from components.quantization.table import reason_sentence
+
+    torchao = "torchao: ImportError: Requires mslk >= 1.0.0"
+    expected = {
+        "en": {
+            torchao: "torchao's int4 kernel for CPUs is not installed here (mslk >= 1.0.0 is missing).",
+            "bitsandbytes is not installed (pip install bitsandbytes)": (
+                "bitsandbytes is not installed here: `pip install bitsandbytes`."
+            ),
+            "bitsandbytes: RuntimeError: no kernel": (
+                "bitsandbytes could not run one small test layer of this variant here, so the variant is left out."
+            ),
+        },
+        "zh": {
+            torchao: "本机没有安装 torchao 的 CPU int4 内核（缺少 mslk >= 1.0.0）。",
+            "bitsandbytes is not installed (pip install bitsandbytes)": (
+                "本机没有安装 bitsandbytes：`pip install bitsandbytes`。"
+            ),
+            "bitsandbytes: RuntimeError: no kernel": (
+                "bitsandbytes 无法在本机运行这个变体的一个小测试层，因此不运行该变体。"
+            ),
+        },
+    }
+    for lang, cases in expected.items():
+        monkeypatch.setattr(i18n, "current_lang", lambda lang=lang: lang)
+        for raw, sentence in cases.items():
+            key = "torchao-int4-wo" if raw.startswith("torchao") else "bnb-int8"
+            assert reason_sentence(key, raw) == sentence
+        assert "GPU" in reason_sentence("fp16", "float16 matmuls are a GPU format (slow or missing on CPU)")
+
+
+def test_the_variants_table_says_why_in_chinese_with_the_library_s_words_below(open_page):
+    from backends.quantization import availability
+
+    zh = strings("zh")
+    at = open_page(QUANT, **{"app.lang": "zh"})
+    frame = at.dataframe[0]
+    table = frame.value
+    raw = availability("cpu")
+    here = dict(zip(table[zh["quantization.col.variant"]], table[zh["quantization.col.here"]]))
+    reasons = [cell for cell in here.values() if cell != zh["quantization.runs_here"]]
+    assert len(reasons) == sum(r is not None for r in raw.values()) >= 1, "fp16 needs a GPU"
+    for cell in reasons:
+        assert any("\u4e00" <= c <= "\u9fff" for c in cell) and "Error" not in cell, cell
+    assert here["fp16"] == zh["quantization.why.gpu_only"]
+    assert frame.proto.placeholder == "—"
+    expander = next(e for e in at.expander if e.label == zh["quantization.why.raw_title"])
+    words = "\n".join(m.value for m in expander.markdown)
+    for reason in filter(None, raw.values()):
+        assert f"`{reason}`" in words, reason
+
+
+def test_smollm2_s_first_token_is_the_outlier_the_page_names():
+    """The lossy note quotes |h| ~ 22,000 on SmolLM2's first token against under 1,000 elsewhere."""
+    import torch
+
+    from backends.models.cache import shared_cache
+    from backends.quantization.text import held_out_text
+
+    loaded = shared_cache().get("smollm2-135m-instruct")
+    ids = loaded.tokenizer(held_out_text()[:2000], return_tensors="pt").input_ids[:, :256]
+    with torch.inference_mode():
+        states = torch.stack(loaded.model(ids, output_hidden_states=True).hidden_states)
+    per_token = states.abs().amax(dim=(0, 1, 3))
+    assert 20_000 < float(per_token[0]) < 24_000
+    assert float(per_token[1:].max()) < 1_000
+
+
+def test_a_per_tensor_int8_row_says_why_it_is_lossy_and_empty_cells_are_blank(open_page):
+    """PyTorch's dynamic int8 on SmolLM2: its note names per-tensor activation scales, a caption under the
+    table its measured KLD and the outlier; the baseline's own ±95% cell is blank, not "None"; the charts'
+    labels stay inside them. Then the same report in Chinese."""
+    page = small(open_page, variants=["fp32", "torch-dynamic-int8"])
+    page.button(key="quantization.start").click().run()
+    wait(page, shared_runner().get(page.session_state["quantization.job"]))
+    frame = next(d for d in page.dataframe if EN["quantization.col.ppl"] in d.value.columns)
+    rows = frame.value.set_index(EN["quantization.col.variant"])
+    fp32, dyn = rows.loc[BASELINE], rows.loc["PyTorch dynamic int8 (fbgemm)"]
+    kld = dyn[EN["quantization.col.kld"]]
+    assert kld >= 0.05, "per-tensor activation scales on SmolLM2's outlier token"
+    note = dyn[EN["quantization.col.note"]]
+    assert note.startswith(f"Lossy (KLD {kld:g}): activations are quantized with one int8 scale per tensor")
+    assert np.isnan(fp32[EN["quantization.col.ppl_ci"]]) and frame.proto.placeholder == "—", "blank, not None"
+    assert "None" not in set(map(str, frame.value.astype(object).where(frame.value.notna(), "").values.ravel()))
+    assert fp32[EN["quantization.col.status"]] == EN["quantization.status.ok"]
+    caption = next(c.value for c in page.caption if c.value.startswith("**Lossy rows**"))
+    assert f"(KLD to the baseline ≥ 0.05: their predictions moved): PyTorch dynamic int8 (fbgemm) {kld:g}" in caption
+    assert "per-tensor activation scales" in caption and "|h| ≈ 22,000" in caption
+    size = figure_titled(page, EN["quantization.chart.size_ppl"])
+    points = size.data[0]
+    assert points.cliponaxis is False
+    xs, ys = values(points.x), values(points.y)
+    assert list(points.textposition) == ["top left" if x == xs.max() else "top right" for x in xs], "turned inwards"
+    assert size.layout.yaxis.range[1] > ys.max() + 0.2 * (ys.max() - ys.min()), "room above the top label"
+    assert size.layout.xaxis.range[0] < xs.min() < xs.max() < size.layout.xaxis.range[1]
+    speed = figure_titled(page, EN["quantization.chart.speed"])
+    assert speed.layout.xaxis.automargin is True and speed.data[0].cliponaxis is False
+    assert "<br>" in speed.layout.xaxis.ticktext[0], "the baseline's long name on several lines"
+    page.session_state["app.lang"] = "zh"
+    page.run()
+    zh = strings("zh")
+    rows = next(d.value for d in page.dataframe if zh["quantization.col.ppl"] in d.value.columns)
+    dyn = rows.set_index(zh["quantization.col.variant"]).loc[zh["quantization.variant.torch-dynamic-int8"]]
+    lossy = f"有损（KLD {kld:g}）：激活按整个张量共用一个 int8 缩放因子量化"
+    assert dyn[zh["quantization.col.note"]].startswith(lossy)
+    caption = next(c.value for c in page.caption if c.value.startswith("**有损的行**"))
+    assert f"PyTorch 动态 int8 {kld:g}" in caption and "逐张量激活缩放" in caption and "22,000" in caption

@@ -1,6 +1,7 @@
 """The vision page on the real offline models (ConSE = EfficientNet-Lite0 + MiniLM), tab by tab,
 plus the CLIP route on a tiny random model saved to a folder (plumbing, not quality)."""
 
+import re
 import time
 
 import pytest
@@ -61,6 +62,9 @@ def test_zero_shot_bad_labels_and_templates_are_quoted_and_ensembling_shows(page
     check_page(at)
     table = _table(at, EN["vision.zs.label"])
     assert list(table.columns) == ["Label", "#1", "#2", "#3", "#4", "#5", "ensemble of all"]
+    # the text names where the ensemble is: its last column (it said "last row")
+    assert "(last column)" in EN["vision.zs.ensemble"] and EN["vision.zs.ensemble"] in texts(at)
+    assert "（最后一列）" in strings("zh")["vision.zs.ensemble"]
     cat = table[table["Label"] == "cat"].iloc[0]
     assert all(float(cat[f"#{i}"].rstrip("%")) > 50 for i in range(1, 6))
     assert any("#1 `a photo of a {}.`" in c.value for c in at.caption)
@@ -150,6 +154,29 @@ def test_vqa_tab_blip_offline_explains_and_the_tiny_model_trains(page):
     assert any(s.value.startswith("Trained:") for s in at.success)
     assert any("Tiny VQA" in f.layout.title.text for f in figures(at))
     assert at.markdown and any(m.value.startswith("**Answer:") for m in at.markdown)
+
+
+def test_a_stopped_vqa_run_says_how_far_it_got_and_never_trained(page):
+    """Issue 25: Stop kept the model so far but the page still said "Trained"."""
+    at = open_tab(page, "vision.tab.vqa")
+    at.radio(key="vision.vqa.mode").set_value("tiny").run()
+    at.number_input(key="vision.vqa.epochs").set_value(60).run()
+    at.button(key="vision.vqa.start").click().run()
+    job = shared_runner().get(at.session_state["vision.vqa.job"])
+    deadline = time.time() + 600
+    while not any(e.data.get("kind") == "step" for e in job.events_since(0)) and time.time() < deadline:
+        assert not job.done, job.error
+        time.sleep(0.2)
+    job.stop()
+    assert job.wait(300) and job.status == "stopped", job.error
+    time.sleep(1.2)
+    at.run()
+    shown = [m.value for m in (*at.success, *at.warning)]
+    assert not any(m.startswith("Trained") for m in shown), shown
+    epochs = [e.data for e in job.events_since(0) if e.data.get("kind") == "epoch"]
+    end = next(e.data for e in job.events_since(0) if e.data.get("kind") == "end")
+    stopped = [m for m in shown if re.match(rf"Stopped after {len(epochs)} of 60 epochs \(\d+ s\)", m)]
+    assert stopped and f"answers {end['test_acc']:.1%} of" in stopped[0], shown
 
 
 def test_open_clip_plumbing_offline_default_is_explained_and_a_tiny_folder_runs_zero_shot_and_gradcam(page, tmp_path):
