@@ -8,6 +8,7 @@ import streamlit as st
 
 from backends.models.registry import ModelNotAvailable
 from backends.tokenizers import tokenization as tz
+from components.builtin_text import file_uploader
 from components.experiments import experiments_panel
 from components.i18n import t
 from components.tokenizers.compare import compare_tab
@@ -84,8 +85,9 @@ c1.selectbox(
     format_func=lambda s: t(f"tok.sample.{s}") if s else t("tok.sample_pick"),
     persist_state="session",
 )
-c2.file_uploader(
+file_uploader(
     t("tok.upload"),
+    where=c2,
     type=["txt", "md", "py", "json", "csv"],
     key=P + "upload",
     max_upload_size=UPLOAD_MAX_MB,

@@ -126,7 +126,9 @@ def experiments_panel(page: str, loaded=None) -> None:
     if not experiments:
         return
     device = loaded.key.device if loaded is not None else current_device()
-    with st.expander(t("exp.panel", n=len(experiments)), icon=":material/science:"):
+    # A key gives the panel a stable identity: without one the browser places it by position, and when an
+    # element above it comes or goes between runs (a first pass's placeholder) it draws a new, closed panel.
+    with st.expander(t("exp.panel", n=len(experiments)), icon=":material/science:", key=f"{P}{page}.panel"):
         st.caption(t("exp.intro"))
         exp = st.selectbox(
             t("exp.pick"),

@@ -7,7 +7,8 @@ import streamlit as st
 from backends.core.device import available_devices, resolve_device
 from backends.models.cache import shared_cache
 from components import url_state
-from components.i18n import LANGS, STATE_KEY, current_lang, t
+from components.builtin_text import builtin_css
+from components.i18n import LANGS, STATE_KEY, t
 
 DEVICE_KEY = "app.device_choice"
 
@@ -38,18 +39,12 @@ def language_picker() -> None:
     )
 
 
-# Streamlit draws the file uploader's button in English whatever the page's language.
-UPLOAD_BUTTON_CSS = """<style>
-[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] p { font-size: 0 !important; }
-[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] p::after {
-  content: "%s"; font-size: 0.875rem; }
-</style>"""
-
-
 def translate_builtin_widgets() -> None:
-    """Streamlit's own widget texts in the UI language (today: the uploader's button)."""
-    if current_lang() != "en":
-        st.html(UPLOAD_BUTTON_CSS % t("app.upload_button"))
+    """Streamlit's own texts in the UI language: the uploader's button and line, Stop, the menu
+    (components/builtin_text.py; a style rule, it takes no place on the page)."""
+    css = builtin_css()
+    if css:
+        st.html(css)
 
 
 def present_toggle() -> None:

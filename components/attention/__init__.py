@@ -2,6 +2,7 @@
 also used by the scratch GPT page), teaching.py (the By hand and Positions tabs)."""
 
 from components.attention.charts import (
+    DIVERGING,
     LINES_MAX_ROWS,
     SCALE,
     axis_labels,
@@ -16,6 +17,7 @@ from components.attention.charts import (
 )
 
 __all__ = [
+    "DIVERGING",
     "LINES_MAX_ROWS",
     "SCALE",
     "axis_labels",

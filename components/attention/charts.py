@@ -9,6 +9,9 @@ import plotly.graph_objects as go
 
 LINES_MAX_ROWS = 128  # beyond this the lines view groups neighbouring tokens
 SCALE = "Purples"
+# Signed values (Q, K, raw scores, positional encodings): one diverging scale for every chart, centred on
+# zero (white), red positive and blue negative, so side-by-side charts read the same way.
+DIVERGING = "RdBu_r"
 
 
 def axis_labels(tokens: list[str]) -> list[str]:
@@ -244,7 +247,7 @@ def matrix_figure(
     matrix: np.ndarray,
     row_labels: list[str],
     title: str,
-    colorscale: str = "RdBu",
+    colorscale: str = DIVERGING,
     x_title: str = "dimension",
     midpoint: float | None = 0.0,
 ) -> go.Figure:

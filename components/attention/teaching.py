@@ -7,11 +7,20 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from backends import attention as att
-from components.attention.charts import heatmap_figure, matrix_figure
+from components.attention.charts import DIVERGING, heatmap_figure, matrix_figure
 from components.i18n import t
 from components.show_code import show_code
 
 P = "attention."
+MATCH_TOLERANCE = 1e-4  # the parity tests' bound (tests/backends/test_attention.py)
+
+
+def match_badge(max_abs_diff: float) -> None:
+    """A plain check (not a metric delta, whose arrow reads as "went up"): does the hand result match?"""
+    if max_abs_diff < MATCH_TOLERANCE:
+        st.badge(t("attention.match"), icon=":material/check:", color="green")
+    else:
+        st.badge(t("attention.mismatch"), icon=":material/close:", color="red")
 
 
 def by_hand(loaded, forward, text, pair, max_tokens, layer: int, head: int, show_mask: bool, axes: dict):
@@ -24,15 +33,11 @@ def by_hand(loaded, forward, text, pair, max_tokens, layer: int, head: int, show
     except NotImplementedError as exc:
         st.info(str(exc))
     else:
-        ok = manual.max_abs_diff < 1e-4
-        st.metric(
-            t("attention.max_diff"),
-            f"{manual.max_abs_diff:.2e}",
-            t("attention.match") if ok else t("attention.mismatch"),
-            delta_color="normal" if ok else "inverse",
-        )
+        st.metric(t("attention.max_diff"), f"{manual.max_abs_diff:.2e}")
+        match_badge(manual.max_abs_diff)
         if decoder:
             st.caption(t("attention.rope_note", kv=manual.kv_head))
+        st.caption(t("attention.hand_colours"))
         h1, h2 = st.columns(2)
         h1.plotly_chart(
             matrix_figure(manual.q, manual.tokens, "Q", x_title=t("attention.axis.dimension")), key=P + "q"
@@ -41,13 +46,13 @@ def by_hand(loaded, forward, text, pair, max_tokens, layer: int, head: int, show
             matrix_figure(manual.k, manual.tokens, "K", x_title=t("attention.axis.dimension")), key=P + "k"
         )
         h3, h4 = st.columns(2)
-        # Raw scores are signed: a diverging scale centred on 0 (white), reversed so positive is red.
+        # Raw scores are signed: the same diverging scale as Q and K, centred on 0 (white).
         h3.plotly_chart(
             heatmap_figure(
                 manual.scores,
                 manual.tokens,
                 "QKᵀ/√d",
-                colorscale="RdBu_r",
+                colorscale=DIVERGING,
                 zmid=0.0,
                 masked=~manual.mask if show_mask else None,
                 x_title=axes["x_title"],
@@ -78,7 +83,10 @@ def positions(loaded):
     pe = att.sinusoidal_encoding(n_pos, d_model)
     pe_fig = go.Figure(
         go.Heatmap(
-            z=pe, colorscale="RdBu", zmid=0, hovertemplate="position %{y}<br>dimension %{x}<br>%{z:.3f}<extra></extra>"
+            z=pe,
+            colorscale=DIVERGING,
+            zmid=0,
+            hovertemplate="position %{y}<br>dimension %{x}<br>%{z:.3f}<extra></extra>",
         )
     )
     pe_fig.update_layout(

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from backends import decoding as dec
+from components.builtin_text import file_uploader
 from components.decoding.columns import add_column, columns, reset_presets
 from components.i18n import t
 
@@ -44,7 +45,7 @@ def export_tab(loaded, prompt: str, chat: bool, seed: int) -> None:
         )
     else:
         st.info(t("dec.export_first"))
-    upload = st.file_uploader(t("dec.import"), type=["json"], key=P + "import", max_upload_size=5)
+    upload = file_uploader(t("dec.import"), type=["json"], key=P + "import", max_upload_size=5)
     if upload is not None:
         try:
             record = dec.load_run(json.loads(upload.getvalue().decode("utf-8")))

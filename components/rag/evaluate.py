@@ -11,16 +11,40 @@ from backends.core.jobs import DONE, shared_runner
 from backends.rag import pipeline
 from backends.rag.evaluate import EvalSetError, citation_accuracy, load_eval_set, run_retrieval_eval
 from backends.rag.types import METHODS
+from components.builtin_text import file_uploader
 from components.i18n import t
 from components.job_status import job_status
 
 P = "rag."
 
 
+# The answers table's columns (backends.rag.pipeline.answer_eval_job's rows), shown in the page's language;
+# a column not listed keeps its name.
+ANSWER_COLUMNS = (
+    "question",
+    "reference",
+    "answer",
+    "token_f1",
+    "forced",
+    "cited_pages",
+    "model_cited_pages",
+    "expected_pages",
+    "extractive",
+    "extractive_f1",
+    "extractive_page",
+)
+
+
+def method_name(method: str) -> str:
+    """dense / sparse / hybrid in the page's language (the backend's names are the keys)."""
+    return t("rag.method." + method)
+
+
 def eval_figure(summary: pd.DataFrame, k: int) -> go.Figure:
+    methods = [method_name(m) for m in summary["method"]]
     fig = go.Figure()
-    fig.add_bar(x=summary["method"], y=summary[f"recall@{k}"], name=f"recall@{k}")
-    fig.add_bar(x=summary["method"], y=summary["MRR"], name="MRR")
+    fig.add_bar(x=methods, y=summary[f"recall@{k}"], name=f"recall@{k}")
+    fig.add_bar(x=methods, y=summary["MRR"], name="MRR")
     fig.update_layout(title=t("rag.eval.chart", k=k), barmode="group", yaxis_range=[0, 1.05], height=360)
     return fig
 
@@ -37,7 +61,7 @@ def eval_items(sample_eval):
     )
     if source == "sample":
         return load_eval_set(sample_eval.name, sample_eval.read_bytes())
-    file = st.file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file", max_upload_size=10)
+    file = file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file", max_upload_size=10)
     if file is None:
         st.caption(t("rag.eval.format"))
         return None
@@ -76,7 +100,8 @@ def evaluate_tab(
         "found": t("rag.eval.col.found"),
         "questions": t("rag.eval.col.questions"),
     }
-    st.dataframe(summary.rename(columns=shown), hide_index=True, key=P + "eval_summary")
+    table = summary.assign(method=[method_name(m) for m in summary["method"]])
+    st.dataframe(table.rename(columns=shown), hide_index=True, key=P + "eval_summary")
     st.plotly_chart(eval_figure(summary, k), key=P + "eval_chart")
     with st.expander(t("rag.eval.per_question")):
         per_question = {
@@ -84,7 +109,7 @@ def evaluate_tab(
             t("rag.eval.col.pages"): [", ".join(map(str, i.pages)) for i in items],
         }
         for name, result in report.results.items():
-            per_question[f"{name} #"] = result.ranks
+            per_question[f"{method_name(name)} #"] = result.ranks
         st.dataframe(pd.DataFrame(per_question), hide_index=True, key=P + "eval_rows")
     answers_section(
         items,
@@ -161,4 +186,5 @@ def answers_done(job):
             "–" if share is None else f"{share:.2f}",
             help=t(f"rag.eval.cited_{name}_help"),
         )
-    st.dataframe(frame, hide_index=True, key=P + "answer_rows")
+    shown = {name: t("rag.eval.answer_col." + name) for name in ANSWER_COLUMNS if name in frame}
+    st.dataframe(frame.rename(columns=shown), hide_index=True, key=P + "answer_rows")

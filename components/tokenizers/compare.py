@@ -72,8 +72,8 @@ def compare_tab(text: str, chosen: list[str]) -> None:
             y=[label(k) for k, _ in ordered],
             orientation="h",
             marker_color="#6c4cf4",
-            text=[f"{r.n_tokens:,} · {r.chars_per_token:.2f} chars/token" for _, r in ordered],
-            hovertemplate="%{y}: %{x:,} tokens<extra></extra>",
+            text=[t("tok.bar_text", tokens=r.n_tokens, cpt=f"{r.chars_per_token:.2f}") for _, r in ordered],
+            hovertemplate="%{y}: " + t("tok.bar_hover", n="%{x:,}") + "<extra></extra>",
         )
     )
     bars.update_layout(

@@ -8,6 +8,7 @@ import streamlit as st
 from backends.core.jobs import DONE, shared_runner
 from backends.tokenizers import merges, training
 from backends.tokenizers import tokenization as tz
+from components.builtin_text import file_uploader
 from components.i18n import t
 from components.job_status import job_status
 from components.show_code import show_code
@@ -34,7 +35,7 @@ def train_tab(text: str) -> None:
     elif source == "text":
         corpus = text
     else:
-        file = st.file_uploader(
+        file = file_uploader(
             t("tok.corpus_upload"), type=["txt", "md"], key=P + "corpus_file", max_upload_size=UPLOAD_MAX_MB
         )
         if file is not None:

@@ -4,6 +4,7 @@ import pytest
 
 from components.i18n import strings
 from components.page_registry import PAGES
+from components.tokenizers.session import UPLOAD_MAX_MB
 from tests.page_checks import page_checks
 from tests.sample_pdfs import PDFS
 
@@ -86,6 +87,65 @@ def test_clicking_a_model_view_map_opens_that_head(page, app_url):
     wait_until_idle(page)
     assert page.get_by_role("tab", name=EN["attention.tab.head"]).get_attribute("aria-selected") == "true"
     shoot(page, "attention-model-view-click")
+
+
+def test_the_try_this_panel_stays_open_while_it_is_used(page, app_url):
+    """Opened once, the panel stays open through the reruns its own widgets cause. Without a key Streamlit
+    placed it by position: when an element above it came or went between runs (the attention page's
+    placeholder of its first pass), the browser drew a new, closed panel and hid "Measure and check"."""
+    attention = next(p for p in PAGES if p.key == "attention")
+    _open_from_navigation(page, app_url, attention)
+    panel = page.locator('[data-testid="stExpander"]').filter(has_text=EN["exp.panel"].format(n=3))
+    panel.locator("summary").click()
+    details = panel.locator("details")
+    assert details.get_attribute("open") is not None
+    wait_until_idle(page)
+    assert details.get_attribute("open") is not None, "the page's own rerun closed the panel"
+    panel.locator('[data-testid="stSelectbox"]').filter(has_text=EN["exp.pick"]).click()
+    page.get_by_role("option", name=EN["exp.attention.sink.title"]).click()
+    panel.get_by_text(EN["exp.attention.sink.choice.most"]).wait_for(state="attached")
+    wait_until_idle(page)
+    assert details.get_attribute("open") is not None, "choosing an experiment closed the panel"
+    panel.get_by_text(EN["exp.attention.sink.choice.most"]).click()
+    wait_until_idle(page)
+    assert details.get_attribute("open") is not None, "choosing a prediction closed the panel"
+    assert panel.get_by_role("button", name=EN["exp.check"]).is_visible()
+    shoot(page, "attention-try-this-open")
+
+
+AFTER = "(el) => [getComputedStyle(el, '::after').content, getComputedStyle(el).fontSize]"
+
+
+def test_streamlits_own_texts_read_in_chinese(page, app_url):
+    """Streamlit draws its uploader line, the running indicator's Stop and its menu in English: in Chinese
+    each English text is hidden and ours shown in its place (components/builtin_text.py). The decoding page
+    tells the learner to press that Stop: the tokens drawn so far stay."""
+    zh = strings("zh")
+    page.goto(f"{app_url}/tokenizers?lang=zh")
+    wait_until_idle(page)
+    line = page.locator('.st-key-tok-upload [data-testid="stFileUploaderDropzoneInstructions"] span')
+    types = "、".join(("TXT", "MD", "PY", "JSON", "CSV"))
+    assert line.evaluate(AFTER) == [f'"{zh["app.upload_limit"].format(mb=UPLOAD_MAX_MB, types=types)}"', "0px"]
+    page.locator('[data-testid="stMainMenu"]').click()
+    labels = page.locator('[data-testid="stMainMenuItemLabel"]')
+    labels.first.wait_for()
+    shown = [labels.nth(i).evaluate(AFTER)[0] for i in range(labels.count())]
+    assert shown == [f'"{zh["app.menu.print"]}"', f'"{zh["app.menu.record"]}"'], "an item Streamlit added is English"
+    page.keyboard.press("Escape")
+    page.goto(f"{app_url}/decoding?lang=zh")
+    wait_until_idle(page)
+    page.get_by_role("spinbutton", name=zh["dec.max_new"]).fill("200")
+    page.keyboard.press("Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name=zh["dec.run"], exact=True).click()
+    page.locator('span[title^="#0 · p="]').first.wait_for()
+    stop = page.locator('[data-testid="stStatusWidget"] [data-testid="stBaseButton-header"]')
+    assert stop.evaluate(AFTER) == [f'"{zh["app.stop"]}"', "0px"]
+    shoot(page, "decoding-running-zh")
+    stop.click()
+    wait_until_idle(page)
+    assert page.locator('span[title^="#0 · p="]').count() > 0, "the tokens generated so far stay"
+    assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_uploading_invalid_utf8_warns_and_still_tokenizes(page, app_url, tmp_path):

@@ -130,3 +130,21 @@ def test_rollout_and_head_summary_are_shown(page):
         "broad",
         "mixed",
     }
+
+
+def test_by_hand_charts_share_one_diverging_scale_and_the_match_is_a_check(page):
+    """Q, K and the raw scores side by side read the same way (red positive, zero white); the match is a
+    plain check, not a metric delta whose green arrow reads as "went up"."""
+    open_tab(page, "Compute it by hand")
+    traces = [figure_titled(page, title).data[0] for title in ("Q", "K", "QKᵀ/√d")]
+    scales = [tuple(tuple(stop) for stop in trace.colorscale) for trace in traces]
+    assert scales[0] == scales[1] == scales[2] and all(trace.zmid == 0 for trace in traces)
+    top = scales[0][-1][1]  # the colour of the largest positive value
+    red, _, blue = (int(c) for c in top[top.index("(") + 1 : -1].split(","))
+    assert red > blue, top
+    metric = next(m for m in page.metric if m.label.startswith("Max |by hand"))
+    assert metric.delta == "" and float(metric.value) < 1e-4
+    assert ":green-badge[:material/check: matches the model]" in [m.value for m in page.markdown]
+    open_tab(page, "Positional encodings")
+    sinusoidal = figures(page)[0].data[0]
+    assert tuple(tuple(stop) for stop in sinusoidal.colorscale) == scales[0] and sinusoidal.zmid == 0

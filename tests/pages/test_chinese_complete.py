@@ -278,6 +278,7 @@ def english_words(text: str) -> list[str]:
     text = re.sub(r"“[^”]*”|\"[^\"]*\"", " ", text)  # quoted input: what a model reads is data
     text = re.sub(r"https?://\S+|\S+\.(?:py|json|txt|md|pdf|csv|zip|png)\b", " ", text)  # links and files
     text = re.sub(r"<[^>]+>", " ", text)  # html tags
+    text = re.sub(r":[a-z]+(?:-badge)?\[", " ", text)  # Streamlit's colour and badge directives: :green-badge[
     text = re.sub(r"\b\w+\(", " ", text)  # calls: decode(encode(x))
     text = re.sub(r"[?&]\w+=\S*", " ", text)  # link parameters: ?present=1
     text = re.sub(r"[\w.-]+(?:/[\w.-]+)+", " ", text)  # hub ids and paths
@@ -352,6 +353,7 @@ def test_the_checker_flags_english_and_passes_chinese_with_terms():
     assert is_english_sentence("Loss while training")
     assert not is_english_sentence("每个 token 的 top-p 概率（SmolLM2-135M-Instruct）")
     assert not is_english_sentence("`v_proj` 576→192 ×30")
+    assert not is_english_sentence(":green-badge[:material/check: 与模型一致]")  # st.badge's markdown
 
 
 def _tab_key(at) -> str | None:

@@ -167,7 +167,7 @@ def test_the_glass_box_lists_every_candidate_with_all_scores(page):
 def test_evaluation_reports_recall_and_mrr_per_method(page):
     open_tab(page, "evaluate")
     summary = page.dataframe[0].value
-    assert list(summary["method"]) == ["dense", "sparse", "hybrid"]
+    assert list(summary["method"]) == [EN[f"rag.method.{m}"] for m in ("dense", "sparse", "hybrid")]
     assert (summary["recall@4"] >= 0.6).all() and (summary["MRR"] > 0.4).all()
 
 
