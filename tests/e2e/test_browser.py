@@ -1,6 +1,7 @@
 """Open every registered page from the navigation in a real browser."""
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from components.i18n import strings
 from components.page_registry import PAGES
@@ -35,6 +36,22 @@ def _open_from_navigation(page, app_url, info):
     page.wait_for_selector(must_show(info.key), state=must_show_state(info.key))
     wait_until_idle(page)
     return title
+
+
+def _pick_experiment(page, panel, title: str) -> None:
+    """Open the panel's experiment picker and choose one. A rerun that lands just as the box is clicked
+    closes its list again (seen once in CI), so the click is retried until the option shows."""
+    box = panel.locator('[data-testid="stSelectbox"]').filter(has_text=EN["exp.pick"])
+    option = page.get_by_role("option", name=title)
+    for _ in range(5):
+        wait_until_idle(page)
+        box.click()
+        try:
+            option.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    option.click()
 
 
 @pytest.mark.parametrize("info", PAGES, ids=lambda p: p.key)
@@ -101,8 +118,7 @@ def test_the_try_this_panel_stays_open_while_it_is_used(page, app_url):
     assert details.get_attribute("open") is not None
     wait_until_idle(page)
     assert details.get_attribute("open") is not None, "the page's own rerun closed the panel"
-    panel.locator('[data-testid="stSelectbox"]').filter(has_text=EN["exp.pick"]).click()
-    page.get_by_role("option", name=EN["exp.attention.sink.title"]).click()
+    _pick_experiment(page, panel, EN["exp.attention.sink.title"])
     panel.get_by_text(EN["exp.attention.sink.choice.most"]).wait_for(state="attached")
     wait_until_idle(page)
     assert details.get_attribute("open") is not None, "choosing an experiment closed the panel"
@@ -261,9 +277,10 @@ def test_a_try_this_set_up_changes_the_settings_the_browser_shows(page, app_url)
     _open_from_navigation(page, app_url, scratch)
     n_embd = page.get_by_role("spinbutton", name=EN["scratch_gpt.cfg.n_embd"])
     assert n_embd.input_value() == "128"
-    page.get_by_text(EN["exp.panel"].format(n=3)).click()
-    page.locator('[data-testid="stSelectbox"]').filter(has_text=EN["exp.pick"]).click()
-    page.get_by_text(EN["exp.scratch_gpt.width.title"]).last.click()
+    panel = page.locator('[data-testid="stExpander"]').filter(has_text=EN["exp.panel"].format(n=3))
+    panel.locator("summary").click()
+    wait_until_idle(page)
+    _pick_experiment(page, panel, EN["exp.scratch_gpt.width.title"])
     wait_until_idle(page)
     page.get_by_role("button", name=EN["exp.setup"]).click()
     page.get_by_text(EN["exp.set_up_done"].split("{")[0]).first.wait_for()
