@@ -15,10 +15,12 @@ from backends.rag.generators import (
     OpenAICompatibleGenerator,
 )
 from backends.rag.ingest import SUFFIXES
+from backends.rag.pdf_parts import pdf_page_count
 from backends.rag.rerank import DEFAULT_RERANKER, rerank, reranker_available
 from backends.rag.types import INGEST_NEEDS_PASSWORD, METHODS, ChunkSettings
 from components import engine
 from components import rag as views
+from components.builtin_text import file_uploader
 from components.experiments import experiments_panel
 from components.guard import allow, queue_status
 from components.i18n import t
@@ -30,6 +32,14 @@ P = "rag."
 SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 SAMPLE_PDF = next(iter(sorted(SAMPLES.glob("*.pdf"))), None)
 SAMPLE_EVAL = SAMPLES / "sample_eval.jsonl"
+# Evaluation sets of the Evaluate tab: the sample's paraphrased questions (the default: there the retrievers
+# differ), the sample's own 15, and a held-out set on a real manual (GNU time, GFDL; never used for tuning).
+HELDOUT_PDF = SAMPLES / "rag_heldout" / "gnu_time_manual.pdf"
+EVAL_SETS = {
+    "paraphrased": SAMPLES / "sample_paraphrased.jsonl",
+    "sample": SAMPLE_EVAL,
+    "heldout": SAMPLES / "rag_heldout" / "eval.jsonl",
+}
 UPLOAD_MAX_MB = 50
 # Smaller than a page of the sample, so pages split into several chunks and retrieval has to choose.
 DEFAULT_CHUNKS = ChunkSettings("characters", 500, 80)
@@ -135,6 +145,8 @@ def gathered_files() -> list[tuple[str, bytes, str | None]]:
     files = []
     if st.session_state.get(P + "use_sample", True) and SAMPLE_PDF is not None:
         files.append((SAMPLE_PDF.name, SAMPLE_PDF.read_bytes(), None))
+    if st.session_state.get(P + "use_heldout", False):
+        files.append((HELDOUT_PDF.name, HELDOUT_PDF.read_bytes(), None))
     for upload in st.session_state.get(P + "uploads") or []:
         password = st.session_state.get(P + "pw." + upload.name) or None
         files.append((upload.name, upload.getvalue(), password))
@@ -171,8 +183,21 @@ if collection is None and P + "index_job" not in st.session_state and SAMPLE_PDF
 
 
 def documents_tab():
-    st.toggle(t("rag.use_sample"), True, key=P + "use_sample", help=t("rag.use_sample_help"), persist_state="session")
-    st.file_uploader(
+    st.toggle(
+        t("rag.use_sample"),
+        True,
+        key=P + "use_sample",
+        help=t("rag.use_sample_help", pages=pdf_page_count(SAMPLE_PDF)),
+        persist_state="session",
+    )
+    st.toggle(
+        t("rag.use_heldout"),
+        False,
+        key=P + "use_heldout",
+        help=t("rag.use_heldout_help", pages=pdf_page_count(HELDOUT_PDF)),
+        persist_state="session",
+    )
+    file_uploader(
         t("rag.upload"),
         type=[s.lstrip(".") for s in SUFFIXES],
         accept_multiple_files=True,
@@ -256,6 +281,7 @@ def chat_tab():
     if turns and st.button(t("rag.clear_chat"), key=P + "clear"):
         st.session_state[P + "turns"] = []
         st.rerun()
+    views.language_note(embed_name, llm_name if backend == "local" else None)
     for turn in turns:
         views.show_turn(turn)
     question = st.chat_input(t("rag.ask"), key=P + "ask")
@@ -301,7 +327,7 @@ def evaluate_tab():
         collection,
         search,
         make_generator,
-        SAMPLE_EVAL,
+        EVAL_SETS,
         method=method,
         top_k=top_k,
         max_new=max_new,

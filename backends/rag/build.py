@@ -62,7 +62,11 @@ def _prepare(
         sha = hashlib.sha256(bytes(data or b"")).hexdigest()
         if sha in known_sha:
             report = IngestReport(
-                name, INGEST_ERROR, f"{name!r} is already in this collection (same content); skipped.", sha256=sha
+                name,
+                INGEST_ERROR,
+                f"{name!r} is already in this collection (same content); skipped.",
+                sha256=sha,
+                key="duplicate",
             )
             entries.append((report, [], None, None))
             continue

@@ -8,7 +8,10 @@ Small models often answer correctly but write no marker at all (SmolLM2-135M cop
 fact and ignores the citation rule). `infer_citations` then attributes each sentence of
 the answer to the source that holds most of its words, and marks the citation as
 inferred, so the page can say "matched by wording" instead of "cited by the model".
-`citations_for` uses the markers when there are any, else the inferred ones.
+`citations_for` uses the markers when there are any, else the inferred ones. A marker counts only in a
+sentence that says something besides markers and citation talk (`grounded_citations`): SmolLM2, asked
+in Chinese, wrote "According to [1], [2], [3] and [4] are all about [1]." and every source was shown
+as cited.
 
 Citation forcing (pipeline.prepare_turn) begins the answer for the model with "According to [n],":
 that marker was written by the app, not by the model. `citations_for(answer, hits, prefix)` marks
@@ -148,6 +151,91 @@ def parse_citations(answer: str, hits: list[Hit]) -> list[Citation]:
     return [Citation(n, hits[n - 1]) for n in cited_numbers(answer) if 1 <= n <= len(hits)]
 
 
+# Words that say nothing about the documents: function words and citation talk ("According to [1], [2],
+# [3] and [4] are all about [1]." cites nothing: it only lists the sources).
+_FILLER = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "or",
+        "but",
+        "the",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "by",
+        "with",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "all",
+        "both",
+        "each",
+        "also",
+        "about",
+        "according",
+        "see",
+        "source",
+        "sources",
+        "passage",
+        "passages",
+        "document",
+        "documents",
+        "text",
+        "texts",
+        "cited",
+        "cite",
+        "cites",
+        "citing",
+        "refer",
+        "refers",
+        "mentioned",
+        "said",
+        "says",
+        "say",
+        "same",
+        "following",
+        "here",
+        "there",
+    ]
+)
+
+
+def says_something(sentence: str) -> bool:
+    """Whether a sentence holds a word besides its markers, function words and citation talk."""
+    return any(w not in _FILLER for w in _WORD.findall(strip_citations(sentence).lower()))
+
+
+def grounded_citations(answer: str, hits: list[Hit]) -> list[Citation]:
+    """The markers of sentences that say something (`says_something`), in order; a sentence of markers
+    alone ("... frozen. [1]") belongs to the sentence before it. A marker in a sentence that only lists
+    sources is no citation: the answer does not use that source."""
+    numbers: list[int] = []
+    previous = False
+    for sentence in _SENTENCE.split(answer or ""):
+        if not sentence.strip():
+            continue
+        bare = not _WORD.findall(strip_citations(sentence))
+        previous = previous if bare else says_something(sentence)
+        if previous:
+            numbers += [n for n in cited_numbers(sentence) if n not in numbers]
+    return [Citation(n, hits[n - 1]) for n in numbers if 1 <= n <= len(hits)]
+
+
 def strip_citations(answer: str) -> str:
     """The answer without its markers (for scoring it against a reference)."""
     return re.sub(r"\s+([.,;:!?])", r"\1", _MARKER.sub("", answer or "")).strip()
@@ -190,7 +278,7 @@ def citations_for(answer: str, hits: list[Hit], prefix: str = "") -> list[Citati
     one, else the sources its sentences' wording matches (`inferred=True`). One citation per source:
     a source the model cites itself counts as the model's, even when the prefix cited it too."""
     forced_text, own_text = split_forced(answer, prefix)
-    own = parse_citations(own_text, hits) or infer_citations(own_text, hits)
+    own = grounded_citations(own_text, hits) or infer_citations(own_text, hits)
     by_number = {c.number: c for c in own if not c.inferred}
     forced = [Citation(c.number, c.hit, forced=True) for c in parse_citations(forced_text, hits)]
     out = [by_number.get(c.number, c) for c in forced]
@@ -199,8 +287,9 @@ def citations_for(answer: str, hits: list[Hit], prefix: str = "") -> list[Citati
 
 
 def own_citations(answer: str, hits: list[Hit], prefix: str = "") -> list[Citation]:
-    """The markers the model wrote itself, in its order: none from the app's prefix, none matched by wording."""
-    return parse_citations(split_forced(answer, prefix)[1], hits)
+    """The markers the model wrote itself, in its order: none from the app's prefix, none matched by wording,
+    none in a sentence that only lists sources (`grounded_citations`)."""
+    return grounded_citations(split_forced(answer, prefix)[1], hits)
 
 
 def weak_retrieval(hits: list[Hit], threshold: float = WEAK_COSINE) -> bool:

@@ -27,7 +27,7 @@ from backends.rag.types import KIND_TEXT, Chunk, ChunkSettings, IngestReport, Pa
 # Bumped whenever ingest or chunking changes what a file turns into (2: running headers/footers removed).
 # 3: no file name stored (the same bytes from another user must not show the first uploader's name);
 # 4: passage kinds (text layer, OCR, form, annotation), OCR on or off in the key, no silent text loss.
-FORMAT = 4
+FORMAT = 5  # 5: reports carry their message as key, values and notes
 NAME = "\x00doc\x00"  # where the uploader's file name stood in the report's message
 
 
@@ -73,6 +73,9 @@ def report_from_json(data: dict) -> IngestReport:
         data.get("sha256", ""),
         [int(p) for p in data.get("ocr_pages", [])],
         float(data.get("ocr_seconds", 0.0)),
+        str(data.get("key", "")),
+        dict(data.get("values", {})),
+        [[str(k), dict(v)] for k, v in data.get("notes", [])],
     )
 
 

@@ -36,6 +36,7 @@ def ingest_image(name: str, data: bytes, ocr: bool, on_ocr) -> IngestReport:
             f"{name!r} is an image and OCR is switched off: nothing indexed. Switch OCR on to read its text.",
             data,
             pages=1,
+            key="image_ocr_off",
         )
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -45,12 +46,19 @@ def ingest_image(name: str, data: bytes, ocr: bool, on_ocr) -> IngestReport:
             passage, seconds, error = ocr_passage(name, 1, [image.copy()])
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         return ingest_report(
-            name, INGEST_ERROR, f"{name!r} could not be read as an image ({type(exc).__name__}: {exc}).", data
+            name,
+            INGEST_ERROR,
+            f"{name!r} could not be read as an image ({type(exc).__name__}: {exc}).",
+            data,
+            key="not_image",
+            values={"error": f"{type(exc).__name__}: {exc}"},
         )
     if on_ocr is not None:
         on_ocr(1, 1, seconds)
     if error:
-        return ingest_report(name, INGEST_ERROR, f"{name!r}: {error}", data, pages=1)
+        return ingest_report(
+            name, INGEST_ERROR, f"{name!r}: {error}", data, pages=1, key="ocr_error", values={"error": error}
+        )
     if passage is None:
         return ingest_report(
             name,
@@ -58,6 +66,8 @@ def ingest_image(name: str, data: bytes, ocr: bool, on_ocr) -> IngestReport:
             f"{name!r}: OCR found no text in the image ({seconds:.1f} s): nothing indexed.",
             data,
             pages=1,
+            key="image_empty",
+            values={"s": f"{seconds:.1f}"},
         )
     report = ingest_report(
         name,
@@ -66,6 +76,8 @@ def ingest_image(name: str, data: bytes, ocr: bool, on_ocr) -> IngestReport:
         data,
         [passage],
         pages=1,
+        key="image_ok",
+        values={"s": f"{seconds:.1f}", "chars": f"{len(passage.text):,}"},
     )
     report.ocr_pages, report.ocr_seconds = [1], seconds
     return report

@@ -86,9 +86,11 @@ def ingest_file(
             INGEST_ERROR,
             f"{name!r}: unsupported file type {suffix or '(no extension)'!r}; upload {', '.join(SUFFIXES)} files.",
             data,
+            key="unsupported",
+            values={"suffix": suffix or "—", "suffixes": ", ".join(SUFFIXES)},
         )
     if not data:
-        return ingest_report(name, INGEST_ERROR, f"{name!r} is empty (0 bytes): upload it again.", data)
+        return ingest_report(name, INGEST_ERROR, f"{name!r} is empty (0 bytes): upload it again.", data, key="empty")
     if len(data) > max_bytes:
         return ingest_report(
             name,
@@ -96,6 +98,8 @@ def ingest_file(
             f"{name!r} is {_mb(len(data))}, over the {_mb(max_bytes)} limit: "
             "split it into smaller files or raise the limit.",
             data,
+            key="too_big",
+            values={"size": _mb(len(data)), "limit": _mb(max_bytes)},
         )
     if suffix in TEXT_SUFFIXES:
         return _ingest_text(name, data)
@@ -109,19 +113,46 @@ def ingest_file(
             INGEST_ERROR,
             f"{name!r} could not be read as a PDF{_truncation_hint(data)}: {type(exc).__name__}: {exc}",
             data,
+            key="unreadable_truncated" if _truncation_hint(data) else "unreadable",
+            values={"error": f"{type(exc).__name__}: {exc}"},
         )
 
 
 def _ingest_text(name: str, data: bytes) -> IngestReport:
     decoded = decode_text(data)
     note = f" Note: {decoded.note}." if decoded.note else ""
+    notes = [_encoding_note(decoded)] if decoded.note else []
     text = clean_text(decoded.text, keep_replacement=True)
     if not meaningful(text):
         return ingest_report(
-            name, INGEST_NO_TEXT, f"{name!r} holds no text (0 passages, nothing indexed).{note}", data
+            name,
+            INGEST_NO_TEXT,
+            f"{name!r} holds no text (0 passages, nothing indexed).{note}",
+            data,
+            key="text_empty",
+            notes=notes,
         )
     status_note = f"{name!r}: 1 page of text, {len(text):,} characters, all kept." + note
-    return ingest_report(name, INGEST_OK, status_note, data, [Passage(name, 1, text)], pages=1)
+    return ingest_report(
+        name,
+        INGEST_OK,
+        status_note,
+        data,
+        [Passage(name, 1, text)],
+        pages=1,
+        key="text_ok",
+        values={"chars": f"{len(text):,}"},
+        notes=notes,
+    )
+
+
+def _encoding_note(decoded) -> tuple[str, dict]:
+    """The decoding note as (key, values) for the page's language."""
+    if decoded.replaced:
+        return "undecodable", {"n": decoded.replaced}
+    if decoded.encoding == "utf-16":
+        return "utf16", {}
+    return "detected", {"encoding": decoded.encoding.replace("_", "-").upper()}
 
 
 def _truncation_hint(data: bytes) -> str:
@@ -146,14 +177,17 @@ def _ingest_pdf(
             f"{name!r} is not a PDF (it starts with {data[:16]!r}, not %PDF-): "
             "was another file renamed to .pdf? Upload the original PDF.",
             data,
+            key="not_pdf",
+            values={"start": repr(data[:16])},
         )
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files log pages of warnings
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
-        refused = _decrypt(reader, password)
+        refused, why = _decrypt(reader, password)
         if refused:
-            return ingest_report(name, INGEST_NEEDS_PASSWORD, f"{name!r} {refused}", data)
+            return ingest_report(name, INGEST_NEEDS_PASSWORD, f"{name!r} {refused}", data, key=why[0], values=why[1])
     notes = [_truncation_hint(data).strip(" ()")] if _truncation_hint(data) else []
+    keyed = [("truncated", {})] if notes else []
     try:
         pages = list(reader.pages)
     except (PdfReadError, KeyError, AttributeError, TypeError, ValueError) as exc:
@@ -164,6 +198,7 @@ def _ingest_pdf(
             f"its page tree is damaged, so {len(pages)} page(s) were recovered by scanning the file "
             "(page numbers may differ from the original's)"
         )
+        keyed.append(("damaged_tree", {"n": len(pages)}))
     if len(pages) > max_pages:
         return ingest_report(
             name,
@@ -171,22 +206,33 @@ def _ingest_pdf(
             f"{name!r} has {len(pages)} pages, over the {max_pages}-page limit: split it or raise the limit.",
             data,
             pages=len(pages),
+            key="too_many_pages",
+            values={"n": len(pages), "limit": max_pages},
         )
     read = _read_pages(name, pages, ocr, on_page, on_ocr)
     if read.stopped:
-        return ingest_report(name, INGEST_ERROR, f"{name!r}: stopped at page {read.stopped} of {len(pages)}.", data)
+        return ingest_report(
+            name,
+            INGEST_ERROR,
+            f"{name!r}: stopped at page {read.stopped} of {len(pages)}.",
+            data,
+            key="stopped",
+            values={"page": read.stopped, "pages": len(pages)},
+        )
     notes += read.notes
+    keyed += read.keyed
     passages, running = strip_running_lines(read.passages)
     if running:
         notes.append(f"{running} repeated header/footer line(s) left out")
+        keyed.append(("running_lines", {"n": running}))
     note = (" Note: " + "; ".join(notes) + ".") if notes else ""
     if not passages:
-        why = (
-            "its pages are images (a scan?) and OCR is switched off"
+        why, why_key = (
+            ("its pages are images (a scan?) and OCR is switched off", "scans_ocr_off")
             if read.scans and not ocr
-            else "no page has a text layer"
+            else ("no page has a text layer", "no_text_layer")
             if not read.scans
-            else "OCR found no text on its scanned pages"
+            else ("OCR found no text on its scanned pages", "ocr_empty")
         )
         return ingest_report(
             name,
@@ -194,6 +240,9 @@ def _ingest_pdf(
             f"{name!r} ({len(pages)} page(s)): 0 passages, nothing indexed: {why}.{note}",
             data,
             pages=len(pages),
+            key="pdf_empty." + why_key,
+            values={"pages": len(pages)},
+            notes=keyed,
         )
     characters = sum(len(p.text) for p in passages)
     with_text = len({p.page for p in passages})
@@ -201,7 +250,17 @@ def _ingest_pdf(
         f"{name!r}: {with_text} of {len(pages)} page(s) with text, {len(passages)} passage(s), "
         f"{characters:,} characters.{note}"
     )
-    report = ingest_report(name, INGEST_OK, message, data, passages, pages=len(pages))
+    report = ingest_report(
+        name,
+        INGEST_OK,
+        message,
+        data,
+        passages,
+        pages=len(pages),
+        key="pdf_ok",
+        values={"with_text": with_text, "pages": len(pages), "passages": len(passages), "chars": f"{characters:,}"},
+        notes=keyed,
+    )
     report.ocr_pages, report.ocr_seconds = read.ocr_pages, read.ocr_seconds
     return report
 
@@ -210,6 +269,7 @@ class _PagesRead:
     def __init__(self):
         self.passages: list[Passage] = []
         self.notes: list[str] = []
+        self.keyed: list[tuple[str, dict]] = []  # the same notes as (key, values), for the page's language
         self.scans: list[int] = []  # pages whose content is an image
         self.ocr_pages: list[int] = []
         self.ocr_seconds = 0.0
@@ -250,6 +310,7 @@ def _read_pages(name: str, pages: list, ocr: bool, on_page, on_ocr) -> _PagesRea
                         on_ocr(number, len(pages), seconds)
                     if error:
                         read.notes.append(f"OCR of page {number} failed: {error}")
+                        read.keyed.append(("ocr_failed", {"page": number, "error": error}))
                     elif passage is not None:
                         read.passages.append(passage)
                         read.ocr_pages.append(number)
@@ -260,45 +321,52 @@ def _read_pages(name: str, pages: list, ocr: bool, on_page, on_ocr) -> _PagesRea
             return read
     if failed:
         read.notes.append(f"page(s) {', '.join(failed)} could not be read")
+        read.keyed.append(("pages_failed", {"pages": ", ".join(failed)}))
     if read.ocr_pages:
         read.notes.append(
             f"page(s) {_pages_list(read.ocr_pages)} are scans: their text was read by OCR ({read.ocr_seconds:.1f} s)"
         )
+        read.keyed.append(("ocr_pages", {"pages": _pages_list(read.ocr_pages), "s": f"{read.ocr_seconds:.1f}"}))
     if empty_scans:
         read.notes.append(f"page(s) {_pages_list(empty_scans)} are scans on which OCR found no text")
+        read.keyed.append(("ocr_empty_pages", {"pages": _pages_list(empty_scans)}))
     if read.scans and not ocr:
         read.notes.append(
             f"page(s) {_pages_list(read.scans)} look like scans (a page-sized image under at most "
             f"{pdf_parts.SCAN_TEXT_CHARS} characters of text): their image content was NOT read "
             "(OCR is off)"
         )
+        read.keyed.append(("scans_not_read", {"pages": _pages_list(read.scans), "chars": pdf_parts.SCAN_TEXT_CHARS}))
     if forms or comments:
         read.notes.append(f"{forms} form field value(s) and {comments} comment(s) indexed, labelled as such")
+        read.keyed.append(("forms", {"forms": forms, "comments": comments}))
     for mark, count in nuls.items():
+        minus = mark == pdf_parts.MINUS
         what = (
             "the minus sign − (U+2212, TeX's symbol font)"
-            if mark == pdf_parts.MINUS
+            if minus
             else "the placeholder □ (their font maps them to no character)"
         )
         read.notes.append(f"{count} unmapped glyph(s) shown as {what}")
+        read.keyed.append(("glyphs_minus" if minus else "glyphs_placeholder", {"n": count}))
     return read
 
 
-def _decrypt(reader, password: str | None) -> str:
-    """'' when the reader is open, else why not (the rest of the report's message)."""
+def _decrypt(reader, password: str | None) -> tuple[str, tuple[str, dict]]:
+    """('', ...) when the reader is open, else why not: (the rest of the report's message, (key, values))."""
     from pypdf import PasswordType
     from pypdf.errors import DependencyError
 
     try:
         if password is None:  # a PDF with only an owner password opens with the empty user password
             if reader.decrypt("") != PasswordType.NOT_DECRYPTED:
-                return ""
-            return "is password-protected: enter its password to index it."
+                return "", ("", {})
+            return "is password-protected: enter its password to index it.", ("password", {})
         if reader.decrypt(password) != PasswordType.NOT_DECRYPTED:
-            return ""
+            return "", ("", {})
     except DependencyError as exc:
-        return f"is encrypted in a way this installation cannot open ({exc})."
-    return "is password-protected and the password given is wrong: check it and try again."
+        return f"is encrypted in a way this installation cannot open ({exc}).", ("encryption", {"error": str(exc)})
+    return "is password-protected and the password given is wrong: check it and try again.", ("wrong_password", {})
 
 
 _LINEARIZED_FIRST = re.compile(rb"/Linearized\b[^>]*?/O\s+(\d+)")

@@ -7,8 +7,21 @@ import hashlib
 from backends.rag.types import IngestReport
 
 
-def ingest_report(name: str, status: str, message: str, data: bytes, passages=(), pages: int = 0) -> IngestReport:
-    """The report of the file `name` whose bytes are `data` (hashed, so the embedding cache can key on them)."""
+def ingest_report(
+    name: str,
+    status: str,
+    message: str,
+    data: bytes,
+    passages=(),
+    pages: int = 0,
+    key: str = "",
+    values: dict | None = None,
+    notes=(),
+) -> IngestReport:
+    """The report of the file `name` whose bytes are `data` (hashed, so the embedding cache can key on them).
+
+    `message` is English and names the file; `key`, `values` and `notes` ([key, values] pairs) say the
+    same without the name, for the page to show in its language ("rag.ingest.<key>", "rag.ingest.note.<key>")."""
     return IngestReport(
         doc=name,
         status=status,
@@ -16,4 +29,7 @@ def ingest_report(name: str, status: str, message: str, data: bytes, passages=()
         pages=pages,
         passages=list(passages),
         sha256=hashlib.sha256(data).hexdigest(),
+        key=key,
+        values=dict(values or {}),
+        notes=[[k, dict(v)] for k, v in notes],
     )

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 MINUS, PLACEHOLDER = "\u2212", "\u25a1"
@@ -137,3 +138,18 @@ def page_images(page) -> list:
     except Exception:
         return []
     return sorted(found, key=lambda im: -im.width * im.height)
+
+
+@functools.cache
+def _page_count(path: str, mtime: float) -> int:
+    from pypdf import PdfReader
+
+    return len(PdfReader(path).pages)
+
+
+def pdf_page_count(path) -> int:
+    """How many pages a PDF file has (read once per file version): the page names the sample's size from it."""
+    from pathlib import Path
+
+    path = Path(path)
+    return _page_count(str(path), path.stat().st_mtime)

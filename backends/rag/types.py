@@ -33,6 +33,11 @@ class IngestReport:
     sha256: str = ""
     ocr_pages: list[int] = field(default_factory=list)  # pages whose text came from OCR
     ocr_seconds: float = 0.0  # OCR time in all
+    # The message as data for the page's language (the file name left out: the page shows it beside):
+    # key names a string "rag.ingest.<key>" filled with values; each note is [key, values] of "rag.ingest.note.<key>".
+    key: str = ""
+    values: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import streamlit as st
 from backends.rag.types import Hit
 from components.guard import queue_status
 from components.i18n import t
+from components.rag.language import question_language_warning
 
 
 def source_label(hit: Hit) -> str:
@@ -117,6 +118,7 @@ def extractive_answer(turn) -> None:
 
 def answer_header(turn) -> None:
     """What comes above an answer: the rewritten question, the weak-retrieval warning, the extractive quote."""
+    question_language_warning(turn.question)
     if turn.query != turn.question:
         st.caption(t("rag.rewritten", q=turn.query))
     if turn.weak:

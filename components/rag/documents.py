@@ -10,6 +10,19 @@ from backends.rag.types import INGEST_OK
 from components.i18n import t
 
 
+def report_message(report) -> str:
+    """What happened to the file, in the page's language and without its name (the table and the boxes
+    show the name beside it); a report from before messages were data (an old saved collection) keeps
+    its English message."""
+    if not report.key:
+        return report.message
+    text = t("rag.ingest." + report.key, **report.values)
+    if report.notes:
+        notes = t("rag.ingest.note_sep").join(t("rag.ingest.note." + k, **v) for k, v in report.notes)
+        text += " " + t("rag.ingest.notes", notes=notes)
+    return text
+
+
 def reports_table(reports, chunks) -> None:
     per_doc: dict[str, int] = {}
     for chunk in chunks:
@@ -20,16 +33,16 @@ def reports_table(reports, chunks) -> None:
             t("rag.col.status"): t("rag.status." + r.status),
             t("rag.col.pages"): r.pages,
             t("rag.col.chunks"): per_doc.get(r.doc, 0),
-            t("rag.col.message"): r.message,
+            t("rag.col.message"): report_message(r),
         }
         for r in reports
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="rag.reports_table")
     for r in reports:
         if r.status != INGEST_OK:
-            st.warning(f"**{r.doc}**: {r.message}")
-        elif "Note:" in r.message:  # kept, but something was left out or read another way: say so
-            st.info(f"**{r.doc}**: {r.message}")
+            st.warning(f"**{r.doc}**: {report_message(r)}")
+        elif r.notes or (not r.key and "Note:" in r.message):  # kept, but something was left out: say so
+            st.info(f"**{r.doc}**: {report_message(r)}")
 
 
 def chunk_inspector(collection, key: str = "rag.inspect") -> None:

@@ -49,18 +49,28 @@ def eval_figure(summary: pd.DataFrame, k: int) -> go.Figure:
     return fig
 
 
-def eval_items(sample_eval):
-    """The question set: the shipped sample (a Path) or an uploaded CSV/JSONL; None until one is uploaded."""
+def eval_items(eval_sets: dict, collection=None):
+    """The question set: one of the shipped sets (`eval_sets`: name -> JSONL path; the first is the default)
+    or an uploaded CSV/JSONL; None until one is uploaded, or while the documents a set asks about are not
+    in the collection."""
     source = st.radio(
         t("rag.eval.source"),
-        ("sample", "upload"),
+        (*eval_sets, "upload"),
         horizontal=True,
         key=P + "eval_source",
         format_func=lambda s: t("rag.eval.source." + s),
         persist_state="session",
     )
-    if source == "sample":
-        return load_eval_set(sample_eval.name, sample_eval.read_bytes())
+    if source in eval_sets:
+        st.caption(t("rag.eval.about." + source))
+        path = eval_sets[source]
+        items = load_eval_set(path.name, path.read_bytes())
+        docs = {c.doc for c in collection.chunks} if collection is not None else set()
+        missing = sorted({i.doc for i in items if i.doc and i.doc not in docs})
+        if missing:
+            st.info(t("rag.eval.missing_doc", docs=", ".join(missing)))
+            return None
+        return items
     file = file_uploader(t("rag.eval.upload"), type=["csv", "jsonl"], key=P + "eval_file", max_upload_size=10)
     if file is None:
         st.caption(t("rag.eval.format"))
@@ -72,7 +82,7 @@ def evaluate_tab(
     collection,
     search,
     make_generator,
-    sample_eval,
+    eval_sets,
     *,
     method: str,
     top_k: int,
@@ -85,7 +95,7 @@ def evaluate_tab(
         st.info(t("rag.index_first"))
         return
     try:
-        items = eval_items(sample_eval)
+        items = eval_items(eval_sets, collection)
     except EvalSetError as exc:
         st.error(str(exc))
         return

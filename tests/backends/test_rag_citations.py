@@ -154,3 +154,17 @@ def test_weak_retrieval_edge_cases():
     assert not weak_retrieval(_hits())  # sparse-only hits carry no cosine: cannot judge
     assert weak_retrieval(_hits([0.15, None, 0.1]))
     assert not weak_retrieval(_hits([0.15, None, 0.1]), threshold=0.12)
+
+
+def test_an_answer_that_only_lists_sources_cites_none_of_them():
+    """SmolLM2 asked in Chinese wrote this after the app's "According to [1],": every source was shown as
+    cited. A marker counts only in a sentence that says something besides markers and citation talk."""
+    hits, prefix = _hits(), "According to [1],"
+    answer = prefix + " [2], [3] and [1] are all about [1]."
+    cites = citations_for(answer, hits, prefix)
+    assert [(c.number, c.forced) for c in cites] == [(1, True)]
+    assert own_citations(answer, hits, prefix) == []
+    # a real statement keeps its markers, also when the marker follows the sentence's full stop
+    answer = prefix + " The cafeteria opens at 7 am. [2]"
+    assert [c.number for c in own_citations(answer, hits, prefix)] == [2]
+    assert [c.number for c in own_citations("Yes [2].", hits)] == [2]
