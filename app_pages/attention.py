@@ -21,7 +21,7 @@ from components.attention.teaching import by_hand, positions
 from components.experiments import experiments_panel
 from components.guard import queue_status
 from components.i18n import t
-from components.model_picker import load_or_explain, model_picker
+from components.model_picker import language_default, load_or_explain, model_picker
 from components.token_chips import token_chips
 
 P = "attention."
@@ -34,13 +34,17 @@ st.markdown(t("attention.intro"))
 
 # A teacher's link reopens the same view: model (the picker), text, length limit, layer and head.
 url_state.bind(P + "max_tokens", "max_tokens", default=512, parse=int, valid=lambda v: 8 <= v <= 1024)
-url_state.bind(P + "text", "text", default=DEFAULT_TEXT)
+# In Chinese the default is the multilingual Gemma 3 270M on a Chinese sentence (MiniLM is English-only).
+DEFAULT_MODEL = language_default("all-minilm-l6-v2", "gemma-3-270m")
+url_state.bind(
+    P + "text", "text", default=t("attention.text_default") if DEFAULT_MODEL != "all-minilm-l6-v2" else DEFAULT_TEXT
+)
 url_state.bind(P + "layer", "layer", default=0, parse=int, valid=lambda v: v >= 0)
 url_state.bind(P + "head", "head", default=0, parse=int, valid=lambda v: v >= 0)
 
 left, right = st.columns([1, 2])
 with left:
-    name = model_picker("attention", kinds=("embedding", "encoder", "causal-lm"), default="all-minilm-l6-v2")
+    name = model_picker("attention", kinds=("embedding", "encoder", "causal-lm"), default=DEFAULT_MODEL)
     max_tokens = st.number_input(
         t("attention.max_tokens"),
         8,
@@ -50,6 +54,8 @@ with left:
         help=t("attention.max_tokens_help"),
         persist_state="session",
     )
+with right:  # before the model loads: the learner can write while it does
+    text = st.text_area(t("attention.text"), key=P + "text", height=90, persist_state="session")
 loaded = load_or_explain(name, variant="eager") if name else None
 if loaded is None:
     st.info(t("attention.pick_model"))
@@ -57,7 +63,6 @@ if loaded is None:
 decoder = att.is_decoder(loaded)
 
 with right:
-    text = st.text_area(t("attention.text"), key=P + "text", height=90, persist_state="session")
     pair = None
     if not decoder:
         use_pair = st.toggle(t("attention.use_pair"), key=P + "use_pair", persist_state="session")

@@ -7,6 +7,7 @@ import streamlit as st
 from backends import decoding as dec
 from backends.decoding import sampling
 from backends.decoding.metrics import kv_cache_comparison
+from backends.models.registry import find_spec
 from backends.serving import unsupported_code
 from components import engine, url_state
 from components.decoding.charts import beam_tree_figure, distribution_figure, probability_chips
@@ -26,8 +27,8 @@ from components.decoding.export import export_tab
 from components.decoding.runs import run_columns, run_remote_columns
 from components.experiments import experiments_panel
 from components.guard import allow, queue_status
-from components.i18n import t
-from components.model_picker import load_or_explain, model_picker
+from components.i18n import strings, t
+from components.model_picker import language_default, load_or_explain, model_picker
 from components.show_code import show_code
 
 P = "dec."
@@ -39,12 +40,20 @@ st.markdown(t("dec.intro"))
 # A teacher's link reopens the same view: model (the picker), seed, length, prompt, chat mode and columns.
 url_state.bind(P + "seed", "seed", default=42, parse=int, valid=lambda v: 0 <= v < 2**31)
 url_state.bind(P + "max_new", "max_new", default=40, parse=int, valid=lambda v: 1 <= v <= dec.MAX_NEW_TOKENS)
-url_state.bind(P + "prompt", "prompt", default=t("dec.prompt_default"))
-url_state.bind(P + "chat", "chat", default=True, parse=url_state.parse_bool, dump=url_state.dump_bool)
+# In Chinese the default is the multilingual base model (Gemma 3 270M) continuing a Chinese sentence;
+# SmolLM2 is English-only, so its default prompt stays English in both languages (the picker says why).
+DEFAULT_MODEL = language_default("smollm2-135m-instruct", "gemma-3-270m")
+BASE_DEFAULT = find_spec(DEFAULT_MODEL).style == "base"
+url_state.bind(
+    P + "prompt",
+    "prompt",
+    default=t("dec.prompt_default_base") if BASE_DEFAULT else strings("en")["dec.prompt_default"],
+)
+url_state.bind(P + "chat", "chat", default=not BASE_DEFAULT, parse=url_state.parse_bool, dump=url_state.dump_bool)
 
 left, right = st.columns([1, 2])
 with left:
-    name = model_picker("decoding", kinds=("causal-lm",), default="smollm2-135m-instruct")
+    name = model_picker("decoding", kinds=("causal-lm",), default=DEFAULT_MODEL)
     seed = st.number_input(
         t("dec.seed"), 0, 2**31 - 1, key=P + "seed", help=t("dec.seed_help"), persist_state="session"
     )
@@ -60,12 +69,20 @@ with left:
     if engine.remote_on():
         remote_model = engine.remote_model_input(P + "remote_model", name or "smollm2-135m-instruct")
         st.caption(t("dec.remote_note", server=engine.server_label()))
+with right:  # before the model loads (tens of seconds on a fresh server): the learner can write meanwhile
+    prompt = st.text_area(t("dec.prompt"), key=P + "prompt", height=100, persist_state="session")
 loaded = load_or_explain(name) if name else None
 if loaded is None:
     st.stop()
 with right:
-    prompt = st.text_area(t("dec.prompt"), key=P + "prompt", height=100, persist_state="session")
-    chat = st.toggle(t("dec.chat"), key=P + "chat", help=t("dec.chat_help"), persist_state="session")
+    has_template = bool(getattr(loaded.tokenizer, "chat_template", None))
+    if not has_template:  # a base model: its tokenizer has no chat template, the prompt is continued as is
+        st.session_state[P + "chat"] = False
+    chat = st.toggle(
+        t("dec.chat"), key=P + "chat", help=t("dec.chat_help"), disabled=not has_template, persist_state="session"
+    )
+    if not has_template:
+        st.caption(t("dec.no_template"))
 
 tabs = st.tabs(
     [t("dec.tab.compare"), t("dec.tab.inspect"), t("dec.tab.prompting"), t("dec.tab.kv"), t("dec.tab.export")],

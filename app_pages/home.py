@@ -5,7 +5,7 @@ import streamlit as st
 from backends.core.jobs import DONE, shared_runner
 from backends.models.env import environment
 from backends.models.loaders import prepare_job
-from backends.models.registry import find_spec, package_folder
+from backends.models.registry import GEMMA3, find_spec, package_folder, terms_path
 from components.first_visit import first_visit_tip
 from components.i18n import t
 from components.job_status import job_status
@@ -73,6 +73,18 @@ st.dataframe(
 )
 if not all(m.installed for m in env.models):
     st.warning(t("home.missing_models"))
+# The Gemma Terms of Use ask that every user gets the notice, the use restrictions and the terms.
+gemma_terms = terms_path(GEMMA3)
+if gemma_terms is not None:
+    with st.expander(t("home.gemma.title"), expanded=False, key="home.gemma"):
+        st.markdown(t("home.gemma.body"))
+        st.download_button(
+            t("home.gemma.download"),
+            gemma_terms.read_bytes(),
+            file_name="GEMMA_TERMS.html",
+            mime="text/html",
+            key="home.gemma.terms",
+        )
 
 to_prepare = [m for m in env.models if m.installed and not m.ready]
 runner = shared_runner()

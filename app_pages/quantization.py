@@ -7,7 +7,7 @@ from backends.quantization import describe
 from backends.quantization.gguf_variant import llama_cpp_installed
 from components.experiments import experiments_panel
 from components.i18n import t
-from components.model_picker import load_or_explain, model_picker
+from components.model_picker import language_default, load_or_explain, model_picker
 from components.quantization import bench as B
 from components.quantization.table import variants_table
 from components.quantization.teaching import how_it_works
@@ -18,7 +18,10 @@ st.title(t("page.quantization.title"))
 st.markdown(t("quantization.intro"))
 left, right = st.columns([1, 2])
 with left:
-    name = model_picker("quantization", kinds=("causal-lm",), default="smollm2-135m-instruct")
+    # In Chinese the multilingual Gemma 3 270M (its own Q4_K_M GGUF) is the default, SmolLM2 in English.
+    name = model_picker(
+        "quantization", kinds=("causal-lm",), default=language_default("smollm2-135m-instruct", "gemma-3-270m")
+    )
 loaded = load_or_explain(name) if name else None
 if loaded is None:
     st.stop()

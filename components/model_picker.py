@@ -6,9 +6,9 @@ import streamlit as st
 
 from backends.models.cache import shared_cache
 from backends.models.loaders import LoadedModel
-from backends.models.registry import KNOWN, ModelNotAvailable, package_folder
+from backends.models.registry import KNOWN, ModelNotAvailable, find_spec, is_online, package_folder
 from components import url_state
-from components.i18n import t
+from components.i18n import current_lang, t
 from components.sidebar import current_device
 
 OTHER = "__other__"
@@ -19,6 +19,26 @@ def add_session_model(name: str, folder: str, kind: str = "causal-lm") -> None:
     """Offer a model this session built (a transformers folder) in every page's picker, for the session."""
     own = [m for m in st.session_state.get(SESSION_MODELS, []) if m["path"] != folder]
     st.session_state[SESSION_MODELS] = [*own, {"name": name, "path": folder, "kind": kind}]
+
+
+def language_default(english: str, chinese: str) -> str:
+    """The page's default model for the learner's language: in Chinese the multilingual one, when
+    its weights are here (installed offline, or the hub reachable); else the English one."""
+    spec = find_spec(chinese)
+    if current_lang() == "zh" and spec is not None and (package_folder(spec) is not None or is_online()):
+        return chinese
+    return english
+
+
+def model_note(name: str | None) -> str:
+    """What a known model can and cannot do, in which language ("" for a model the registry does not know)."""
+    spec = find_spec(name or "")
+    if spec is None or not (spec.languages or spec.style):
+        return ""
+    parts = [t("picker.lang." + spec.languages)] if spec.languages else []
+    if spec.style:
+        parts.append(t("picker.style." + spec.style))
+    return " · ".join(parts)
 
 
 def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, param: str = "model") -> str | None:
@@ -44,7 +64,11 @@ def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, 
     st.session_state.setdefault(key, default if default in options else options[0])
     choice = st.selectbox(t("picker.model"), options, format_func=labels.get, key=key, persist_state="session")
     if choice != OTHER:
-        st.caption(details[choice])
+        note = model_note(choice)
+        st.caption(details[choice] + (" · " + note if note else ""))
+        spec = find_spec(choice)
+        if current_lang() == "zh" and spec is not None and spec.languages == "en":
+            st.caption(t("picker.english_only_zh"))
         url_state.write(param, choice, default if default in options else options[0])
         return choice
     typed = st.text_input(
@@ -62,7 +86,7 @@ def load_or_explain(name: str, variant: str = "default") -> LoadedModel | None:
     cache = shared_cache()
     device = current_device()
     try:
-        with st.spinner(t("picker.loading", model=name, device=device)):
+        with st.spinner(t("picker.loading", model=name, device=device), show_time=True):
             return cache.get(name, device=device, variant=variant)
     except ModelNotAvailable as exc:
         st.error(str(exc))

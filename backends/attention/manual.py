@@ -108,6 +108,36 @@ def llama_qk(base, x: np.ndarray, layer: int, head: int):
     return apply_rope(q, cos, sin), apply_rope(k, cos, sin), kv_head
 
 
+def gemma_rms_norm(x: np.ndarray, norm: torch.nn.Module) -> np.ndarray:
+    """Gemma's RMSNorm: the same division, then a scale of (1 + weight) (its weights are stored minus 1)."""
+    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + norm.eps) * (1.0 + weights(norm.weight))
+
+
+def gemma3_qk(base, x: np.ndarray, layer: int, head: int):
+    """Gemma 3: LLaMA's steps plus an RMSNorm on each head's query and key (QK-norm) before RoPE, and
+    RoPE's base per layer kind (10,000 on sliding-window layers, 1,000,000 on the global ones)."""
+    cfg = base.config
+    block = base.layers[layer]
+    attn = block.self_attn
+    n_heads, n_kv, head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    kv_head = head // (n_heads // n_kv)
+    x = gemma_rms_norm(x, block.input_layernorm)
+    q = gemma_rms_norm(split_heads(linear(x, attn.q_proj), n_heads)[head], attn.q_norm)
+    k = gemma_rms_norm(split_heads(linear(x, attn.k_proj), n_kv)[kv_head], attn.k_norm)
+    theta = float(cfg.rope_parameters[cfg.layer_types[layer]]["rope_theta"])
+    cos, sin = rope_cos_sin(np.arange(x.shape[0]), head_dim, theta)
+    return apply_rope(q, cos, sin), apply_rope(k, cos, sin), kv_head
+
+
+def sliding_window(loaded, layer: int) -> int | None:
+    """The keys a query of this layer may reach back to (Gemma 3's local layers: 512), None when unlimited."""
+    cfg = loaded.model.config
+    kinds = getattr(cfg, "layer_types", None)
+    if kinds and kinds[layer] == "sliding_attention":
+        return int(cfg.sliding_window)
+    return None
+
+
 def _rope_theta(cfg) -> float:
     params = getattr(cfg, "rope_parameters", None) or {}
     return float(params.get("rope_theta", getattr(cfg, "rope_theta", 10000.0)))
@@ -127,8 +157,15 @@ def _architecture(loaded) -> str:
         rope_type = (getattr(cfg, "rope_parameters", None) or {}).get("rope_type", "default")
         if rope_type == "default" and not hasattr(layers[0].self_attn, "q_norm"):
             return "llama"
+        if (
+            getattr(cfg, "model_type", "") == "gemma3_text"
+            and cfg.query_pre_attn_scalar == cfg.head_dim  # so q k^T / sqrt(d_head) is its scaling
+            and getattr(cfg, "attn_logit_softcapping", None) is None
+            and all(p.get("rope_type", "default") == "default" for p in cfg.rope_parameters.values())
+        ):
+            return "gemma3"
     raise NotImplementedError(
-        f"Hand-written attention covers BERT-style encoders and LLaMA-style decoders with plain RoPE; "
+        f"Hand-written attention covers BERT-style encoders, LLaMA-style decoders with plain RoPE and Gemma 3; "
         f"{type(loaded.model).__name__} ({loaded.key.model!r}) is neither."
     )
 
@@ -160,13 +197,16 @@ def manual_attention(
 
     # The input of layer `layer` is hidden_states[layer] ([0] is the embedding output).
     x = forward.hidden_states[layer][0].detach().float().cpu().numpy()  # [seq, hidden]
-    qk = bert_qk if arch == "bert" else llama_qk
+    qk = {"bert": bert_qk, "llama": llama_qk, "gemma3": gemma3_qk}[arch]
     q, k, kv_head = qk(base_model(loaded), x, layer, head)
 
     seq = x.shape[0]
     mask = np.repeat(forward.inputs["attention_mask"][0].cpu().numpy().astype(bool)[None, :], seq, axis=0)
     if is_decoder(loaded):
         mask &= np.tril(np.ones((seq, seq), dtype=bool))  # a token never looks ahead
+    window = sliding_window(loaded, layer)
+    if window is not None:  # a local layer: a query sees only the last `window` keys, itself included
+        mask &= np.triu(np.ones((seq, seq), dtype=bool), k=-(window - 1))
     scores = scaled_scores(q, k)
     probs = softmax(scores, mask)
     model_probs = forward.attentions[layer][0, head].float().cpu().numpy()

