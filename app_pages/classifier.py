@@ -8,11 +8,13 @@ from backends.classifier import data as D
 from backends.classifier import finetune as F
 from backends.classifier.metrics import report
 from backends.models.registry import MINILM
+from components.builtin_text import file_uploader
 from components.classifier.charts import balance_figure, class_label, class_labels, length_figure
 from components.classifier.results import export_tab, results_tab, try_tab
 from components.classifier.train import absorb_finished, train_tab
 from components.i18n import t
 from components.model_picker import load_or_explain
+from components.option_labels import follow_language
 
 P = "classifier."
 UPLOAD_MAX_MB = 20
@@ -71,14 +73,14 @@ source = st.radio(
     t("classifier.data.source"),
     ["tweets", "upload"],
     horizontal=True,
-    key=P + "source",
+    key=follow_language(P + "source"),
     format_func=lambda s: t(f"classifier.data.source.{s}"),
     persist_state="session",
 )
 if source == "tweets":
     st.caption(t("classifier.data.tweets_note"))
 else:
-    st.file_uploader(
+    file_uploader(
         t("classifier.data.upload"),
         type=["csv", "jsonl", "json", "txt"],
         key=P + "upload",

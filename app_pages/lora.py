@@ -20,11 +20,13 @@ from backends.lora.config import (
     snippet,
 )
 from backends.models.registry import find_spec
+from components.builtin_text import file_uploader
 from components.experiments import experiments_panel
-from components.i18n import t
+from components.i18n import current_lang, t
 from components.lora.compare import compare_view
 from components.lora.train import absorb_finished, history_view, live_view, runs, start_disabled, start_run
 from components.model_picker import load_or_explain, model_picker
+from components.option_labels import follow_language
 from components.show_code import show_code
 
 P = "lora."
@@ -99,14 +101,16 @@ def data_tab():
         t("lora.data.source"),
         ["shipped", "upload"],
         horizontal=True,
-        key=P + "source",
+        key=follow_language(P + "source"),
         format_func=lambda s: t(f"lora.data.source.{s}"),
         persist_state="session",
     )
     if source == "shipped":
         st.caption(t("lora.data.shipped_note"))
+        if current_lang() != "en":
+            st.info(t("lora.english_only"))
     else:
-        st.file_uploader(
+        file_uploader(
             t("lora.data.upload"),
             type=["jsonl", "json", "csv"],
             key=P + "upload",
@@ -176,7 +180,7 @@ def config_tab():
             t("lora.cfg.length_unit"),
             ["steps", "epochs"],
             horizontal=True,
-            key=P + "w.unit",
+            key=follow_language(P + "w.unit"),
             index=1 if cfg["epochs"] > 0 else 0,
             format_func=lambda u: t(f"lora.cfg.unit.{u}"),
             persist_state="session",
@@ -210,7 +214,7 @@ def config_tab():
         t("lora.cfg.quantization"),
         QUANTIZATION,
         index=QUANTIZATION.index(cfg["quantization"]),
-        key=P + "w.quantization",
+        key=follow_language(P + "w.quantization"),
         horizontal=True,
         disabled=not ok,
         format_func=lambda q: t(f"lora.quant.{q}"),
@@ -255,8 +259,13 @@ def config_tab():
         mime="application/json",
         key=P + "export_settings",
     )
-    e2.file_uploader(
-        t("lora.cfg.import"), type=["json"], key=P + "import_settings", on_change=import_settings, max_upload_size=1
+    file_uploader(
+        t("lora.cfg.import"),
+        type=["json"],
+        key=P + "import_settings",
+        on_change=import_settings,
+        max_upload_size=1,
+        where=e2,
     )
     if st.session_state.get(P + "import_error"):
         e2.error(st.session_state[P + "import_error"])

@@ -11,13 +11,15 @@ from backends.scratch_gpt import CORPORA, GPT, MAX_UPLOAD_BYTES, inspect_prompt,
 from backends.scratch_gpt.attention import CausalSelfAttention
 from backends.scratch_gpt.positions import Rotary
 from components.attention import heatmap_figure
+from components.builtin_text import file_uploader
 from components.experiments import experiments_panel
 from components.i18n import t
+from components.option_labels import follow_language
 from components.scratch_gpt.charts import next_char_figure
 from components.scratch_gpt.config import settings, settings_dict, settings_editor
 from components.scratch_gpt.data import prepared_data, subword_choices, text_source
 from components.scratch_gpt.ladder import ladder_tab
-from components.scratch_gpt.saved import active_model, save_tab
+from components.scratch_gpt.saved import active_model, default_prompt, save_tab
 from components.scratch_gpt.train import absorb_finished, baselines, live_view, running_job, runs, start_run
 from components.show_code import show_code
 
@@ -34,12 +36,12 @@ with c1:
     st.radio(
         t("scratch_gpt.data.source"),
         [*CORPORA, "upload"],
-        key=P + "corpus",
+        key=follow_language(P + "corpus"),
         format_func=lambda k: t(f"scratch_gpt.corpus.{k}"),
         persist_state="session",
     )
     if st.session_state.get(P + "corpus") == "upload":
-        st.file_uploader(
+        file_uploader(
             t("scratch_gpt.data.upload"),
             type=["txt", "md", "csv", "json", "py"],
             key=P + "upload",
@@ -51,7 +53,7 @@ with c1:
     st.selectbox(
         t("scratch_gpt.data.tokenizer"),
         ["char", *subwords],
-        key=P + "tokenizer",
+        key=follow_language(P + "tokenizer"),
         format_func=lambda k: (
             t("scratch_gpt.data.tokenizer.char")
             if k == "char"
@@ -174,12 +176,11 @@ def inspect_tab():
     model, tok = active_model()
     if model is None:
         return
+    corpus, first_prompt = default_prompt(tok)
     prompt = st.text_input(
         t("scratch_gpt.inspect.prompt"),
-        "ROMEO:\nBut soft, what light"
-        if tok.kind == "subword" or "\n" in tok.stoi
-        else tok.decode(range(1, min(12, tok.vocab_size))),
-        key=P + "prompt",
+        first_prompt,
+        key=f"{P}prompt.{corpus}",
         persist_state="session",
     )
     if not prompt:

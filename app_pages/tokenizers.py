@@ -11,6 +11,7 @@ from backends.tokenizers import tokenization as tz
 from components.builtin_text import file_uploader
 from components.experiments import experiments_panel
 from components.i18n import t
+from components.option_labels import follow_language
 from components.tokenizers.compare import compare_tab
 from components.tokenizers.inputs import batch_tab, chat_tab
 from components.tokenizers.session import UPLOAD_MAX_MB, label, trained
@@ -80,7 +81,7 @@ c1, c2 = st.columns([1, 1])
 c1.selectbox(
     t("tok.sample"),
     ["", *SAMPLES],
-    key=P + "sample",
+    key=follow_language(P + "sample"),
     on_change=load_sample,
     format_func=lambda s: t(f"tok.sample.{s}") if s else t("tok.sample_pick"),
     persist_state="session",

@@ -4,12 +4,12 @@ Offline it runs on real pretrained parts (ConSE from EfficientNet-Lite0 + MiniLM
 model the user trains); with a CLIP or BLIP id or folder it runs the real models.
 """
 
-import numpy as np
 import streamlit as st
 
 from backends import vision as V
 from backends.vision.conse import conse_from_probs
 from components.i18n import t
+from components.option_labels import follow_language
 from components.show_code import show_code
 from components.vision.blip import blip_panel
 from components.vision.charts import probability_bars
@@ -20,6 +20,7 @@ from components.vision.inputs import (
     sample_name,
 )
 from components.vision.search import search_tab
+from components.vision.verdict import english_only_notes, show_verdict
 from components.vision.vqa import ask_panel, train_panel
 
 P = "vision."
@@ -58,15 +59,15 @@ def zeroshot_tab():
             labels = V.clean_labels(raw)
             templates = V.check_templates(templates_text.splitlines())
         except V.LabelError as exc:
-            st.error(str(exc))
+            st.error(t(f"vision.zs.error.{exc.code}", **exc.params))
             return
+        english_only_notes(space, labels)
         vector = space.embed_images([item.image])[0]
         result = V.zero_shot(space, vector, labels, templates)
         st.plotly_chart(
             probability_bars(labels, result.probs, t("vision.zs.chart", n=len(templates))), key=P + "zs.chart"
         )
-        best = labels[int(np.argmax(result.probs))]
-        st.success(t("vision.zs.best", label=best, p=f"{result.probs.max():.1%}"))
+        show_verdict(V.verdict(result), float(result.probs.max()))
     if len(templates) > 1:
         st.markdown(t("vision.zs.ensemble"))
         # Labels and templates are the user's text: rows per label, templates numbered (#1, #2...).
@@ -107,6 +108,7 @@ def why_tab():
     if not label:
         st.warning(t("vision.why.empty"))
         return
+    english_only_notes(space, [label], explain=False)
     if space.method == "conse":
         text_vector = space.embed_texts([label])[0]
         cam = V.efficientnet_cam(
@@ -139,7 +141,7 @@ def vqa_tab():
         t("vision.vqa.mode"),
         ["tiny", "blip"],
         horizontal=True,
-        key=P + "vqa.mode",
+        key=follow_language(P + "vqa.mode"),
         format_func=lambda m: t(f"vision.vqa.mode.{m}"),
         persist_state="session",
     )

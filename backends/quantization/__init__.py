@@ -24,6 +24,7 @@ One file per format or library, in the spirit of peft's tuners:
   baseline.py          what the fp32 baseline is, from the model's origin (a dequantized GGUF
                        package, or a checkpoint's own fp32 / bf16 weights)
   report.py            the report as JSON (optimum-benchmark's field names) and back
+  notes.py             a row's note: English parts from codes, read back into codes a page translates
 
 Notes (how it works, what is left out, measured figures): docs/quantization.md.
 """

@@ -12,6 +12,7 @@ from functools import cache
 
 import torch
 
+from backends.quantization import notes
 from backends.quantization import variants as V
 
 
@@ -56,8 +57,7 @@ def build(mode: str):
             local_files_only=True,
         )
         model.eval().requires_grad_(False)
-        note = "quantized while loading from the model's folder (load and quantize are one step)"
-        return V.torch_built(model, seconds, 0.0, note)
+        return V.torch_built(model, seconds, 0.0, notes.note("bnb_load"))
 
     return make
 

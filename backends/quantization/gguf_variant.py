@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from backends.quantization import kquants, llama_types
+from backends.quantization import kquants, llama_types, notes
 from backends.quantization.torch_variants import torch_copy
 from backends.quantization.variants import (
     Built,
@@ -34,10 +34,7 @@ from backends.quantization.variants import (
 
 FORMATS = ("Q8_0", "Q5_1", "Q5_0", "Q4_0", "Q4_K_M")  # llama-quantize's file types, in table order
 BITS = {"Q8_0": 8.5, "Q5_1": 6.0, "Q5_0": 5.5, "Q4_0": 4.5, "Q4_K_M": 4.5}  # the main type's nominal bits
-SPEED_NOTE = (
-    "quality of the GGUF blocks, run dequantized in fp32: speed needs llama.cpp "
-    "(pip install llama-cpp-python, compiles from source)"
-)
+SPEED_NOTE = notes.NOTES["gguf_speed"]
 ENCODERS = {"Q4_K": kquants.quantize_q4_k, "Q6_K": kquants.quantize_q6_k}  # ours; the rest are gguf's
 
 
@@ -108,7 +105,9 @@ def build(file_type: str):
         quantize_s = time.perf_counter() - started
         bits = 8 * disk / numel
         mix = ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        note = f"llama-quantize's {file_type} types: {mix} matrices; {bits:.2f} bits/weight; {SPEED_NOTE}"
+        note = notes.note(
+            ("gguf_types", {"file_type": file_type, "mix": mix}), ("bits", {"bits": f"{bits:.2f}"}), "gguf_speed"
+        )
         runner = TorchRunner(model, speed_note=SPEED_NOTE, fast_fp32=True)
         table, head = embedding_weights(model)
         read = disk

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from backends.quantization import notes
 from backends.quantization.variants import (
     Built,
     Runner,
@@ -31,10 +32,7 @@ from backends.quantization.variants import (
     timed,
 )
 
-NO_CACHE_NOTE = (
-    "exported without a KV cache: every decode step recomputes the whole sequence, and prefill includes "
-    "the output head at every position"
-)
+NO_CACHE_NOTE = notes.NOTES["onnx_no_cache"]
 
 
 def available(device: str) -> str | None:
@@ -202,9 +200,10 @@ def build(quantizer=None, name: str = ""):
             path = target
         runner, load_s = timed(OrtRunner, path)
         size = path.stat().st_size
-        note = NO_CACHE_NOTE + ("; export + quantize time" if quantizer else "; export time")
+        codes = ["onnx_no_cache", "export_quantize_time" if quantizer else "export_time"]
         if quantizer is quantize_dynamic_int8 and reduce_range():
-            note += "; 7-bit weights (reduce_range): this CPU has no VNNI, where 8-bit u8s8 products saturate"
+            codes.append("reduce_range")
+        note = notes.note(*codes)
         return Built(
             runner,
             size,

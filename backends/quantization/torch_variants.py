@@ -8,6 +8,7 @@ import warnings
 
 import torch
 
+from backends.quantization import notes
 from backends.quantization.variants import (
     VariantSpec,
     VariantUnavailable,
@@ -29,7 +30,7 @@ def torch_copy(base: torch.nn.Module, dtype: torch.dtype | None = None) -> tuple
 def build_float(dtype: torch.dtype):
     def build(base, device: str, workdir=None):
         model, load_s = torch_copy(base, dtype)
-        note = "" if dtype == torch.float32 else "weights and activations cast"
+        note = "" if dtype == torch.float32 else notes.note("cast")
         return torch_built(model, 0.0, load_s, note, fast_fp32=dtype == torch.float32)
 
     return build
@@ -61,7 +62,7 @@ def build_dynamic_int8(base, device: str, workdir=None):
         _, quantize_s = timed(
             torch.ao.quantization.quantize_dynamic, model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
         )
-    return torch_built(model, quantize_s, load_s, "torch.ao.quantization (deprecated, still in torch)")
+    return torch_built(model, quantize_s, load_s, notes.note("torch_ao"))
 
 
 SNIPPET_FLOAT = """import torch

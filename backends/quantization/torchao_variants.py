@@ -14,6 +14,7 @@ from functools import cache
 
 import torch
 
+from backends.quantization import notes
 from backends.quantization import variants as V
 from backends.quantization.torch_variants import torch_copy
 
@@ -58,8 +59,7 @@ def build(key: str):
 
         model, load_s = torch_copy(base)
         _, quantize_s = V.timed(quantize_, model, configs()[key]())
-        note = "eager mode: int8 weights are cast to float per matmul (no fused kernel without torch.compile)"
-        return V.torch_built(model, quantize_s, load_s, note)
+        return V.torch_built(model, quantize_s, load_s, notes.note("torchao_eager"))
 
     return make
 

@@ -49,9 +49,12 @@ from backends.vision.search import (
 from backends.vision.zeroshot import (
     DEFAULT_TEMPLATES,
     LabelError,
+    Verdict,
     ZeroShot,
     check_templates,
     clean_labels,
+    non_english,
+    verdict,
     zero_shot,
 )
 
@@ -74,6 +77,7 @@ __all__ = [
     "LabelError",
     "LoadedImage",
     "OpenClipSpace",
+    "Verdict",
     "ZeroShot",
     "ZipResult",
     "answer",
@@ -87,12 +91,14 @@ __all__ = [
     "load_uploads",
     "load_zip",
     "logits_of",
+    "non_english",
     "overlay",
     "pca_2d",
     "search_image",
     "search_text",
     "search_vector",
     "top_classes",
+    "verdict",
     "vit_cam",
     "zero_shot",
 ]

@@ -12,7 +12,8 @@ from backends.classifier.explain import explain, predict_texts
 from backends.classifier.metrics import report
 from backends.models.registry import MINILM
 from components.classifier import charts as C
-from components.i18n import t
+from components.i18n import current_lang, t
+from components.option_labels import follow_language
 from components.show_code import show_code
 
 P = "classifier."
@@ -31,7 +32,7 @@ def results_tab(split, runs: dict, reports: dict) -> None:
         t("classifier.results.model"),
         available,
         format_func=C.model_label,
-        key=P + "shown",
+        key=follow_language(P + "shown"),
         persist_state="session",
         **newest_first(P + "shown", available),
     )
@@ -69,6 +70,8 @@ def newest_first(key: str, options: list) -> dict:
 
 def try_tab(loaded, runs: dict, names) -> None:
     """One text through every model, and why the chosen model decided as it did."""
+    if current_lang() != "en":
+        st.info(t("classifier.english_only"))
     text = st.text_area(t("classifier.try.text"), TRY_DEFAULT, key=P + "try_text", persist_state="session")
     if not text.strip():
         st.info(t("classifier.try.empty"))
@@ -84,7 +87,7 @@ def try_tab(loaded, runs: dict, names) -> None:
         t("classifier.try.explain"),
         list(usable),
         format_func=C.model_label,
-        key=P + "try_model",
+        key=follow_language(P + "try_model"),
         persist_state="session",
         **newest_first(P + "try_model", list(usable)),
     )
@@ -107,7 +110,7 @@ def export_tab(loaded, split, runs: dict, reports: dict) -> None:
         t("classifier.export.model"),
         exportable,
         format_func=C.model_label,
-        key=P + "export_model",
+        key=follow_language(P + "export_model"),
         persist_state="session",
     )
     run = runs[kind]

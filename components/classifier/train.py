@@ -10,6 +10,7 @@ from backends.core.jobs import DONE, FAILED, STOPPED, shared_runner
 from components.classifier import charts as C
 from components.i18n import t
 from components.job_status import newly_finished
+from components.option_labels import follow_language
 from components.show_code import show_code
 
 P = "classifier."
@@ -77,7 +78,7 @@ def settings_widgets(cfg: dict) -> None:
         F.METHODS,
         index=F.METHODS.index(cfg["method"]),
         format_func=lambda m: t(f"classifier.ft.method.{m}"),
-        key=P + "w.method",
+        key=follow_language(P + "w.method"),
         persist_state="session",
     )
     cfg["epochs"] = w1.number_input(

@@ -11,8 +11,9 @@ from backends.lora import data as D
 from backends.lora import train as T
 from backends.serving import RemoteError, adapters_dir
 from components import engine
+from components.builtin_text import file_uploader
 from components.guard import queue_status
-from components.i18n import t
+from components.i18n import current_lang, t
 from components.show_code import show_code
 
 P = "lora."
@@ -120,7 +121,7 @@ def compare_view(loaded, name: str) -> None:
         remote_compare(name)
         st.divider()
     with st.expander(t("lora.adapter.upload_title"), expanded=P + "active" not in st.session_state):
-        st.file_uploader(
+        file_uploader(
             t("lora.adapter.upload"),
             type=["zip"],
             key=P + "adapter_upload",
@@ -139,6 +140,8 @@ def compare_view(loaded, name: str) -> None:
         return
     model = active["model"]
     st.caption(t("lora.compare.active", label=active["label"], source=t(f"lora.source.{active['source']}")))
+    if current_lang() != "en":
+        st.info(t("lora.english_only"))
 
     prompts_text = st.text_area(
         t("lora.compare.prompts"),

@@ -21,8 +21,10 @@ from backends.quantization import (
 from backends.quantization import report as R
 from backends.quantization.catalog import SPECS
 from backends.quantization.variants import state_bytes
+from components.builtin_text import file_uploader
 from components.i18n import t
 from components.job_status import newly_finished
+from components.option_labels import follow_language
 from components.quantization.charts import size_quality_figure, speed_figure
 from components.quantization.table import label, lossy_note, raw_reasons, table
 
@@ -60,7 +62,7 @@ def settings(device: str, reasons: dict, baseline: Baseline) -> None:
         usable,
         default=c["variants"],
         format_func=lambda key: label(key, baseline),
-        key=P + "w.variants",
+        key=follow_language(P + "w.variants"),
         persist_state="session",
     )
     a, b, k = st.columns(3)
@@ -81,7 +83,7 @@ def settings(device: str, reasons: dict, baseline: Baseline) -> None:
         keepable,
         default=[x for x in c["keep"] if x in keepable],
         format_func=lambda key: label(key, baseline),
-        key=P + "w.keep",
+        key=follow_language(P + "w.keep"),
         help=t("quantization.keep_help"),
         persist_state="session",
     )
@@ -242,7 +244,7 @@ def results(hub_id: str) -> None:
 
 
 def overlay_upload() -> None:
-    st.file_uploader(t("quantization.overlay"), type=["json"], key=P + "overlay_file", on_change=load_overlay)
+    file_uploader(t("quantization.overlay"), type=["json"], key=P + "overlay_file", on_change=load_overlay)
     if st.session_state.get(P + "overlay_error"):
         st.error(st.session_state[P + "overlay_error"])
     for o in st.session_state.get(P + "overlays", []):

@@ -1,6 +1,6 @@
 """The quantization page's tables: the variants on this machine and the results, each cell in the page's
 language: why a variant does not run here as a sentence (the library's own words in an expander), blanks
-where a measurement has no value, and why a per-tensor int8 row loses quality."""
+where a measurement has no value, why a per-tensor int8 row loses quality, and each row's note."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import streamlit as st
 from backends.models.registry import SMOLLM2, find_spec
 from backends.quantization import QUALITY_KLD, Baseline, VariantResult, availability
 from backends.quantization.catalog import SPECS
+from backends.quantization.notes import parts as note_parts
 from components.i18n import t
 
 P = "quantization."
@@ -135,8 +136,15 @@ def row_note(r: VariantResult) -> str:
             if lossy(r)
             else t("quantization.note.per_tensor")
         )
-        return f"{own} {r.note}".strip()
-    return r.note
+        return f"{own} {backend_note(r.note)}".strip()
+    return backend_note(r.note)
+
+
+def backend_note(note: str) -> str:
+    """The backend's note in the page's language: each part it wrote from a code (backends/quantization/
+    notes.py) translated; words it did not (a results file from elsewhere) as they are."""
+    words = [t(f"quantization.rownote.{code}", **values) if code else values for code, values in note_parts(note)]
+    return t("quantization.rownote.sep").join(words)
 
 
 def table(rows: list[VariantResult], key: str, baseline: Baseline) -> None:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from backends.scratch_gpt import BABY, POSITIONS, GPTConfig, TrainSettings
 from components.i18n import t
+from components.option_labels import follow_language
 
 P = "scratch_gpt."
 MODEL_KEYS = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "positions")
@@ -46,7 +47,7 @@ def settings_editor(expanded: bool) -> None:
             cfg["positions"] = st.selectbox(
                 t("scratch_gpt.cfg.positions"),
                 POSITIONS,
-                key=P + "w.positions",
+                key=follow_language(P + "w.positions"),
                 index=POSITIONS.index(cfg["positions"]),
                 format_func=lambda p: t(f"scratch_gpt.pos.{p}"),
                 persist_state="session",

@@ -33,6 +33,24 @@ def active_model():
     return ckpt.model, ckpt.tokenizer
 
 
+# A prompt each shipped corpus's model has seen every character of: a Shakespeare model reads Chinese
+# as unknown tokens, a Tang-poem model reads English so (issue: "ROMEO:" was its default).
+CORPUS_PROMPTS = {"shakespeare": "ROMEO:\nBut soft, what light", "tang_song": "《夜思》\n作者：李白\n床前明月光，"}
+
+
+def default_prompt(tok) -> tuple[str, str]:
+    """(corpus, prompt): the inspect tab's first prompt for the current model, a line of its own corpus
+    (else its first characters); the corpus names the prompt's widget, so each corpus keeps its own."""
+    active = st.session_state.get(P + "model")
+    corpus = active["checkpoint"].corpus if active else None
+    prompt = CORPUS_PROMPTS.get(corpus)
+    if prompt is not None and not tok.unknown(prompt):
+        return corpus, prompt
+    if tok.kind == "subword":
+        return "other", CORPUS_PROMPTS["shakespeare"]
+    return "other", tok.decode(range(1, min(12, tok.vocab_size)))
+
+
 def save_tab(prepared: Prepared) -> None:
     """Export the current model for the other pages (and as a zip); load a saved one back."""
     model, tok = active_model()

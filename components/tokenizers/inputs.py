@@ -8,6 +8,7 @@ import streamlit as st
 from backends.models.registry import ModelNotAvailable
 from backends.tokenizers import tokenization as tz
 from components.i18n import t
+from components.option_labels import follow_language
 from components.show_code import show_code
 from components.token_chips import token_chips
 from components.tokenizers.session import label, resolve
@@ -78,7 +79,7 @@ def batch_tab(options: list[str]) -> None:
         t("tok.padding_side"),
         ["right", "left"],
         horizontal=True,
-        key=P + "batch_side",
+        key=follow_language(P + "batch_side"),
         format_func=lambda s: t(f"tok.side.{s}"),
         persist_state="session",
     )

@@ -11,6 +11,7 @@ from backends.tokenizers import tokenization as tz
 from components.builtin_text import file_uploader
 from components.i18n import t
 from components.job_status import job_status
+from components.option_labels import follow_language
 from components.show_code import show_code
 from components.token_chips import visible_whitespace
 from components.tokenizers.session import UPLOAD_MAX_MB, trained
@@ -25,7 +26,7 @@ def train_tab(text: str) -> None:
         t("tok.corpus"),
         ["sample", "text", "upload"],
         horizontal=True,
-        key=P + "corpus_source",
+        key=follow_language(P + "corpus_source"),
         format_func=lambda s: t(f"tok.corpus.{s}"),
         persist_state="session",
     )
@@ -50,7 +51,7 @@ def train_tab(text: str) -> None:
     kind = k1.selectbox(
         t("tok.kind"),
         training.KINDS,
-        key=P + "kind",
+        key=follow_language(P + "kind"),
         format_func=lambda k: t(f"tok.kind.{k}"),
         persist_state="session",
     )

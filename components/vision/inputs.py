@@ -7,8 +7,10 @@ import streamlit as st
 from backends import vision as V
 from backends.models.registry import ModelNotAvailable
 from backends.vision.samples import SAMPLES, sample
+from components.builtin_text import file_uploader
 from components.i18n import t
 from components.model_picker import load_or_explain
+from components.option_labels import follow_language
 
 P = "vision."
 UPLOAD_MB = 50
@@ -25,7 +27,7 @@ def pick_image(where: str, default: str = "chelsea") -> V.LoadedImage | None:
         t("vision.image.source"),
         ["sample", "upload", "camera"],
         horizontal=True,
-        key=f"{P}{where}.source",
+        key=follow_language(f"{P}{where}.source"),
         format_func=lambda s: t(f"vision.image.source.{s}"),
         persist_state="session",
     )
@@ -34,13 +36,13 @@ def pick_image(where: str, default: str = "chelsea") -> V.LoadedImage | None:
             t("vision.image.sample"),
             SAMPLES,
             index=SAMPLES.index(default),
-            key=f"{P}{where}.sample",
+            key=follow_language(f"{P}{where}.sample"),
             format_func=sample_name,
             persist_state="session",
         )
         return sample(name)
     if source == "upload":
-        file = st.file_uploader(t("vision.image.upload"), key=f"{P}{where}.upload", max_upload_size=UPLOAD_MB)
+        file = file_uploader(t("vision.image.upload"), key=f"{P}{where}.upload", max_upload_size=UPLOAD_MB)
     else:
         file = st.camera_input(t("vision.image.camera"), key=f"{P}{where}.camera")
     if file is None:
@@ -69,7 +71,7 @@ def image_text_space():
         t("vision.method"),
         ["conse", "clip", "open_clip"],
         horizontal=True,
-        key=P + "method",
+        key=follow_language(P + "method"),
         format_func=lambda m: t(f"vision.method.{m}"),
         persist_state="session",
     )

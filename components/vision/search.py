@@ -7,11 +7,14 @@ import streamlit as st
 from backends import vision as V
 from backends.core.jobs import FAILED, shared_runner
 from backends.vision.samples import all_samples
+from components.builtin_text import file_uploader
 from components.i18n import t
 from components.job_status import job_status, newly_finished
+from components.option_labels import follow_language
 from components.show_code import show_code
 from components.vision.charts import embedding_map
 from components.vision.inputs import image_text_space, read_uploads, sample_name
+from components.vision.verdict import english_only_notes
 
 P = "vision.search."
 COLUMNS = 4
@@ -56,12 +59,12 @@ def search_tab() -> None:
         t("vision.search.source"),
         ["samples", "upload"],
         horizontal=True,
-        key=P + "source",
+        key=follow_language(P + "source"),
         format_func=lambda s: t(f"vision.search.source.{s}"),
         persist_state="session",
     )
     if source == "upload":
-        st.file_uploader(
+        file_uploader(
             t("vision.search.upload"),
             accept_multiple_files=True,
             key=P + "files",
@@ -90,7 +93,7 @@ def search_tab() -> None:
         t("vision.search.by"),
         ["text", "image"],
         horizontal=True,
-        key=P + "by",
+        key=follow_language(P + "by"),
         format_func=lambda s: t(f"vision.search.by.{s}"),
         persist_state="session",
     )
@@ -102,6 +105,7 @@ def search_tab() -> None:
         if not query:
             st.warning(t("vision.search.empty"))
             return
+        english_only_notes(space, [query], explain=False)
         vector = space.embed_texts([query])[0]
         hits, label = V.search_vector(gallery, vector, k), query
     else:
@@ -109,7 +113,7 @@ def search_tab() -> None:
             t("vision.search.like"),
             range(len(gallery)),
             format_func=lambda i: sample_name(gallery.names[i]),
-            key=P + "like",
+            key=follow_language(P + "like"),
             persist_state="session",
         )
         vector = gallery.vectors[choice]
