@@ -22,6 +22,7 @@ from components.experiments import experiments_panel
 from components.guard import queue_status
 from components.i18n import t
 from components.model_picker import language_default, load_or_explain, model_picker
+from components.option_labels import follow_language
 from components.token_chips import token_chips
 
 P = "attention."
@@ -188,7 +189,7 @@ def head_view():
     focus = st.selectbox(
         t("attention.focus"),
         focus_options,
-        key=P + "focus",
+        key=follow_language(P + "focus"),
         format_func=lambda i: t("attention.all_tokens") if i < 0 else f"{i}: {tokens[i]}",
         persist_state="session",
     )

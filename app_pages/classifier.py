@@ -8,6 +8,7 @@ from backends.classifier import data as D
 from backends.classifier import finetune as F
 from backends.classifier.metrics import report
 from backends.models.registry import MINILM
+from components.backend_text import said
 from components.builtin_text import file_uploader
 from components.classifier.charts import balance_figure, class_label, class_labels, length_figure
 from components.classifier.results import export_tab, results_tab, try_tab
@@ -27,18 +28,18 @@ runs: dict = st.session_state.setdefault(P + "runs", {})
 
 
 def attempt(load, *args):
-    """(dataset, None), or (None, the message of the DataError that quotes the bad row or value)."""
+    """(dataset, None), or (None, the DataError that quotes the bad row or value)."""
     try:
         return load(*args), None
     except D.DataError as exc:
-        return None, str(exc)
+        return None, exc
 
 
 def dataset():
     """This session's labelled data, or the reason there is none; an upload is parsed once per file."""
     upload = st.session_state.get(P + "upload")
     if st.session_state.get(P + "source", "tweets") == "tweets":
-        return attempt(D.load_tweets)
+        return worded(*attempt(D.load_tweets))
     if upload is None:
         return None, t("classifier.data.upload_first")
     if upload.size > UPLOAD_MAX_MB * 2**20:
@@ -47,7 +48,12 @@ def dataset():
     if held[0] != upload.file_id:
         held = (upload.file_id, *attempt(D.parse_upload, upload.name, upload.getvalue()))
         st.session_state[P + "parsed"] = held
-    return held[1:]
+    return worded(*held[1:])
+
+
+def worded(data, problem):
+    """A DataError said in the language of this run (a held upload's error follows a language switch)."""
+    return data, said(problem, "classifier.data.error.") if isinstance(problem, D.DataError) else problem
 
 
 def current_split(data):
@@ -110,7 +116,7 @@ c4.number_input(t("classifier.data.seed"), 0, 2**31 - 1, key=P + "seed", persist
 try:
     split = current_split(data)
 except D.DataError as exc:
-    st.error(str(exc))
+    st.error(said(exc, "classifier.data.error."))
     st.stop()
 names = split.label_names
 clean = split.hygiene

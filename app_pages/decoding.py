@@ -10,6 +10,7 @@ from backends.decoding.metrics import kv_cache_comparison
 from backends.models.registry import find_spec
 from backends.serving import unsupported_code
 from components import engine, url_state
+from components.backend_text import said
 from components.decoding.charts import beam_tree_figure, distribution_figure, probability_chips
 from components.decoding.columns import (
     MAX_COLUMNS,
@@ -29,6 +30,7 @@ from components.experiments import experiments_panel
 from components.guard import allow, queue_status
 from components.i18n import strings, t
 from components.model_picker import language_default, load_or_explain, model_picker
+from components.option_labels import follow_language
 from components.show_code import show_code
 
 P = "dec."
@@ -98,7 +100,7 @@ def prompt_ids_or_warn():
         dec.new_token_budget(loaded, len(ids), 1)
         return ids
     except ValueError as exc:
-        st.warning(str(exc))
+        st.warning(said(exc, "dec.error."))
         return None
 
 
@@ -228,7 +230,7 @@ def inspect_tab():
     column = st.selectbox(
         t("dec.inspect_column"),
         runnable,
-        key=P + "inspect_col",
+        key=follow_language(P + "inspect_col"),
         format_func=lambda c: shown_name(c["name"]),
         persist_state="session",
     )
@@ -294,7 +296,7 @@ def prompting_tab():
             try:
                 ids = dec.encode_prompt(loaded, texts[style], chat=style == "instruction")
             except ValueError as exc:
-                col.warning(str(exc))
+                col.warning(said(exc, "dec.error."))
                 continue
             out, steps = col.empty(), []
             for s in dec.generate_stream(loaded, ids, config):

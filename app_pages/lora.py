@@ -20,6 +20,7 @@ from backends.lora.config import (
     snippet,
 )
 from backends.models.registry import find_spec
+from components.backend_text import said
 from components.builtin_text import file_uploader
 from components.experiments import experiments_panel
 from components.i18n import current_lang, t
@@ -64,9 +65,9 @@ def dataset() -> tuple[list | None, str | None]:
         try:
             parsed = (upload.file_id, D.parse_upload(upload.name, upload.getvalue()), None)
         except D.DataError as exc:
-            parsed = (upload.file_id, None, str(exc))
+            parsed = (upload.file_id, None, exc)  # worded when shown, in the language of the moment
         st.session_state[P + "parsed"] = parsed
-    return parsed[1], parsed[2]
+    return parsed[1], said(parsed[2], "lora.data.error.") if parsed[2] is not None else None
 
 
 st.title(t("page.lora.title"))
@@ -146,7 +147,7 @@ def data_tab():
         train, held = D.split(examples, share, int(cfg["seed"]))
         st.caption(t("lora.data.split", train=len(train), eval=len(held)))
     except D.DataError as exc:
-        st.warning(str(exc))
+        st.warning(said(exc, "lora.data.error."))
     show_code(D.encode_example)
 
 

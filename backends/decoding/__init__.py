@@ -2,7 +2,7 @@
 
 One concept a file:
   config.py       `DecodingConfig` (frozen, validated, JSON and `model.generate` kwargs), `PRESETS`
-  steps.py        what a step is made of: `TokenStep`, `encode_prompt`, one forward pass on a
+  steps.py        what a step is made of: `TokenStep`, `encode_prompt` (`PromptError`), one forward pass on a
                   KV cache, the text a token adds (shared by every loop below)
   sampling.py     the hand-written sampler (penalties, temperature, top-k/p, min-p, typical-p)
   loop.py         `generate_stream`, `branch`, `stream_columns` (`take_turns`), `distribution_at`
@@ -50,6 +50,7 @@ from backends.decoding.runs import RunOutput, RunRecord, load_run, run_record
 from backends.decoding.steps import (
     Alternative,
     Candidate,
+    PromptError,
     StepDistribution,
     TokenStep,
     context_limit,
@@ -69,6 +70,7 @@ __all__ = [
     "Candidate",
     "ColumnEvent",
     "DecodingConfig",
+    "PromptError",
     "RunOutput",
     "RunRecord",
     "StepDistribution",

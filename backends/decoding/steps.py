@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from backends.core.coded import CodedError
 from backends.core.scheduler import shared_scheduler
 
 
@@ -81,15 +82,26 @@ class StepDistribution:
     vocab_size: int
 
 
+class PromptError(CodedError, ValueError):
+    """A prompt the model cannot take (code: "empty", "no_template", "too_long"), said in English;
+    a page words the code (`dec.error.<code>`)."""
+
+
 def encode_prompt(loaded, text: str, chat: bool) -> list[int]:
     """Token ids of a raw prompt, or of one user message in the model's chat template."""
     if text is None or not str(text).strip():
-        raise ValueError(f"The prompt is empty ({text!r}): type something for the model to continue.")
+        raise PromptError(
+            f"The prompt is empty ({text!r}): type something for the model to continue.", "empty", text=repr(text)
+        )
     tok = loaded.tokenizer
     if not chat:
         return list(tok(text)["input_ids"])
     if not getattr(tok, "chat_template", None):
-        raise ValueError(f"{loaded.key.model!r} has no chat template: use a raw prompt (chat=False).")
+        raise PromptError(
+            f"{loaded.key.model!r} has no chat template: use a raw prompt (chat=False).",
+            "no_template",
+            model=loaded.key.model,
+        )
     ids = tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True)
     if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
         ids = ids["input_ids"]
@@ -115,13 +127,16 @@ def new_token_budget(loaded, prompt_len: int, max_new: int) -> int:
 
     A learned position table has no row past its end (GPT-2's raises an IndexError there), and a
     rotary model past its training length is out of what it learned: the loops stop at the limit.
-    Raises ValueError when the prompt alone fills the context."""
+    Raises PromptError (a ValueError) when the prompt alone fills the context."""
     limit = context_limit(loaded)
     if limit is None:
         return max_new
     if prompt_len >= limit:
-        raise ValueError(
-            f"The prompt has {prompt_len} tokens and this model reads at most {limit}: shorten the prompt."
+        raise PromptError(
+            f"The prompt has {prompt_len} tokens and this model reads at most {limit}: shorten the prompt.",
+            "too_long",
+            n=prompt_len,
+            limit=limit,
         )
     return min(max_new, limit - prompt_len)
 

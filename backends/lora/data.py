@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from backends.core.coded import CodedError
 from backends.core.paths import ASSETS
 
 SHIPPED = ASSETS / "datasets" / "pirate_instructions.jsonl"
@@ -27,8 +28,9 @@ RESPONSE_COLUMNS = ("response", "output", "answer", "completion")
 FALLBACK_USER, FALLBACK_ASSISTANT = "### Instruction:\n{}\n\n", "### Response:\n{}"
 
 
-class DataError(ValueError):
-    """A dataset the trainer cannot use; the message says which line or column and what to do."""
+class DataError(CodedError, ValueError):
+    """A dataset the trainer cannot use; the message says which line or column and what to do (a page
+    words its `code` in its language: `lora.data.error.<code>`)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,12 @@ def parse_jsonl(text: str) -> list[Example]:
             errors.append(str(exc))
     if errors:
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        raise DataError(f"{len(errors)} bad line(s){more}; fix them and upload again:\n" + "\n".join(errors[:5]))
+        raise DataError(
+            f"{len(errors)} bad line(s){more}; fix them and upload again:\n" + "\n".join(errors[:5]),
+            "bad_lines",
+            n=len(errors),
+            lines="\n".join(errors[:5]),
+        )
     return _not_empty(examples)
 
 
@@ -122,7 +129,8 @@ def parse_csv(text: str) -> list[Example]:
     if not reader.fieldnames:
         raise DataError(
             "The CSV file has no header row: its first line must name the columns "
-            "(prompt,response or messages or text)."
+            "(prompt,response or messages or text).",
+            "no_header",
         )
     examples = [
         record_to_example(row, f"row {n}")
@@ -136,13 +144,18 @@ def parse_upload(name: str, data: bytes) -> list[Example]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{name!r} is not UTF-8 text (byte {exc.start}): save it as UTF-8 and upload again.") from exc
+        raise DataError(
+            f"{name!r} is not UTF-8 text (byte {exc.start}): save it as UTF-8 and upload again.",
+            "not_utf8",
+            name=name,
+            byte=exc.start,
+        ) from exc
     lower = name.lower()
     if lower.endswith((".jsonl", ".json")):
         return parse_jsonl(text)
     if lower.endswith(".csv"):
         return parse_csv(text)
-    raise DataError(f"{name!r}: unsupported file type; upload .jsonl or .csv.")
+    raise DataError(f"{name!r}: unsupported file type; upload .jsonl or .csv.", "file_type", name=name)
 
 
 def shipped_examples() -> list[Example]:
@@ -151,7 +164,7 @@ def shipped_examples() -> list[Example]:
 
 def _not_empty(examples: list[Example]) -> list[Example]:
     if not examples:
-        raise DataError("The dataset is empty: it holds no examples. Add at least one prompt/response pair.")
+        raise DataError("The dataset is empty: it holds no examples. Add at least one prompt/response pair.", "empty")
     return examples
 
 
@@ -219,7 +232,9 @@ def encode_all(tokenizer, examples: list[Example], max_length: int) -> list[Enco
     useful = [e for e in encoded if e.trained_tokens > 0]
     if not useful:
         raise DataError(
-            f"With max length {max_length} no example keeps any response token to learn from: raise the max length."
+            f"With max length {max_length} no example keeps any response token to learn from: raise the max length.",
+            "too_short",
+            max_length=max_length,
         )
     return useful
 
@@ -263,7 +278,10 @@ def split(examples: list, eval_fraction: float, seed: int) -> tuple[list, list]:
     if n_eval >= len(examples):
         raise DataError(
             f"{len(examples)} example(s) leave nothing to train on after holding out {n_eval} for "
-            f"evaluation: add data or set the eval share to 0."
+            f"evaluation: add data or set the eval share to 0.",
+            "no_train",
+            n=len(examples),
+            held=n_eval,
         )
     train = [examples[i] for i in order[: len(order) - n_eval]]
     held = [examples[i] for i in order[len(order) - n_eval :]]

@@ -193,7 +193,11 @@ def _load_model_now(key: CacheKey) -> LoadedModel:
     except OSError as exc:
         raise ModelNotAvailable(
             f"Could not load {key.model!r} from {location}: {exc}. Only safetensors weights are loaded "
-            "(no pickle files)."
+            "(no pickle files).",
+            "load_failed",
+            name=key.model,
+            location=str(location),
+            error=str(exc),
         ) from exc
     model.to(key.device).eval().requires_grad_(False)
     return LoadedModel(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from backends.core.coded import CodedError
 from backends.core.paths import models_dir
 
 KINDS = ("causal-lm", "encoder", "embedding", "image-classifier", "vision-language", "captioner")
@@ -126,8 +127,10 @@ def is_hub_id(name: str) -> bool:
     return _HUB_ID.match(name) is not None
 
 
-class ModelNotAvailable(LookupError):
-    """Raised with a message meant for the user: what was asked, why it failed, what to use instead."""
+class ModelNotAvailable(CodedError, LookupError):
+    """Raised with a message meant for the user: what was asked, why it failed, what to use instead; a
+    `code` and `values` (see backends/core/coded.py) let a page say the common ones in its language
+    (`picker.error.<code>`)."""
 
 
 @dataclass(frozen=True)
@@ -223,20 +226,24 @@ def _available_text() -> str:
 def resolve(name: str, online: bool | None = None) -> Resolved:
     name = (name or "").strip()
     if not name:
-        raise ModelNotAvailable("No model given: type a Hugging Face id or a local folder path.")
+        raise ModelNotAvailable("No model given: type a Hugging Face id or a local folder path.", "no_name")
     expanded = Path(name).expanduser()
     if expanded.is_dir():
         if not (expanded / "config.json").exists():
-            raise ModelNotAvailable(f"Folder {name!r} has no config.json: it is not a transformers model folder.")
+            raise ModelNotAvailable(
+                f"Folder {name!r} has no config.json: it is not a transformers model folder.", "no_config", name=name
+            )
         return Resolved(name, "local-path", str(expanded.resolve()), find_spec(expanded.name))
     if name.startswith((".", "~", os.sep)):  # clearly meant as a path, not a hub id
-        raise ModelNotAvailable(f"Folder {name!r} does not exist.")
+        raise ModelNotAvailable(f"Folder {name!r} does not exist.", "no_folder", name=name)
 
     spec = find_spec(name)
     hub_id = spec.hub_id if spec else name
     if not is_hub_id(hub_id):
         raise ModelNotAvailable(
-            f"{name!r} is not a valid Hugging Face model id (expected `owner/name`) nor an existing folder."
+            f"{name!r} is not a valid Hugging Face model id (expected `owner/name`) nor an existing folder.",
+            "bad_id",
+            name=name,
         )
     cached = _hf_cache_snapshot(hub_id)
     if cached:
@@ -249,7 +256,11 @@ def resolve(name: str, online: bool | None = None) -> Resolved:
         online = is_online()
     if online:
         return Resolved(name, "hub", hub_id, spec)
+    available = [f"{s.hub_id} (`{s.key}`)" for s in installed_offline()]
     raise ModelNotAvailable(
         f"{name!r} is not available offline: it is not a local folder, not in the Hugging Face cache and "
-        f"not an embedded model, and the hub cannot be reached. Available offline: {_available_text()}."
+        f"not an embedded model, and the hub cannot be reached. Available offline: {_available_text()}.",
+        "offline" if available else "offline_none",
+        name=name,
+        available=", ".join(available),
     )

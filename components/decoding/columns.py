@@ -11,6 +11,7 @@ import streamlit as st
 from backends import decoding as dec
 from components import url_state
 from components.i18n import t
+from components.option_labels import follow_language
 
 P = "dec."
 MAX_COLUMNS = 6
@@ -101,7 +102,7 @@ def config_editor(column: dict, seed: int, max_new: int) -> dec.DecodingConfig |
         t("dec.strategy"),
         STRATEGIES,
         index=STRATEGIES.index(c.strategy),
-        key=k + "strategy",
+        key=follow_language(k + "strategy"),
         format_func=lambda s: t(f"dec.strategy.{s}"),
         persist_state="session",
     )

@@ -18,6 +18,7 @@ from backends.quantization import teaching as Q
 from backends.quantization.baseline import GGUF
 from components.i18n import t
 from components.model_picker import load_or_explain
+from components.option_labels import follow_language
 from components.quantization.charts import error_heatmaps, histogram_figure
 from components.show_code import show_code
 
@@ -92,7 +93,7 @@ def how_it_works(loaded, baseline) -> None:
         format_func=lambda s: source_label(s, loaded),
         horizontal=True,
         help=t("quantization.how.source_help"),
-        key=P + "how.source",
+        key=follow_language(P + "how.source"),
         persist_state="session",
     )
     picked = load_or_explain(MINILM.key) if source == "reference" else loaded

@@ -8,6 +8,7 @@ import streamlit as st
 
 from backends.rag.types import INGEST_OK
 from components.i18n import t
+from components.option_labels import follow_language
 
 
 def report_message(report) -> str:
@@ -55,7 +56,7 @@ def chunk_inspector(collection, key: str = "rag.inspect") -> None:
     page = c2.selectbox(
         t("rag.inspect_page"),
         [0, *pages],
-        key=key + ".page",
+        key=follow_language(key + ".page"),
         format_func=lambda p: t("rag.all_pages") if p == 0 else str(p),
         persist_state="session",
     )

@@ -14,6 +14,7 @@ from backends.rag.types import METHODS
 from components.builtin_text import file_uploader
 from components.i18n import t
 from components.job_status import job_status
+from components.option_labels import follow_language
 
 P = "rag."
 
@@ -57,7 +58,7 @@ def eval_items(eval_sets: dict, collection=None):
         t("rag.eval.source"),
         (*eval_sets, "upload"),
         horizontal=True,
-        key=P + "eval_source",
+        key=follow_language(P + "eval_source"),
         format_func=lambda s: t("rag.eval.source." + s),
         persist_state="session",
     )

@@ -13,6 +13,7 @@ from backends.rag.collection import (
 )
 from backends.rag.stores import STORES, StoreError
 from components.i18n import t
+from components.option_labels import follow_language
 from components.sidebar import current_device
 
 P = "rag."
@@ -24,7 +25,7 @@ def store_settings() -> tuple[str, str | None]:
         t("rag.store"),
         STORES,
         horizontal=True,
-        key="rag.store",
+        key=follow_language("rag.store"),
         help=t("rag.store_help"),
         format_func=lambda s: t("rag.store." + s),
         persist_state="session",
