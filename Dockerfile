@@ -25,9 +25,12 @@ COPY --chown=root:root . /app
 WORKDIR /app
 
 # space-check: build
-RUN python -c "from backends.models.cache import shared_cache; shared_cache().get('smollm2-135m-instruct')"
+RUN python -c "from backends.models.cache import shared_cache; [shared_cache().get(m) for m in ('smollm2-135m-instruct', 'gemma-3-270m')]"
 
 EXPOSE 7860
-# XSRF protection is off because the Space shows the app inside an iframe on huggingface.co, where
-# Streamlit's XSRF cookie is not sent back and every upload would fail with 403.
-CMD ["streamlit", "run", "app.py", "--server.port=7860", "--server.address=0.0.0.0", "--server.headless=true", "--server.enableXsrfProtection=false", "--browser.gatherUsageStats=false"]
+# scripts/launch.py imports the heavy libraries before the port opens (the Space shows "Starting"
+# until then), warms the models in the background, then runs `streamlit run app.py` with these
+# options in the same process. XSRF protection is off because the Space shows the app inside an
+# iframe on huggingface.co, where Streamlit's XSRF cookie is not sent back and every upload would
+# fail with 403.
+CMD ["python", "scripts/launch.py", "--server.port=7860", "--server.address=0.0.0.0", "--server.headless=true", "--server.enableXsrfProtection=false", "--browser.gatherUsageStats=false"]

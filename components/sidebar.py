@@ -1,9 +1,12 @@
-"""Sidebar shared by every page: language, device, present mode, and the loaded-models panel."""
+"""Sidebar shared by every page: language, device, present mode, the warm-up, and the loaded-models panel."""
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
+from backends.core import warmup
 from backends.core.device import available_devices, resolve_device
 from backends.models.cache import shared_cache
 from components import url_state
@@ -65,6 +68,46 @@ def device_picker() -> None:
         persist_state="session",
     )
     st.sidebar.caption(t("sidebar.device_resolved", device=current_device()))
+
+
+# Steps whose label is a word to translate; the others are named by a model's own name.
+WARM_WORDS = ("imports", "tokenizers", "conse")
+
+
+def _warm_label(step: warmup.Step) -> str:
+    return t(f"app.warm.step.{step.key}") if step.key in WARM_WORDS else step.label
+
+
+def warmup_status() -> None:
+    """What the launcher (scripts/launch.py) is still loading in the background, refreshed every
+    second while it lasts; then one line. Nothing under a plain `streamlit run`, which warms nothing."""
+    if not any(s.key != "imports" for s in warmup.progress()):
+        return
+    warming = warmup.warming()
+
+    @st.fragment(run_every=1.0 if warming else None)
+    def status() -> None:
+        steps = [s for s in warmup.progress() if s.key != "imports"]
+        ready = sum(s.state == warmup.DONE for s in steps)
+        failed = [s for s in steps if s.state == warmup.FAILED]
+        current = next((s for s in steps if s.state == warmup.RUNNING), None)
+        if warmup.warming():
+            what = _warm_label(current) if current else "…"
+            secs = f"{current.seconds():.0f}" if current else "0"
+            text = t("app.warm.running", what=what, s=secs, done=ready, total=len(steps))
+            st.progress(ready / len(steps), text=text)
+            st.caption(t("app.warm.help"))
+            return
+        if warming:  # it ended since this page was drawn: one full run stops the polling
+            st.rerun(scope="app")
+        started = min((s.started for s in steps if s.started is not None), default=time.monotonic())
+        ended = max((s.ended for s in steps if s.ended is not None), default=started)
+        st.caption(t("app.warm.ready", s=f"{ended - started:.0f}"))
+        for step in failed:
+            st.caption(t("app.warm.failed", what=_warm_label(step), error=step.error))
+
+    with st.sidebar:
+        status()
 
 
 def loaded_models_panel() -> None:

@@ -268,7 +268,8 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_for(f"http://127.0.0.1:{port}/_stcore/health", proc, 90)
+        # The start command (scripts/launch.py) opens the port once the heavy libraries are imported.
+        wait_for(f"http://127.0.0.1:{port}/_stcore/health", proc, 180)
         results = check_pages(f"http://127.0.0.1:{port}")
     except SystemExit as exc:
         print(f"{exc}\nserver log ({log_path}):\n" + (log_path.read_text()[-3000:] if log_path.exists() else ""))

@@ -212,6 +212,7 @@ ALLOWED = {
     "face",
     # names of people, companies, models and languages
     "qwen",
+    "gemma",
     "apple",
     "abnar",
     "zuidema",

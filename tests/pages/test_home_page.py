@@ -27,10 +27,12 @@ def check_page(at):
     assert metrics["Device"] == resolve_device("auto"), "the device the app picks (cuda on a GPU machine)"
     assert metrics["torch"].startswith("2.") and metrics["transformers"].startswith("5.")
     table = at.dataframe[0].value
-    assert list(table["Model"][:2]) == [
+    assert list(table["Model"][:3]) == [
         "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "google/gemma-3-270m",
         "sentence-transformers/all-MiniLM-L6-v2",
     ]
+    assert list(table["Licence"][:3]) == ["Apache-2.0", "Gemma Terms of Use", "Apache-2.0"]
     assert set(table["Installed"]) == {True}, "every embedded model's package is installed"
     assert set(table["Ready"]) <= {EN["home.ready"], EN["home.needs_prepare"]}
 
@@ -39,7 +41,9 @@ def test_prepare_button_appears_when_the_conversion_is_missing(open_page, tmp_pa
     monkeypatch.setenv("LLMPG_CACHE_DIR", str(tmp_path))
     at = open_page(HOME)
     table = at.dataframe[0].value
-    assert list(table["Ready"][:2]) == [EN["home.needs_prepare"], EN["home.ready"]]
+    ready = dict(zip(table["Model"], table["Ready"]))  # the GGUF models need converting, MiniLM is ready
+    assert ready["HuggingFaceTB/SmolLM2-135M-Instruct"] == ready["google/gemma-3-270m"] == EN["home.needs_prepare"]
+    assert ready["sentence-transformers/all-MiniLM-L6-v2"] == EN["home.ready"]
     assert at.button(key="home.prepare_button").label.startswith("Prepare HuggingFaceTB/SmolLM2-135M-Instruct")
 
 
@@ -77,7 +81,12 @@ def test_prepare_button_converts_smollm2_in_the_background(open_page, tmp_path, 
     assert job.wait(300) and job.status == "done"
     at.run()
     assert any(s.value.startswith("Ready: converted in") for s in at.success)
-    assert list(at.dataframe[0].value["Ready"][:2]) == [EN["home.ready"], EN["home.ready"]]
+    table = at.dataframe[0].value
+    ready = dict(zip(table["Model"], table["Ready"]))
+    assert ready["HuggingFaceTB/SmolLM2-135M-Instruct"] == ready["sentence-transformers/all-MiniLM-L6-v2"]
+    assert ready["HuggingFaceTB/SmolLM2-135M-Instruct"] == EN["home.ready"]
+    assert ready["google/gemma-3-270m"] == EN["home.needs_prepare"], "the next one the button offers"
+    assert at.button(key="home.prepare_button").label.startswith("Prepare google/gemma-3-270m")
     assert (tmp_path / "models" / "smollm2-135m-instruct" / "model.safetensors").exists()
     assert calls == [(package_folder(SMOLLM2), SMOLLM2.gguf_file, True)], "with its digit pre-tokenizer"
 
