@@ -47,3 +47,13 @@ def close_abandoned_generators():
 
     torch.set_grad_enabled(True)
     yield
+
+
+@pytest.fixture(autouse=True)
+def english_outside_a_run():
+    """components.i18n.t() outside a script run speaks the language of the last run (AppTest formats
+    options after its run): a Chinese page test must not make the next test's bare charts Chinese."""
+    from components import i18n
+
+    i18n._last_lang[0] = "en"
+    yield

@@ -114,7 +114,7 @@ def test_a_short_fine_tune_reaches_the_results_the_try_box_and_the_export(open_p
     "name, body, message",
     [
         ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks like a binary file"),
-        ("one.csv", b"text,label\ngood,pos\nfine,pos\n", "only one label ('pos', 2 rows)"),
+        ("one.csv", b"text,label\ngood,pos\nfine,pos\n", "only one label (pos, 2 examples)"),
         ("cols.csv", b"review,stars\nnice,5\nbad,1\n", "lacks a label column (found: review, stars)"),
     ],
 )

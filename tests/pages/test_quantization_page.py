@@ -117,7 +117,8 @@ def test_two_variants_fill_the_table_charts_and_texts(open_page):
 
 
 def test_the_baseline_is_named_in_chinese(open_page):
-    at = open_page(QUANT, **{"app.lang": "zh"})
+    # SmolLM2 chosen: in Chinese the page opens on Gemma 3 270M (tests/pages/test_gemma_pages.py)
+    at = open_page(QUANT, **{"app.lang": "zh", "quantization.model": "smollm2-135m-instruct"})
     assert not at.exception
     zh = strings("zh")
     table = at.dataframe[0].value
@@ -246,7 +247,9 @@ def test_how_it_works_on_smollm2_says_its_values_sit_on_the_q4_1_grid(page):
 def test_how_it_works_warns_in_chinese(open_page):
     from .test_chinese_complete import english_words, visible_texts
 
-    at = how(open_page(QUANT, **{"app.lang": "zh"}), "model", strings("zh"))
+    at = how(
+        open_page(QUANT, **{"app.lang": "zh", "quantization.model": "smollm2-135m-instruct"}), "model", strings("zh")
+    )
     assert at.warning[0].value.startswith("**这些数值已经落在 Q4_1 网格上，因此下面的比较是失真的。**")
     assert any(c.value.startswith("**矩阵：** `HuggingFaceTB/SmolLM2-135M-Instruct`，第 3 层") for c in at.caption)
     assert [w for text in visible_texts(at) for w in english_words(text)] == []
