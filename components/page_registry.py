@@ -37,6 +37,7 @@ TOPICS: tuple[PageInfo, ...] = (
     PageInfo("attention", "app_pages/attention.py", ":material/visibility:", "tokens_attention"),
     PageInfo("decoding", "app_pages/decoding.py", ":material/alt_route:", "generation"),
     PageInfo("lora", "app_pages/lora.py", ":material/tune:", "finetuning"),
+    PageInfo("alignment", "app_pages/alignment.py", ":material/how_to_vote:", "finetuning"),
     PageInfo("classifier", "app_pages/classifier.py", ":material/category:", "finetuning"),
     PageInfo("rag", "app_pages/rag.py", ":material/quick_reference_all:", "rag"),
     PageInfo("serving", "app_pages/serving.py", ":material/dns:", "deployment"),

@@ -7,8 +7,13 @@
 - pairs.py: votes to TRL's preference format (prompt/chosen/rejected JSONL) and back, validated.
 - dpo.py: DPO by hand: response-only sequence log-probs, the sigmoid (DPO) and IPO losses, implicit
   rewards, margins and accuracy; equal to TRL 1.16's DPOTrainer (tests/backends/test_alignment_dpo.py).
+- fast.py, train.py: DPO on a CPU in minutes, same maths (top-layer LoRA over cached lower-layer
+  states, cached reference log-probs, head on response positions only), and its background job.
+- rule.py: the shipped brevity preference set, its checkable rule, batched greedy answers.
+- sft.py: instruction tuning on the LoRA page's job (loss on the response or on every token).
+- arena.py: arena sources, blind matches, answers; live.py: the page's DPO job and its judging.
 
-Notes (what exists, the tie model, the export format, what is left for the page): docs/alignment.md.
+Notes (what exists, the tie model, the export format, measured figures): docs/alignment.md.
 """
 
 from backends.alignment.dpo import (

@@ -8,6 +8,7 @@ before them.
 With pi the policy being trained and pi_ref the frozen reference (the model before DPO):
 - implicit reward      r(y) = beta * (log pi(y|x) - log pi_ref(y|x))
 - sigmoid (DPO) loss   -log sigmoid(r(chosen) - r(rejected))
+- hinge loss           max(0, 1 - (r(chosen) - r(rejected)))   (SLiC's hinge on the reward margin)
 - IPO loss             (h - 1 / (2 beta))^2 with h the difference of the log-ratios, each divided
                        by its response's token count (TRL 1.16 normalises IPO this way; the IPO
                        authors confirmed it is what the paper's results used)
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-LOSS_TYPES = ("sigmoid", "ipo")
+LOSS_TYPES = ("sigmoid", "ipo", "hinge")
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def dpo_loss(
     chosen_tokens: torch.Tensor | None = None,
     rejected_tokens: torch.Tensor | None = None,
 ) -> DPOResult:
-    """The DPO (sigmoid) or IPO loss of a batch of pairs from their sequence log-probs.
+    """The DPO (sigmoid), hinge or IPO loss of a batch of pairs from their sequence log-probs.
 
     IPO needs the response token counts (`chosen_tokens`, `rejected_tokens`).
     """
@@ -124,6 +125,8 @@ def dpo_loss(
     rejected_ratio = policy_rejected - ref_rejected
     if loss_type == "sigmoid":
         losses = -F.logsigmoid(beta * (chosen_ratio - rejected_ratio))
+    elif loss_type == "hinge":
+        losses = torch.relu(1 - beta * (chosen_ratio - rejected_ratio))
     else:
         if chosen_tokens is None or rejected_tokens is None:
             raise ValueError(

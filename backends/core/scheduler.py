@@ -45,7 +45,7 @@ from backends.core.shared import process_wide
 
 SLOTS_ENV = "LLMPG_COMPUTE_SLOTS"
 # Labels of training steps (forward + backward + optimizer): see training_slots.
-TRAINING_LABELS = frozenset({"lora", "classifier", "scratch_gpt", "vision.vqa_train"})
+TRAINING_LABELS = frozenset({"lora", "classifier", "scratch_gpt", "vision.vqa_train", "dpo"})
 TRACE_ENV = "LLMPG_SCHEDULER_TRACE"  # a file: one line per step (label, owner, waited, ran), for bench/classroom.py
 POLL_S = 0.2
 

@@ -4,9 +4,26 @@ and adapters: save, load, compare, merge (adapters.py).
 Notes (how it works, what is left out, measured figures): docs/lora.md.
 """
 
-# The public API other topics use (backends.experiments): settings, the plan of what trains, a LoRA copy.
-from backends.lora.config import LoraSettings, plan
-from backends.lora.data import collate, encode_example, shipped_examples
-from backends.lora.train import lora_copy
+# The public API other topics use (backends.experiments, backends.alignment): settings, the plan of
+# what trains, a LoRA copy, and the training job with its data (one training loop in the project).
+from backends.lora.config import LOSS_ON, LoraSettings, linear_layers, plan
+from backends.lora.data import IGNORE, DataError, Example, collate, encode_example, shipped_examples
+from backends.lora.train import Prepared, TrainResult, lora_copy, prepare, train_job
 
-__all__ = ["LoraSettings", "collate", "encode_example", "lora_copy", "plan", "shipped_examples"]
+__all__ = [
+    "IGNORE",
+    "LOSS_ON",
+    "DataError",
+    "Example",
+    "LoraSettings",
+    "Prepared",
+    "TrainResult",
+    "collate",
+    "encode_example",
+    "linear_layers",
+    "lora_copy",
+    "plan",
+    "prepare",
+    "shipped_examples",
+    "train_job",
+]

@@ -9,12 +9,17 @@ from dataclasses import dataclass
 
 import torch
 
+from backends.core.settings import settings_from_dict
+
 SCHEDULES = ("constant", "linear", "cosine")
 QUANTIZATION = ("none", "8bit", "4bit")
 
 
 class SettingsError(ValueError):
     """Settings that cannot train this model; the message quotes the value and says what to use."""
+
+
+LOSS_ON = ("response", "all")  # which tokens of a chat carry loss: the replies only, or every token
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class LoraSettings:
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
     quantization: str = "none"
+    loss_on: str = "response"  # "response": the replies only (prompt labels -100); "all": every token
 
     def replace(self, **changes) -> LoraSettings:
         if "target_modules" in changes:
@@ -54,25 +60,7 @@ class LoraSettings:
     @classmethod
     def from_dict(cls, values: dict) -> LoraSettings:
         """Settings saved by to_dict(); unknown keys or wrong types are refused with their names."""
-        if not isinstance(values, dict):
-            raise SettingsError(f"Expected a JSON object of settings, got {type(values).__name__}.")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise SettingsError(f"Unknown setting(s) {', '.join(unknown)}; known: {', '.join(fields)}.")
-        clean = {}
-        for name, value in values.items():
-            expected = type(getattr(cls(), name))
-            if expected is tuple:
-                if not isinstance(value, (list, tuple)) or not all(isinstance(m, str) for m in value):
-                    raise SettingsError(f"{name} = {value!r}: expected a list of layer names.")
-                value = tuple(value)
-            elif expected is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if isinstance(value, bool) or not isinstance(value, expected):
-                raise SettingsError(f"{name} = {value!r}: expected {expected.__name__}.")
-            clean[name] = value
-        return cls(**clean)
+        return settings_from_dict(cls, values, SettingsError)
 
     def total_steps(self, n_train: int) -> int:
         if self.epochs > 0:
@@ -115,6 +103,8 @@ class LoraSettings:
                 self.early_stopping_patience,
                 "early stopping watches the eval loss: set eval_every and an eval share above 0",
             )
+        if self.loss_on not in LOSS_ON:
+            bad("loss_on", self.loss_on, f"use one of {', '.join(LOSS_ON)}")
         if self.quantization not in QUANTIZATION:
             bad("quantization", self.quantization, f"use one of {', '.join(QUANTIZATION)}")
         if self.quantization != "none":
@@ -220,6 +210,11 @@ def snippet(settings: LoraSettings, model_id: str, data_file: str = "data.jsonl"
         if s.epochs == 0
         else f"math.ceil({s.epochs} * len(train) / ({s.batch_size} * {s.grad_accum}))"
     )
+    encode_comment, encode_labels = (
+        ("train on the reply only: prompt tokens get label -100", "[-100] * start + ids[start:]")
+        if s.loss_on == "response"
+        else ("loss on every token, the prompt included", "list(ids)")
+    )
     return f'''import json, math, random
 import torch
 from peft import LoraConfig, get_peft_model
@@ -233,12 +228,12 @@ model = get_peft_model(model, LoraConfig(
     target_modules={list(s.target_modules)!r}, task_type="CAUSAL_LM"))
 model.print_trainable_parameters()
 
-def encode(row):  # train on the reply only: prompt tokens get label -100
+def encode(row):  # {encode_comment}
     chat = [{{"role": "user", "content": row["prompt"]}}]
     start = len(tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)["input_ids"])
     chat.append({{"role": "assistant", "content": row["response"]}})
     ids = tokenizer.apply_chat_template(chat, return_dict=True)["input_ids"][:{s.max_length}]
-    return ids, [-100] * start + ids[start:]
+    return ids, {encode_labels}
 
 rows = [json.loads(line) for line in open("{data_file}", encoding="utf-8")]
 random.Random({s.seed}).shuffle(rows)

@@ -18,6 +18,7 @@ import torch
 
 from backends.core.coded import CodedError
 from backends.core.paths import ASSETS
+from backends.lora.config import LOSS_ON
 
 SHIPPED = ASSETS / "datasets" / "pirate_instructions.jsonl"
 IGNORE = -100
@@ -201,7 +202,11 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
     return list(tokenizer(FALLBACK_USER.format(prompt) + FALLBACK_ASSISTANT.format(""))["input_ids"])
 
 
-def encode_example(tokenizer, example: Example, max_length: int) -> Encoded:
+def encode_example(tokenizer, example: Example, max_length: int, loss_on: str = "response") -> Encoded:
+    """Token ids and labels. loss_on="response": prompt tokens get IGNORE (the model learns to answer);
+    "all": every token is a label, the prompt included (the model also learns to write questions)."""
+    if loss_on not in LOSS_ON:
+        raise ValueError(f"loss_on = {loss_on!r}: use one of {', '.join(LOSS_ON)}.")
     ids, labels = [], []
     eos = tokenizer.eos_token or ""
     if not example.is_chat:
@@ -224,11 +229,13 @@ def encode_example(tokenizer, example: Example, max_length: int) -> Encoded:
             piece_ids = list(tokenizer(piece, add_special_tokens=False)["input_ids"])
             ids += piece_ids
             labels += piece_ids if role == "assistant" else [IGNORE] * len(piece_ids)
+    if loss_on == "all":
+        labels = list(ids)
     return Encoded(tuple(ids[:max_length]), tuple(labels[:max_length]), len(ids) > max_length)
 
 
-def encode_all(tokenizer, examples: list[Example], max_length: int) -> list[Encoded]:
-    encoded = [encode_example(tokenizer, ex, max_length) for ex in examples]
+def encode_all(tokenizer, examples: list[Example], max_length: int, loss_on: str = "response") -> list[Encoded]:
+    encoded = [encode_example(tokenizer, ex, max_length, loss_on) for ex in examples]
     useful = [e for e in encoded if e.trained_tokens > 0]
     if not useful:
         raise DataError(

@@ -63,7 +63,9 @@ def prepare(tokenizer, examples: list[D.Example], settings: LoraSettings, model=
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad_id is None:
         raise D.DataError("The tokenizer has neither a pad nor an end-of-sequence token to pad batches with.")
-    train = D.encode_all(tokenizer, train_ex, settings.max_length)
+    train = D.encode_all(tokenizer, train_ex, settings.max_length, settings.loss_on)
+    # Evaluated on the replies only, whatever the training loss covers: runs with loss_on "all" and
+    # "response" are then compared on the same tokens.
     held = D.encode_all(tokenizer, eval_ex, settings.max_length) if eval_ex else []
     return Prepared(settings, train, held, settings.total_steps(len(train)), pad_id)
 

@@ -72,7 +72,7 @@ class GivenLogps(torch.nn.Module):
         return SimpleNamespace(log_probs=self.per_token, entropy=z, mean_logits=z, is_top1=z.bool())
 
 
-@pytest.mark.parametrize("loss_type", ["sigmoid", "ipo"])
+@pytest.mark.parametrize("loss_type", ["sigmoid", "ipo", "hinge"])
 @pytest.mark.parametrize("beta", [0.1, 0.5])
 def test_loss_rewards_margins_match_trl_per_pair(loss_type, beta):
     g = torch.Generator().manual_seed(0)

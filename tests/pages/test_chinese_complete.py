@@ -259,6 +259,21 @@ ALLOWED = {
     # the fields of a GGUF Q4_K super-block, named as llama.cpp names them
     "dmin",
     "sc",
+    # alignment terms and the symbols of its formulas (β·(log π − log π_ref), σ(margin))
+    "label",
+    "labels",
+    "beta",
+    "log",
+    "ref",
+    "sigmoid",
+    "margin",
+    "hinge",
+    "norm",
+    "sft",
+    "dpo",
+    "ipo",
+    "kl",
+    "trl",
 }
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’_.-]*[A-Za-z0-9]|[A-Za-z]")
 

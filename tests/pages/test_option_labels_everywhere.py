@@ -23,6 +23,7 @@ TABS = {
     "decoding": ("dec.tab", "dec.tab."),
     "rag": ("rag.tab", "rag.tab."),
     "quantization": ("quantization.tab", "quantization.tab."),
+    "alignment": ("alignment.tab", "alignment.tab."),
     "serving": None,
     "home": None,
 }
