@@ -112,7 +112,7 @@ def map_modules_to_files() -> float:
 def main(argv: list[str]) -> None:
     os.chdir(ROOT)  # Streamlit reads .streamlit/config.toml from the working folder
     started = time.perf_counter()
-    from backends.core.memory import tune_allocator
+    from backends.core.memory import freeze_long_lived, tune_allocator
     from backends.core.warmup import missing, warm_imports, warm_in_background
 
     tune_allocator()
@@ -122,6 +122,7 @@ def main(argv: list[str]) -> None:
         print(f"llm-playground: not available: {module} ({reason})", flush=True)
     print(f"llm-playground: {import_app_modules()} app modules imported", flush=True)
     print(f"llm-playground: modules mapped to their files in {map_modules_to_files():.1f} s", flush=True)
+    print(f"llm-playground: {freeze_long_lived()} long-lived objects left out of GC passes", flush=True)
     if os.environ.get("LLMPG_WARM_MODELS", "1") != "0":
         from backends.core.device import resolve_device
 

@@ -18,12 +18,21 @@ hands free heap pages back; the compute scheduler calls it after every step that
 
 bench/classroom.py measures the effect (rss_mb_per_session). Call `tune_allocator()` once, early,
 before the threads start (app.py, the REST server's entry point).
+
+Python's cyclic garbage collector is the other process-wide pause: once torch, transformers and the
+rest are imported the process tracks ~940,000 objects, and every full collection walks all of them
+holding the GIL, ~0.5 s during which no session's script run moves (measured: 11 such pauses while
+SmolLM2's GGUF converted on a fresh server, the first pages' titles sent 4-5 s late).
+`freeze_long_lived()` moves what exists after the imports into the collector's permanent generation
+(`gc.freeze()`): those modules, classes and functions live as long as the process anyway; full
+collections then walk only what was made since (max pause 0.1 s, the same load 20% faster).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import sys
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers (malloc.h)
@@ -63,3 +72,12 @@ def tune_allocator(arenas: int = 2, mmap_threshold: int = 1 << 20) -> bool:
         return False
     _done = bool(lib.mallopt(M_ARENA_MAX, int(arenas))) and bool(lib.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)))
     return _done
+
+
+def freeze_long_lived() -> int:
+    """Collect once, then move every object the collector tracks into its permanent generation
+    (never scanned again); returns how many are frozen. Call after the imports (warm_imports, the
+    launcher once the app's modules are in): not after loading models, whose objects can be freed."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -159,6 +159,10 @@ def warm_imports(extra: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> float:
                     getattr(mod, name)
             except Exception as exc:  # an optional library may be absent or broken
                 _missing[module] = f"{type(exc).__name__}: {exc}"
+        if not _done:
+            from backends.core.memory import freeze_long_lived
+
+            freeze_long_lived()  # full GC passes would otherwise walk every imported object, GIL held
         took = time.perf_counter() - started
         if not _done:
             _done.append(took)
