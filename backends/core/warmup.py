@@ -82,6 +82,7 @@ HEAVY = (
     ("qdrant_client", ("QdrantClient",)),
     ("openai", ("OpenAI",)),
     ("open_clip", ("create_model_and_transforms", "get_tokenizer")),
+    ("xgrammar", ("GrammarCompiler", "GrammarMatcher", "TokenizerInfo")),
     # The pages' own (components/): tables and charts, first drawn by several sessions at once.
     ("pandas", ()),
     ("pyarrow", ()),
