@@ -26,6 +26,7 @@ from components.decoding.columns import (
 )
 from components.decoding.export import export_tab
 from components.decoding.runs import run_columns, run_remote_columns
+from components.decoding.structured import structured_tab
 from components.experiments import experiments_panel
 from components.guard import allow, queue_status
 from components.i18n import strings, t
@@ -87,7 +88,14 @@ with right:
         st.caption(t("dec.no_template"))
 
 tabs = st.tabs(
-    [t("dec.tab.compare"), t("dec.tab.inspect"), t("dec.tab.prompting"), t("dec.tab.kv"), t("dec.tab.export")],
+    [
+        t("dec.tab.compare"),
+        t("dec.tab.inspect"),
+        t("dec.tab.prompting"),
+        t("dec.tab.kv"),
+        t("dec.tab.export"),
+        t("dec.tab.structured"),
+    ],
     key=P + "tab",
     on_change="rerun",
 )
@@ -322,10 +330,11 @@ def kv_tab():
 
 
 export = functools.partial(export_tab, loaded, prompt, chat, seed)
-for tab, render in zip(tabs, (compare_tab, inspect_tab, prompting_tab, kv_tab, export)):
+structured = functools.partial(structured_tab, loaded, chat, max_new, seed)
+for tab, render in zip(tabs, (compare_tab, inspect_tab, prompting_tab, kv_tab, export, structured)):
     if tab.open:
         with tab:
-            if remote_model and render in (inspect_tab, prompting_tab, kv_tab):
+            if remote_model and render in (inspect_tab, prompting_tab, kv_tab, structured):
                 st.caption(t("dec.remote_in_app", model=name))  # they need the model's own tensors
             render()
 
