@@ -97,12 +97,17 @@ def main() -> None:
 
         tools = tool_choice_accuracy(loaded)
         attacks = injection_rates(loaded)
-        print(f"tool choice: {tools['accuracy']:.0%} right tool with valid arguments over {tools['n']} requests")
-        print(f"{'injection defence':32s} {'attack success':>15s}")
-        for name, rate in attacks["rates"].items():
+        print(
+            f"tool choice over {tools['n']} requests: right tool with valid arguments "
+            f"{tools['right_tool_and_valid']:.0%}; parsed {tools['parsed']:.0%}; right result {tools['correct']:.0%}"
+        )
+        print(f"{'injection (' + str(attacks['n']) + ' documents)':32s} {'attack success':>15s}")
+        for name, rate in [("undefended", attacks["undefended"]), *attacks["per_defence"].items()]:
             print(f"{name:32s} {rate:>15.0%}")
+        print(f"{'all defences':32s} {attacks['defended']:>15.0%}")
         result |= {
-            "tool_choice_acc": round(tools["accuracy"], 3),
+            "tool_choice_acc": round(tools["right_tool_and_valid"], 3),
+            "tool_result_correct": round(tools["correct"], 3),
             "injection_success_undefended": round(attacks["undefended"], 3),
             "injection_success_defended": round(attacks["defended"], 3),
         }

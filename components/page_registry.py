@@ -40,6 +40,7 @@ TOPICS: tuple[PageInfo, ...] = (
     PageInfo("alignment", "app_pages/alignment.py", ":material/how_to_vote:", "finetuning"),
     PageInfo("classifier", "app_pages/classifier.py", ":material/category:", "finetuning"),
     PageInfo("rag", "app_pages/rag.py", ":material/quick_reference_all:", "rag"),
+    PageInfo("agents", "app_pages/agents.py", ":material/smart_toy:", "rag"),
     PageInfo("serving", "app_pages/serving.py", ":material/dns:", "deployment"),
     PageInfo("quantization", "app_pages/quantization.py", ":material/speed:", "deployment"),
     PageInfo("vision", "app_pages/vision.py", ":material/image_search:", "multimodal"),

@@ -12,6 +12,9 @@ One concept a file:
   runs.py         `run_record` / `load_run`: a run as JSON, and back
   remote.py       a remote server's streamed tokens as `TokenStep`s, and their metrics
 
+Loops built on this one (backends/structured's grammar-guided loop) use its parts: `next_token_logits`,
+`process_logits`, `pick_token`, `token_step`, `TextTracker`, `inference_steps`, `new_cache`.
+
 Equivalence with transformers (tested in tests/backends/test_decoding.py): greedy,
 sampling (same seed) and beam search give the tokens `model.generate` gives. Contrastive
 search left transformers' core in version 5 (it is a hub `custom_generate` repo now, which
@@ -47,19 +50,27 @@ from backends.decoding.loop import (
 )
 from backends.decoding.remote import remote_columns, remote_metrics, token_steps
 from backends.decoding.runs import RunOutput, RunRecord, load_run, run_record
+from backends.decoding.sampling import FILTERED, pick_token, process_logits
 from backends.decoding.steps import (
     Alternative,
     Candidate,
     PromptError,
     StepDistribution,
+    TextTracker,
     TokenStep,
     context_limit,
     encode_prompt,
     eos_ids,
+    inference_steps,
+    model_device,
+    new_cache,
     new_token_budget,
+    next_token_logits,
+    token_step,
 )
 
 __all__ = [
+    "FILTERED",
     "MAX_BEAMS",
     "MAX_NEW_TOKENS",
     "PRESETS",
@@ -74,6 +85,7 @@ __all__ = [
     "RunOutput",
     "RunRecord",
     "StepDistribution",
+    "TextTracker",
     "TokenStep",
     "beam_search",
     "branch",
@@ -82,12 +94,19 @@ __all__ = [
     "encode_prompt",
     "eos_ids",
     "generate_stream",
+    "inference_steps",
     "iter_beam_search",
     "load_run",
+    "model_device",
+    "new_cache",
     "new_token_budget",
+    "next_token_logits",
+    "pick_token",
+    "process_logits",
     "remote_columns",
     "remote_metrics",
     "run_record",
     "stream_columns",
+    "token_step",
     "token_steps",
 ]

@@ -9,6 +9,8 @@ One concept a file:
   logprobs.py       per-token logprobs in OpenAI's chat and legacy shapes, with each token's true
                     bytes (byte-level BPE alphabet mapped back)
   responses.py      OpenAI response bodies, whole or as server-sent events
+  tools_api.py      response_format / tools / tool_choice -> a grammar (backends.structured), replies
+                    -> OpenAI `tool_calls`, whole or as streamed deltas
   embeddings.py     /v1/embeddings on the shared cache's sentence-transformers variant
   app.py            the FastAPI app factory (`create_app`), API key, body limit, error handlers
   gradio_demo.py    the Gradio demo mounted at /gradio

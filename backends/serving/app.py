@@ -29,6 +29,7 @@ from backends.decoding import MAX_NEW_TOKENS
 from backends.serving import chat as C
 from backends.serving import embeddings as E
 from backends.serving import responses as R
+from backends.serving import tools_api as T
 from backends.serving.models import find_model, list_models, load_served
 from backends.serving.openai_schema import (
     ApiError,
@@ -204,34 +205,33 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             raise ApiError(404, f"The model {model_id!r} does not exist on this server.", code="model_not_found")
         return {"id": match.id, "object": "model", "created": match.created, "owned_by": match.owned_by}
 
-    def run_for(req, prompt_ids_of, top_n: int, prompt_param: str) -> tuple[C.Run, str]:
+    def run_for(req, prompt_ids_of, top_n: int, prompt_param: str, plan=None) -> tuple[C.Run, str]:
         req.check()
         served = find_model(req.model, "causal-lm")
         loaded = load_served(served, settings.device)
         ids = prompt_ids_of(loaded)
+        if plan is not None:
+            T.check_compiles(loaded, plan)
         budget = C.token_budget(loaded, len(ids), req.new_tokens(), settings.max_tokens, prompt_param)
         config = C.decoding_config(
             req.temperature, req.top_p, req.top_k, req.min_p, req.repetition_penalty, req.seed, budget
         )
-        return C.Run(loaded, ids, config, req.stop, top_n, scheduler), served.id
+        constraint = plan.constraint if plan is not None else None
+        return C.Run(loaded, ids, config, req.stop, top_n, scheduler, constraint), served.id
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=[Depends(check_key)])
     def chat_completions(req: ChatCompletionRequest):
-        messages = []
-        for i, m in enumerate(req.messages):
-            try:
-                messages.append({"role": m.role, "content": m.text()})
-            except ValueError as exc:
-                raise ApiError(400, str(exc), param=f"messages.[{i}].content") from None
+        plan = T.plan(req)
+        messages = T.prompt_messages(req, plan)
         top_n = (req.top_logprobs or 0) if req.logprobs else 0
-        run, model_id = run_for(req, lambda loaded: C.chat_prompt_ids(loaded, messages), top_n, "messages")
+        run, model_id = run_for(req, lambda loaded: C.chat_prompt_ids(loaded, messages), top_n, "messages", plan)
         if req.stream:
             return StreamingResponse(
-                R.chat_stream(run, model_id, req.logprobs, top_n, req.include_usage()),
+                R.chat_stream(run, model_id, req.logprobs, top_n, req.include_usage(), plan.tools),
                 media_type="text/event-stream",
                 headers=STREAM_HEADERS,
             )
-        return R.chat_completion(run, model_id, req.logprobs, top_n)
+        return R.chat_completion(run, model_id, req.logprobs, top_n, plan.tools)
 
     @app.post("/v1/completions", tags=["openai"], dependencies=[Depends(check_key)])
     def completions(req: CompletionRequest):

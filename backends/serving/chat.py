@@ -9,6 +9,10 @@ A token that holds only part of a UTF-8 character adds no text until the charact
 its step travels with the token that completes it (a run cut by max_tokens inside a character has
 those last bytes in its logprobs only: the text holds whole characters).
 
+With a `constraint` (response_format JSON, tool calls: see tools_api.py) the tokens come from
+`backends.structured.guided_stream` instead, the same loop with the grammar's mask applied: the
+same `TokenStep`s, so stop sequences, logprobs and usage work unchanged.
+
 Every token is one `shared_scheduler().turn("serve")`: requests from the server, the Streamlit
 pages and the Gradio demo take turns token by token, and a full queue raises `QueueFull`
 (the server answers 429). Temperature 0 is greedy, so a served answer equals the decoding page's
@@ -147,8 +151,10 @@ class Run:
         stops: list[str] | None = None,
         top_n: int = 0,
         scheduler=None,
+        constraint=None,
     ):
         self.loaded, self.prompt_ids, self.config = loaded, list(prompt_ids), config
+        self.constraint = constraint  # a backends.structured.Constraint, or None: free decoding
         self.stops, self.top_n = list(stops or []), top_n
         self.scheduler = scheduler or shared_scheduler()
         self.finish_reason: str | None = None
@@ -160,7 +166,7 @@ class Run:
 
     def __iter__(self) -> Iterator[Delta]:
         stop_ids = eos_ids(self.loaded)
-        tokens = generate_stream(self.loaded, self.prompt_ids, self.config, top_n=self.top_n)
+        tokens = self._tokens()
         full, sent, pending = "", 0, []  # all text; chars released; (step, offset of its text) not released
         try:
             while True:
@@ -192,7 +198,24 @@ class Run:
         if len(full) > sent or pending:
             yield Delta(full[sent:], [s for s, _ in pending])
 
+    def _tokens(self) -> Iterator[TokenStep]:
+        if self.constraint is None:
+            return generate_stream(self.loaded, self.prompt_ids, self.config, top_n=self.top_n)
+        return _guided_steps(self.loaded, self.prompt_ids, self.config, self.constraint, self.top_n)
+
     def text(self) -> tuple[str, list[TokenStep]]:
         """The whole answer at once."""
         deltas = list(self)
         return "".join(d.text for d in deltas), [s for d in deltas for s in d.steps]
+
+
+def _guided_steps(loaded, prompt_ids, config, constraint, top_n) -> Iterator[TokenStep]:
+    """guided_stream's `TokenStep`s (closing it when this generator is closed)."""
+    from backends.structured import guided_stream
+
+    guided = guided_stream(loaded, prompt_ids, config, constraint, top_n=top_n)
+    try:
+        for g in guided:
+            yield g.step
+    finally:
+        guided.close()

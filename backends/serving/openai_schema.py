@@ -1,7 +1,7 @@
 """The OpenAI wire format: request models (validated by pydantic, shown in /docs) and the error shape.
 
 Only what the server really does is accepted. Parameters OpenAI defines that this server cannot
-honour (n > 1, penalties other than 0, tools, response_format...) are rejected with a 400 that
+honour (n > 1, penalties other than 0, echo...) are rejected with a 400 that
 names them, rather than silently ignored: every refusal is a 400 `invalid_request_error` whose
 `param` names the field in OpenAI's notation (`messages.[0].role`), so the official SDK raises
 `openai.BadRequestError`, as it does against OpenAI and vLLM. `top_k`, `min_p` and `repetition_penalty` are accepted
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_STOP = 4  # OpenAI's limit on stop sequences
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit for chat; /v1/completions allows 5
@@ -96,13 +96,60 @@ class _Request(BaseModel):
             )
 
 
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # clients send name, tool_call_id... on plain messages
+class FunctionCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "user", "assistant", "developer"]
-    content: str | list[dict[str, Any]]
+    name: str = Field(min_length=1)
+    arguments: str = Field("{}", description="The arguments as a JSON string")
+
+
+class ToolCall(BaseModel):
+    """A call the assistant made earlier in the conversation (sent back with its result)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = ""
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class FunctionDef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Letters, digits, _ and -, up to 64")
+    description: str | None = None
+    parameters: dict[str, Any] | None = Field(None, description="A JSON Schema of the arguments object")
+    strict: bool | None = Field(None, description="Accepted; calls are always decoded under a grammar")
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # clients send name, refusal, audio... on plain messages
+
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"only assistant messages carry tool_calls, not {self.role!r}")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is missing (only an assistant message with tool_calls may omit it)")
+        return self
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         parts = []
@@ -112,23 +159,64 @@ class ChatMessage(BaseModel):
             parts.append(part["text"])
         return "".join(parts)
 
+    def as_dict(self) -> dict:
+        """The message as tools.render_messages reads it (OpenAI's shape, content as text)."""
+        out = {"role": self.role, "content": self.text()}
+        if self.tool_calls:
+            out["tool_calls"] = [c.model_dump() for c in self.tool_calls]
+        if self.tool_call_id:
+            out["tool_call_id"] = self.tool_call_id
+        return out
+
+
+class NamedFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+
+
+class NamedToolChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    """text, json_object (any JSON object) or json_schema (one value valid against the schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self):
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type 'json_schema' needs a json_schema object with name and schema")
+        if self.type != "json_schema" and self.json_schema is not None:
+            raise ValueError(f"json_schema is only allowed with type 'json_schema', not {self.type!r}")
+        return self
+
 
 class ChatCompletionRequest(_Request):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1, description="The newer name of max_tokens")
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
-    tools: list | None = Field(None, max_length=0, description="Not supported")
-    tool_choice: Any = Field(None, description="Not supported")
-    response_format: dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-
-    @field_validator("response_format")
-    @classmethod
-    def _format(cls, value):
-        if value and value.get("type") != "text":
-            raise ValueError(f"response_format {value.get('type')!r} is not supported; only 'text'")
-        return value
+    tools: list[Tool] | None = Field(None, description="Function tools; calls are decoded under a grammar")
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = Field(None, description="true lets a reply hold several calls (default: one)")
+    response_format: ResponseFormat | None = None
 
     def new_tokens(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
@@ -200,6 +288,18 @@ def field_param(loc: tuple, kind: str = "") -> str | None:
 
 FIELD_NAMES = frozenset(
     name
-    for model in (ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ChatMessage)
+    for model in (
+        ChatCompletionRequest,
+        CompletionRequest,
+        EmbeddingRequest,
+        ChatMessage,
+        ToolCall,
+        FunctionCall,
+        Tool,
+        FunctionDef,
+        NamedToolChoice,
+        ResponseFormat,
+        JsonSchemaFormat,
+    )
     for name in model.model_fields
-)
+) | {"schema"}

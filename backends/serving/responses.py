@@ -4,7 +4,7 @@ A stream is `data: {json}` events ending with `data: [DONE]`: for chat the first
 role, then content chunks, then one with `finish_reason`; with `stream_options.include_usage` every
 one of them carries `"usage": null` and a last chunk with no choices carries the usage. An error
 after the first byte (the queue filled up mid-answer) arrives as a `data: {"error": ...}` event,
-then `[DONE]`.
+then `[DONE]`. With tools, chat replies go through tools_api (`tool_calls` whole or as deltas).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from backends.core.scheduler import Cancelled, QueueFull
 from backends.serving.chat import Delta, Run
 from backends.serving.logprobs import chat_logprobs, completion_logprobs
 from backends.serving.openai_schema import error_body
+from backends.serving.tools_api import ToolStream, reply_message
 
 
 def new_id(prefix: str) -> str:
@@ -36,8 +37,9 @@ def sse(data) -> str:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def chat_completion(run: Run, model_id: str, logprobs: bool, top_n: int) -> dict:
+def chat_completion(run: Run, model_id: str, logprobs: bool, top_n: int, tools: bool = False) -> dict:
     text, steps = run.text()
+    message, finish_reason = reply_message(text, tools, run.finish_reason)
     return {
         "id": new_id("chatcmpl"),
         "object": "chat.completion",
@@ -46,9 +48,9 @@ def chat_completion(run: Run, model_id: str, logprobs: bool, top_n: int) -> dict
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": chat_logprobs(run.loaded.tokenizer, steps, top_n) if logprobs else None,
-                "finish_reason": run.finish_reason,
+                "finish_reason": finish_reason,
             }
         ],
         "usage": usage(run),
@@ -81,20 +83,22 @@ def _events(
 ) -> Iterator[str]:
     """SSE lines for a run whose first delta was already computed (so errors before it became HTTP errors).
 
-    With include_usage every chunk says `"usage": null` and one last chunk, with no choices, carries
+    `chunk` returns one body, or a list of bodies (none: nothing to send yet). With include_usage
+    every chunk says `"usage": null` and one last chunk, with no choices, carries
     the usage, as OpenAI documents."""
 
-    def send(body: dict) -> str:
-        return sse(body | {"usage": None} if include_usage else body)
+    def send(body: dict | list[dict]) -> Iterator[str]:
+        for one in body if isinstance(body, list) else [body]:
+            yield sse(one | {"usage": None} if include_usage else one)
 
     try:
         if head is not None:
-            yield send(head)
+            yield from send(head)
         if first is not None:
-            yield send(chunk(first, None))
+            yield from send(chunk(first, None))
             for delta in deltas:
-                yield send(chunk(delta, None))
-        yield send(chunk(Delta(""), run.finish_reason))
+                yield from send(chunk(delta, None))
+        yield from send(chunk(Delta(""), run.finish_reason))
         if include_usage:
             yield sse(chunk(None, None) | {"choices": [], "usage": usage(run)})
     except (QueueFull, Cancelled) as exc:
@@ -110,16 +114,17 @@ def start(run: Run) -> tuple[Iterator[Delta], Delta | None]:
     return deltas, next(deltas, None)
 
 
-def chat_stream(run: Run, model_id: str, logprobs: bool, top_n: int, include_usage: bool) -> Iterator[str]:
+def chat_stream(
+    run: Run, model_id: str, logprobs: bool, top_n: int, include_usage: bool, tools: bool = False
+) -> Iterator[str]:
     deltas, first = start(run)
     ident, created = new_id("chatcmpl"), int(time.time())
+    streamer, held = (ToolStream() if tools else None), []  # held: steps whose logprobs are not sent yet
 
-    def chunk(delta: Delta | None, finish: str | None) -> dict:
-        choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}
-        if delta is not None and finish is None:
-            choice["delta"] = {"content": delta.text}
-            if logprobs:
-                choice["logprobs"] = chat_logprobs(run.loaded.tokenizer, delta.steps, top_n)
+    def body(delta: dict, finish: str | None, steps: list) -> dict:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        if logprobs and steps:
+            choice["logprobs"] = chat_logprobs(run.loaded.tokenizer, steps, top_n)
         return {
             "id": ident,
             "object": "chat.completion.chunk",
@@ -128,16 +133,25 @@ def chat_stream(run: Run, model_id: str, logprobs: bool, top_n: int, include_usa
             "choices": [choice],
         }
 
-    role = {
-        "id": ident,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model_id,
-        "choices": [
-            {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
-        ],
-    }
+    def chunk(delta: Delta | None, finish: str | None) -> dict | list[dict]:
+        if delta is None:
+            return body({}, None, [])
+        if streamer is None:
+            return body({} if finish else {"content": delta.text}, finish, [] if finish else delta.steps)
+        held.extend(delta.steps)
+        if finish is None:
+            pieces = streamer.feed(delta.text)
+        else:
+            pieces, finish = streamer.finish(finish)
+        out = []
+        for piece in pieces:
+            out.append(body(piece, None, held[:]))
+            held.clear()
+        if finish is not None:
+            out.append(body({}, finish, held[:]))
+        return out
 
+    role = body({"role": "assistant", "content": ""}, None, [])
     return _events(run, deltas, first, chunk, include_usage, head=role)
 
 

@@ -13,8 +13,10 @@ Notes: docs/structured.md.
 """
 
 from backends.structured.grammar import (
+    CLOSE,
     KINDS,
     MAX_WHITESPACE,
+    OPEN,
     WHITESPACE,
     Constraint,
     ConstraintError,
@@ -35,8 +37,10 @@ from backends.structured.tools import (
 
 __all__ = [
     "CHOICES",
+    "CLOSE",
     "KINDS",
     "MAX_WHITESPACE",
+    "OPEN",
     "WHITESPACE",
     "Constraint",
     "ConstraintError",

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from backends.core.paths import ASSETS
-from backends.decoding.config import DecodingConfig
-from backends.decoding.steps import encode_prompt
+from backends.decoding import DecodingConfig, encode_prompt
 from backends.structured.grammar import Constraint
 from backends.structured.guided import GuidedResult, run_guided
 

@@ -39,6 +39,7 @@ WHITESPACE = ("limited", "compact", "any")
 MAX_WHITESPACE = 8
 MAX_SOURCE_CHARS = 20_000
 MAX_CHOICES = 200
+OPEN, CLOSE = "<tool_call>", "</tool_call>"  # a tool call's tags (tools.py)
 
 
 class ConstraintError(CodedError, ValueError):
@@ -129,6 +130,21 @@ def choice_grammar(choices: list[str]) -> str:
     return "root ::= " + " | ".join(json.dumps(c, ensure_ascii=False) for c in choices)
 
 
+def compile_tool_grammar(compiler, source: dict, spacing: dict):
+    """OPEN + a JSON list of calls valid against `source["schema"]` + CLOSE; unless a call is
+    `required`, or instead plain text that does not start with "<" (see tools.py)."""
+    import xgrammar as xgr
+
+    call = xgr.Grammar.concat(
+        xgr.Grammar.from_ebnf(f"root ::= {json.dumps(OPEN)}"),
+        xgr.Grammar.from_json_schema(json.dumps(source["schema"]), strict_mode=True, **spacing),
+        xgr.Grammar.from_ebnf(f"root ::= {json.dumps(CLOSE)}"),
+    )
+    if not source["required"]:
+        call = xgr.Grammar.union(call, xgr.Grammar.from_regex(r"[^<\s][\s\S]*"))
+    return compiler.compile_grammar(call)
+
+
 _compilers: dict[tuple, object] = {}
 _lock = threading.Lock()
 
@@ -142,7 +158,7 @@ def compiler_for(loaded):
     """One xgrammar compiler per tokenizer and vocabulary, shared by every session (it caches grammars)."""
     import xgrammar as xgr
 
-    from backends.decoding.steps import eos_ids
+    from backends.decoding import eos_ids
 
     key = (getattr(loaded.key, "model", str(loaded.key)), type(loaded.tokenizer).__name__, vocab_size(loaded))
     with _lock:
@@ -173,8 +189,6 @@ def compile_constraint(loaded, constraint: Constraint):
         if constraint.kind == "choice":
             return compiler.compile_grammar(choice_grammar(constraint.choices()))
         if constraint.kind == "tool_call":
-            from backends.structured.tools import compile_tool_grammar
-
             return compile_tool_grammar(compiler, constraint.source, spacing)
         return compiler.compile_grammar(str(constraint.source))
     except (RuntimeError, ValueError) as exc:  # xgrammar's parse errors

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from backends.decoding.config import DecodingConfig
-from backends.decoding.sampling import FILTERED, pick_token, process_logits
-from backends.decoding.steps import (
+from backends.decoding import (
+    FILTERED,
+    DecodingConfig,
     TextTracker,
     TokenStep,
     eos_ids,
@@ -28,6 +28,8 @@ from backends.decoding.steps import (
     new_cache,
     new_token_budget,
     next_token_logits,
+    pick_token,
+    process_logits,
     token_step,
 )
 from backends.structured.grammar import Constraint, compile_constraint
@@ -139,7 +141,7 @@ def run_guided(loaded, prompt_ids: list[int], config: DecodingConfig, constraint
     started = time.perf_counter()
     steps: list[GuidedStep] = []
     if constraint is None:
-        from backends.decoding.loop import generate_stream
+        from backends.decoding import generate_stream
 
         tokens = list(generate_stream(loaded, prompt_ids, config))
         ids = [s.token_id for s in tokens]

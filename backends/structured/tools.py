@@ -21,9 +21,8 @@ import contextlib
 import json
 from dataclasses import dataclass
 
-from backends.structured.grammar import Constraint, ConstraintError
+from backends.structured.grammar import CLOSE, OPEN, Constraint, ConstraintError
 
-OPEN, CLOSE = "<tool_call>", "</tool_call>"
 CHOICES = ("auto", "none", "required")
 
 
@@ -93,19 +92,6 @@ def tool_constraint(specs: list[ToolSpec], required: bool, parallel: bool = Fals
     if not specs:
         raise ConstraintError("A tool call grammar needs at least one tool.", "no_tools")
     return Constraint("tool_call", {"schema": call_schema(specs, parallel), "required": bool(required)})
-
-
-def compile_tool_grammar(compiler, source: dict, spacing: dict):
-    import xgrammar as xgr
-
-    call = xgr.Grammar.concat(
-        xgr.Grammar.from_ebnf(f"root ::= {json.dumps(OPEN)}"),
-        xgr.Grammar.from_json_schema(json.dumps(source["schema"]), strict_mode=True, **spacing),
-        xgr.Grammar.from_ebnf(f"root ::= {json.dumps(CLOSE)}"),
-    )
-    if not source["required"]:
-        call = xgr.Grammar.union(call, xgr.Grammar.from_regex(r"[^<\s][\s\S]*"))
-    return compiler.compile_grammar(call)
 
 
 SYSTEM = """You are an expert in composing functions. You are given a question and a set of possible functions.

@@ -63,8 +63,8 @@ def constraint_editor() -> S.Constraint | None:
         return None
 
 
-def verdict_line(constraint: S.Constraint, text: str, finished: bool) -> str:
-    """Whether `text` is what the constraint asks for, by the independent check for its kind."""
+def verdict(constraint: S.Constraint, text: str, finished: bool) -> tuple[bool, str]:
+    """(whether `text` is what the constraint asks for, by the independent check for its kind, the sentence)."""
     import re
 
     if constraint.kind in ("json_schema", "json_object"):
@@ -76,9 +76,12 @@ def verdict_line(constraint: S.Constraint, text: str, finished: bool) -> str:
         ok, why = text in constraint.choices(), t(P + "not_a_choice")
     else:  # EBNF: only the grammar itself can say; a finished run is in its language by construction
         ok, why = finished, t(P + "unfinished")
-    if ok:
-        return "✅ " + t(P + "valid." + constraint.kind)
-    return "❌ " + t(P + "invalid", why=why)
+    return (True, t(P + "valid." + constraint.kind)) if ok else (False, t(P + "invalid", why=why))
+
+
+def show_verdict(constraint: S.Constraint, text: str, finished: bool) -> None:
+    ok, sentence = verdict(constraint, text, finished)
+    (st.success if ok else st.error)(sentence)
 
 
 def steps_figure(steps: list[S.GuidedStep]) -> go.Figure:
@@ -99,7 +102,7 @@ def steps_figure(steps: list[S.GuidedStep]) -> go.Figure:
         title=t(P + "chart.title", vocab=steps[0].vocab if steps else 0),
         xaxis_title=t(P + "chart.step"),
         yaxis=dict(title=t(P + "chart.allowed"), type="log"),
-        yaxis2=dict(title=t(P + "chart.removed"), overlaying="y", side="right", range=[0, 100]),
+        yaxis2=dict(title=t(P + "chart.removed"), overlaying="y", side="right", range=[0, 100], dtick=25),
         legend=dict(orientation="h", y=-0.25),
     )
     return fig
@@ -156,12 +159,12 @@ def show_result(result: dict) -> None:
         st.markdown("**" + t(P + "free") + "**")
         st.markdown(probability_chips(result["free_steps"]), unsafe_allow_html=True)
         st.code(result["free_text"] or " ", language=None, wrap_lines=True)
-        st.markdown(verdict_line(constraint, result["free_text"], result["free_finished"]))
+        show_verdict(constraint, result["free_text"], result["free_finished"])
     with guided_col:
         st.markdown("**" + t(P + "guided") + "**")
         st.markdown(probability_chips([g.step for g in result["guided_steps"]]), unsafe_allow_html=True)
         st.code(result["guided_text"] or " ", language=None, wrap_lines=True)
-        st.markdown(verdict_line(constraint, result["guided_text"], result["finished"]))
+        show_verdict(constraint, result["guided_text"], result["finished"])
         if not result["finished"]:
             st.warning(t(P + "cut", n=len(result["guided_steps"])))
     steps = result["guided_steps"]
@@ -178,7 +181,7 @@ def structured_tab(loaded, chat: bool, max_new: int, seed: int) -> None:
     with st.expander(t(P + "how")):
         st.markdown(t(P + "how_body", n=S.MAX_WHITESPACE))
     constraint = constraint_editor()
-    first = extraction_set()["items"][0]
+    first = extraction_set()["items"][1]  # its free run writes a second JSON block: not valid
     prompt = st.text_area(t(P + "prompt"), prompt_text(first), height=90, key=P + "prompt", persist_state="session")
     run = st.button(t(P + "run"), type="primary", key=P + "run", disabled=constraint is None)
     if run and constraint is not None:

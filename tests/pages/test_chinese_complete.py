@@ -14,6 +14,11 @@ from components.page_registry import PAGES
 # Words that may stay in English in the Chinese UI: terms of the trade and names.
 ALLOWED = {
     # terms Chinese learners use as they are
+    "xgrammar",
+    "schema",
+    "regex",
+    "ebnf",
+    "gbnf",
     "token",
     "tokens",
     "tokenizer",

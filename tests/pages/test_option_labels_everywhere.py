@@ -24,6 +24,7 @@ TABS = {
     "rag": ("rag.tab", "rag.tab."),
     "quantization": ("quantization.tab", "quantization.tab."),
     "alignment": ("alignment.tab", "alignment.tab."),
+    "agents": ("agents.tab", "agents.tab."),
     "serving": None,
     "home": None,
 }

@@ -1,0 +1,55 @@
+"""A trace drawn step by step: what was sent, what the model wrote, the call, what came back."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from components.i18n import t
+
+P = "agents."
+
+
+def call_text(step) -> str:
+    return f"{step.name}({json.dumps(step.arguments or {}, ensure_ascii=False)})" if step.is_call else ""
+
+
+def step_label(step) -> str:
+    what = call_text(step) if step.is_call else t(P + "trace.answer_step")
+    edited = t(P + "trace.edited") if step.edited else ""
+    code = t(P + "code." + step.code)
+    return t(P + "trace.step", n=step.index + 1, what=what, code=code, s=f"{step.seconds:.1f}") + edited
+
+
+def draw_step(step, expanded: bool = False) -> None:
+    with st.expander(step_label(step), expanded=expanded):
+        st.markdown(t(P + "trace.messages", n=len(step.messages), tokens=step.prompt_tokens))
+        st.json(step.messages, expanded=False)
+        st.markdown(t(P + "trace.raw"))
+        st.code(step.raw or t(P + "trace.raw_edited"), language="text")
+        if step.is_call:
+            st.markdown(t(P + "trace.call"))
+            st.code(call_text(step), language="text")
+        if step.error:
+            st.error(t(P + "trace.error", error=step.error))
+        elif step.result is not None:
+            st.markdown(t(P + "trace.result"))
+            st.code(step.result, language="text")
+        elif step.content:
+            st.success(step.content)
+
+
+def draw_trace(trace) -> None:
+    if trace.branched_from is not None:
+        st.caption(t(P + "trace.branched", n=trace.branched_from + 1))
+    for step in trace.steps:
+        draw_step(step, expanded=step.index == len(trace.steps) - 1)
+    stop = t(P + "stop." + trace.stopped) if trace.stopped else ""
+    if trace.answer is not None:
+        st.success(t(P + "trace.final", answer=trace.answer or "—"))
+    else:
+        st.warning(t(P + "trace.stopped", why=stop))
+    if trace.outbox:
+        st.caption(t(P + "trace.outbox", n=len(trace.outbox)))
+        st.json(trace.outbox, expanded=False)
