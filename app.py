@@ -47,7 +47,8 @@ navigation = st.navigation(
     [
         st.Page(p.path, title=t(f"page.{p.key}.title"), icon=p.icon, url_path=p.url_path, default=p is HOME)
         for p in PAGES
-    ]
+    ],
+    expanded=True,  # every stage's page listed: past 10 pages Streamlit would hide the last behind "View more"
 )
 try:
     with owned_by(session_token()):  # a closed tab's training runs stop once Streamlit drops its state

@@ -83,6 +83,7 @@ HEAVY = (
     ("openai", ("OpenAI",)),
     ("open_clip", ("create_model_and_transforms", "get_tokenizer")),
     ("xgrammar", ("GrammarCompiler", "GrammarMatcher", "TokenizerInfo")),
+    ("jsonschema", ("Draft202012Validator", "validate")),
     # The pages' own (components/): tables and charts, first drawn by several sessions at once.
     ("pandas", ()),
     ("pyarrow", ()),
