@@ -7,6 +7,10 @@ structured output through `response_format` json_schema, JSON mode, usage, strea
 tests/conftest.py). A test that fails only because a 135M model is too small to give the answer
 the suite asks for (not because the server is wrong) is marked xfail below with its reason;
 docs/serving.md lists them.
+
+This folder runs before tests/e2e on purpose: the browser tests' Playwright (sync API) leaves an
+event loop running in the main thread for the rest of the session, and the suites' async tests
+then fail with "Runner.run() cannot be called from a running event loop".
 """
 
 from __future__ import annotations
