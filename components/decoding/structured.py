@@ -15,6 +15,7 @@ from components.backend_text import said
 from components.decoding.charts import probability_chips
 from components.decoding.extraction import extraction_section
 from components.i18n import t
+from components.option_labels import follow_language
 
 P = "dec.st."
 KINDS = ("json_schema", "regex", "choice", "ebnf", "json_object")
@@ -31,13 +32,17 @@ def constraint_editor() -> S.Constraint | None:
     left, right = st.columns([1, 2])
     with left:
         kind = st.radio(
-            t(P + "kind"), KINDS, format_func=lambda k: t(P + "kind." + k), key=P + "kind", persist_state="session"
+            t(P + "kind"),
+            KINDS,
+            format_func=lambda k: t(P + "kind." + k),
+            key=follow_language(P + "kind"),
+            persist_state="session",
         )
         spacing = st.radio(
             t(P + "whitespace"),
             S.WHITESPACE,
             format_func=lambda w: t(P + "ws." + w, n=S.MAX_WHITESPACE),
-            key=P + "ws",
+            key=follow_language(P + "ws"),
             help=t(P + "ws_help", n=S.MAX_WHITESPACE),
             persist_state="session",
             disabled=kind not in ("json_schema", "json_object"),
