@@ -41,18 +41,24 @@ def generate_stream(
     top_n: int = 5,
     forced_first: int | None = None,
     start_index: int = 0,
+    guide=None,
 ) -> Iterator[TokenStep]:
     """Greedy, sampling or contrastive search, one `TokenStep` per token as soon as it is chosen.
 
     Stops at an end-of-sequence token, after `max_new_tokens` (fewer when the model's context ends
     first: `new_token_budget`), or when `should_stop()` is true.
     `forced_first` takes that token instead of the first pick (see `branch`).
+    `guide` constrains the picks (greedy and sampling only; a grammar: backends/structured/guided.py):
+    `guide.steer(scores, logits, generator)` returns the scores with forbidden tokens at -inf before
+    each pick, and `guide.accept(token)` takes the pick and returns True when the output is complete.
     """
     config.validate()
     if config.strategy == "beam":
         raise ValueError("Beam search keeps several sequences at once: call beam_search(), not generate_stream().")
     if not prompt_ids:
         raise ValueError("prompt_ids is empty: encode a prompt first (encode_prompt).")
+    if guide is not None and config.strategy != "greedy" and config.strategy != "sample":
+        raise ValueError("Constrained decoding here is greedy or sampled (beam and contrastive search are not).")
     max_new = new_token_budget(loaded, len(prompt_ids), config.max_new_tokens)
     if config.strategy == "contrastive":
         config = dataclasses.replace(config, max_new_tokens=max_new)
@@ -70,10 +76,13 @@ def generate_stream(
             return
         logits = next_token_logits(loaded, new, cache, len(ids))[0]
         scores = process_logits(logits, ids, config)
+        if guide is not None:
+            scores = guide.steer(scores, logits, generator)
         token = forced_first if (step == 0 and forced_first is not None) else pick_token(scores, config, generator)
         yield token_step(loaded, start_index + step, token, logits, scores, top_n, text)
         ids.append(token)
-        if token in stop_ids:
+        complete = guide is not None and guide.accept(token)
+        if token in stop_ids or complete:
             return
         new = torch.tensor([[token]], device=new.device)
 

@@ -22,7 +22,7 @@ from backends.structured.grammar import (
     ConstraintError,
     compile_constraint,
 )
-from backends.structured.guided import GuidedResult, GuidedStep, guided_stream, run_guided
+from backends.structured.guided import GrammarGuide, GuidedResult, GuidedRun, GuidedStep, guided_stream, run_guided
 from backends.structured.tools import (
     CHOICES,
     ToolCall,
@@ -44,7 +44,9 @@ __all__ = [
     "WHITESPACE",
     "Constraint",
     "ConstraintError",
+    "GrammarGuide",
     "GuidedResult",
+    "GuidedRun",
     "GuidedStep",
     "ToolCall",
     "ToolSpec",

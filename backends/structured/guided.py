@@ -20,17 +20,10 @@ import torch
 from backends.decoding import (
     FILTERED,
     DecodingConfig,
-    TextTracker,
     TokenStep,
     eos_ids,
-    inference_steps,
-    model_device,
-    new_cache,
-    new_token_budget,
-    next_token_logits,
+    generate_stream,
     pick_token,
-    process_logits,
-    token_step,
 )
 from backends.structured.grammar import Constraint, compile_constraint
 
@@ -69,7 +62,51 @@ def allowed_mask(matcher, bitmask: torch.Tensor, vocab: int) -> torch.Tensor:
     return torch.isfinite(scores[0])
 
 
-@inference_steps
+class GrammarGuide:
+    """The grammar's part of a step, for `generate_stream(..., guide=)`: before each pick it masks
+    what the matcher forbids and notes the step's figures (`last`); after it, the matcher takes the
+    token."""
+
+    def __init__(self, matcher, config: DecodingConfig):
+        self.matcher, self.config = matcher, config
+        self.bitmask = None
+        self.finished = False  # the grammar reached its end
+        self.last: dict = {}
+
+    def steer(self, scores: torch.Tensor, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        import xgrammar as xgr
+
+        vocab = int(logits.shape[-1])
+        if self.bitmask is None:
+            self.bitmask = xgr.allocate_token_bitmask(1, vocab)
+        allowed = allowed_mask(self.matcher, self.bitmask, vocab).to(scores.device)
+        if self.config.strategy == "greedy":
+            free = int(torch.argmax(scores))
+        else:  # sampling: the free pick is the same draw on the unmasked scores
+            state = generator.get_state()
+            free = pick_token(scores, self.config, generator)
+            generator.set_state(state)
+        guided = scores.masked_fill(~allowed, FILTERED)
+        if not torch.isfinite(guided).any():  # the grammar allows nothing the filters kept
+            guided = logits.masked_fill(~allowed, FILTERED)
+        log_total = torch.logsumexp(logits, dim=-1)
+        removed = torch.logsumexp(logits[~allowed], dim=-1) if not bool(allowed.all()) else None
+        self.last = dict(
+            allowed=int(allowed.sum()),
+            vocab=vocab,
+            removed_mass=float(torch.exp(removed - log_total)) if removed is not None else 0.0,
+            free_id=free,
+            free_prob=float(torch.exp(logits[free] - log_total)),
+        )
+        return guided
+
+    def accept(self, token: int) -> bool:
+        if not self.matcher.accept_token(token):
+            raise RuntimeError(f"xgrammar refused token {token} it had allowed")  # never expected
+        self.finished = bool(self.matcher.is_terminated())
+        return self.finished
+
+
 def guided_stream(
     loaded,
     prompt_ids: list[int],
@@ -80,7 +117,8 @@ def guided_stream(
 ) -> Iterator[GuidedStep]:
     """Greedy or sampled decoding under `constraint`; one `GuidedStep` per token as it is chosen.
 
-    The generator's return value (StopIteration.value) says whether the grammar was completed."""
+    The loop is the decoding page's own (`generate_stream`) with a `GrammarGuide`. The generator's
+    return value (StopIteration.value; `GuidedRun.finished`) says whether the grammar was completed."""
     import xgrammar as xgr
 
     config.validate()
@@ -88,52 +126,23 @@ def guided_stream(
         raise ValueError("Constrained decoding here is greedy or sampled (beam and contrastive search are not).")
     if not prompt_ids:
         raise ValueError("prompt_ids is empty: encode a prompt first (encode_prompt).")
-    compiled = compile_constraint(loaded, constraint)
-    matcher = xgr.GrammarMatcher(compiled)
-    max_new = new_token_budget(loaded, len(prompt_ids), config.max_new_tokens)
-    device = model_device(loaded)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    stops = eos_ids(loaded)
-    text = TextTracker(loaded.tokenizer)
-    ids = list(prompt_ids)
-    cache = new_cache(loaded)
-    new = torch.tensor([ids], device=device)
-    logits = next_token_logits(loaded, new, cache, len(ids))[0]
-    vocab = int(logits.shape[-1])
-    bitmask = xgr.allocate_token_bitmask(1, vocab)
-    for index in range(max_new):
-        if should_stop is not None and should_stop():
-            return False
-        scores = process_logits(logits, ids, config)
-        free = int(torch.argmax(scores)) if config.strategy == "greedy" else None
-        allowed = allowed_mask(matcher, bitmask, vocab).to(scores.device)
-        guided = scores.masked_fill(~allowed, FILTERED)
-        if not torch.isfinite(guided).any():  # the grammar allows nothing the filters kept
-            guided = logits.masked_fill(~allowed, FILTERED)
-        if free is None:  # sampling: the free pick is the same draw on the unmasked scores
-            state = generator.get_state()
-            free = pick_token(scores, config, generator)
-            generator.set_state(state)
-        token = pick_token(guided, config, generator)
-        probs = logits.softmax(dim=-1)
-        step = token_step(loaded, index, token, logits, guided, top_n, text)
-        yield GuidedStep(
-            step=step,
-            allowed=int(allowed.sum()),
-            vocab=vocab,
-            removed_mass=float(probs[~allowed].sum()),
-            free_id=free,
-            free_text=loaded.tokenizer.decode([free]),
-            free_prob=float(probs[free]),
-        )
-        if not matcher.accept_token(token):
-            raise RuntimeError(f"xgrammar refused token {token} it had allowed")  # never expected
-        ids.append(token)
-        if matcher.is_terminated() or token in stops:
-            return True
-        new = torch.tensor([[token]], device=device)
-        logits = next_token_logits(loaded, new, cache, len(ids))[0]
-    return False
+    guide = GrammarGuide(xgr.GrammarMatcher(compile_constraint(loaded, constraint)), config)
+    stops, last = eos_ids(loaded), None
+    for step in generate_stream(loaded, prompt_ids, config, should_stop, top_n, guide=guide):
+        last = step.token_id
+        figures = guide.last
+        yield GuidedStep(step=step, free_text=loaded.tokenizer.decode([figures["free_id"]]), **figures)
+    return guide.finished or last in stops
+
+
+class GuidedRun:
+    """Iterate a guided stream step by step; `finished` holds its return value once it has ended."""
+
+    def __init__(self, stream: Iterator[GuidedStep]):
+        self.stream, self.finished = stream, False
+
+    def __iter__(self) -> Iterator[GuidedStep]:
+        self.finished = bool((yield from self.stream))
 
 
 def run_guided(loaded, prompt_ids: list[int], config: DecodingConfig, constraint: Constraint | None) -> GuidedResult:
@@ -141,20 +150,13 @@ def run_guided(loaded, prompt_ids: list[int], config: DecodingConfig, constraint
     started = time.perf_counter()
     steps: list[GuidedStep] = []
     if constraint is None:
-        from backends.decoding import generate_stream
-
         tokens = list(generate_stream(loaded, prompt_ids, config))
         ids = [s.token_id for s in tokens]
         finished = bool(ids) and ids[-1] in eos_ids(loaded)
     else:
-        stream = guided_stream(loaded, prompt_ids, config, constraint)
-        finished = False
-        while True:
-            try:
-                steps.append(next(stream))
-            except StopIteration as end:
-                finished = bool(end.value)
-                break
+        run = GuidedRun(guided_stream(loaded, prompt_ids, config, constraint))
+        steps = list(run)
+        finished = run.finished
         ids = [s.step.token_id for s in steps]
     stops = eos_ids(loaded)
     text = loaded.tokenizer.decode([i for i in ids if i not in stops])

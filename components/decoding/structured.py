@@ -134,15 +134,11 @@ def run_pair(loaded, ids: list[int], constraint: S.Constraint, config: dec.Decod
     for s in dec.generate_stream(loaded, ids, config):
         free_steps.append(s)
         free_out.markdown(probability_chips(free_steps), unsafe_allow_html=True)
-    stream = S.guided_stream(loaded, ids, config, constraint)
-    finished = False
-    while True:
-        try:
-            guided_steps.append(next(stream))
-        except StopIteration as end:
-            finished = bool(end.value)
-            break
+    run = S.GuidedRun(S.guided_stream(loaded, ids, config, constraint))
+    for g in run:
+        guided_steps.append(g)
         guided_out.markdown(probability_chips([g.step for g in guided_steps]), unsafe_allow_html=True)
+    finished = run.finished
     stops = dec.eos_ids(loaded)
     free_text = loaded.tokenizer.decode([s.token_id for s in free_steps if s.token_id not in stops])
     guided_text = loaded.tokenizer.decode([g.step.token_id for g in guided_steps if g.step.token_id not in stops])
