@@ -30,6 +30,21 @@ def source_label(source: A.Source) -> str:
     return f"{who} · {how}"
 
 
+def id_label(source_id: str) -> str:
+    """A stored source id ("base · greedy", "sft · T=0.8", "remote m · greedy") worded like
+    `source_label` in the UI language; an id of another shape is shown as stored."""
+    who, sep, how = source_id.rpartition(" · ")
+    if not sep or not who:
+        return source_id
+    if who == "base":
+        who = t(P + "src.base")
+    elif who.startswith("remote "):
+        who = t(P + "src.remote_named", model=who.removeprefix("remote "))
+    else:
+        who = t(P + "src.adapter", name=who)
+    return f"{who} · " + (t(P + "src.greedy") if how == "greedy" else how)
+
+
 def _verdict(v) -> str:
     return t(P + "verdict." + v.verdict)
 
@@ -46,8 +61,8 @@ def my_votes_view(votes, prompts) -> None:
     rows = [
         {
             t(P + "col.prompt"): _short(prompts[v.prompt_id]),
-            t(P + "col.a"): v.source_a,
-            t(P + "col.b"): v.source_b,
+            t(P + "col.a"): id_label(v.source_a),
+            t(P + "col.b"): id_label(v.source_b),
             t(P + "col.verdict"): _verdict(v),
         }
         for v in votes
@@ -65,17 +80,17 @@ def totals_view(totals) -> None:
     if totals.by_source:
         names = ("wins", "losses", "ties", "both_bad", "shown")
         rows = [
-            {t(P + "col.source"): s, **{t(P + "totals." + k): c[k] for k in names}}
+            {t(P + "col.source"): id_label(s), **{t(P + "totals." + k): c[k] for k in names}}
             for s, c in totals.by_source.items()
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key=P + "totals.table")
 
 
 def ratings_figure(ratings) -> go.Figure:
-    xs = list(ratings.sources)
-    elo = [ratings.elo[s] for s in xs]
-    up = [ratings.high[s] - ratings.elo[s] if math.isfinite(ratings.high[s]) else 0.0 for s in xs]
-    down = [ratings.elo[s] - ratings.low[s] if math.isfinite(ratings.low[s]) else 0.0 for s in xs]
+    xs = [id_label(s) for s in ratings.sources]
+    elo = [ratings.elo[s] for s in ratings.sources]
+    up = [ratings.high[s] - ratings.elo[s] if math.isfinite(ratings.high[s]) else 0.0 for s in ratings.sources]
+    down = [ratings.elo[s] - ratings.low[s] if math.isfinite(ratings.low[s]) else 0.0 for s in ratings.sources]
     fig = go.Figure(
         go.Scatter(
             x=xs,
@@ -98,7 +113,7 @@ def ratings_figure(ratings) -> go.Figure:
 
 
 def win_rate_figure(rates) -> go.Figure:
-    xs = list(rates.sources)
+    xs = [id_label(s) for s in rates.sources]
     z = [[math.nan if x is None else x for x in row] for row in rates.observed]
     text = [
         ["" if x is None else f"{x:.2f} (n={n})" for x, n in zip(row, counts)]
@@ -154,7 +169,7 @@ def ratings_view(votes) -> None:
     rows = [
         {
             t(P + "rating.col.rank"): rank,
-            t(P + "col.source"): s,
+            t(P + "col.source"): id_label(s),
             t(P + "rating.score"): round(ratings.elo[s], 1),
             t(P + "rating.col.low"): round(ratings.low[s], 1),
             t(P + "rating.col.high"): round(ratings.high[s], 1),
@@ -190,8 +205,8 @@ def teacher_view(votes, prompts) -> None:
         {
             t(P + "col.voter"): v.voter[:6],
             t(P + "col.prompt"): _short(prompts[v.prompt_id]),
-            t(P + "col.a"): v.source_a,
-            t(P + "col.b"): v.source_b,
+            t(P + "col.a"): id_label(v.source_a),
+            t(P + "col.b"): id_label(v.source_b),
             t(P + "col.verdict"): _verdict(v),
             t(P + "col.answer_a"): _short(v.answer_a, 80),
             t(P + "col.answer_b"): _short(v.answer_b, 80),

@@ -15,8 +15,9 @@ from plotly.subplots import make_subplots
 from backends.alignment import config, live, rule
 from backends.alignment import dpo as dpo_math
 from backends.alignment import sft as S
-from backends.core.jobs import FAILED, shared_runner
+from backends.core.jobs import shared_runner
 from backends.models.registry import find_spec
+from components.alignment.live import live_panel
 from components.alignment.sft_view import ADAPTERS
 from components.i18n import current_lang, t
 from components.job_status import newly_finished
@@ -96,7 +97,7 @@ def absorb_finished() -> None:
         finish(job)
 
 
-def charts(steps: list[dict]) -> go.Figure:
+def charts(steps: list[dict], probe_every: int = config.DpoSettings.probe_every) -> go.Figure:
     x = [s["step"] for s in steps]
     fig = make_subplots(
         rows=2,
@@ -132,53 +133,54 @@ def charts(steps: list[dict]) -> go.Figure:
         row=2,
         col=2,
     )
+    if not kl:  # the KL probe runs every `probe_every` steps: say so rather than draw empty axes
+        fig.add_annotation(
+            text=t("alignment.dpo.chart.kl_wait", n=probe_every) if probe_every else t("alignment.dpo.chart.kl_off"),
+            xref="x4 domain",
+            yref="y4 domain",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font=dict(color="#868e96"),
+        )
+        fig.update_xaxes(showticklabels=False, row=2, col=2)
+        fig.update_yaxes(showticklabels=False, row=2, col=2)
     fig.update_yaxes(range=[-0.02, 1.02], row=2, col=1)
     fig.update_xaxes(title_text=t("alignment.dpo.chart.step"), row=2)
     fig.update_layout(height=520, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.15))
     return fig
 
 
+def _progress(job, events) -> tuple[float, str]:
+    steps = [e.data for e in events if e.data.get("kind") == "step"]
+    if any(e.data.get("kind") == "judging" for e in events):
+        text = t("alignment.dpo.judging", n=len(prompts()))
+    elif steps:
+        text = t("alignment.dpo.progress", step=steps[-1]["step"], eta=f"{steps[-1].get('eta_s', 0):.0f}")
+    else:
+        text = t("alignment.dpo.preparing", s=f"{job.elapsed:.0f}")
+    return job.progress or 0.0, text
+
+
+def _draw(job, events) -> None:
+    steps = [e.data for e in events if e.data.get("kind") == "step"]
+    if steps:
+        last = steps[-1]
+        m = st.columns(5)
+        m[0].metric(t("alignment.dpo.chart.loss"), f"{last['loss']:.3f}")
+        m[1].metric(t("alignment.dpo.metric.margin"), f"{last['margin']:.3f}")
+        m[2].metric(t("alignment.dpo.chart.accuracy"), f"{last['accuracy']:.0%}")
+        kls = [s["kl"] for s in steps if s.get("kl") is not None]
+        m[3].metric(t("alignment.dpo.chart.kl"), f"{kls[-1]:.4f}" if kls else "–")
+        m[4].metric(t("alignment.dpo.pairs_s"), f"{last['pairs_per_s']:.1f}")
+    if len(steps) >= 2:
+        record = st.session_state.get(P + "record") or {}
+        probe_every = getattr(record.get("settings"), "probe_every", config.DpoSettings.probe_every)
+        st.plotly_chart(charts(steps, probe_every), key=P + "charts")
+
+
 def live_view() -> None:
-    job = shared_runner().get(st.session_state.get(P + "job"))
-    if job is None:
-        return
-
-    @st.fragment(run_every=1.0 if not job.done else None)
-    def panel():
-        current = shared_runner().get(st.session_state.get(P + "job"))
-        if newly_finished(P + "job") is not None:
-            finish(current)
-            st.rerun(scope="app")
-        events = current.events_since(0)
-        steps = [e.data for e in events if e.data.get("kind") == "step"]
-        if not current.done:
-            if any(e.data.get("kind") == "judging" for e in events):
-                text = t("alignment.dpo.judging", n=len(prompts()))
-            elif steps:
-                last = steps[-1]
-                text = t("alignment.dpo.progress", step=last["step"], eta=f"{last.get('eta_s', 0):.0f}")
-            else:
-                text = t("alignment.dpo.preparing", s=f"{current.elapsed:.0f}")
-            st.progress(min(max(current.progress or 0.0, 0.0), 1.0), text=text)
-            if current.queued is not None:
-                st.caption(t("app.queue_wait", n=current.queued[0] + 1, s=f"{current.queued[1]:.0f}"))
-            if st.button(t("lora.train.stop"), key=P + "stop", icon=":material/stop:"):
-                current.stop()
-        elif current.status == FAILED:
-            st.error(t("lora.train.failed", error=current.error))
-        if steps:
-            last = steps[-1]
-            m = st.columns(5)
-            m[0].metric(t("alignment.dpo.chart.loss"), f"{last['loss']:.3f}")
-            m[1].metric(t("alignment.dpo.chart.margin"), f"{last['margin']:.3f}")
-            m[2].metric(t("alignment.dpo.chart.accuracy"), f"{last['accuracy']:.0%}")
-            kls = [s["kl"] for s in steps if s.get("kl") is not None]
-            m[3].metric(t("alignment.dpo.chart.kl"), f"{kls[-1]:.4f}" if kls else "–")
-            m[4].metric(t("alignment.dpo.pairs_s"), f"{last['pairs_per_s']:.1f}")
-        if len(steps) >= 2:
-            st.plotly_chart(charts(steps), key=P + "charts")
-
-    panel()
+    live_panel(P, finish, _progress, _draw)
 
 
 def results(name: str) -> None:

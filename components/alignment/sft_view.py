@@ -13,10 +13,11 @@ import streamlit as st
 
 from backends.alignment import rule
 from backends.alignment import sft as S
-from backends.core.jobs import FAILED, shared_runner
+from backends.core.jobs import shared_runner
 from backends.lora import data as D
 from backends.lora import train as L
 from backends.lora.config import LOSS_ON, LoraSettings, SettingsError
+from components.alignment.live import live_panel
 from components.backend_text import said
 from components.builtin_text import file_uploader
 from components.i18n import current_lang, t
@@ -101,15 +102,20 @@ def start(loaded, name: str, examples: list, loss_on: str, steps: int, lr: float
     st.session_state[P + "job"] = job.id
 
 
-def _events(job) -> tuple[list, list]:
+def _split(events) -> tuple[list, list]:
+    """A run's events as (training steps, evaluations)."""
     steps, evals = [], []
-    for event in job.events_since(0):
+    for event in events:
         kind = event.data.get("kind")
         if kind == "step":
             steps.append(event.data)
         elif kind == "eval":
             evals.append(event.data)
     return steps, evals
+
+
+def _events(job) -> tuple[list, list]:
+    return _split(job.events_since(0))
 
 
 def finish(job) -> None:
@@ -141,38 +147,25 @@ def absorb_finished() -> None:
         finish(job)
 
 
-def live(name: str) -> None:
-    job = shared_runner().get(st.session_state.get(P + "job"))
-    if job is None:
-        return
+def _progress(job, events) -> tuple[float, str]:
+    steps, _ = _split(events)
+    record = next((r for r in runs() if r["job"] == job.id), {})
+    total = record.get("steps", 1)
+    if any(e.data.get("kind") == "judging" for e in events):
+        text = t("alignment.sft.judging")
+    else:
+        text = t("alignment.sft.progress", step=len(steps), total=total, s=f"{job.elapsed:.0f}")
+    return len(steps) / max(total, 1), text
 
-    @st.fragment(run_every=1.0 if not job.done else None)
-    def panel():
-        current = shared_runner().get(st.session_state.get(P + "job"))
-        if newly_finished(P + "job") is not None:
-            finish(current)
-            st.rerun(scope="app")
-        steps, evals = _events(current)
-        record = next((r for r in runs() if r["job"] == current.id), {})
-        if not current.done:
-            total = record.get("steps", 1)
-            judging = any(e.data.get("kind") == "judging" for e in current.events_since(0))
-            text = (
-                t("alignment.sft.judging")
-                if judging
-                else t("alignment.sft.progress", step=len(steps), total=total, s=f"{current.elapsed:.0f}")
-            )
-            st.progress(min(len(steps) / max(total, 1), 1.0), text=text)
-            if current.queued is not None:
-                st.caption(t("app.queue_wait", n=current.queued[0] + 1, s=f"{current.queued[1]:.0f}"))
-            if st.button(t("lora.train.stop"), key=P + "stop", icon=":material/stop:"):
-                current.stop()
-        elif current.status == FAILED:
-            st.error(t("lora.train.failed", error=current.error))
-        if len(steps) >= 2:
-            st.plotly_chart(loss_figure(steps, evals, False), key=P + "chart")
 
-    panel()
+def _draw(job, events) -> None:
+    steps, evals = _split(events)
+    if len(steps) >= 2:
+        st.plotly_chart(loss_figure(steps, evals, False), key=P + "chart")
+
+
+def live() -> None:
+    live_panel(P, finish, _progress, _draw)
 
 
 def comparison(name: str) -> None:
@@ -187,7 +180,7 @@ def comparison(name: str) -> None:
     rows = [
         {
             t("alignment.sft.col.model"): t("alignment.sft.base"),
-            t("alignment.sft.col.eval_loss"): None,
+            t("alignment.sft.col.eval_loss"): "–",  # not measured for the base model (an empty cell reads "None")
             t("alignment.sft.col.pirate"): f"{base.pirate:.0%}",
             t("alignment.sft.col.brief"): f"{base.brief:.0%}",
         }
@@ -198,7 +191,7 @@ def comparison(name: str) -> None:
         rows.append(
             {
                 t("alignment.sft.col.model"): label,
-                t("alignment.sft.col.eval_loss"): None if r["eval_loss"] is None else round(r["eval_loss"], 4),
+                t("alignment.sft.col.eval_loss"): "–" if r["eval_loss"] is None else f"{r['eval_loss']:.4f}",
                 t("alignment.sft.col.pirate"): f"{r['pirate']:.0%}",
                 t("alignment.sft.col.brief"): f"{r['brief']:.0%}",
             }
@@ -263,6 +256,6 @@ def sft_tab(loaded, name: str) -> None:
         st.rerun()
     if st.session_state.get(P + "error"):
         st.error(st.session_state[P + "error"])
-    live(name)
+    live()
     comparison(name)
     show_code(S.loss_tokens, S.sft_job)

@@ -157,14 +157,16 @@ def test_ratings_match_the_hand_value_and_the_export_parses_back(monkeypatch):
     monkeypatch.setattr(DeltaGenerator, "download_button", recording)
     at = _arena(**{P + "code": made.code})
     # x took 3 + 1/2 + 1/2 points of 6 votes; prior 1 adds one virtual tie: (4 + 0.5) / (6 + 1).
+    # The tables word the stored ids ("x · greedy": adapter x, greedy decoding) as the reveal does.
+    x, y = "Adapter x · greedy", "Adapter y · greedy"
     table = _frame(at, EN[P + "rating.col.share"]).set_index(EN[P + "col.source"])
     share = table[EN[P + "rating.col.share"]]
-    assert share["x · greedy"] == pytest.approx(4.5 / 7, abs=1e-4)
+    assert share[x] == pytest.approx(4.5 / 7, abs=1e-4)
     strength = table[EN[P + "rating.col.strength"]]
-    assert strength["x · greedy"] / (strength["x · greedy"] + strength["y · greedy"]) == pytest.approx(4.5 / 7, 1e-3)
+    assert strength[x] / (strength[x] + strength[y]) == pytest.approx(4.5 / 7, 1e-3)
     at.number_input(key=P + "prior").set_value(0.0).run()
     table = _frame(at, EN[P + "rating.col.share"]).set_index(EN[P + "col.source"])
-    assert table[EN[P + "rating.col.share"]]["x · greedy"] == pytest.approx(4 / 6, abs=1e-4)
+    assert table[EN[P + "rating.col.share"]][x] == pytest.approx(4 / 6, abs=1e-4)
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert titles == [EN[P + "rating.chart"].format(level="95"), EN[P + "winrate.title"]]
     bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["error_y"]
@@ -229,6 +231,13 @@ def test_the_arena_speaks_chinese():
     _click(at, P + "generate")
     _click(at, P + "vote.both_bad")
     assert ZH[P + "verdict.both_bad"] in _texts(at) and len(at.get("plotly_chart")) == 2
+    # Sources in the tables and charts are worded in Chinese too, not as the stored ids ("base · greedy").
+    greedy, hot = "基础模型 · 贪心", "基础模型 · T=0.8"
+    ratings = _frame(at, ZH[P + "rating.col.share"])
+    assert set(ratings[ZH[P + "col.source"]]) == {greedy, hot}
+    assert set(_frame(at, ZH[P + "totals.shown"])[ZH[P + "col.source"]]) == {greedy, hot}
+    for chart in at.get("plotly_chart"):
+        assert set(json.loads(chart.proto.spec)["data"][0]["x"]) == {greedy, hot}
     assert [text for text in visible_texts(at) if is_english_sentence(text)] == []
 
 

@@ -76,7 +76,8 @@ def test_an_sft_run_is_compared_with_the_base_model(page):
     table = next(d.value for d in at.dataframe if "Pirate style" in d.value.columns)
     models = list(table["Model"])
     assert models[0] == EN["alignment.sft.base"] and "every token" in models[1]
-    assert table["Eval loss (responses)"].iloc[1] > 0
+    # The base model has no eval loss: a dash, not the grid's "None" (English on the Chinese page).
+    assert table["Eval loss (responses)"].iloc[0] == "–" and float(table["Eval loss (responses)"].iloc[1]) > 0
     answers = at.table[0].value
     assert list(answers.index) == rule.heldout_prompts()[:8]
     # The percentages are the share of the shown answers that follow each rule (checked by hand rules).
@@ -136,3 +137,21 @@ def test_a_dpo_run_on_arena_pairs_draws_its_charts_and_judges_the_rule(page):
         assert all(rule.word_count(a[2:]) <= rule.MAX_WORDS for a in wins)
         assert row[2] == f"{len(wins) / 20:.0%}"
     assert at.session_state["alignment.adapters"]["dpo"] is not None
+
+
+def test_the_kl_panel_says_when_kl_comes_before_its_first_probe():
+    """KL is probed every `probe_every` steps: until the first probe its panel says so, not empty axes."""
+    from components.alignment.dpo_view import charts
+
+    steps = [
+        {"step": i, "loss": 0.69, "reward_chosen": 0.0, "reward_rejected": 0.0, "margin": 0.0, "accuracy": 0.5}
+        for i in (1, 2, 3)
+    ]
+    fig = charts(steps, probe_every=10)
+    assert [a.text for a in fig.layout.annotations if a.xref == "x4 domain"] == [
+        "KL is measured every 10 steps and at the last step"
+    ]
+    steps[-1]["kl"] = 0.002
+    fig = charts(steps, probe_every=10)
+    assert [a for a in fig.layout.annotations if a.xref == "x4 domain"] == []
+    assert list(fig.data[-1].y) == [0.002]
