@@ -33,6 +33,7 @@ class PageInfo:
 HOME = PageInfo("home", "app_pages/home.py", ":material/map:", None)
 TOPICS: tuple[PageInfo, ...] = (
     PageInfo("scratch_gpt", "app_pages/scratch_gpt.py", ":material/construction:", "foundations"),
+    PageInfo("architectures", "app_pages/architectures.py", ":material/account_tree:", "foundations"),
     PageInfo("tokenizers", "app_pages/tokenizers.py", ":material/segment:", "tokens_attention"),
     PageInfo("attention", "app_pages/attention.py", ":material/visibility:", "tokens_attention"),
     PageInfo("decoding", "app_pages/decoding.py", ":material/alt_route:", "generation"),

@@ -37,7 +37,7 @@ from .data import (
     prepare,
 )
 from .encoder import IGNORE, Encoder, MaskedVocab, MLMHead, mask_tokens, post_norm
-from .export import export_hf, load, runs_dir, safe_name, save, to_transformers
+from .export import export_hf, load, runs_dir, safe_name, save, to_transformers, write_folder
 from .ladder import RUNGS, CountBigram, exact_loss
 from .ladder_run import LADDER_LR, LADDER_STEPS, ladder_defaults, ladder_job
 from .mlp import MLP
@@ -114,4 +114,5 @@ __all__ = [
     "save",
     "to_transformers",
     "train_job",
+    "write_folder",
 ]

@@ -188,19 +188,14 @@ def to_transformers(model: GPT):
     return hf.eval()
 
 
-def export_hf(
-    model: GPT, tokenizer: CharTokenizer | SubwordTokenizer, folder: Path, extra: dict | None = None
-) -> Path:
-    """Write a transformers folder (config.json, model.safetensors, tokenizer files) plus our own files,
-    atomically: the folder appears complete or not at all."""
+def write_folder(folder: Path, write) -> Path:
+    """`write(tmp)` fills a temporary folder beside `folder`, which then replaces `folder`: a reader
+    sees the old folder or the complete new one, never half of it. Returns `folder`."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
-        hf = to_transformers(model)
-        hf.save_pretrained(tmp, safe_serialization=True)
-        hf_tokenizer(tokenizer, model.config.block_size).save_pretrained(tmp)
-        save(model, tokenizer, tmp, extra)
+        write(tmp)
         if folder.exists():
             shutil.rmtree(folder)
         tmp.chmod(0o755)
@@ -209,3 +204,17 @@ def export_hf(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def export_hf(
+    model: GPT, tokenizer: CharTokenizer | SubwordTokenizer, folder: Path, extra: dict | None = None
+) -> Path:
+    """Write a transformers folder (config.json, model.safetensors, tokenizer files) plus our own files,
+    atomically: the folder appears complete or not at all."""
+
+    def write(tmp: Path) -> None:
+        to_transformers(model).save_pretrained(tmp, safe_serialization=True)
+        hf_tokenizer(tokenizer, model.config.block_size).save_pretrained(tmp)
+        save(model, tokenizer, tmp, extra)
+
+    return write_folder(folder, write)

@@ -1,4 +1,5 @@
-"""The feed-forward part of a block: widen 4x, GELU, narrow back. Applied to each position alone."""
+"""The feed-forward part of a block: widen 4x, GELU, narrow back. Applied to each position alone.
+(A mixture of experts, moe.py, uses narrower ones: `hidden` sets the width.)"""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from .config import GPTConfig
 
 
 class MLP(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, hidden: int | None = None):
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        hidden = hidden or 4 * config.n_embd
+        self.c_fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
         self.gelu = nn.GELU()  # the exact erf form ("gelu" in transformers' configs)
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):

@@ -17,10 +17,10 @@ from backends.alignment import dpo as dpo_math
 from backends.alignment import sft as S
 from backends.core.jobs import shared_runner
 from backends.models.registry import find_spec
-from components.alignment.live import live_panel
 from components.alignment.sft_view import ADAPTERS
 from components.i18n import current_lang, t
 from components.job_status import newly_finished
+from components.live_job import live_panel
 from components.option_labels import follow_language
 from components.show_code import show_code
 from components.sidebar import current_device

@@ -17,11 +17,11 @@ from backends.core.jobs import shared_runner
 from backends.lora import data as D
 from backends.lora import train as L
 from backends.lora.config import LOSS_ON, LoraSettings, SettingsError
-from components.alignment.live import live_panel
 from components.backend_text import said
 from components.builtin_text import file_uploader
 from components.i18n import current_lang, t
 from components.job_status import newly_finished
+from components.live_job import live_panel
 from components.lora.charts import loss_figure
 from components.option_labels import follow_language
 from components.show_code import show_code

@@ -15,6 +15,16 @@ from components.page_registry import PAGES
 ALLOWED = {
     # terms Chinese learners use as they are
     "xgrammar",
+    "pre-norm",
+    "post-norm",
+    "all-reduce",
+    "gloo",
+    "nccl",
+    "pypinyin",
+    "mixtral",
+    "marian",
+    "korthikanti",
+    "switch",
     "schema",
     "regex",
     "ebnf",

@@ -25,6 +25,7 @@ TABS = {
     "quantization": ("quantization.tab", "quantization.tab."),
     "alignment": ("alignment.tab", "alignment.tab."),
     "agents": ("agents.tab", "agents.tab."),
+    "architectures": ("architectures.tab", "architectures.tab."),
     "serving": None,
     "home": None,
 }

@@ -1,5 +1,6 @@
-"""The live panel the SFT and DPO tabs share: a training job's progress, queue wait, stop button,
-failure, and whatever the tab draws from its events, refreshed every second while the job runs.
+"""The live panel of a page's training job (the Alignment page's SFT and DPO, the Architectures page's
+runs): its progress, queue wait, stop button, failure, and whatever the tab draws from its events,
+refreshed every second while the job runs.
 
 When the job ends, the tab's `finish` takes its result once (components.job_status.newly_finished)
 and the whole page reruns, so the comparison below and the arena see the new run.
