@@ -84,9 +84,13 @@ def fill_section(run) -> None:
     for n, blank in enumerate(blanks):
         with cols[n % len(cols)]:
             st.caption(t(P + "fill.blank", n=n + 1, pos=blank.position))
-            chars = [repr(c)[1:-1] if c.isspace() else c for c, _ in blank.predictions]
+            chars = ["␣" if c == " " else repr(c)[1:-1] if c.isspace() else c for c, _ in blank.predictions]
             fig = go.Figure(go.Bar(x=[p for _, p in blank.predictions][::-1], y=chars[::-1], orientation="h"))
-            fig.update_layout(height=200, margin={"t": 10, "b": 10, "l": 10, "r": 10}, xaxis_range=[0, 1])
+            fig.update_layout(
+                height=220,
+                margin={"t": 10, "b": 40, "l": 10, "r": 10},
+                xaxis={"range": [0, 1], "title": t(P + "fill.prob")},
+            )
             st.plotly_chart(fig, key=P + f"fill.bar{n}")
 
 
@@ -98,7 +102,10 @@ def masks_section() -> None:
         with col:
             fig = go.Figure(
                 go.Heatmap(
-                    z=[[int(v) for v in row] for row in masks[name]], colorscale=[[0, "#f1f3f5"], [1, "#6c4cf4"]]
+                    z=[[int(v) for v in row] for row in masks[name]],
+                    colorscale=[[0, "#f1f3f5"], [1, "#6c4cf4"]],
+                    zmin=0,
+                    zmax=1,
                 )
             )
             fig.update_layout(

@@ -97,7 +97,7 @@ def routing_section(run) -> None:
         st.warning(t(P + "routing.unknown", chars=" ".join(unknown)))
     with queue_status():
         got = arch.routing(run.moe, run.tokenizer, text)
-    labels = [f"{i}:{'⏎' if c == chr(10) else '␣' if c == ' ' else c}" for i, c in enumerate(got["tokens"])]
+    labels = ["⏎" if c == chr(10) else "␣" if c == " " else c for c in got["tokens"]]
     n = run.n_experts
     scale = []
     for e in range(n):  # one flat colour per expert
@@ -106,17 +106,22 @@ def routing_section(run) -> None:
     fig = go.Figure(
         go.Heatmap(
             z=got["top1"],
-            x=labels,
+            x=list(range(len(labels))),
             y=[t(P + "routing.layer", n=i + 1) for i in range(len(got["top1"]))],
             zmin=-0.5,
             zmax=n - 0.5,
             colorscale=scale,
             text=hover,
-            hovertemplate="%{x} · %{y}<br>%{text}<extra></extra>",
+            customdata=[labels] * len(got["top1"]),
+            hovertemplate="%{x}: %{customdata} · %{y}<br>%{text}<extra></extra>",
             colorbar={"title": t(P + "routing.expert"), "tickvals": list(range(n))},
         )
     )
-    fig.update_layout(height=140 + 50 * len(got["top1"]), margin={"t": 20, "b": 40}, xaxis={"tickangle": 0})
+    fig.update_layout(
+        height=140 + 50 * len(got["top1"]),
+        margin={"t": 20, "b": 40},
+        xaxis={"tickangle": 0, "tickmode": "array", "tickvals": list(range(len(labels))), "ticktext": labels},
+    )
     st.plotly_chart(fig, key=P + "routing.heatmap")
     st.caption(t(P + "routing.caption"))
     st.markdown(t(P + "load.title"))

@@ -131,7 +131,7 @@ def attention_section(run, text: str, outputs: dict[str, str]) -> None:
     with queue_status():
         maps = arch.cross_attention_map(run.model, run.vocab, src, out)
     weights = maps[layer].mean(0) if head == "mean" else maps[layer, head]
-    rows = [c if c != " " else "␣" for c in out] + ["</s>"]
+    rows = [c if c != " " else "␣" for c in out] + ["⟨/s⟩"]  # plotly would read "</s>" as an HTML tag
     fig = go.Figure(
         go.Heatmap(
             z=weights.tolist(),

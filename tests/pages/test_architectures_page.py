@@ -81,7 +81,7 @@ def test_an_encoder_run_fills_blanks_as_the_exported_bert_does(page):
         top = torch.topk(probs[position], 5)
         shown = list(zip(bar.data[0].y[::-1], values(bar.data[0].x)[::-1], strict=True))
         expected = [(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
-        assert [c for c, _ in shown] == [repr(c)[1:-1] if c.isspace() else c for c, _ in expected]
+        assert [c for c, _ in shown] == ["␣" if c == " " else repr(c)[1:-1] if c.isspace() else c for c, _ in expected]
         assert np.allclose([p for _, p in shown], [p for _, p in expected], atol=1e-5)
 
 
