@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from backends.core.memory import release_free_memory
 from backends.core.scheduler import Cancelled, waiting_context
 from backends.core.shared import process_wide
 
@@ -154,7 +155,9 @@ class Job:
             torch.set_num_threads(job_threads())
             ctx = JobContext(self)
             # The job's model steps wait in the shared compute queue like everyone's; Stop cancels a wait.
-            with waiting_context(owner=self.id, should_stop=lambda: ctx.stopped, on_wait=self._queued):
+            with waiting_context(
+                owner=self.id, should_stop=lambda: ctx.stopped, on_wait=self._queued, trim_at_end=True
+            ):
                 self.result = fn(ctx, *args, **kwargs)
             self.status = STOPPED if self._stop.is_set() else DONE
         except (JobStopped, Cancelled):
@@ -166,6 +169,7 @@ class Job:
         finally:
             if self.orphaned:
                 self.result = None  # nobody can pick it up: free the model copy now
+            release_free_memory()  # the steps' freed activations go back to the system once, now
             self.finished = time.time()
             self._done.set()
 

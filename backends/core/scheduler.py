@@ -89,6 +89,7 @@ class _Local(threading.local):
         self.owner: str | None = None
         self.on_wait: Callable[[int, float], None] | None = None
         self.should_stop: Callable[[], bool] | None = None
+        self.trim_at_end = False  # a background job's thread: its long steps leave the heap to its end
 
 
 _local = _Local()
@@ -99,16 +100,22 @@ def waiting_context(
     owner: str | None = None,
     on_wait: Callable[[int, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    trim_at_end: bool | None = None,
 ) -> Iterator[None]:
-    """Who this thread's steps belong to, and what it does while a step waits (see the module doc)."""
-    saved = (_local.owner, _local.on_wait, _local.should_stop)
+    """Who this thread's steps belong to, and what it does while a step waits (see the module doc).
+
+    `trim_at_end=True` (a background job's thread, backends/core/jobs.py): its long steps do not hand
+    free heap pages back after each step (the next step would fault the same pages in again: 6% of a
+    LoRA step); the job hands them back once, when it ends."""
+    saved = (_local.owner, _local.on_wait, _local.should_stop, _local.trim_at_end)
     _local.owner = owner if owner is not None else _local.owner
     _local.on_wait = on_wait if on_wait is not None else _local.on_wait
     _local.should_stop = should_stop if should_stop is not None else _local.should_stop
+    _local.trim_at_end = trim_at_end if trim_at_end is not None else _local.trim_at_end
     try:
         yield
     finally:
-        _local.owner, _local.on_wait, _local.should_stop = saved
+        _local.owner, _local.on_wait, _local.should_stop, _local.trim_at_end = saved
 
 
 class ComputeScheduler:
@@ -238,8 +245,9 @@ class ComputeScheduler:
         return (position // self.slots + 1) * step
 
     def _release(self, ticket: Ticket) -> None:
-        if ticket.started is not None and time.perf_counter() - ticket.started >= TRIM_AFTER_S:
-            release_free_memory()  # a long step (training, attention) freed its activations: return them
+        long_step = ticket.started is not None and time.perf_counter() - ticket.started >= TRIM_AFTER_S
+        if long_step and not _local.trim_at_end:
+            release_free_memory()  # a long step (an attention run, a batch) freed its activations: return them
         with self._cond:
             if self._running.pop(ticket.id, None) is not None and ticket.started is not None:
                 took = time.perf_counter() - ticket.started

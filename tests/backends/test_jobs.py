@@ -154,3 +154,32 @@ def test_a_running_job_stops_once_the_session_that_started_it_is_gone():
     assert free.wait(10) and free.result == "a model copy"
     runner.submit("next", lambda ctx: None)
     assert runner.get(goes.id) is None and runner.get(stays.id) is stays, "an orphan's job is forgotten at once"
+
+
+def test_a_jobs_long_steps_hand_memory_back_once_at_its_end_and_an_interactive_one_at_once(monkeypatch):
+    """glibc's malloc_trim is the outside call here (counted, not run): after each of a training job's
+    steps the next step would fault the freed pages in again, so a job trims once, when it ends; a long
+    step outside a job (an attention run) trims as soon as it ends."""
+    from backends.core import jobs, scheduler
+    from backends.core.memory import TRIM_AFTER_S
+
+    trims = []
+    monkeypatch.setattr(scheduler, "release_free_memory", lambda: trims.append("step"))
+    monkeypatch.setattr(jobs, "release_free_memory", lambda: trims.append("job end"))
+    sched = scheduler.ComputeScheduler(slots=2)
+
+    def three_long_steps(ctx):
+        for _ in range(3):
+            with sched.turn("lora"):
+                time.sleep(TRIM_AFTER_S + 0.02)
+            assert trims == []  # none after a step of the job
+
+    job = JobRunner().submit("train", three_long_steps)
+    assert job.wait(10) and job.status == DONE, job.error
+    assert trims == ["job end"]
+    with sched.turn("attention"):
+        time.sleep(TRIM_AFTER_S + 0.02)
+    assert trims == ["job end", "step"]
+    with sched.turn("decode"):
+        pass  # a token's step: no trim
+    assert trims == ["job end", "step"]
