@@ -105,6 +105,7 @@ NOT_IN_APP = {
     "filelock",
     "huggingface_hub",
     "packaging",
+    "prometheus_client",
 }
 
 WAITING, RUNNING, DONE, FAILED = "waiting", "running", "done", "failed"

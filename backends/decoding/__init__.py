@@ -4,6 +4,8 @@ One concept a file:
   config.py       `DecodingConfig` (frozen, validated, JSON and `model.generate` kwargs), `PRESETS`
   steps.py        what a step is made of: `TokenStep`, `encode_prompt` (`PromptError`), one forward pass on a
                   KV cache, the text a token adds (shared by every loop below)
+  fast_step.py    that forward pass written out by hand for Llama models (`FastCache`, `fast_logits`): the
+                  same logits as transformers, without its per-step bookkeeping (greedy and sampling loops)
   sampling.py     the hand-written sampler (penalties, temperature, top-k/p, min-p, typical-p)
   loop.py         `generate_stream`, `branch`, `stream_columns` (`take_turns`), `distribution_at`
   beam_search.py  beam search by hand, so the tree of kept, finished and dropped beams is visible
@@ -23,7 +25,8 @@ and tested against a brute-force version.
 
 Models come from the shared cache and are shared by all sessions: nothing here modifies
 them (no training mode, no hooks, no config or generation_config edits). Every loop keeps
-its own KV cache (`DynamicCache`), so one token costs one forward pass of one position.
+its own KV cache (`DynamicCache`; `FastCache` for greedy and sampled Llama runs: `new_cache(loaded,
+logits_only=True)`, off with LLMPG_FAST_DECODE=0), so one token costs one forward pass of one position.
 
 Notes (how it works, what is left out, measured figures): docs/decoding.md.
 """
@@ -41,6 +44,7 @@ from backends.decoding.config import (
     STRATEGIES,
     DecodingConfig,
 )
+from backends.decoding.fast_step import FastCache, LlamaWeights, fast_logits, supports_fast
 from backends.decoding.loop import (
     ColumnEvent,
     branch,
@@ -61,6 +65,8 @@ from backends.decoding.steps import (
     context_limit,
     encode_prompt,
     eos_ids,
+    fast_decode_enabled,
+    fast_decode_off,
     inference_steps,
     model_device,
     new_cache,
@@ -81,6 +87,8 @@ __all__ = [
     "Candidate",
     "ColumnEvent",
     "DecodingConfig",
+    "FastCache",
+    "LlamaWeights",
     "PromptError",
     "RunOutput",
     "RunRecord",
@@ -93,6 +101,9 @@ __all__ = [
     "distribution_at",
     "encode_prompt",
     "eos_ids",
+    "fast_decode_enabled",
+    "fast_decode_off",
+    "fast_logits",
     "generate_stream",
     "inference_steps",
     "iter_beam_search",
@@ -107,6 +118,7 @@ __all__ = [
     "remote_metrics",
     "run_record",
     "stream_columns",
+    "supports_fast",
     "token_step",
     "token_steps",
 ]

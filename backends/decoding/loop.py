@@ -69,7 +69,7 @@ def generate_stream(
     generator = torch.Generator(device=model_device(loaded)).manual_seed(config.seed)
     text = TextTracker(loaded.tokenizer)
     ids = list(prompt_ids)
-    cache = new_cache(loaded)
+    cache = new_cache(loaded, logits_only=True)  # the fast pass where it gives the same logits
     new = torch.tensor([ids], device=model_device(loaded))
     for step in range(max_new):
         if should_stop is not None and should_stop():

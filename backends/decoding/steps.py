@@ -4,14 +4,18 @@ text a token adds."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
+import os
 from dataclasses import dataclass, field
 
 import torch
 
 from backends.core.coded import CodedError
 from backends.core.scheduler import shared_scheduler
+from backends.decoding.fast_step import FastCache, fast_logits, supports_fast
 
 
 def inference_steps(genfunc):
@@ -145,7 +149,34 @@ def model_device(loaded) -> torch.device:
     return next(loaded.model.parameters()).device
 
 
-def new_cache(loaded):
+FAST_OFF = contextvars.ContextVar("fast_decode_off", default=False)
+
+
+def fast_decode_enabled() -> bool:
+    """The hand-written Llama pass is on unless LLMPG_FAST_DECODE=0 or inside `fast_decode_off()`."""
+    return os.environ.get("LLMPG_FAST_DECODE", "1") != "0" and not FAST_OFF.get()
+
+
+@contextlib.contextmanager
+def fast_decode_off():
+    """Loops whose caches are made inside the block (in this thread) take transformers' pass: to time the
+    token loop both ways in one process. Another thread's loops are not affected."""
+    token = FAST_OFF.set(True)
+    try:
+        yield
+    finally:
+        FAST_OFF.reset(token)
+
+
+def new_cache(loaded, logits_only: bool = False):
+    """A KV cache for one run of a loop. `logits_only=True` is for a loop of one sequence that only needs
+    each step's logits (greedy, sampling, a grammar-guided loop): for a plain Llama model it is a
+    `FastCache`, which `next_token_logits` fills with the hand-written pass (backends/decoding/fast_step.py:
+    the same tokens as transformers, logits within ~1e-4 as its own StaticCache's are, because its large
+    products run as two halves on two threads); otherwise, and for every other model, transformers'
+    `DynamicCache` (beam search reorders it, contrastive search reads its hidden states)."""
+    if logits_only and fast_decode_enabled() and supports_fast(loaded.model):
+        return FastCache(loaded.model, split=True)
     from transformers import DynamicCache
 
     return DynamicCache(config=loaded.model.config)
@@ -158,6 +189,13 @@ def keeps_last_logits_only(model_class: type) -> bool:
 
 def next_token_logits(loaded, new_ids: torch.Tensor, cache, total_len: int) -> torch.Tensor:
     """Scores for the next token of every row of `new_ids` ([rows, new]) after `cache` (float32 [rows, vocab])."""
+    if isinstance(cache, FastCache):
+        if cache.length + new_ids.shape[-1] != total_len:
+            raise ValueError(
+                f"The cache holds {cache.length} positions: {new_ids.shape[-1]} new ones do not make {total_len}."
+            )
+        with shared_scheduler().turn("decode"), torch.inference_mode():  # its buffers are inference tensors
+            return fast_logits(cache, new_ids).float()
     model = loaded.model
     extra = {"logits_to_keep": 1} if keeps_last_logits_only(type(model)) else {}
     mask = torch.ones(new_ids.shape[0], total_len, dtype=torch.long, device=new_ids.device)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     tune_allocator()
     app = create_app(ServerSettings.from_env(gradio=not args.no_gradio))
     print(
-        f"LLM Playground API on http://{args.host}:{args.port}/v1  (docs: /docs"
+        f"LLM Playground API on http://{args.host}:{args.port}/v1  (docs: /docs, metrics: /metrics"
         f"{', demo: /gradio' if not args.no_gradio else ''})",
         flush=True,
     )

@@ -1,4 +1,5 @@
-"""The FastAPI app: OpenAI's /v1 endpoints over the shared model cache, /health, OpenAPI docs at /docs.
+"""The FastAPI app: OpenAI's /v1 endpoints over the shared model cache, /health, /metrics (Prometheus,
+vLLM's names: metrics.py, one registry per app), OpenAPI docs at /docs.
 
 `create_app(settings)` builds it (tests start several, each with its own settings); `make serve`
 runs it with uvicorn (see __main__.py). Endpoints are plain `def`s, so FastAPI runs each request
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backends.core.scheduler import Cancelled, QueueFull, shared_scheduler
@@ -30,6 +31,7 @@ from backends.serving import chat as C
 from backends.serving import embeddings as E
 from backends.serving import responses as R
 from backends.serving import tools_api as T
+from backends.serving.metrics import ServerMetrics
 from backends.serving.models import find_model, list_models, load_served
 from backends.serving.openai_schema import (
     ApiError,
@@ -115,6 +117,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         description="OpenAI-compatible endpoints over the LLM Playground's models (offline by default).",
     )
     app.state.settings = settings
+    metrics = app.state.metrics = ServerMetrics([m.id for m in list_models() if m.kind == "causal-lm"])
 
     def check_key(request: Request) -> None:
         if not settings.api_key:
@@ -189,6 +192,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             },
         }
 
+    @app.get("/metrics", tags=["server"])
+    def prometheus_metrics() -> Response:
+        """Prometheus text format, vLLM's metric names (backends/serving/metrics.py); no API key, as vLLM."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
     @app.get("/v1/models", tags=["openai"], dependencies=[Depends(check_key)])
     def models() -> dict:
         return {
@@ -217,7 +226,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             req.temperature, req.top_p, req.top_k, req.min_p, req.repetition_penalty, req.seed, budget
         )
         constraint = plan.constraint if plan is not None else None
-        return C.Run(loaded, ids, config, req.stop, top_n, scheduler, constraint), served.id
+        observer = metrics.request(served.id)
+        return C.Run(loaded, ids, config, req.stop, top_n, scheduler, constraint, observer), served.id
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=[Depends(check_key)])
     def chat_completions(req: ChatCompletionRequest):
@@ -257,7 +267,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def root() -> dict:
-        links = {"docs": "/docs", "openapi": "/openapi.json", "health": "/health", "models": "/v1/models"}
+        links = {
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+            "health": "/health",
+            "metrics": "/metrics",
+            "models": "/v1/models",
+        }
         return links | ({"gradio": "/gradio"} if settings.gradio else {})
 
     if settings.gradio:

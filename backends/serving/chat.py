@@ -13,6 +13,9 @@ With a `constraint` (response_format JSON, tool calls: see tools_api.py) the tok
 `backends.structured.guided_stream` instead, the same loop with the grammar's mask applied: the
 same `TokenStep`s, so stop sequences, logprobs and usage work unchanged.
 
+A `RunObserver` (metrics.RequestMetrics on the server) hears each token queue for its turn, start,
+end, and how the run finished (`stop`, `length`, `abort` when closed early, `error`): GET /metrics.
+
 Every token is one `shared_scheduler().turn("serve")`: requests from the server, the Streamlit
 pages and the Gradio demo take turns token by token, and a full queue raises `QueueFull`
 (the server answers 429). Temperature 0 is greedy, so a served answer equals the decoding page's
@@ -38,6 +41,22 @@ from backends.serving.openai_schema import ApiError
 
 TURN_LABEL = "serve"
 ROLE_FOR_TEMPLATE = {"developer": "system"}
+
+
+class RunObserver:
+    """What a `Run` tells about itself as it goes (metrics.RequestMetrics counts it); this one ignores it."""
+
+    def queued(self) -> None:  # the next token asks for a compute turn
+        pass
+
+    def computing(self) -> None:  # the turn is granted
+        pass
+
+    def token(self, prompt_tokens: int) -> None:  # a token was made
+        pass
+
+    def finished(self, reason: str) -> None:  # stop, length, abort (closed early) or error
+        pass
 
 
 @dataclass
@@ -152,8 +171,10 @@ class Run:
         top_n: int = 0,
         scheduler=None,
         constraint=None,
+        observer: RunObserver | None = None,
     ):
         self.loaded, self.prompt_ids, self.config = loaded, list(prompt_ids), config
+        self.observer = observer or RunObserver()
         self.constraint = constraint  # a backends.structured.Constraint, or None: free decoding
         self.stops, self.top_n = list(stops or []), top_n
         self.scheduler = scheduler or shared_scheduler()
@@ -168,14 +189,19 @@ class Run:
         stop_ids = eos_ids(self.loaded)
         tokens = self._tokens()
         full, sent, pending = "", 0, []  # all text; chars released; (step, offset of its text) not released
+        seen = self.observer
+        ended = "error"  # what the observer hears if an exception ends the run
         try:
             while True:
+                seen.queued()
                 with self.scheduler.turn(TURN_LABEL):
+                    seen.computing()
                     step = next(tokens, None)
                 if step is None:
                     self.finish_reason = "length"
                     break
                 self.completion_tokens += 1
+                seen.token(self.prompt_tokens)
                 if step.token_id in stop_ids:
                     self.finish_reason = "stop"
                     break
@@ -193,8 +219,12 @@ class Run:
                     pending = [(s, at) for s, at in pending if at >= safe]
                     yield Delta(full[sent:safe], released)
                     sent = safe
+        except GeneratorExit:
+            ended = "abort"  # closed before its end: the client went away
+            raise
         finally:
             tokens.close()
+            seen.finished(self.finish_reason or ended)
         if len(full) > sent or pending:
             yield Delta(full[sent:], [s for s, _ in pending])
 

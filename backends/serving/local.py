@@ -1,7 +1,8 @@
 """The API server inside this process: uvicorn on a thread, sharing the app's model cache and queue.
 
 `ServerThread(settings, port=...)` starts with `start()` (or as a context manager) and stops with
-`stop()`; tests, the benchmark and the serving page use it. `local_server()` is the one such server
+`stop()`; tests, the benchmark and the serving page use it (`api_server()`: one with the API only,
+as the Inference page's load runs start). `local_server()` is the one such server
 of the Streamlit process: a server is a machine-wide thing (a port), so every session sees the
 same one, started and stopped from the serving page.
 """
@@ -82,6 +83,14 @@ class ServerThread:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def api_server(max_tokens: int | None = None, port: int | None = None) -> ServerThread:
+    """A ServerThread with the API only (no Gradio demo, no API key), not started: for a page's own runs."""
+    from backends.serving.app import ServerSettings
+
+    cap = {} if max_tokens is None else {"max_tokens": max_tokens}
+    return ServerThread(ServerSettings(gradio=False, **cap), port=port)
 
 
 class LocalServer:
