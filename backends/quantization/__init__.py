@@ -30,26 +30,73 @@ Notes (how it works, what is left out, measured figures): docs/quantization.md.
 """
 
 from backends.quantization.baseline import Baseline, describe
-from backends.quantization.catalog import SPECS, availability, snippet, spec
+from backends.quantization.catalog import SPECS, all_specs, availability, register, snippet, spec
 from backends.quantization.gguf_variant import plan as gguf_plan
+from backends.quantization.measure import PeakRSS, Reference, copy_bandwidth, quality, speed, t975, windows
 from backends.quantization.real_gpt import NAME as DEMO_GPT_NAME
 from backends.quantization.real_gpt import train_and_export as train_demo_gpt
-from backends.quantization.run import QUALITY_KLD, BenchConfig, BenchReport, VariantResult, int8_speedups, run_job
+from backends.quantization.run import (
+    OK,
+    QUALITY_KLD,
+    BenchConfig,
+    BenchReport,
+    VariantResult,
+    bench_threads,
+    int8_speedups,
+    run_job,
+)
+from backends.quantization.text import held_out_text, prompt_ids, token_slice
+from backends.quantization.variants import (
+    Built,
+    Runner,
+    TorchRunner,
+    VariantSpec,
+    VariantUnavailable,
+    decode_read_bytes,
+    serialized_bytes,
+    state_bytes,
+    timed,
+    torch_built,
+)
 
 __all__ = [
     "DEMO_GPT_NAME",
+    "OK",
     "QUALITY_KLD",
     "SPECS",
     "Baseline",
     "BenchConfig",
     "BenchReport",
+    "Built",
+    "PeakRSS",
+    "Reference",
+    "Runner",
+    "TorchRunner",
     "VariantResult",
+    "VariantSpec",
+    "VariantUnavailable",
+    "all_specs",
     "availability",
+    "bench_threads",
+    "copy_bandwidth",
+    "decode_read_bytes",
     "describe",
     "gguf_plan",
+    "held_out_text",
     "int8_speedups",
+    "prompt_ids",
+    "quality",
+    "register",
     "run_job",
+    "serialized_bytes",
     "snippet",
     "spec",
+    "speed",
+    "state_bytes",
+    "t975",
+    "timed",
+    "token_slice",
+    "torch_built",
     "train_demo_gpt",
+    "windows",
 ]

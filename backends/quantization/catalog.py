@@ -20,18 +20,36 @@ SPECS: tuple[VariantSpec, ...] = (
 )
 BY_KEY = {s.key: s for s in SPECS}
 BASELINE = "fp32"
+# Variants other topics add to the same harness (backends.compression: pruning, GPTQ / AutoRound, static
+# int8): they run and measure like the formats above; the quantization page's own list stays SPECS.
+_EXTRA: dict[str, VariantSpec] = {}
+
+
+def register(specs) -> None:
+    """Add variants to the harness (idempotent: a key registered again is replaced)."""
+    for s in specs:
+        if s.key in BY_KEY:
+            raise ValueError(f"{s.key!r} is a quantization variant already.")
+        _EXTRA[s.key] = s
+
+
+def all_specs() -> tuple[VariantSpec, ...]:
+    """The quantization formats in table order, then the registered variants in registration order."""
+    return (*SPECS, *_EXTRA.values())
 
 
 def spec(key: str) -> VariantSpec:
-    try:
-        return BY_KEY[key]
-    except KeyError:
-        raise ValueError(f"Unknown variant {key!r}; expected one of {', '.join(BY_KEY)}.") from None
+    found = BY_KEY.get(key) or _EXTRA.get(key)
+    if found is None:
+        known = ", ".join([*BY_KEY, *_EXTRA])
+        raise ValueError(f"Unknown variant {key!r}; expected one of {known}.")
+    return found
 
 
-def availability(device: str) -> dict[str, str | None]:
-    """variant key -> None when it runs on `device`, else the reason it does not."""
-    return {s.key: s.available(device) for s in SPECS}
+def availability(device: str, every: bool = False) -> dict[str, str | None]:
+    """variant key -> None when it runs on `device`, else the reason it does not (`every`: the
+    registered variants too)."""
+    return {s.key: s.available(device) for s in (all_specs() if every else SPECS)}
 
 
 def snippet(key: str, hub_id: str) -> str:

@@ -74,7 +74,7 @@ class BenchConfig:
     def ordered(self) -> tuple[str, ...]:
         """fp32 first (baseline and reference), then the others in catalog order."""
         chosen = set(self.variants) | {catalog.BASELINE}
-        return tuple(s.key for s in catalog.SPECS if s.key in chosen)
+        return tuple(s.key for s in catalog.all_specs() if s.key in chosen)
 
 
 @dataclass
