@@ -44,6 +44,7 @@ TOPICS: tuple[PageInfo, ...] = (
     PageInfo("agents", "app_pages/agents.py", ":material/smart_toy:", "rag"),
     PageInfo("serving", "app_pages/serving.py", ":material/dns:", "deployment"),
     PageInfo("quantization", "app_pages/quantization.py", ":material/speed:", "deployment"),
+    PageInfo("compression", "app_pages/compression.py", ":material/compress:", "deployment"),
     PageInfo("inference", "app_pages/inference.py", ":material/bolt:", "deployment"),
     PageInfo("vision", "app_pages/vision.py", ":material/image_search:", "multimodal"),
 )

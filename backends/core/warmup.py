@@ -79,6 +79,7 @@ HEAVY = (
     ("onnxruntime.quantization", ("quantize_dynamic",)),
     ("torchao", ()),
     ("torchao.quantization", ()),
+    ("auto_round", ("AutoRound",)),
     ("bitsandbytes", ()),
     ("rapidocr_onnxruntime", ()),
     ("qdrant_client", ("QdrantClient",)),

@@ -33,6 +33,11 @@ from backends.quantization.baseline import Baseline, describe
 from backends.quantization.catalog import SPECS, all_specs, availability, register, snippet, spec
 from backends.quantization.gguf_variant import plan as gguf_plan
 from backends.quantization.measure import PeakRSS, Reference, copy_bandwidth, quality, speed, t975, windows
+from backends.quantization.notes import note as row_note
+from backends.quantization.onnx_variant import OrtRunner, reduce_range
+from backends.quantization.onnx_variant import available as onnx_available
+from backends.quantization.onnx_variant import decode_read_bytes as onnx_read_bytes
+from backends.quantization.onnx_variant import exported as onnx_exported
 from backends.quantization.real_gpt import NAME as DEMO_GPT_NAME
 from backends.quantization.real_gpt import train_and_export as train_demo_gpt
 from backends.quantization.run import (
@@ -68,6 +73,7 @@ __all__ = [
     "BenchConfig",
     "BenchReport",
     "Built",
+    "OrtRunner",
     "PeakRSS",
     "Reference",
     "Runner",
@@ -84,9 +90,14 @@ __all__ = [
     "gguf_plan",
     "held_out_text",
     "int8_speedups",
+    "onnx_available",
+    "onnx_exported",
+    "onnx_read_bytes",
     "prompt_ids",
     "quality",
+    "reduce_range",
     "register",
+    "row_note",
     "run_job",
     "serialized_bytes",
     "snippet",

@@ -26,6 +26,7 @@ TABS = {
     "alignment": ("alignment.tab", "alignment.tab."),
     "agents": ("agents.tab", "agents.tab."),
     "architectures": ("architectures.tab", "architectures.tab."),
+    "compression": ("compression.tab", "compression.tab."),
     "inference": ("inference.tab", "inference.tab."),
     "serving": None,
     "home": None,
