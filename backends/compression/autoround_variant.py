@@ -36,10 +36,16 @@ ITERS = 10  # AutoRound's tuning steps per block (its default is 200; 0 is plain
 # Its default rate 1/iters (0.1 at 10 steps) found no step better than plain rounding on SmolLM2's block 0;
 # 0.02 lowered that block's output loss by 57% and block 1's by 62% in the same 10 steps (measured here).
 LR = 0.02
-NOTE = (
-    "int{bits} g{group} asymmetric ({how}), weights dequantized to fp32: quality of the format; no CPU int4 "
-    "kernel for it, so speed is not measured"
-)
+HOW = {
+    "rtn": "round-to-nearest",
+    "gptq": "GPTQ by hand",
+    "autoround": "AutoRound, {iters} steps per block at rate {lr}",
+    "autoround_rtn": "auto-round RTN",
+}
+for _code, _text in HOW.items():
+    q.register_note(f"fake_int4_{_code}", "int{bits} g{group} asymmetric (" + _text + ")")
+q.register_note("fake_int4_fp32", "weights dequantized to fp32: quality of the format")
+q.register_note("no_int4_kernel", "no CPU int4 kernel for it, so speed is not measured")
 
 
 def calibration_for(model: torch.nn.Module) -> torch.Tensor:
@@ -96,10 +102,14 @@ def weight_error(base: torch.nn.Module, model: torch.nn.Module, names: list[str]
     return (err2 / norm2) ** 0.5
 
 
-def fake_quant_built(base, model, quantize_s: float, load_s: float, how: str, details: dict) -> q.Built:
+def fake_quant_built(
+    base, model, quantize_s: float, load_s: float, how: str, details: dict, values: dict | None = None
+) -> q.Built:
+    """`how`: a key of HOW (the rounding), with its `values`."""
     names = gptq.quantized_names(model)
     disk = format_bytes(model, names)
-    note = NOTE.format(bits=gptq.BITS, group=gptq.GROUP, how=how)
+    head = (f"fake_int4_{how}", {"bits": gptq.BITS, "group": gptq.GROUP, **(values or {})})
+    note = q.row_note(head, "fake_int4_fp32", "no_int4_kernel")
     return q.Built(
         q.TorchRunner(model, speed_note=note, fast_fp32=True),
         disk,
@@ -126,7 +136,7 @@ def build_rtn(base, device: str, workdir=None) -> q.Built:
         for name in gptq.quantized_names(model):
             layer = model.get_submodule(name)
             layer.weight.data.copy_(gptq.rtn_linear(layer.weight.data))
-    return fake_quant_built(base, model, time.perf_counter() - started, load_s, "round-to-nearest", {})
+    return fake_quant_built(base, model, time.perf_counter() - started, load_s, "rtn", {})
 
 
 def build_gptq(base, device: str, workdir=None) -> q.Built:
@@ -134,7 +144,7 @@ def build_gptq(base, device: str, workdir=None) -> q.Built:
     model, stats = gptq.gptq_model(base, ids)  # works on its own copy
     details = {"calibration": list(ids.shape), "hessian_s": stats["hessian_s"], "gptq_s": stats["gptq_s"]}
     quantize_s = stats["seconds"] - stats["copy_s"]  # calibration passes, Hessians and column loops
-    return fake_quant_built(base, model, quantize_s, stats["copy_s"], "GPTQ by hand", details)
+    return fake_quant_built(base, model, quantize_s, stats["copy_s"], "gptq", details)
 
 
 def autoround_available(device: str) -> str | None:
@@ -172,9 +182,9 @@ def build_autoround(base, device: str, workdir=None, iters: int = ITERS, lr: flo
     )
     model, _ = rounder.quantize()
     quantize_s = time.perf_counter() - started
-    how = f"AutoRound, {iters} steps per block at rate {lr}" if iters else "auto-round RTN"
+    how, values = ("autoround", {"iters": iters, "lr": lr}) if iters else ("autoround_rtn", {})
     details = {"iters": iters, "lr": lr, "calibration": list(ids.shape)}
-    return fake_quant_built(base, model, quantize_s, load_s, how, details)
+    return fake_quant_built(base, model, quantize_s, load_s, how, details, values)
 
 
 def _copy(base):

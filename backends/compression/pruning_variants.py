@@ -30,15 +30,25 @@ def _stats_of(model) -> P.InputStats:
     return P.input_stats(model, calibration_set(model, tok))
 
 
+for _method in P.METHODS:
+    q.register_note(
+        f"pruned_zeros_{_method}", "{share} of the attention and MLP weights zeroed (" + _method + ", per row)"
+    )
+q.register_note("stored_dense", "stored dense: same bytes, same dense kernels")
+q.register_note(
+    "pruned_structured",
+    "{share} of the attention and MLP parameters removed, leaving {heads} query / {kv} KV heads and "
+    "{channels} MLP channels per layer",
+)
+q.register_note("reloaded_by_path", "saved and loaded back by path")
+
+
 def build_unstructured(method: str, sparsity: float):
     def build(base, device: str, workdir=None):
         model, load_s = q.timed(copy.deepcopy, base)
         started = time.perf_counter()
         report = P.prune_unstructured_(model, method, sparsity, _stats_of(model).sq if method == "wanda" else None)
-        note = (
-            f"{report.achieved:.1%} of the attention and MLP weights zeroed ({method}, per row); "
-            "stored dense: same bytes, same dense kernels"
-        )
+        note = q.row_note((f"pruned_zeros_{method}", {"share": f"{report.achieved:.1%}"}), "stored_dense")
         return q.torch_built(model, time.perf_counter() - started, load_s, note)
 
     return build
@@ -56,10 +66,8 @@ def build_structured(sparsity: float):
         del model
         reloaded, load_s = q.timed(S.load, folder)
         heads, kv = report.heads
-        note = (
-            f"{report.achieved:.1%} of the attention and MLP parameters removed: {heads} query / {kv} KV heads, "
-            f"{report.intermediate} MLP channels per layer; saved and loaded back by path"
-        )
+        values = {"share": f"{report.achieved:.1%}", "heads": heads, "kv": kv, "channels": report.intermediate}
+        note = q.row_note(("pruned_structured", values), "reloaded_by_path")
         return q.torch_built(reloaded.to(device), prune_s, copy_s + load_s, note)
 
     return build

@@ -112,6 +112,9 @@ def quantize_static_int8(path: Path, target: Path, ids: torch.Tensor, per_channe
     )
 
 
+q.register_note("static_calibrated", "{format}, activation ranges calibrated (MinMax) on {n} x {tokens} tokens")
+
+
 def build(base, device: str, workdir: Path) -> q.Built:
     reason = q.onnx_available(device)
     if reason:
@@ -125,8 +128,8 @@ def build(base, device: str, workdir: Path) -> q.Built:
     codes = ["onnx_no_cache", "export_quantize_time"]
     if q.reduce_range():
         codes.append("reduce_range")
-    calibrated = f"{FORMAT}, activation ranges calibrated (MinMax) on {ids.shape[0]} x {ids.shape[1]} tokens"
-    note = f"{calibrated}; {q.row_note(*codes)}"
+    calibrated = ("static_calibrated", {"format": FORMAT, "n": ids.shape[0], "tokens": ids.shape[1]})
+    note = q.row_note(calibrated, *codes)
     return q.Built(
         runner,
         size,

@@ -34,6 +34,7 @@ from backends.quantization.catalog import SPECS, all_specs, availability, regist
 from backends.quantization.gguf_variant import plan as gguf_plan
 from backends.quantization.measure import PeakRSS, Reference, copy_bandwidth, quality, speed, t975, windows
 from backends.quantization.notes import note as row_note
+from backends.quantization.notes import register as register_note
 from backends.quantization.onnx_variant import OrtRunner, reduce_range
 from backends.quantization.onnx_variant import available as onnx_available
 from backends.quantization.onnx_variant import decode_read_bytes as onnx_read_bytes
@@ -97,6 +98,7 @@ __all__ = [
     "quality",
     "reduce_range",
     "register",
+    "register_note",
     "row_note",
     "run_job",
     "serialized_bytes",

@@ -41,6 +41,17 @@ def _pattern(template: str) -> re.Pattern:
 PATTERNS = {code: _pattern(template) for code, template in NOTES.items()}
 
 
+def register(code: str, template: str) -> None:
+    """A note part another topic's variants write (backends.compression): its page words it under
+    `quantization.rownote.<code>` like the parts above. A template may not hold the separator."""
+    if SEP in template:
+        raise ValueError(f"a note part may not contain {SEP!r}: {template!r}")
+    if NOTES.get(code, template) != template:
+        raise ValueError(f"note code {code!r} is taken")
+    NOTES[code] = template
+    PATTERNS[code] = _pattern(template)
+
+
 def note(*codes: str | tuple[str, dict]) -> str:
     """The English note of these parts: a code, or (code, values)."""
     out = []
