@@ -49,8 +49,8 @@ def wait(job, label: str):
     started, seen = time.perf_counter(), 0
     while not job.wait(2):
         for event in job.events_since(seen):
-            if event.data.get("kind") == "row":
-                row = event.data["row"]
+            row = event.data.get("row") if event.data.get("kind") == "row" else None
+            if isinstance(row, dict) and "label" in row:  # a table row (the QAT job's rows are its own)
                 print(f"  {time.perf_counter() - started:6.0f} s  {row['label']}: {row['status']}", flush=True)
         seen = len(job.events_since(0))
     if job.status != "done":

@@ -158,6 +158,7 @@ class Speed:
     prefill_tps: list  # tokens/s per run
     decode_step_s: list  # seconds per decode step, all runs pooled
     continuation_ids: list  # greedy tokens of the first run
+    decode_runs: int = 0  # decode runs made (fewer than asked when they had settled, see `speed`)
 
     def prefill(self) -> tuple[float, float]:
         """(median, p90-slow) prefill tokens/s."""
@@ -168,6 +169,9 @@ class Speed:
         return 1 / statistics.median(self.decode_step_s), 1 / float(np.percentile(self.decode_step_s, 90))
 
 
+SETTLE = 0.03  # decode runs stop once their median step times agree within 3% (at least two runs)
+
+
 def speed(
     runner: Runner,
     prefill_ids: torch.Tensor,
@@ -175,8 +179,14 @@ def speed(
     new_tokens: int,
     runs: int,
     should_stop=lambda: False,
+    settle: float | None = SETTLE,
 ) -> Speed | None:
-    """Prefill `prefill_ids` `runs` times; greedy-decode `new_tokens` from `prompt_ids` `runs` times.
+    """Prefill `prefill_ids` `runs` times; greedy-decode `new_tokens` from `prompt_ids` up to `runs` times.
+
+    Decode runs stop early once they agree: after at least two, when the runs' median step times lie
+    within `settle` of each other (relative to their median; None: always `runs`). A third run of a
+    row whose first two medians differ by under 3% moves its median by less than that, and it was a
+    third of the table's speed time (issue 33); a noisy row still gets every run.
 
     Each timed forward pass holds one exclusive turn of the compute scheduler (every core, nothing
     beside it), and is timed inside it, so a step waiting behind another session's work is not
@@ -193,21 +203,34 @@ def speed(
             started = time.perf_counter()
             runner.start(prefill_ids)
             prefill_tps.append(prefill_ids.shape[1] / (time.perf_counter() - started))
+    medians = []
     for r in range(runs):
         if should_stop():
             return None
         with scheduler.turn(LABEL, exclusive=True):
             state, last = runner.start(prompt_ids)
         token = int(last.argmax())
+        run_steps = []
         for _ in range(new_tokens):
             if r == 0:
                 continuation.append(token)
             with scheduler.turn(LABEL, exclusive=True):
                 started = time.perf_counter()
                 state, last = runner.step(state, token)
-                steps.append(time.perf_counter() - started)
+                run_steps.append(time.perf_counter() - started)
             token = int(last.argmax())
-    return Speed(prefill_tps, steps, continuation)
+        steps += run_steps
+        medians.append(statistics.median(run_steps))
+        if settled(medians, settle):
+            break
+    return Speed(prefill_tps, steps, continuation, len(medians))
+
+
+def settled(medians: list[float], settle: float | None) -> bool:
+    """Whether at least two runs' median step times agree within `settle` of their median."""
+    if settle is None or len(medians) < 2:
+        return False
+    return (max(medians) - min(medians)) / statistics.median(medians) <= settle
 
 
 def greedy_ids(runner: Runner, prompt_ids: torch.Tensor, new_tokens: int) -> list[int]:

@@ -112,6 +112,7 @@ class VariantResult:
     build_s: float | None = None  # wall time of the build (copy, export, quantize, load)
     quality_s: float | None = None  # the perplexity pass
     speed_s: float | None = None  # the speed runs (or the greedy continuation alone)
+    decode_runs: int | None = None  # decode runs made: fewer than `runs` once two agreed within 3%
 
     def ppl_half_width(self) -> float | None:
         """Half-width of the 95% interval of this perplexity against fp32 on the same tokens: Student's
@@ -339,6 +340,7 @@ def one_variant(
                     return row
                 row.prefill_tps, row.prefill_tps_p90 = s.prefill()
                 row.decode_tps, row.decode_tps_p90 = s.decode()
+                row.decode_runs = s.decode_runs
                 row.bound_tps = report.bandwidth / row.decode_bytes if row.decode_bytes else None
                 tokens = s.continuation_ids
             else:
