@@ -206,7 +206,7 @@ def main() -> None:
     )
     last = {k: out.get(k) for k in keys}
     last.update({k: v for k, v in out.items() if k not in last})
-    print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in last.items()}))
+    print(json.dumps({k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in last.items()}))
 
 
 if __name__ == "__main__":
