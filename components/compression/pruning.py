@@ -110,7 +110,17 @@ def curve_figure(points: list[dict], dense: float | None) -> go.Figure:
             hovertemplate=t(P + "chart.hover", method=method_name(method)),
         )
     if dense:
-        fig.add_hline(y=dense, line_dash="dot", line_color=COLOURS["dense"], annotation_text=t(P + "chart.dense"))
+        # a trace, not add_hline's annotation: on a log axis plotly places that annotation at 10**y, and the
+        # axis stretched to 1e18 to hold it
+        xs = [100 * p["achieved"] for p in points] or [0.0]
+        fig.add_scatter(
+            x=[min(xs), max(xs)],
+            y=[dense, dense],
+            mode="lines",
+            name=t(P + "chart.dense"),
+            line={"dash": "dot", "color": COLOURS["dense"]},
+            hoverinfo="skip",
+        )
     fig.update_layout(
         height=380,
         margin={"t": 30, "b": 40},
@@ -177,6 +187,10 @@ def results(run: dict) -> None:
         half = by.get((method, 0.5))
         col.metric(t(P + "metric.at50", method=method_name(method)), f"{half['perplexity']:.2f}" if half else "–")
     st.caption(t(P + "measured", tokens=run["ppl_tokens"], calibration=run["calibration"], s=f"{run['seconds']:.0f}"))
+    wanda, magnitude = by.get(("wanda", 0.5)), by.get(("magnitude", 0.5))
+    if wanda and magnitude:
+        lower = wanda["perplexity"] < magnitude["perplexity"]
+        st.info(t(P + ("wanda_wins" if lower else "wanda_loses")))
     st.markdown(t(P + "chart.title"))
     st.plotly_chart(curve_figure(run["points"], run["dense_ppl"]), key=P + "chart")
     if run["family"] == "gpt_neox":
