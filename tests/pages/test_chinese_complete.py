@@ -14,6 +14,21 @@ from components.page_registry import PAGES
 # Words that may stay in English in the Chinese UI: terms of the trade and names.
 ALLOWED = {
     # terms Chinese learners use as they are
+    "wanda",
+    "sun",
+    "frantar",
+    "hinton",
+    "hessian",
+    "cholesky",
+    "intel",
+    "auto-round",
+    "autoround",
+    "runtime",
+    "qat",
+    "ptq",
+    "gptq",
+    "rtn",
+    "flap",
     "xgrammar",
     "pre-norm",
     "post-norm",
