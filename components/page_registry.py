@@ -15,6 +15,7 @@ STAGES = (
     "rag",
     "deployment",
     "multimodal",
+    "safety",
 )
 
 
@@ -47,6 +48,7 @@ TOPICS: tuple[PageInfo, ...] = (
     PageInfo("compression", "app_pages/compression.py", ":material/compress:", "deployment"),
     PageInfo("inference", "app_pages/inference.py", ":material/bolt:", "deployment"),
     PageInfo("vision", "app_pages/vision.py", ":material/image_search:", "multimodal"),
+    PageInfo("trust", "app_pages/trust.py", ":material/verified_user:", "safety"),
 )
 PAGES: tuple[PageInfo, ...] = (HOME, *TOPICS)
 

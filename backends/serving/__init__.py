@@ -17,6 +17,8 @@ One concept a file:
                     reason, time to first token, inter-token latency, end-to-end latency; vLLM's
                     buckets), one CollectorRegistry per app; chat.Run reports to it (`RunObserver`)
   app.py            the FastAPI app factory (`create_app`), API key, body limit, error handlers
+  guarded.py        /guarded/v1/chat/completions and /models: the chat route behind backends.trust's
+                    guardrails (input checked before the model, the answer after; "content_filter")
   gradio_demo.py    the Gradio demo mounted at /gradio
   remote.py         `RemoteEngine`: any OpenAI-compatible server through the official `openai`
                     client, streaming with per-token logprobs (what generation pages call)

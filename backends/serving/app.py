@@ -243,6 +243,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             )
         return R.chat_completion(run, model_id, req.logprobs, top_n, plan.tools)
 
+    from backends.serving.guarded import add_guarded_routes  # /guarded/v1: the same route behind backends.trust
+
+    add_guarded_routes(app, run_for, check_key, models)
+
     @app.post("/v1/completions", tags=["openai"], dependencies=[Depends(check_key)])
     def completions(req: CompletionRequest):
         run, model_id = run_for(

@@ -2,7 +2,8 @@
 saved collections), answers.py (answer cards: streaming, extractive quote, citations, the app's forced
 citation marked 🔧), glass_box.py (the Retrieval tab: candidates and the embedding map), evaluate.py (the
 Evaluate tab: recall@k, MRR, token-F1, first citation on a right page as shown and the model's own),
-language.py (the chat's note that the embedded models read English only)."""
+language.py (the chat's note that the embedded models read English only), grounding_view.py (each answer
+sentence supported or not by the retrieved passages: backends.trust.ground; also the Trust page's)."""
 
 from components.rag.answers import (
     answer_header,

@@ -7,6 +7,7 @@ import streamlit as st
 from backends.rag.types import Hit
 from components.guard import queue_status
 from components.i18n import t
+from components.rag.grounding_view import grounding_card
 from components.rag.language import question_language_warning
 
 
@@ -176,6 +177,7 @@ def show_turn(turn) -> None:
         else:
             st.markdown(answer_markdown(turn, turn.answer) or t("rag.empty_answer"), help=answer_help(turn))
         citation_cards(turn)
+        grounding_card(turn)
         with st.expander(t("rag.prompt")):
             st.code(turn.prompt, language=None, wrap_lines=True)
             if turn.baseline_prompt:

@@ -15,6 +15,7 @@ from components.page_registry import PAGES
 ALLOWED = {
     # terms Chinese learners use as they are
     "wanda",
+    "garak",
     "sun",
     "frantar",
     "hinton",

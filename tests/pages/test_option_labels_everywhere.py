@@ -28,6 +28,7 @@ TABS = {
     "architectures": ("architectures.tab", "architectures.tab."),
     "compression": ("compression.tab", "compression.tab."),
     "inference": ("inference.tab", "inference.tab."),
+    "trust": ("trust.tab", "trust.tab."),
     "serving": None,
     "home": None,
 }

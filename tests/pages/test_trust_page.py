@@ -1,0 +1,78 @@
+"""The Trust page in AppTest: the shipped question set counted on arrival (against the JSON file read
+here), bad questions worded, the guardrail tab's measured false positives equal to a count made here,
+and the red-team tab's defaults and command line."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from backends import trust
+from backends.core.paths import ASSETS
+from components.i18n import strings
+from components.page_registry import PAGES
+
+PAGE = next(p for p in PAGES if p.key == "trust")
+EN = strings("en")
+D = "trust.detect."
+
+BROWSER_MUST_SHOW = "text=" + EN[D + "shipped.total"]
+
+
+def _kinds() -> Counter:
+    raw = json.loads((ASSETS / "datasets" / "trust" / "questions.json").read_text(encoding="utf-8"))
+    return Counter(q["kind"] for q in raw["questions"])
+
+
+def check_page(at):
+    """What the page must show when a user arrives (tests/pages/test_pages.py runs it in AppTest)."""
+    lang = strings(at.session_state["app.lang"]) if "app.lang" in at.session_state else EN
+    metrics = {m.label: m.value for m in at.metric}
+    kinds = _kinds()
+    assert metrics[lang[D + "shipped.total"]] == str(sum(kinds.values()))
+    for kind in ("common", "specific", "invented"):
+        assert metrics[lang[D + "kind." + kind]] == str(kinds[kind])
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page(PAGE)
+
+
+def _open_tab(at, key: str):
+    at.session_state["trust.tab"] = EN["trust.tab." + key]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("   ", "empty"), ("why? " * 500, "too_long"), ("\x00\x01\x02\x03 binary \x04\x05\x06\x07", "binary")],
+)
+def test_a_bad_question_gets_a_clear_message(page, text, code):
+    at = page
+    at.radio(key=D + "one.source").set_value("own").run()
+    at.text_area(key=D + "one.own").set_value(text).run()
+    at.button(key=D + "one.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = " ".join(e.value for e in at.error)
+    expected = EN["trust.question." + code].split("{")[0]
+    assert expected in errors
+
+
+def test_the_guard_tab_shows_the_benign_false_positives_counted_here(page):
+    at = _open_tab(page, "guard")
+    benign = trust.guard_set("benign")
+    flagged = [b for b in benign if trust.check(b.text, stage="input").blocked]
+    metrics = {m.label: m.value for m in at.metric}
+    fpr = next(v for k, v in metrics.items() if k == EN["trust.guard.fpr"])
+    assert fpr == f"{len(flagged) / len(benign):.1%}"
+    assert len(flagged) / len(benign) <= 0.1
+
+
+def test_the_red_team_tab_shows_its_probes_and_the_command_line(page):
+    at = _open_tab(page, "redteam")
+    assert list(at.multiselect(key="trust.redteam.probes").value) == list(trust.REDTEAM_DEFAULT_PROBES)
+    code = " ".join(c.value for c in at.code)
+    assert ",".join("probes." + p for p in trust.REDTEAM_DEFAULT_PROBES) in code
