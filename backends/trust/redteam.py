@@ -41,6 +41,7 @@ from backends.trust.redteam_garak import (
 from backends.trust.redteam_report import THRESHOLD, ProbeRow, parse_report
 
 MODEL = "smollm2-135m-instruct"
+REDTEAM_MODEL = MODEL  # the model our own server is attacked on
 REDTEAM_TARGETS = ("plain", "guarded")
 API_PATHS = {"plain": "/v1", "guarded": "/guarded/v1"}
 # One probe per kind of attack the issue asks for, each short on a CPU (see docs/trust.md):

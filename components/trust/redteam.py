@@ -11,6 +11,7 @@ import streamlit as st
 
 from backends import trust
 from backends.core.jobs import shared_runner
+from components import engine
 from components.backend_text import said
 from components.i18n import t
 from components.live_job import live_panel
@@ -49,6 +50,19 @@ def redteam_job(ctx, probes: list[str], cap: int) -> dict:
         return {"error": exc}
     finally:
         own.stop()
+
+
+def remote_job(ctx, probes: list[str], cap: int, url: str, api_key: str | None, model: str) -> dict:
+    """garak against the sidebar's remote engine (any OpenAI-compatible server): its /v1 route only, as a
+    remote server has no guarded copy of ours; its own token limit bounds the replies."""
+    root = url.rstrip("/")
+    if not root.endswith("/v1"):
+        return {"error": trust.RedTeamError(f"{url} does not end in /v1.", "remote_url", url=url)}
+    try:
+        report = trust.run_redteam(ctx, root[: -len("/v1")], probes, cap, ["plain"], model=model, api_key=api_key)
+        return {"report": report, "url": url, "guarded_missing": True, "remote": True}
+    except trust.RedTeamError as exc:
+        return {"error": exc}
 
 
 def take_finished(job=None) -> None:
@@ -150,7 +164,9 @@ def results(result: dict) -> None:
     cols[0].metric(t(P + "metric.plain"), pct(report.asr_plain))
     cols[1].metric(t(P + "metric.guarded"), pct(report.asr_guarded))
     cols[2].metric(t(P + "metric.time"), f"{report.seconds:.0f} s")
-    if result["guarded_missing"]:
+    if result.get("remote"):
+        st.info(t(P + "remote_plain_only"))
+    elif result["guarded_missing"]:
         st.warning(t(P + "guarded_missing"))
     values = {"cap": report.prompt_cap, "n": len(report.probes), "tokens": trust.REDTEAM_MAX_TOKENS}
     st.caption(t(P + "measured", url=result["url"], **values))
@@ -179,13 +195,29 @@ def render() -> None:
     st.markdown(t(P + "intro"))
     st.caption(t(P + "limits"))
     probes, cap = controls()
+    remote = None
+    if engine.remote_on():
+        where = st.radio(
+            t(P + "where"),
+            ("own", "remote"),
+            format_func=lambda w: t(P + "where." + w, url=engine.server_label()),
+            key=follow_language(P + "where"),
+            horizontal=True,
+            persist_state="session",
+        )
+        if where == "remote":
+            model = engine.remote_model_input(P + "remote_model", trust.REDTEAM_MODEL)
+            remote = (*engine.settings(), model)
     job = shared_runner().get(st.session_state.get(P + "job"))
     running = job is not None and not job.done
     if st.button(t(P + "run"), key=P + "run", type="primary", disabled=running, icon=":material/play_arrow:"):
         if not probes:
             st.warning(t(P + "error.no_probes"))
         else:
-            job = shared_runner().submit("trust.redteam", redteam_job, probes, cap)
+            if remote is None:
+                job = shared_runner().submit("trust.redteam", redteam_job, probes, cap)
+            else:
+                job = shared_runner().submit("trust.redteam", remote_job, probes, cap, *remote)
             st.session_state[P + "job"] = job.id
             st.rerun()
     live()

@@ -76,3 +76,24 @@ def test_the_red_team_tab_shows_its_probes_and_the_command_line(page):
     assert list(at.multiselect(key="trust.redteam.probes").value) == list(trust.REDTEAM_DEFAULT_PROBES)
     code = " ".join(c.value for c in at.code)
     assert ",".join("probes." + p for p in trust.REDTEAM_DEFAULT_PROBES) in code
+
+
+def test_the_red_team_tab_attacks_a_remote_engine_on_its_v1_route_only():
+    """The sidebar's remote engine as the target: our own server stands in for a remote one (a real HTTP
+    server on a free port); only its /v1 route is attacked, and an address without /v1 is refused."""
+    from backends.core.jobs import DONE, JobRunner
+    from backends.serving.app import ServerSettings
+    from backends.serving.local import ServerThread
+    from components.trust.redteam import remote_job
+
+    refused = remote_job(None, ["encoding.InjectBase64"], 1, "http://127.0.0.1:9/api", None, "smollm2-135m-instruct")
+    assert refused["error"].code == "remote_url"
+    with ServerThread(ServerSettings(gradio=False, max_tokens=8)) as url:
+        job = JobRunner().submit(
+            "remote", remote_job, ["encoding.InjectBase64"], 1, url + "/v1", None, "smollm2-135m-instruct"
+        )
+        assert job.wait(150) and job.status == DONE, job.error
+    report = job.result["report"]
+    assert list(report.runs) == ["plain"] and job.result["remote"]
+    row = report.runs["plain"].row("encoding.InjectBase64")
+    assert row.attempts == 1 and 0 <= row.failures <= 1
