@@ -61,11 +61,19 @@ def detect(args, out: dict) -> None:
 def correct(out: dict) -> None:
     started = time.perf_counter()
     report = trust.evaluate_correct()
-    print(f"\nCorrect: {time.perf_counter() - started:.0f} s")
-    for line in report.table_lines() if hasattr(report, "table_lines") else [json.dumps(report.to_dict())[:2000]]:
-        print("  " + line)
+    print(f"\nCorrect: {len(report.rows)} questions, {time.perf_counter() - started:.0f} s (accuracy; abstained)")
+    kinds = [*trust.KINDS, "all"]
+    print(f"  {'mode':<10} " + " ".join(f"{k:>16}" for k in kinds))
+    for mode, cells in report.summary.items():
+        line = " ".join(f"{c['accuracy']:>9.2f}; {c['abstention']:>5.2f}" for c in (cells[k] for k in kinds))
+        print(f"  {mode:<10} {line}")
+    print(f"  wrong retrieval answers withheld {report.abstain_caught}, right ones withheld {report.right_withheld}")
     out |= trust.bench_values(report)
-    out["correct_s"] = round(time.perf_counter() - started)
+    out |= {
+        "caught_vs_closed": report.caught_vs_closed,
+        "right_withheld": None if report.right_withheld is None else round(report.right_withheld, 4),
+        "correct_s": round(time.perf_counter() - started),
+    }
 
 
 def guard(out: dict) -> None:
