@@ -9,6 +9,7 @@
                  samples) and unigram (SelfCheckGPT's n-gram, add-one smoothing)
 - uncertainty.py per-token probability and entropy (nats) of an answer, per-sentence mean entropy
 - selfcheck_run.py  `selfcheck_question`: one question's greedy answer, N seeded samples, sentence scores
+- selfcheck_remote.py  the same on a remote engine (the sidebar's): entropy a lower bound from top_logprobs
 - roc.py         `roc_curve`, `roc_auc` (trapezoid), `auc_mann_whitney` by hand
 - detect_eval.py `evaluate_detect`: the shipped set answered, graded, and the three scores' AUCs
 - guardrails.py  `check(text, stage)`: the guardrail pipeline (patterns, similarity, guard model; leak on
@@ -61,6 +62,12 @@ from backends.trust.detect_eval import (
 )
 from backends.trust.roc import RocCurve, auc_mann_whitney, roc_auc, roc_curve
 from backends.trust.selfcheck import minilm_scores, split_sentences, unigram_scores
+from backends.trust.selfcheck_remote import (
+    TOP_LOGPROBS,
+    entropy_lower_bound,
+    run_selfcheck_remote,
+    selfcheck_remote_job,
+)
 from backends.trust.selfcheck_run import (
     ANSWER_TOKENS,
     MAX_SAMPLES,
@@ -78,6 +85,7 @@ __all__ += [
     "MAX_SAMPLES",
     "N_SAMPLES",
     "SCORERS",
+    "TOP_LOGPROBS",
     "DetectReport",
     "DetectRow",
     "RocCurve",
@@ -87,14 +95,17 @@ __all__ += [
     "cached_detect",
     "curve_points",
     "detect_job",
+    "entropy_lower_bound",
     "evaluate_detect",
     "minilm_scores",
     "roc_auc",
     "roc_curve",
     "run_selfcheck",
+    "run_selfcheck_remote",
     "selfcheck_job",
     "selfcheck_prompt",
     "selfcheck_question",
+    "selfcheck_remote_job",
     "split_sentences",
     "unigram_scores",
 ]

@@ -13,6 +13,7 @@ import streamlit as st
 
 from backends import trust
 from backends.core.jobs import shared_runner
+from components import engine
 from components.decoding import probability_chips
 from components.i18n import t
 from components.live_job import live_panel
@@ -100,7 +101,17 @@ def start_one(text: str, question) -> None:
         return
     n = int(st.session_state.get(ONE + "n", trust.N_SAMPLES))
     seed = int(st.session_state.get(ONE + "seed", 0))
-    job = shared_runner().submit("trust.detect.one", trust.selfcheck_job, checked, n, seed)
+    if st.session_state.get(ONE + "where") == "remote" and engine.remote_on():
+        try:
+            remote = engine.make_engine(st.session_state.get(ONE + "remote_model") or "")
+        except ValueError as exc:
+            st.session_state[ONE + "error"] = t(ONE + "remote_bad", error=str(exc))
+            return
+        job = shared_runner().submit("trust.detect.one", trust.selfcheck_remote_job, checked, remote, n, seed)
+        st.session_state[ONE + "remote"] = engine.server_label()
+    else:
+        job = shared_runner().submit("trust.detect.one", trust.selfcheck_job, checked, n, seed)
+        st.session_state[ONE + "remote"] = None
     st.session_state[ONE + "job"] = job.id
     st.session_state[ONE + "asked"] = question.id if question is not None else None
 
@@ -108,6 +119,7 @@ def start_one(text: str, question) -> None:
 def finish_one(job) -> None:
     if job is not None and job.result is not None:
         st.session_state[ONE + "result"] = (job.result, st.session_state.get(ONE + "asked"))
+        st.session_state[ONE + "result_remote"] = st.session_state.get(ONE + "remote")
 
 
 def sentences_html(check) -> str:
@@ -140,6 +152,9 @@ def entropy_figure(check) -> go.Figure:
 
 def show_one(check, asked_id) -> None:
     st.markdown(f"**{md_text(check.question)}**")
+    remote = st.session_state.get(ONE + "result_remote")
+    if remote:
+        st.info(t(ONE + "remote_note", url=remote, k=trust.TOP_LOGPROBS))
     st.markdown(f'<div style="font-size:1.05em">{sentences_html(check)}</div>', unsafe_allow_html=True)
     st.caption(t(ONE + "colour_scale", red=f"{RED_AT:.1f}"))
     question = next((q for q in trust.shipped_questions() if q.id == asked_id), None)
@@ -178,6 +193,18 @@ def one_question() -> None:
     c = st.columns(2)
     c[0].select_slider(t(ONE + "n"), SAMPLE_CHOICES, value=trust.N_SAMPLES, key=ONE + "n", persist_state="session")
     c[1].number_input(t(ONE + "seed"), 0, 10_000, 0, key=ONE + "seed", persist_state="session")
+    if engine.remote_on():
+        where = st.radio(
+            t(ONE + "where"),
+            ("app", "remote"),
+            format_func=lambda w: t(ONE + "where." + w),
+            help=t(ONE + "where_help", url=engine.server_label()),
+            key=follow_language(ONE + "where"),
+            horizontal=True,
+            persist_state="session",
+        )
+        if where == "remote":
+            engine.remote_model_input(ONE + "remote_model", "")
     job = shared_runner().get(st.session_state.get(ONE + "job"))
     running = job is not None and not job.done
     if st.button(t(ONE + "run"), key=ONE + "run", type="primary", disabled=running, icon=":material/fact_check:"):

@@ -200,7 +200,8 @@ def render() -> None:
         where = st.radio(
             t(P + "where"),
             ("own", "remote"),
-            format_func=lambda w: t(P + "where." + w, url=engine.server_label()),
+            format_func=lambda w: t(P + "where." + w),
+            help=t(P + "where_help", url=engine.server_label()),
             key=follow_language(P + "where"),
             horizontal=True,
             persist_state="session",

@@ -97,3 +97,30 @@ def test_the_red_team_tab_attacks_a_remote_engine_on_its_v1_route_only():
     assert list(report.runs) == ["plain"] and job.result["remote"]
     row = report.runs["plain"].row("encoding.InjectBase64")
     assert row.attempts == 1 and 0 <= row.failures <= 1
+
+
+def test_one_question_on_the_sidebar_remote_engine(open_page):
+    """The remote engine switched on in the sidebar (our own server on a free port as the remote): the
+    one-question check runs there and the page says what the entropy is and where the answer came from."""
+    import time
+
+    from backends.core.jobs import shared_runner
+    from backends.serving.app import ServerSettings
+    from backends.serving.local import ServerThread
+
+    with ServerThread(ServerSettings(gradio=False)) as url:
+        at = open_page(PAGE, **{"engine.remote": True, "engine.base_url": url + "/v1"})
+        at.radio(key=D + "one.where").set_value("remote").run()
+        at.text_input(key=D + "one.remote_model").set_value("smollm2-135m-instruct").run()
+        at.select_slider(key=D + "one.n").set_value(2).run()
+        at.button(key=D + "one.run").click().run()
+        job = shared_runner().get(at.session_state[D + "one.job"])
+        deadline = time.time() + 240
+        while not job.done and time.time() < deadline:
+            time.sleep(1)
+        assert job.status == "done", job.error
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    infos = " ".join(i.value for i in at.info)
+    assert url + "/v1" in infos
+    assert "Paris" in " ".join(m.value for m in at.markdown)
