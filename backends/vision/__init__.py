@@ -9,6 +9,7 @@
 - search.py      a gallery index: search by text or image, the 2-D map
 - gradcam.py     Grad-CAM heatmaps (EfficientNet's last conv block; a ViT's last block for CLIP)
 - blip.py        BLIP captions (greedy, beam, nucleus) and visual questions
+- cached_models.py  real CLIP / BLIP repos found in the local Hugging Face cache (no network): the defaults
 - samples.py     scikit-image's sample photos (read at run time, not shipped)
 - tiny_vqa/      train-your-own VQA on easy-vqa: cached frozen features, the model, the job
 
@@ -23,6 +24,7 @@ from backends.vision.blip import (
     answer,
     captions,
 )
+from backends.vision.cached_models import CachedModel, cached_vision_models, preferred
 from backends.vision.classifier import CLASSIFIER, logits_of, top_classes
 from backends.vision.clip import DEFAULT_CLIP, ClipSpace
 from backends.vision.conse import ENCODER, ConseSpace
@@ -67,6 +69,7 @@ __all__ = [
     "DEFAULT_VQA",
     "ENCODER",
     "STRATEGIES",
+    "CachedModel",
     "Caption",
     "ClipSpace",
     "ConseSpace",
@@ -82,6 +85,7 @@ __all__ = [
     "ZipResult",
     "answer",
     "build_gallery",
+    "cached_vision_models",
     "captions",
     "check_templates",
     "clean_labels",
@@ -94,6 +98,7 @@ __all__ = [
     "non_english",
     "overlay",
     "pca_2d",
+    "preferred",
     "search_image",
     "search_text",
     "search_vector",

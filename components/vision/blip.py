@@ -8,24 +8,32 @@ from backends import vision as V
 from components.i18n import t
 from components.model_picker import load_or_explain
 from components.show_code import show_code
-from components.vision.inputs import image_and_panel
+from components.vision.inputs import cached_defaults, image_and_panel
 
 P = "vision.blip."
 
 
 def blip_panel() -> None:
     st.markdown(t("vision.blip.intro"))
+    cached = cached_defaults()
     c1, c2 = st.columns(2)
     cap_name = c1.text_input(
-        t("vision.blip.captioner"), value=V.DEFAULT_CAPTIONER, key=P + "captioner", persist_state="session"
+        t("vision.blip.captioner"),
+        value=cached["blip-caption"] or V.DEFAULT_CAPTIONER,
+        key=P + "captioner",
+        persist_state="session",
     ).strip()
-    vqa_name = c2.text_input(t("vision.blip.vqa"), value=V.DEFAULT_VQA, key=P + "vqa", persist_state="session").strip()
+    vqa_name = c2.text_input(
+        t("vision.blip.vqa"), value=cached["blip-vqa"] or V.DEFAULT_VQA, key=P + "vqa", persist_state="session"
+    ).strip()
     item, right = image_and_panel("blip")
     if item is None:
         return
     with right:
         captioner = load_or_explain(cap_name, variant="blip-caption") if cap_name else None
         if captioner is not None:
+            if captioner.source == "hf-cache":
+                st.caption(t("vision.cached.captioner", model=cap_name))
             prompt = st.text_input(
                 t("vision.blip.prompt"),
                 value="",
@@ -46,6 +54,8 @@ def blip_panel() -> None:
             st.warning(t("vision.blip.empty"))
         vqa = load_or_explain(vqa_name, variant="blip-vqa") if vqa_name else None
         if vqa is not None:
+            if vqa.source == "hf-cache":
+                st.caption(t("vision.cached.vqa", model=vqa_name))
             question = st.text_input(
                 t("vision.blip.question"), value="what is in the picture?", key=P + "question", persist_state="session"
             ).strip()

@@ -14,6 +14,28 @@ from components.option_labels import follow_language
 
 P = "vision."
 UPLOAD_MB = 50
+CACHED = P + "cached.defaults"
+
+
+def cached_defaults() -> dict[str, str | None]:
+    """The real CLIP / BLIP ids this session runs by default (None: the offline stand-in), decided once.
+
+    At the session's first draw the local Hugging Face cache is read (no network) and, where it holds
+    a real model, the method / VQA-mode radios start on it; ConSE and the tiny VQA stay one click
+    away. Later changes to the cache, or the user's own choice, are never overridden.
+    """
+    decided = st.session_state.get(CACHED)
+    if decided is None:
+        decided = {}
+        for kind in ("clip", "blip-caption", "blip-vqa"):
+            found = V.preferred(kind)
+            decided[kind] = found.repo_id if found else None
+        st.session_state[CACHED] = decided
+        if decided["clip"] and P + "method" not in st.session_state:
+            st.session_state[P + "method"] = "clip"
+        if (decided["blip-caption"] or decided["blip-vqa"]) and P + "vqa.mode" not in st.session_state:
+            st.session_state[P + "vqa.mode"] = "blip"
+    return decided
 
 
 def sample_name(name: str) -> str:
@@ -66,7 +88,9 @@ def conse_parts():
 
 
 def image_text_space():
-    """The space the zero-shot, search and Grad-CAM tabs use: ConSE offline, or a CLIP the user names."""
+    """The space the zero-shot, search and Grad-CAM tabs use: a CLIP found in the local Hugging Face
+    cache, else ConSE offline, or a CLIP the user names."""
+    cached = cached_defaults()["clip"]
     method = st.radio(
         t("vision.method"),
         ["conse", "clip", "open_clip"],
@@ -80,7 +104,7 @@ def image_text_space():
     if method == "clip":
         name = st.text_input(
             t("vision.clip.name"),
-            value=V.DEFAULT_CLIP,
+            value=cached or V.DEFAULT_CLIP,
             key=P + "clip_name",
             help=t("vision.clip.help"),
             persist_state="session",
@@ -92,7 +116,10 @@ def image_text_space():
         if loaded is None:
             st.info(t("vision.clip.fallback"))
             return None
-        st.caption(t("vision.clip.running", model=name, source=loaded.source))
+        if loaded.source == "hf-cache":
+            st.caption(t("vision.cached.clip", model=name))
+        else:
+            st.caption(t("vision.clip.running", model=name, source=loaded.source))
         return V.ClipSpace(loaded)
     parts = conse_parts()
     if parts is None:
