@@ -109,9 +109,10 @@ def test_finished_jobs_are_forgotten_when_too_many_or_too_old(monkeypatch):
 
     monkeypatch.setattr(jobs, "MAX_FINISHED", 2)
     runner = JobRunner()
-    done = [runner.submit("quick", lambda ctx: 1) for _ in range(3)]
-    for job in done:
-        job.wait(10)
+    done = []
+    for _ in range(3):  # one after another: the oldest finished job is then done[0], whatever the load
+        done.append(runner.submit("quick", lambda ctx: 1))
+        done[-1].wait(10)
     slow = runner.submit("slow", lambda ctx: time.sleep(0.3))  # submitting prunes the finished ones
     assert runner.get(done[0].id) is None and runner.get(done[2].id) is done[2]
     assert runner.get(slow.id) is slow, "a running job is never forgotten"
