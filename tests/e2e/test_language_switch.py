@@ -18,7 +18,17 @@ SAMPLE = '[data-testid="stMain"] .st-key-vision-zs-sample input'
 
 
 def _chosen(page) -> tuple[list[list[str]], str, list[str]]:
-    """(each main radio's checked labels, the sample selectbox's text, its options when opened)."""
+    """(each main radio's checked labels, the sample selectbox's text, its options when opened).
+
+    Waits for both radios to show a checked option first: under a loaded machine (the CI run) the
+    sample selectbox was found while the radios were not yet in the page, and the list came back
+    empty."""
+    page.wait_for_function(
+        """() => document.querySelectorAll('[data-testid="stMain"] [data-testid="stRadio"]'
+        + ' label:has(input:checked)').length >= 2""",
+        timeout=60_000,
+    )
+    wait_until_idle(page)
     radios = page.locator('[data-testid="stMain"] [data-testid="stRadio"]').all()
     checked = [r.locator("label:has(input:checked)").all_inner_texts() for r in radios]
     shown = page.locator(SAMPLE).input_value()
