@@ -6,7 +6,9 @@
 - documents.py     what `search_documents` searches: a RAG collection (the RAG package's), the
                    sample PDF's, or fixed passages; <document> delimiting
 - toolbox.py       the tools: OpenAI schema + Python function, jsonschema validation, `run_tool`
-- loop.py          `run_agent` (the trace of steps, what stops a run), `replay` (branch at an edited step)
+- loop.py          `run_agent` (the trace of steps, what stops a run), `replay` (branch at an edited step),
+                   `resume` (a run paused for approval of a side-effecting call, approved or declined)
+- remote.py        the model step on a remote OpenAI-compatible server (`engine=`: the sidebar's engine)
 - memory.py        conversation memory strategies (full, window, extractive summary) and their tokens
 - injection.py     prompt injection through a tool result; the three defences
 - evaluate.py      `tool_choice_accuracy`, `injection_rates` (bench/agents.py)
@@ -19,11 +21,12 @@ from backends.agents.documents import Passage, collection_search, fixed_search, 
 from backends.agents.evaluate import injection_rates, shipped_requests, tool_choice_accuracy
 from backends.agents.injection import DEFENCES, as_confirmed, run_injection, shipped_injections
 from backends.agents.langchain_code import langgraph_code
-from backends.agents.loop import STOPS, AgentConfig, Step, Trace, replay, run_agent
+from backends.agents.loop import AWAITING, STOPS, AgentConfig, Step, Trace, replay, resume, run_agent
 from backends.agents.memory import STRATEGIES, memory_table, shipped_dialogue
 from backends.agents.toolbox import TOOL_NAMES, TOOLS, Context, Tool, run_tool, validate_arguments
 
 __all__ = [
+    "AWAITING",
     "DEFENCES",
     "STOPS",
     "STRATEGIES",
@@ -42,6 +45,7 @@ __all__ = [
     "langgraph_code",
     "memory_table",
     "replay",
+    "resume",
     "run_agent",
     "run_injection",
     "run_tool",

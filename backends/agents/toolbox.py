@@ -3,7 +3,10 @@
 None reaches the shell, the network or the disk. `send_message` is the one tool with a side
 effect, and it is simulated: the message goes into the run's outbox in memory, shown in the trace.
 `run_tool` checks the arguments against the schema with `jsonschema` first, and turns any
-exception into an error message: a tool never raises out of the agent loop.
+exception into an error message: a tool never raises out of the agent loop. The message is English
+(the model reads it back); `error_code` and `error_values` carry the same for the page's own
+words (agents.err.<code>): a library's text (jsonschema's message, a Python exception's) stays
+as it is, in `error_values["detail"]`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import jsonschema
 from backends.agents import facts, units
 from backends.agents.calculator import calculate
 from backends.agents.documents import Search, format_passages
+from backends.core.coded import CodedError
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,12 @@ class ToolOutcome:
     result: str | None  # the text the model reads back (None on error)
     error: str | None = None
     code: str = "ok"  # ok | unknown_tool | bad_arguments | tool_error | declined
+    error_code: str | None = None  # the error's own code (agents.err.<error_code>), None when there is none
+    error_values: dict = field(default_factory=dict)  # its values; "detail": a library's text, untranslated
+
+
+class ToolError(CodedError, RuntimeError):
+    """A tool that cannot run here (no collection open): the message, `code` and `values`."""
 
 
 @dataclass
@@ -65,7 +75,7 @@ def _send(ctx: Context, to: str, text: str) -> str:
 
 def _search(ctx: Context, query: str) -> str:
     if ctx.search is None:
-        raise RuntimeError("No document collection is open.")
+        raise ToolError("No document collection is open.", "search.no_collection")
     return format_passages(ctx.search(query), ctx.delimit)
 
 
@@ -144,14 +154,23 @@ TOOLS = build_tools()
 TOOL_NAMES = tuple(TOOLS)
 
 
-def validate_arguments(tool: Tool, arguments) -> str | None:
-    """None when `arguments` fit the tool's schema, else jsonschema's message with the path."""
+def schema_problem(tool: Tool, arguments) -> tuple[str, str, dict] | None:
+    """None when `arguments` fit the tool's schema, else (message, code, values): jsonschema's
+    message with the path, and the same as a code ("tool.schema" / "tool.schema_at")."""
     try:
         jsonschema.validate(arguments, tool.parameters)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
-        return f"Arguments for {tool.name} do not fit its schema{f' at {where}' if where else ''}: {exc.message}"
+        message = f"Arguments for {tool.name} do not fit its schema{f' at {where}' if where else ''}: {exc.message}"
+        values = {"tool": tool.name, "detail": exc.message} | ({"where": where} if where else {})
+        return message, "tool.schema_at" if where else "tool.schema", values
     return None
+
+
+def validate_arguments(tool: Tool, arguments) -> str | None:
+    """None when `arguments` fit the tool's schema, else jsonschema's message with the path."""
+    problem = schema_problem(tool, arguments)
+    return None if problem is None else problem[0]
 
 
 def run_tool(name: str, arguments, ctx: Context, allowed: dict[str, Tool] | None = None) -> ToolOutcome:
@@ -159,14 +178,20 @@ def run_tool(name: str, arguments, ctx: Context, allowed: dict[str, Tool] | None
     tools = TOOLS if allowed is None else allowed
     tool = tools.get(name)
     if tool is None:
-        return ToolOutcome(None, f"Unknown tool {name!r}; the tools are: {', '.join(tools)}.", "unknown_tool")
-    problem = validate_arguments(tool, arguments)
+        names = ", ".join(tools)
+        message = f"Unknown tool {name!r}; the tools are: {names}."
+        return ToolOutcome(None, message, "unknown_tool", "tool.unknown", {"name": str(name), "tools": names})
+    problem = schema_problem(tool, arguments)
     if problem:
-        return ToolOutcome(None, problem, "bad_arguments")
+        return ToolOutcome(None, problem[0], "bad_arguments", problem[1], problem[2])
     try:
         return ToolOutcome(str(tool.fn(ctx, **arguments)))
     except Exception as exc:  # noqa: BLE001 -- a tool that raises ends the step with its message, never the loop
-        return ToolOutcome(None, f"{tool.name} failed: {type(exc).__name__}: {exc}", "tool_error")
+        message = f"{tool.name} failed: {type(exc).__name__}: {exc}"
+        if isinstance(exc, CodedError) and exc.code:  # our own tools' refusals: worded by the page
+            return ToolOutcome(None, message, "tool_error", exc.code, {"tool": tool.name, **exc.values})
+        values = {"tool": tool.name, "detail": f"{type(exc).__name__}: {exc}"}
+        return ToolOutcome(None, message, "tool_error", "tool.failed", values)
 
 
 def describe_call(name: str, arguments) -> str:

@@ -4,6 +4,8 @@ litre and second), temperature by its own formulas. Exact definitions where ther
 
 from __future__ import annotations
 
+from backends.core.coded import CodedError
+
 LENGTH = {"mm": 0.001, "cm": 0.01, "m": 1.0, "km": 1000.0, "in": 0.0254, "ft": 0.3048, "yd": 0.9144, "mi": 1609.344}
 MASS = {"mg": 1e-6, "g": 0.001, "kg": 1.0, "t": 1000.0, "oz": 0.028349523125, "lb": 0.45359237}
 TIME = {"s": 1.0, "min": 60.0, "h": 3600.0, "day": 86400.0, "week": 604800.0}
@@ -24,8 +26,8 @@ ALIASES = {
 ALL_UNITS = sorted({u for table in TABLES.values() for u in table} | set(TEMPERATURE))
 
 
-class UnitError(ValueError):
-    pass
+class UnitError(CodedError, ValueError):
+    """An unknown or mismatched unit: the English message, `code` and `values` (agents.err.<code>)."""
 
 
 def normalize(unit: str) -> str:
@@ -47,11 +49,22 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
     if a in TEMPERATURE or b in TEMPERATURE:
         if a in TEMPERATURE and b in TEMPERATURE:
             return _from_kelvin(_to_kelvin(float(value), a), b)
-        raise UnitError(f"Cannot convert {from_unit!r} to {to_unit!r}: only one of them is a temperature.")
+        raise UnitError(
+            f"Cannot convert {from_unit!r} to {to_unit!r}: only one of them is a temperature.",
+            "unit.temperature",
+            a=str(from_unit),
+            b=str(to_unit),
+        )
     for table in TABLES.values():
         if a in table and b in table:
             return float(value) * table[a] / table[b]
     for name in (a, b):
         if not any(name in table for table in TABLES.values()):
-            raise UnitError(f"Unknown unit {name!r}; known: {', '.join(ALL_UNITS)}.")
-    raise UnitError(f"Cannot convert {from_unit!r} to {to_unit!r}: they measure different things.")
+            known = ", ".join(ALL_UNITS)
+            raise UnitError(f"Unknown unit {name!r}; known: {known}.", "unit.unknown", unit=name, known=known)
+    raise UnitError(
+        f"Cannot convert {from_unit!r} to {to_unit!r}: they measure different things.",
+        "unit.different",
+        a=str(from_unit),
+        b=str(to_unit),
+    )

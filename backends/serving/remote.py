@@ -264,6 +264,37 @@ class RemoteEngine:
     def chat(self, messages: list[dict], **kwargs) -> str:
         return "".join(step.text for step in self.stream_chat(messages, **kwargs))
 
+    def chat_tools(
+        self, messages: list[dict], tools: list[dict], tool_choice="auto", max_tokens: int = 256
+    ) -> tuple[str, list[tuple[str, str]], str | None, int]:
+        """One greedy, non-streamed chat step with `tools` (the agent's model step): (content,
+        [(name, arguments as the JSON string sent)], finish_reason, prompt tokens or 0)."""
+        import openai
+
+        try:
+            reply = self.client.chat.completions.create(
+                model=self.model,
+                messages=list(messages),
+                tools=list(tools),
+                tool_choice=tool_choice,
+                parallel_tool_calls=False,
+                temperature=0.0,
+                max_tokens=int(max_tokens),
+            )
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from None
+        if not getattr(reply, "choices", None):
+            raise RemoteError(f"{self.base_url} answered without a choice: is it an OpenAI-compatible chat server?")
+        choice = reply.choices[0]
+        message = choice.message
+        calls = [
+            (str(c.function.name or ""), str(c.function.arguments or ""))
+            for c in (message.tool_calls or [])
+            if getattr(c, "function", None) is not None
+        ]
+        usage = getattr(reply, "usage", None)
+        return message.content or "", calls, choice.finish_reason, int(getattr(usage, "prompt_tokens", 0) or 0)
+
 
 def _common(max_tokens, temperature, top_p, seed, stop, extra_body) -> dict:
     kwargs = {"max_tokens": int(max_tokens), "temperature": float(temperature)}

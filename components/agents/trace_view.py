@@ -1,4 +1,8 @@
-"""A trace drawn step by step: what was sent, what the model wrote, the call, what came back."""
+"""A trace drawn step by step: what was sent, what the model wrote, the call, what came back.
+
+A step's error is worded here from its code (agents.err.<code>); what a library wrote (jsonschema's
+message, a Python exception's text) is shown as it is, in a code span after that sentence. A step
+without a code (a trace from before codes) shows its English message in a code span."""
 
 from __future__ import annotations
 
@@ -13,6 +17,29 @@ P = "agents."
 
 def call_text(step) -> str:
     return f"{step.name}({json.dumps(step.arguments or {}, ensure_ascii=False)})" if step.is_call else ""
+
+
+def _span(text) -> str:
+    """Text as an inline code span (model or library text: never translated, never markdown)."""
+    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
+
+
+def _value(value) -> str:
+    return str(value).replace("`", "'")
+
+
+def error_text(step) -> str:
+    """The step's error in the page's language: the translated sentence, then any library text."""
+    values = dict(getattr(step, "error_values", None) or {})
+    detail = values.pop("detail", None)
+    code = getattr(step, "error_code", None)
+    if not code:
+        return _span(step.error)
+    try:
+        headline = t(P + "err." + code, **{k: _value(v) for k, v in values.items()})
+    except (KeyError, IndexError, ValueError):  # a value the sentence needs is missing: the message as sent
+        return _span(step.error)
+    return headline + (" " + _span(detail) if detail else "")
 
 
 def step_label(step) -> str:
@@ -32,7 +59,7 @@ def draw_step(step, expanded: bool = False) -> None:
             st.markdown(t(P + "trace.call"))
             st.code(call_text(step), language="text")
         if step.error:
-            st.error(t(P + "trace.error", error=step.error))
+            st.error(t(P + "trace.error", error=error_text(step)))
         elif step.result is not None:
             st.markdown(t(P + "trace.result"))
             st.code(step.result, language="text")
@@ -48,6 +75,8 @@ def draw_trace(trace) -> None:
     stop = t(P + "stop." + trace.stopped) if trace.stopped else ""
     if trace.answer is not None:
         st.success(t(P + "trace.final", answer=trace.answer or "—"))
+    elif trace.stopped == "awaiting_approval":
+        pass  # the Run tab asks for the approval below the trace
     else:
         st.warning(t(P + "trace.stopped", why=stop))
     if trace.outbox:

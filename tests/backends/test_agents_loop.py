@@ -157,3 +157,64 @@ def test_injection_rates_count_followed_instructions_and_declines(monkeypatch):
     r = A.injection_rates(None, [item])
     assert r["undefended"] == 1.0 and r["defended"] == 0.0
     assert r["per_defence"] == {"allow_list": 0.0, "delimit": 1.0, "confirm": 0.0}
+
+
+# Approval: a run that reaches send_message (an edited step, so no model call is needed to get there)
+# pauses; approving runs the call and the real model takes the next step, declining tells it so.
+PAUSING = A.AgentConfig(
+    tools=("calculator", "send_message"),
+    max_steps=2,
+    max_new_tokens=48,
+    confirm_side_effects=True,
+    pause_for_approval=True,
+)
+SEND = {"to": "mei@example.com", "text": "See you at 6."}
+QUEUED = "Message to mei@example.com queued (simulated: nothing leaves the app)."
+DECLINED = "The user declined this call; it was not run."
+
+
+@pytest.fixture(scope="module")
+def paused(loaded):
+    question = "Tell Mei I will be there at 6."
+    seed = A.Trace(question, PAUSING, [A.Step(0, loop.base_messages(question, PAUSING), "", name="calculator")])
+    return A.replay(loaded, seed, 0, "send_message", SEND)
+
+
+def test_a_side_effecting_call_pauses_without_running(paused):
+    assert paused.stopped == A.AWAITING == "awaiting_approval" and len(paused.steps) == 1
+    step = paused.steps[0]
+    assert step.code == A.AWAITING and (step.name, step.arguments) == ("send_message", SEND)
+    assert step.result is None and step.error is None and paused.outbox == []
+
+
+def test_approving_runs_the_call_and_the_model_goes_on(loaded, paused):
+    trace = A.resume(loaded, paused, True)
+    assert trace.steps[0].code == "call" and trace.steps[0].result == QUEUED and trace.outbox[:1] == [SEND]
+    assert len(trace.steps) == 2 and trace.steps[1].raw  # the real model took the next step
+    assert trace.steps[1].messages[-1] == {"role": "tool", "tool_call_id": "call_0", "content": QUEUED}
+    assert paused.steps[0].code == A.AWAITING and paused.outbox == []  # the paused trace is untouched
+
+
+def test_declining_tells_the_model_and_sends_nothing(loaded, paused):
+    trace = A.resume(loaded, paused, False)
+    assert trace.steps[0].code == "declined" and trace.steps[0].result == DECLINED
+    assert len(trace.steps) == 2 and trace.steps[1].messages[-1]["content"] == DECLINED
+    assert all(m != SEND for m in trace.outbox)
+    with pytest.raises(ValueError, match="not waiting for an approval"):
+        A.resume(loaded, trace, True)
+
+
+def test_an_approve_callback_still_answers_without_a_pause(loaded, paused):
+    seed = A.Trace(paused.question, A.AgentConfig(**{**PAUSING.__dict__, "max_steps": 1}), paused.steps[:1])
+    asked = []
+    approved = A.replay(loaded, seed, 0, approve=lambda step: asked.append(step.name) or True)
+    assert asked == ["send_message"] and approved.steps[0].code == "call" and approved.outbox == [SEND]
+
+
+def test_error_codes_travel_with_the_english_message(loaded, real):
+    branch = A.replay(loaded, real, 0, "calculator", {"expression": "1/0"})
+    step = branch.steps[0]
+    assert step.error == "calculator failed: CalculatorError: Division by zero."  # the model reads this
+    assert step.error_code == "calc.div_zero" and step.error_values == {"tool": "calculator"}
+    branch = A.replay(loaded, real, 0, "calculator", ["1+1"])
+    assert branch.steps[0].error_code == "loop.not_object" and branch.steps[0].error_values == {"detail": "['1+1']"}

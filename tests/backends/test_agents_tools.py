@@ -173,3 +173,97 @@ def test_run_tool_never_raises():
     sent = run_tool("send_message", {"to": "bob", "text": "hi"}, ctx)
     assert sent.code == "ok" and ctx.outbox == [{"to": "bob", "text": "hi"}] and TOOLS["send_message"].side_effect
     assert run_tool("calculator", {"expression": "2**10"}, Context()).result == "1024"
+
+
+# Every refusal carries a code the page words in both languages (agents.err.<code>), with the
+# values its sentence needs; library text travels as "detail", shown untranslated.
+def _sentence_fits(code: str, values: dict) -> None:
+    import string
+
+    from components.i18n import strings
+
+    for lang in ("en", "zh"):
+        text = strings(lang)["agents.err." + code]
+        needed = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+        assert needed <= set(values) - {"detail"}, (lang, code, needed, values)
+
+
+REFUSALS = [
+    (lambda: calculate("__import__('os')"), "calc.unknown_function", {"name": "__import__"}),
+    (lambda: calculate("x + 1"), "calc.name", {"name": "x"}),
+    (lambda: calculate("(1).__class__"), "calc.not_allowed", {"node": "Attribute"}),
+    (lambda: calculate("'a' * 3"), "calc.only_numbers", {"value": "'a'"}),
+    (lambda: calculate("2**5000"), "calc.exponent", {"value": "5000", "limit": 1000}),
+    (lambda: calculate("10**400"), "calc.power", {"power": "10 ** 400"}),
+    (lambda: calculate("1/0"), "calc.div_zero", {}),
+    (lambda: calculate("sqrt(-1)"), "calc.function", {"name": "sqrt", "detail": "math domain error"}),
+    (lambda: calculate("1 +"), "calc.syntax", {"expression": "1 +"}),
+    (lambda: calculate(" "), "calc.empty", {}),
+    (lambda: calculate("1+" * 150 + "1"), "calc.too_long", {"limit": 200}),
+    (lambda: calculate("round(x=1)"), "calc.positional", {}),
+    (lambda: calculate("-" * 45 + "1"), "calc.too_deep", {}),
+    (lambda: calculate("(-8)**0.5"), "calc.not_number", {}),
+    (lambda: calculate("1e300*10"), "calc.too_large", {"limit": "1e+300"}),
+    (lambda: calculate("1e300*1e300"), "calc.not_finite", {}),
+    (lambda: convert(1, "km", "kg"), "unit.different", {"a": "km", "b": "kg"}),
+    (lambda: convert(1, "c", "m"), "unit.temperature", {"a": "c", "b": "m"}),
+    (lambda: lookup_fact("France", "anthem"), "fact.no_field", {"field": "anthem"}),
+    (lambda: date_diff("yesterday", "2024-01-01"), "fact.not_date", {"text": "yesterday"}),
+    (lambda: date_diff("2024-01-01", "2024-01-02", "months"), "fact.date_unit", {"unit": "months"}),
+    (lambda: date_add("2024-01-01", 10**9), "fact.days_limit", {"limit": 100_000}),
+    (lambda: date_add("9999-12-31", 1), "fact.date_range", {}),
+    (lambda: date_add("2024-01-01", 1.5), "fact.days_whole", {"value": "1.5"}),
+]
+
+
+@pytest.mark.parametrize("call, code, values", REFUSALS)
+def test_refusals_carry_a_code_and_the_values_their_sentence_needs(call, code, values):
+    with pytest.raises((CalculatorError, UnitError, FactError)) as refused:
+        call()
+    assert refused.value.code == code
+    assert values.items() <= refused.value.values.items()
+    _sentence_fits(code, refused.value.values)
+
+
+def test_unknown_units_and_countries_name_what_exists():
+    table = json.loads(FACTS_FILE.read_text(encoding="utf-8"))
+    with pytest.raises(FactError) as refused:
+        lookup_fact("Atlantis", "capital")
+    assert refused.value.code == "fact.no_country" and refused.value.values == {
+        "country": "Atlantis",
+        "n": len(table["countries"]),
+    }
+    with pytest.raises(UnitError) as refused:
+        convert(1, "zz", "m")
+    assert refused.value.code == "unit.unknown" and refused.value.values["unit"] == "zz"
+    assert "km" in refused.value.values["known"].split(", ")
+
+
+def test_run_tool_codes_its_errors_and_keeps_library_text_as_detail():
+    import jsonschema
+
+    unknown = run_tool("nope", {}, Context(), {"calculator": TOOLS["calculator"]})
+    assert unknown.error_code == "tool.unknown" and unknown.error_values == {"name": "nope", "tools": "calculator"}
+    bad = run_tool("calculator", {"expression": 12}, Context())
+    library = next(jsonschema.Draft202012Validator(TOOLS["calculator"].parameters).iter_errors({"expression": 12}))
+    assert bad.error_code == "tool.schema_at"
+    assert bad.error_values == {"tool": "calculator", "where": "expression", "detail": library.message}
+    missing = run_tool("calculator", {}, Context())
+    assert (
+        missing.error_code == "tool.schema" and missing.error_values["detail"] == "'expression' is a required property"
+    )
+    refused = run_tool("calculator", {"expression": "1/0"}, Context())
+    assert refused.error_code == "calc.div_zero" and refused.error_values == {"tool": "calculator"}
+    no_docs = run_tool("search_documents", {"query": "x"}, Context())
+    assert no_docs.error_code == "search.no_collection" and no_docs.error == (
+        "search_documents failed: ToolError: No document collection is open."
+    )
+
+    def broken(query):
+        raise OSError("the index is gone")
+
+    failed = run_tool("search_documents", {"query": "x"}, Context(search=broken))
+    assert failed.error_code == "tool.failed"
+    assert failed.error_values == {"tool": "search_documents", "detail": "OSError: the index is gone"}
+    for outcome in (unknown, bad, missing, refused, no_docs, failed):
+        _sentence_fits(outcome.error_code, outcome.error_values)

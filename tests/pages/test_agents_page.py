@@ -67,7 +67,8 @@ def test_a_required_run_shows_its_call_and_result_then_a_branch_names_an_unknown
     branch = at.session_state["agents.trace"]
     assert branch.branched_from == 0 and branch.steps[0].edited and branch.stopped == "unknown_tool"
     assert EN["agents.trace.branched"].format(n=1) in [c.value for c in at.caption]
-    assert any("Unknown tool 'rm_rf'" in e.value for e in at.error)
+    headline = EN["agents.err.tool.unknown"].format(name="rm_rf", tools="calculator")
+    assert EN["agents.trace.error"].format(error=headline) in [e.value for e in at.error]
 
 
 def test_memory_tab_counts_tokens_with_the_models_template(page):
@@ -102,3 +103,62 @@ def test_the_page_speaks_chinese(open_page):
     assert at.title[0].value == ZH["page.agents.title"]
     assert at.info[0].value == ZH["agents.run.none"]
     assert at.radio(key="agents.choice").options == [ZH["agents.choice.required"], ZH["agents.choice.auto"]]
+
+
+def send_trace(max_steps: int = 1):
+    """A run paused at send_message: an edited first step (no model call is needed to get there)."""
+    config = A.AgentConfig(
+        tools=("calculator", "send_message"), max_steps=max_steps, confirm_side_effects=True, pause_for_approval=True
+    )
+    seed = A.Trace("Tell Mei I will be late.", config, [A.Step(0, [], "", name="calculator")])
+    return A.replay(None, seed, 0, "send_message", {"to": "mei@example.com", "text": "Late by 10 min."})
+
+
+@pytest.mark.parametrize("approved", [True, False])
+def test_a_paused_call_waits_for_the_buttons(open_page, approved):
+    at = open_page(AGENTS, **{"agents.trace": send_trace()})
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [m.value for m in at.markdown]
+    assert EN["agents.approve.ask"].format(tool="send_message") in shown
+    assert any(
+        json.loads(c.value) == {"to": "mei@example.com", "text": "Late by 10 min."}
+        for c in at.code
+        if c.language == "json"
+    )
+    at.button(key="agents.approve.yes" if approved else "agents.approve.no").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    trace = at.session_state["agents.trace"]
+    assert trace.stopped == "step_limit" and not [b for b in at.button if b.key == "agents.approve.yes"]
+    if approved:
+        assert trace.steps[0].code == "call" and trace.outbox == [{"to": "mei@example.com", "text": "Late by 10 min."}]
+        assert trace.steps[0].result == "Message to mei@example.com queued (simulated: nothing leaves the app)."
+    else:
+        assert trace.steps[0].code == "declined" and trace.outbox == []
+        assert trace.steps[0].result == "The user declined this call; it was not run."
+
+
+def test_a_step_error_is_worded_in_chinese_with_the_library_text_as_code(open_page):
+    config = A.AgentConfig(tools=("calculator",), max_steps=1)
+    seed = A.Trace("q", config, [A.Step(0, [], "", name="calculator")])
+    trace = A.replay(None, seed, 0, "calculator", {"expression": 12})  # jsonschema refuses: not a string
+    at = open_page(AGENTS, **{"app.lang": "zh", "agents.trace": trace})
+    assert not at.exception, [e.value for e in at.exception]
+    headline = ZH["agents.err.tool.schema_at"].format(tool="calculator", where="expression")
+    assert ZH["agents.trace.error"].format(error=headline + " `12 is not of type 'string'`") in [
+        e.value for e in at.error
+    ]
+
+
+def test_an_unreachable_remote_engine_is_a_message(open_page):
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    at = open_page(AGENTS, **{"engine.remote": True, "engine.base_url": f"http://127.0.0.1:{port}/v1"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert EN["agents.remote_note"].format(server=f"http://127.0.0.1:{port}/v1") in [c.value for c in at.caption]
+    at.button(key="agents.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(e.value.startswith(EN["agents.remote_failed"] + " `Could not connect to") for e in at.error)
+    assert "agents.trace" not in at.session_state
