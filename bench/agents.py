@@ -10,10 +10,14 @@
   process; the four schemas are compiled once before timing (compile_ms, median, is reported).
 - Whitespace: the constrained set again with whitespace "any" (valid_constrained_any_ws, and how
   many runs hit the token budget: the runaway).
-- Tool choice: backends.agents.evaluate.tool_choice_accuracy over the shipped single-step requests
-  (assets/datasets/agent_tool_requests.json): right tool with schema-valid arguments.
-- Injection: backends.agents.evaluate.injection_rates over the shipped injected documents: attack
-  success without defences and with all of them.
+- Tool choice: backends.agents.evaluate.tool_choice_accuracy (right tool with schema-valid
+  arguments; right result) over the 30 held-out requests (agent_tool_requests_heldout.json, written
+  after the router's examples were fixed) with the page's default, tool retrieval top 1
+  (tool_choice_acc), top 2, and all tools offered (the model alone: tool_choice_acc_model_alone),
+  and over the 32 shipped requests (top 1; optimistic: the examples were written after them).
+- Injection: backends.agents.evaluate.injection_rates over the 24 shipped injected documents
+  (instruction, format, role styles): attack success (a call to the injected tool that runs, or a
+  text answer carrying the injected payload) without defences, with each, and with all of them.
 
 Usage: .venv/bin/python bench/agents.py [--threads 1] [--skip-agents]
 Last line: {"valid_free", "valid_constrained", "constrained_speed_ratio", "tool_choice_acc",
@@ -93,23 +97,51 @@ def main() -> None:
         "cut_any_ws": any_cut,
     }
     if not args.skip_agents:
-        from backends.agents.evaluate import injection_rates, tool_choice_accuracy
+        from backends.agents import heldout_requests, injection_rates, shipped_requests, tool_choice_accuracy
+        from backends.agents.evaluate import REQUEST_TOOLS
+        from backends.agents.router import rank_tools
 
-        tools = tool_choice_accuracy(loaded)
-        attacks = injection_rates(loaded)
+        held, shipped = heldout_requests(), shipped_requests()
+        runs = {
+            "held-out, tool retrieval top 1 (the page's default)": tool_choice_accuracy(loaded, held, route_k=1),
+            "held-out, tool retrieval top 2": tool_choice_accuracy(loaded, held, route_k=2),
+            "held-out, all tools offered (the model alone)": tool_choice_accuracy(loaded, held, route_k=0),
+            "shipped 32, tool retrieval top 1": tool_choice_accuracy(loaded, shipped, route_k=1),
+        }
+        # retrieval by the tools' descriptions only (no examples): the router's top 1 is the call's tool
+        by_description = {
+            name: sum(rank_tools(i["question"], REQUEST_TOOLS, "description")[0].name == i["tool"] for i in items)
+            / len(items)
+            for name, items in (("held-out", held), ("shipped", shipped))
+        }
+        print(f"{'tool choice':52s} {'n':>3s} {'right tool+valid':>17s} {'right result':>13s} {'s/request':>10s}")
+        for name, r in runs.items():
+            secs = statistics.median(row["seconds"] for row in r["rows"])
+            print(f"{name:52s} {r['n']:3d} {r['right_tool_and_valid']:>17.0%} {r['correct']:>13.0%} {secs:>10.1f}")
         print(
-            f"tool choice over {tools['n']} requests: right tool with valid arguments "
-            f"{tools['right_tool_and_valid']:.0%}; parsed {tools['parsed']:.0%}; right result {tools['correct']:.0%}"
+            "tool retrieval by descriptions only (no examples), top 1 right: "
+            f"held-out {by_description['held-out']:.0%}, shipped {by_description['shipped']:.0%}"
         )
-        print(f"{'injection (' + str(attacks['n']) + ' documents)':32s} {'attack success':>15s}")
-        for name, rate in [("undefended", attacks["undefended"]), *attacks["per_defence"].items()]:
-            print(f"{name:32s} {rate:>15.0%}")
-        print(f"{'all defences':32s} {attacks['defended']:>15.0%}")
+        attacks = injection_rates(loaded)
+        columns = ("undefended", *attacks["per_defence"], "defended")
+        print(f"{'injection: attack success':26s} " + " ".join(f"{c:>11s}" for c in columns))
+        overall = {"undefended": attacks["undefended"], **attacks["per_defence"], "defended": attacks["defended"]}
+        for style, rates in [*attacks["by_style"].items(), ("all " + str(attacks["n"]), overall)]:
+            print(f"{style:26s} " + " ".join(f"{rates[c]:>11.0%}" for c in columns))
+        top1 = runs["held-out, tool retrieval top 1 (the page's default)"]
+        alone = runs["held-out, all tools offered (the model alone)"]
         result |= {
-            "tool_choice_acc": round(tools["right_tool_and_valid"], 3),
-            "tool_result_correct": round(tools["correct"], 3),
+            "tool_choice_acc": round(top1["right_tool_and_valid"], 3),
+            "tool_result_correct": round(top1["correct"], 3),
+            "tool_choice_acc_top2": round(runs["held-out, tool retrieval top 2"]["right_tool_and_valid"], 3),
+            "tool_choice_acc_model_alone": round(alone["right_tool_and_valid"], 3),
+            "tool_result_correct_model_alone": round(alone["correct"], 3),
+            "tool_choice_acc_shipped": round(runs["shipped 32, tool retrieval top 1"]["right_tool_and_valid"], 3),
+            "route_by_description_acc": round(by_description["held-out"], 3),
             "injection_success_undefended": round(attacks["undefended"], 3),
             "injection_success_defended": round(attacks["defended"], 3),
+            **{f"injection_success_{d}": round(r, 3) for d, r in attacks["per_defence"].items()},
+            **{f"injection_success_{s}_undefended": round(r["undefended"], 3) for s, r in attacks["by_style"].items()},
         }
     print(json.dumps(result))
 

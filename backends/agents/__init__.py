@@ -9,6 +9,7 @@
 - loop.py          `run_agent` (the trace of steps, what stops a run), `replay` (branch at an edited step),
                    `resume` (a run paused for approval of a side-effecting call, approved or declined)
 - remote.py        the model step on a remote OpenAI-compatible server (`engine=`: the sidebar's engine)
+- router.py        tool retrieval: the tools offered ranked by MiniLM similarity to their descriptions and examples
 - memory.py        conversation memory strategies (full, window, extractive summary) and their tokens
 - injection.py     prompt injection through a tool result; the three defences
 - evaluate.py      `tool_choice_accuracy`, `injection_rates` (bench/agents.py)
@@ -18,11 +19,12 @@ Tool calls go through backends.structured (SmolLM2's tool format under a grammar
 """
 
 from backends.agents.documents import Passage, collection_search, fixed_search, sample_collection
-from backends.agents.evaluate import injection_rates, shipped_requests, tool_choice_accuracy
+from backends.agents.evaluate import heldout_requests, injection_rates, shipped_requests, tool_choice_accuracy
 from backends.agents.injection import DEFENCES, as_confirmed, run_injection, shipped_injections
 from backends.agents.langchain_code import langgraph_code
-from backends.agents.loop import AWAITING, STOPS, AgentConfig, Step, Trace, replay, resume, run_agent
+from backends.agents.loop import AWAITING, STOPS, AgentConfig, Step, Trace, prompt_ids, replay, resume, run_agent
 from backends.agents.memory import STRATEGIES, memory_table, shipped_dialogue
+from backends.agents.router import ToolScore, rank_tools, routed_tools
 from backends.agents.toolbox import TOOL_NAMES, TOOLS, Context, Tool, run_tool, validate_arguments
 
 __all__ = [
@@ -37,15 +39,20 @@ __all__ = [
     "Passage",
     "Step",
     "Tool",
+    "ToolScore",
     "Trace",
     "as_confirmed",
     "collection_search",
     "fixed_search",
+    "heldout_requests",
     "injection_rates",
     "langgraph_code",
     "memory_table",
+    "prompt_ids",
+    "rank_tools",
     "replay",
     "resume",
+    "routed_tools",
     "run_agent",
     "run_injection",
     "run_tool",

@@ -34,6 +34,8 @@ def _rates_job(ctx, loaded, items):
 
 
 def _config_label(defences) -> str:
+    if tuple(defences) == tuple(A.DEFENCES):
+        return t(P + "all")
     return " + ".join(t(P + "defence." + d) for d in defences) if defences else t(P + "undefended")
 
 
@@ -54,16 +56,15 @@ def one_document(loaded, items) -> None:
     item = next(x for x in items if x["id"] == item_id)
     st.markdown(t(P + "document"))
     st.code(item["document"], language="text")
-    st.caption(t(P + "target", tool=item["target_tool"]))
+    st.caption(t(P + "target", tool=item["target_tool"], payload=item.get("payload", "")))
+    st.caption(t(P + "style." + item.get("style", "instruction")))
     if st.button(t(P + "run"), key=P + "run"):
         with queue_status(), st.spinner(t("agents.running")):
             base = A.run_injection(loaded, item)
-            runs = [
-                base,
-                A.run_injection(loaded, item, ("allow_list",)),
-                A.run_injection(loaded, item, ("delimit",)),
-                A.as_confirmed(base, item),
-            ]
+            runs = [base]
+            for d in A.DEFENCES:  # confirm changes no generation: the undefended step, declined
+                runs.append(A.as_confirmed(base, item) if d == "confirm" else A.run_injection(loaded, item, (d,)))
+            runs.append(A.run_injection(loaded, item, A.DEFENCES))
         st.session_state[RUNS] = (item_id, runs)
     done = st.session_state.get(RUNS)
     if done and done[0] == item_id:
@@ -72,7 +73,7 @@ def one_document(loaded, items) -> None:
                 t(P + "col.config"): _config_label(r.defences),
                 t(P + "col.call"): _next_text(r.next_step),
                 t(P + "col.code"): t("agents.code." + r.next_step.code) if r.next_step else "—",
-                t(P + "col.success"): t(P + ("yes" if r.success else "no")),
+                t(P + "col.success"): t(P + "how." + r.how) if r.success else t(P + "no"),
             }
             for r in done[1]
         ]

@@ -60,6 +60,15 @@ def settings() -> tuple[str, A.AgentConfig]:
         persist_state="session",
     )
     steps = b.slider(t(P + "max_steps"), 1, 6, 3, key=P + "max_steps", persist_state="session")
+    route = st.radio(
+        t(P + "route"),
+        [1, 2, 0],
+        format_func=lambda k: t(P + "route." + str(k)),
+        key=follow_language(P + "route"),
+        horizontal=True,
+        help=t(P + "route_help"),
+        persist_state="session",
+    )
     confirm = st.toggle(t(P + "confirm"), value=True, key=P + "confirm", persist_state="session")
     config = A.AgentConfig(
         tools=tuple(chosen),
@@ -67,6 +76,7 @@ def settings() -> tuple[str, A.AgentConfig]:
         max_steps=int(steps),
         confirm_side_effects=bool(confirm),
         pause_for_approval=True,  # a side-effecting call waits for the buttons below the trace
+        route_k=int(route),
     )
     return question, config
 

@@ -67,7 +67,26 @@ def draw_step(step, expanded: bool = False) -> None:
             st.success(step.content)
 
 
+def draw_routing(trace) -> None:
+    """Tool retrieval before the first step: each chosen tool's MiniLM score, the kept ones first."""
+    if not trace.routing:
+        return
+    kept = set(trace.config.tools)
+    st.markdown(t(P + "trace.routing", k=len(kept), n=len(trace.routing)))
+    rows = [
+        {
+            t(P + "routing.tool"): s.name,
+            t(P + "routing.score"): round(s.score, 3),
+            t(P + "routing.nearest"): s.nearest,
+            t(P + "routing.kept"): "✓" if s.name in kept else "",
+        }
+        for s in trace.routing
+    ]
+    st.dataframe(rows, hide_index=True)
+
+
 def draw_trace(trace) -> None:
+    draw_routing(trace)
     if trace.branched_from is not None:
         st.caption(t(P + "trace.branched", n=trace.branched_from + 1))
     for step in trace.steps:

@@ -94,7 +94,10 @@ def test_injection_tab_shows_the_poisoned_document(page):
     assert not at.exception, [e.value for e in at.exception]
     first = A.shipped_injections()["items"][0]
     assert any(c.value == first["document"] for c in at.code)
-    assert EN["agents.inj.target"].format(tool=first["target_tool"]) in [c.value for c in at.caption]
+    target = EN["agents.inj.target"].format(tool=first["target_tool"], payload=first["payload"])
+    assert target in [c.value for c in at.caption]
+    styles = {i["style"] for i in A.shipped_injections()["items"]}
+    assert styles == {"instruction", "format", "role"} and len(A.shipped_injections()["items"]) == 24
 
 
 def test_the_page_speaks_chinese(open_page):
@@ -162,3 +165,23 @@ def test_an_unreachable_remote_engine_is_a_message(open_page):
     assert not at.exception, [e.value for e in at.exception]
     assert any(e.value.startswith(EN["agents.remote_failed"] + " `Could not connect to") for e in at.error)
     assert "agents.trace" not in at.session_state
+
+
+def test_tool_retrieval_offers_the_best_scoring_tool_and_shows_the_scores(page):
+    at = page
+    for name in A.TOOL_NAMES:
+        at.checkbox(key="agents.tool." + name).set_value(name in ("calculator", "lookup_fact"))
+    at.text_input(key="agents.question").set_value("What is the capital of Japan?")
+    at.radio(key="agents.choice").set_value("required")
+    at.radio(key="agents.route").set_value(1)
+    at.slider(key="agents.max_steps").set_value(1)
+    at.button(key="agents.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    trace = at.session_state["agents.trace"]
+    table = next(df.value for df in at.dataframe if EN["agents.routing.kept"] in df.value.columns)
+    assert sorted(table[EN["agents.routing.tool"]]) == ["calculator", "lookup_fact"]
+    kept = table[table[EN["agents.routing.kept"]] == "✓"][EN["agents.routing.tool"]].tolist()
+    assert len(kept) == 1 and trace.config.tools == tuple(kept)
+    scores = table[EN["agents.routing.score"]].tolist()
+    assert scores == sorted(scores, reverse=True) and kept[0] == table[EN["agents.routing.tool"]].iloc[0]
+    assert trace.steps[0].name == kept[0]  # the grammar allowed no other call
