@@ -11,7 +11,10 @@ The headline int8 speed-up is over the int8 variants that keep quality (KLD to t
 run.QUALITY_KLD = 0.05); the lossy ones (fbgemm's per-tensor dynamic int8) are printed beside it,
 labelled. `baseline` names what the baseline weights are (the embedded SmolLM2's: its Q4_1 GGUF's).
 
-Usage: .venv/bin/python bench/quantization.py [--ppl-tokens 5120] [--variants all] [--runs 3]
+`all` is every variant that runs here except the CPU's opt-in ones (bitsandbytes, ~20 s a row, off by
+default on the page too; issue 33): `--with-opt-in` adds them.
+
+Usage: .venv/bin/python bench/quantization.py [--ppl-tokens 5120] [--variants all] [--runs 3] [--with-opt-in]
 Last line: {"variants": n, "table_s": s, "best_int8_decode_speedup": x, "q8_kld": x, "q8_top1": x,
             "harness_ratio": x, "baseline": "...", "best_int8_decode_speedup_lossless": x,
             "best_int8_decode_speedup_lossy": x, "kld_q4k_real": x}
@@ -41,7 +44,16 @@ import torch
 from backends.core.jobs import shared_runner
 from backends.core.scheduler import shared_scheduler
 from backends.models.cache import shared_cache
-from backends.quantization import QUALITY_KLD, BenchConfig, availability, describe, int8_speedups, real_gpt, run_job
+from backends.quantization import (
+    QUALITY_KLD,
+    BenchConfig,
+    availability,
+    describe,
+    int8_speedups,
+    opt_in,
+    real_gpt,
+    run_job,
+)
 from backends.quantization import measure as M
 from backends.quantization import text as T
 from backends.quantization.catalog import SPECS
@@ -198,7 +210,10 @@ def last_line(report, table_s: float, harness_ratio: float, real=None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ppl-tokens", type=int, default=BenchConfig.ppl_tokens)
-    parser.add_argument("--variants", default="all", help="comma-separated keys, or all (every one that runs here)")
+    parser.add_argument(
+        "--variants", default="all", help="comma-separated keys, or all (every one that runs here but the opt-in ones)"
+    )
+    parser.add_argument("--with-opt-in", action="store_true", help="all includes the CPU's opt-in rows (bitsandbytes)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--harness-repeats", type=int, default=5)
@@ -207,10 +222,17 @@ def main() -> None:
     torch.set_num_threads(bench_threads())  # the job's measured steps use every core, so the harness does too
     loaded = shared_cache().get("smollm2-135m-instruct")
     here = availability("cpu")
-    keys = [s.key for s in SPECS if here[s.key] is None] if args.variants == "all" else args.variants.split(",")
+    left_out = () if args.with_opt_in else opt_in("cpu")
+    keys = (
+        [s.key for s in SPECS if here[s.key] is None and s.key not in left_out]
+        if args.variants == "all"
+        else args.variants.split(",")
+    )
     for key, reason in here.items():
         if reason:
             print(f"not here: {key}: {reason}")
+    if args.variants == "all" and left_out:
+        print(f"opt-in on the CPU, left out (--with-opt-in runs them): {', '.join(left_out)}")
     config = BenchConfig(variants=tuple(keys), ppl_tokens=args.ppl_tokens, runs=args.runs, new_tokens=args.new_tokens)
     started = time.perf_counter()
     job = shared_runner().submit(

@@ -30,7 +30,7 @@ Notes (how it works, what is left out, measured figures): docs/quantization.md.
 """
 
 from backends.quantization.baseline import Baseline, describe
-from backends.quantization.catalog import SPECS, all_specs, availability, register, snippet, spec
+from backends.quantization.catalog import SPECS, all_specs, availability, opt_in, register, snippet, spec
 from backends.quantization.gguf_variant import plan as gguf_plan
 from backends.quantization.measure import PeakRSS, Reference, copy_bandwidth, quality, speed, t975, windows
 from backends.quantization.notes import note as row_note
@@ -94,6 +94,7 @@ __all__ = [
     "onnx_available",
     "onnx_exported",
     "onnx_read_bytes",
+    "opt_in",
     "prompt_ids",
     "quality",
     "reduce_range",

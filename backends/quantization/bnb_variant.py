@@ -78,6 +78,7 @@ SPECS = (
         probe,
         SNIPPET.replace("{config}", "BitsAndBytesConfig(load_in_8bit=True)"),
         int8=True,
+        cpu_opt_in=True,
     ),
     V.VariantSpec(
         "bnb-nf4",
@@ -90,5 +91,6 @@ SPECS = (
             "{config}",
             'BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)',
         ),
+        cpu_opt_in=True,
     ),
 )

@@ -52,5 +52,11 @@ def availability(device: str, every: bool = False) -> dict[str, str | None]:
     return {s.key: s.available(device) for s in (all_specs() if every else SPECS)}
 
 
+def opt_in(device: str) -> tuple[str, ...]:
+    """Variants that run on `device` only when picked (bitsandbytes on the CPU: its rows were the slowest
+    of the table, ~20 s each): the full table (bench/quantization.py's `all`) leaves them out."""
+    return tuple(s.key for s in SPECS if s.cpu_opt_in and device == "cpu")
+
+
 def snippet(key: str, hub_id: str) -> str:
     return spec(key).snippet.replace("{hub_id}", hub_id)

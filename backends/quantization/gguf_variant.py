@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+import weakref
 
 import numpy as np
 import torch
@@ -76,6 +77,24 @@ def _transposed(model: torch.nn.Module) -> set[str]:
     return {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, Conv1D)}
 
 
+_NORMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # base model -> {(name, threads, version): norm}
+
+
+def squared_norm(base: torch.nn.Module, name: str, source: torch.Tensor | None, w: torch.Tensor) -> float:
+    """`(w.double() ** 2).sum()` of the base's weight `name` (`source`; w: the copy's, as the build reads it), computed
+    once per model and thread count: every GGUF row of a table divides by the same norms, and this was
+    a third of the weight-error arithmetic, which was half of a GGUF build (issue 33). The thread count is
+    in the key since a full sum splits across threads; the base weight's version too (it never changes)."""
+    key = (name, torch.get_num_threads(), source._version if source is not None else None)
+    norms = _NORMS.setdefault(base, {})
+    if source is None or key not in norms:
+        value = float((w.double() ** 2).sum())
+        if source is None:
+            return value
+        norms[key] = value
+    return norms[key]
+
+
 def build(file_type: str):
     def make(base, device: str, workdir=None) -> Built:
         if available(device):
@@ -84,6 +103,7 @@ def build(file_type: str):
         started = time.perf_counter()
         types = plan(model, file_type)
         transposed = _transposed(model)
+        sources = dict(base.named_parameters(remove_duplicate=False))
         disk, sizes, counts, numel = 0, {}, {}, 0
         err2, norm2 = 0.0, 0.0  # squared error and squared weights over the quantized matrices
         for name, p in model.named_parameters(remove_duplicate=False):
@@ -97,7 +117,7 @@ def build(file_type: str):
                 w = p.data.t() if name in transposed else p.data  # GGUF's rows are a Conv1D's columns
                 raw, back = quantize_tensor(w, kind)
                 err2 += float(((back.double() - w.double()) ** 2).sum())
-                norm2 += float((w.double() ** 2).sum())
+                norm2 += squared_norm(base, name, sources.get(name), w)
                 p.data.copy_((back.t() if name in transposed else back).to(p.dtype))
                 sizes[p.data_ptr()] = raw.nbytes
                 counts[kind] = counts.get(kind, 0) + 1

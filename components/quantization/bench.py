@@ -19,7 +19,7 @@ from backends.quantization import (
     spec,
 )
 from backends.quantization import report as R
-from backends.quantization.catalog import SPECS
+from backends.quantization.catalog import SPECS, opt_in
 from backends.quantization.variants import state_bytes
 from components.builtin_text import file_uploader
 from components.i18n import t
@@ -65,6 +65,9 @@ def settings(device: str, reasons: dict, baseline: Baseline) -> None:
         key=follow_language(P + "w.variants"),
         persist_state="session",
     )
+    slow = [key for key in opt_in(device) if key in usable and key not in c["variants"]]
+    if slow:  # off by default on the CPU (issue 33): one pick in the list above runs them
+        st.caption(t("quantization.opt_in_cpu", variants=", ".join(f"“{label(key, baseline)}”" for key in slow)))
     a, b, k = st.columns(3)
     c["ppl_tokens"] = a.select_slider(
         t("quantization.ppl_tokens"),
