@@ -91,6 +91,7 @@ SPECS = (
         lambda d: probe("torchao-int8-dyn", d),
         SNIPPET.replace("{config}", "Int8DynamicActivationInt8WeightConfig").replace("{args}", ""),
         int8=True,
+        cpu_opt_in=True,  # no fast CPU kernel here: 0.3x fp32's decode and ~30 s a row (issue 33)
     ),
     V.VariantSpec(
         "torchao-int4-wo",

@@ -36,7 +36,7 @@ class VariantSpec:
     # the real bits per weight of the whole file for this model (GGUF: llama.cpp's per-tensor types), or None
     file_bits: Callable[[torch.nn.Module], float] | None = None
     # on the CPU it runs only when picked: the page's list and bench/quantization.py's `all` leave it out
-    # (bitsandbytes: ~20 s a row there, the slowest; issue 33)
+    # (bitsandbytes, ~20 s a row there, and torchao's dynamic int8, ~30 s: the slowest; issue 33)
     cpu_opt_in: bool = False
 
 
