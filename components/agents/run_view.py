@@ -118,7 +118,7 @@ def edit_and_branch(loaded, trace, device: str) -> None:
         t(P + "edit.step"),
         [s.index for s in calls],
         format_func=lambda i: t(P + "edit.step_n", n=i + 1),
-        key=P + "edit.index",
+        key=follow_language(P + "edit.index"),
         persist_state="session",
     )
     step = trace.steps[index]
