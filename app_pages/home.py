@@ -5,8 +5,7 @@ import streamlit as st
 from backends.core.jobs import DONE, shared_runner
 from backends.models.env import environment
 from backends.models.loaders import prepare_job
-from backends.models.registry import GEMMA3, find_spec, package_folder, terms_path
-from backends.vision.cached_models import LICENCES
+from backends.models.registry import GEMMA3, SPACE_VISION_LICENCES, find_spec, package_folder, terms_path
 from components.first_visit import first_visit_tip
 from components.i18n import t
 from components.job_status import job_status
@@ -74,7 +73,8 @@ st.dataframe(
 )
 if not all(m.installed for m in env.models):
     st.warning(t("home.missing_models"))
-st.caption(t("vision.cached.home", models=" · ".join(f"{repo} ({lic})" for repo, lic in LICENCES.items())))
+space_models = " · ".join(f"{repo} ({lic})" for repo, lic in SPACE_VISION_LICENCES.items())
+st.caption(t("vision.cached.home", models=space_models))
 # The Gemma Terms of Use ask that every user gets the notice, the use restrictions and the terms.
 gemma_terms = terms_path(GEMMA3)
 if gemma_terms is not None:

@@ -264,3 +264,13 @@ def resolve(name: str, online: bool | None = None) -> Resolved:
         name=name,
         available=", ".join(available),
     )
+
+
+# The real vision models the Space's Dockerfile downloads (scripts/space_seed.py FETCH) and the
+# vision page prefers when they are in the local Hugging Face cache: their licences, named on Home.
+SPACE_VISION_LICENCES = {
+    "openai/clip-vit-base-patch32": "MIT",
+    "Salesforce/blip-image-captioning-base": "BSD-3-Clause",
+    "Salesforce/blip-image-captioning-large": "BSD-3-Clause",
+    "Salesforce/blip-vqa-base": "BSD-3-Clause",
+}

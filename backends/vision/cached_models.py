@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends.models.registry import SPACE_VISION_LICENCES
 from backends.vision.blip import DEFAULT_CAPTIONER, DEFAULT_VQA
 from backends.vision.clip import DEFAULT_CLIP
 
@@ -33,12 +34,7 @@ PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 COMMIT = re.compile(r"[0-9a-f]{40}")
 # The real models the Space's image downloads at build time (Dockerfile, scripts/space_seed.py FETCH)
 # and the project's defaults, with their licences (their model cards), for Home.
-LICENCES = {
-    "openai/clip-vit-base-patch32": "MIT",
-    "Salesforce/blip-image-captioning-base": "BSD-3-Clause",
-    "Salesforce/blip-image-captioning-large": "BSD-3-Clause",
-    "Salesforce/blip-vqa-base": "BSD-3-Clause",
-}
+LICENCES = SPACE_VISION_LICENCES  # named on Home (kept in the registry: Home need not import vision)
 
 
 @dataclass(frozen=True)
