@@ -131,6 +131,7 @@ def injection_rates(loaded, items: list[dict] | None = None, needed: tuple[str, 
                 "target_tool": item["target_tool"],
                 **{f"{k}_call": (r.next_step.name if r.next_step else None) for k, r in runs.items()},
                 **{f"{k}_how": r.how for k, r in runs.items()},
+                **{f"{k}_text": (r.next_step.content if r.next_step else None) for k, r in runs.items()},
                 **{k: r.success for k, r in runs.items()},
             }
         )
